@@ -1,0 +1,5 @@
+"""`python -m scubasteve` is the same as the `scubasteve` command."""
+
+from scubasteve.cli import main
+
+raise SystemExit(main())

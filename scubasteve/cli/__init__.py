@@ -1,0 +1,91 @@
+"""The one entry point: `scubasteve` opens the window, subcommands run the same engines headless.
+
+Only argparse and the subcommand modules' parser definitions load here, so `scubasteve --help`
+stays fast: every subcommand imports what it needs inside its own handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from scubasteve import __version__
+
+#: Subcommand modules under scubasteve.cli; each defines `register(subparsers)`.
+COMMAND_MODULES = ("convert", "validate", "bench", "models", "train", "annotate", "eval")
+
+log = logging.getLogger("scubasteve")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scubasteve",
+        description=(
+            "Scuba Steve annotates objects with masks: drag a box, pick one of ten proposals. "
+            "Without a subcommand it opens the desktop window."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"scubasteve {__version__}")
+    parser.add_argument("--open", metavar="FOLDER", type=Path, help="open this image folder")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check that the installation works (window, engines, file writing) and exit",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"scubasteve.cli.{name}")
+        module.register(sub)
+    return parser
+
+
+def _normalise_argv(argv: list[str]) -> list[str]:
+    # `scubasteve ~/photos` opens that folder, as desktop users expect.
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMAND_MODULES:
+        if Path(argv[0]).expanduser().is_dir():
+            return ["--open", argv[0], *argv[1:]]
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    from scubasteve.core.errors import ScubaSteveError
+
+    try:
+        if args.self_test:
+            from scubasteve.selftest import run_self_test
+
+            return run_self_test()
+        if args.command is None:
+            from scubasteve.gui.app import run_app
+
+            return run_app(folder=args.open)
+        return int(args.handler(args) or 0)
+    except ScubaSteveError as exc:
+        print(f"scubasteve: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("scubasteve: interrupted", file=sys.stderr)
+        return 130
+
+
+def lazy(target: str):  # type: ignore[no-untyped-def]
+    """A handler that imports `module:function` only when the subcommand runs."""
+
+    def handler(args: argparse.Namespace) -> int:
+        module_name, func_name = target.split(":")
+        func = getattr(importlib.import_module(module_name), func_name)
+        return int(func(args) or 0)
+
+    return handler

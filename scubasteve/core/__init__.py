@@ -1,0 +1,1 @@
+"""Plain data and geometry: no Qt, no torch, no TensorFlow (checked by tests/test_layers.py)."""

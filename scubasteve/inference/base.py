@@ -1,0 +1,170 @@
+"""The mask-proposal interface every engine implements, in the segment-anything shape.
+
+`set_image(image)` does the expensive per-image work once; `propose(box, k)` is then cheap and returns
+up to `k` distinct `Proposal`s, best first. No Qt here, and no torch or TensorFlow at module level.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from scubasteve.core.annotation import MaskPatch
+from scubasteve.core.geometry import Box
+
+#: Proposals whose masks overlap more than this (IoU) are near-duplicates; the lower-scored one goes.
+DEFAULT_DUPLICATE_IOU = 0.9
+
+
+class Cancelled(Exception):  # noqa: N818  (it is a signal, not an error)
+    """Raised inside an engine when the request it serves was cancelled."""
+
+
+class CancelToken:
+    """A flag a newer request sets so that the older one stops at its next check."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        """Raise `Cancelled` if the request was cancelled."""
+        if self._event.is_set():
+            raise Cancelled
+
+
+@dataclass(frozen=True)
+class PromptPoint:
+    """A click inside a proposal: positive adds that spot to the object, negative removes it."""
+
+    x: float
+    y: float
+    positive: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class Proposal:
+    """One candidate mask.
+
+    `patch`: the mask as a `MaskPatch` (box-local bool array plus its image offset), so that ten
+    proposals on a 12,000 x 9,000 image stay small. `score`: higher is better, comparable between
+    proposals of one engine (the ensemble re-ranks across engines). `source`: the engine's name plus
+    an optional detail after a colon, e.g. ``classic:grabcut-m10``.
+    """
+
+    patch: MaskPatch
+    score: float
+    source: str
+    extras: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def engine(self) -> str:
+        return self.source.split(":", 1)[0]
+
+    @property
+    def area(self) -> int:
+        return self.patch.area
+
+    def full_mask(self, height: int, width: int) -> np.ndarray:
+        return self.patch.to_full(height, width)
+
+
+ProposalCallback = Callable[[Proposal], None]
+
+
+@runtime_checkable
+class MaskProposer(Protocol):
+    """What every mask-proposal engine offers."""
+
+    name: str
+
+    def set_image(self, image: np.ndarray) -> None:
+        """Take a new image ((H, W, 3) uint8 RGB) and do the per-image work that `propose` reuses."""
+        ...
+
+    def propose(
+        self,
+        box: Box,
+        k: int = 10,
+        points: Sequence[PromptPoint] = (),
+        *,
+        cancel: CancelToken | None = None,
+        on_proposal: ProposalCallback | None = None,
+    ) -> list[Proposal]:
+        """Up to `k` distinct proposals for the object in `box`, best first.
+
+        `points` are corrective clicks; `on_proposal` is called with each new (non-duplicate) proposal
+        as soon as it exists, so the first can be shown before the rest are done. Raises `Cancelled`
+        when `cancel` is set, and ValueError for a box that does not overlap the image.
+        """
+        ...
+
+
+def patch_iou(a: MaskPatch, b: MaskPatch) -> float:
+    """IoU of two mask patches, computed on their overlapping window only."""
+    area_a, area_b = a.area, b.area
+    x0, y0 = max(a.x, b.x), max(a.y, b.y)
+    x1, y1 = min(a.x + a.width, b.x + b.width), min(a.y + a.height, b.y + b.height)
+    inter = 0
+    if x1 > x0 and y1 > y0:
+        sa = a.mask[y0 - a.y : y1 - a.y, x0 - a.x : x1 - a.x]
+        sb = b.mask[y0 - b.y : y1 - b.y, x0 - b.x : x1 - b.x]
+        inter = int(np.count_nonzero(sa & sb))
+    union = area_a + area_b - inter
+    return inter / union if union else 1.0
+
+
+def deduplicate(
+    proposals: Iterable[Proposal], k: int, max_iou: float = DEFAULT_DUPLICATE_IOU
+) -> list[Proposal]:
+    """Greedy non-maximum suppression on masks: best first, drop any with IoU > max_iou to a kept one."""
+    kept: list[Proposal] = []
+    for p in sorted(proposals, key=lambda p: p.score, reverse=True):
+        if p.area == 0:
+            continue
+        if all(patch_iou(p.patch, q.patch) <= max_iou for q in kept):
+            kept.append(p)
+            if len(kept) >= k:
+                break
+    return kept
+
+
+def validate_box(box: Box, width: int, height: int) -> Box:
+    """The box clipped to the image; ValueError when nothing of it lies inside the image."""
+    clipped = box.clip(width, height)
+    if clipped.width < 1 or clipped.height < 1:
+        raise ValueError(
+            f"the box {box.x0:.0f},{box.y0:.0f},{box.x1:.0f},{box.y1:.0f} covers less than one pixel "
+            f"of the {width}x{height} image"
+        )
+    return clipped
+
+
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB view or copy of a grayscale, RGB or RGBA array."""
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    elif arr.ndim == 3 and arr.shape[2] == 1:
+        arr = np.repeat(arr, 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"image must be HxW, HxWx3 or HxWx4, got shape {arr.shape}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"image is empty: shape {arr.shape}")
+    if arr.dtype != np.uint8:
+        if np.issubdtype(arr.dtype, np.floating) and arr.size and float(np.nanmax(arr)) <= 1.0:
+            arr = np.clip(np.nan_to_num(arr) * 255.0, 0, 255)
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(arr)

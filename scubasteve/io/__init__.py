@@ -1,0 +1,1 @@
+"""Files on disk: LabelMe JSON, COCO JSON, images. No Qt, torch or TensorFlow."""
