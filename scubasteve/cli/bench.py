@@ -41,6 +41,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--out", type=Path, default=None, help="write the per-object log (JSON) here")
     a.set_defaults(handler=lazy("scubasteve.bench.annotator:run"))
 
+    t = kinds.add_parser("training", help="DeepMask training throughput and quality on a split")
+    t.add_argument("--coco", type=Path, required=True)
+    t.add_argument("--images", type=Path, required=True)
+    t.add_argument("--epochs", type=int, default=5)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--val-fraction", type=float, default=0.2)
+    t.add_argument("--limit", type=int, default=None, help="at most this many validation objects")
+    t.add_argument("--out", type=Path, default=None, help="run folder")
+    t.set_defaults(handler=lazy("scubasteve.training.bench:run"))
+
     s = kinds.add_parser("startup", help="time `scubasteve --help` and the window's first paint")
     s.add_argument("--repeat", type=int, default=5)
     s.set_defaults(handler=lazy("scubasteve.bench.startup:run"))

@@ -1,0 +1,1 @@
+"""Benchmarks behind `scubasteve bench ...`: they print measurements, never pass/fail."""
