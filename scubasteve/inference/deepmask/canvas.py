@@ -43,8 +43,12 @@ class ImagePyramid:
         current = image
         while min(current.shape[:2]) >= 2 * min_side:
             h, w = current.shape[:2]
-            current = cv2.resize(current, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
-            self.levels.append((current.shape[1] / self.width, current.shape[0] / self.height, current))
+            current = cv2.resize(
+                current, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA
+            )
+            self.levels.append(
+                (current.shape[1] / self.width, current.shape[0] / self.height, current)
+            )
 
     def canvas(self, scale: float, ox: float, oy: float, width: int, height: int) -> Canvas:
         """The (height, width) canvas with U = scale * X + ox, V = scale * Y + oy, grey outside."""
@@ -77,7 +81,9 @@ def nearest_level(scale: float, per_octave: int) -> int:
     return int(round(per_octave * math.log2(scale)))
 
 
-def whole_canvas_size(width: int, height: int, scale: float, margin: int, stride: int) -> tuple[int, int]:
+def whole_canvas_size(
+    width: int, height: int, scale: float, margin: int, stride: int
+) -> tuple[int, int]:
     """Canvas size (multiple of the stride) holding the scaled image plus `margin` on each side."""
 
     def up(v: float) -> int:

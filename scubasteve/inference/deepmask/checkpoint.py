@@ -59,7 +59,7 @@ def _feed(h: Any, obj: Any) -> None:
     if isinstance(obj, torch.Tensor):
         t = obj.detach().to("cpu").contiguous()
         h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     elif isinstance(obj, dict):
         h.update(b"{")
         for k in sorted(obj, key=str):
@@ -80,7 +80,10 @@ def cpu_state(state_dict: dict[str, Any]) -> dict[str, Any]:
 
 
 def save_weights(
-    path: Path, state_dict: dict[str, Any], config: DeepMaskConfig, meta: dict[str, Any] | None = None
+    path: Path,
+    state_dict: dict[str, Any],
+    config: DeepMaskConfig,
+    meta: dict[str, Any] | None = None,
 ) -> Path:
     """Write weights in our format, atomically; returns `path`."""
     payload = {
@@ -121,7 +124,8 @@ def read_payload(path: Path, map_location: Any = "cpu") -> Any:
         return torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
         raise InputError(
-            f"cannot read it as a PyTorch checkpoint: it is truncated or damaged ({_short(exc)})", path
+            f"cannot read it as a PyTorch checkpoint: it is truncated or damaged ({_short(exc)})",
+            path,
         ) from exc
     except pickle.UnpicklingError as exc:
         raise InputError(
@@ -181,7 +185,9 @@ def build_model(weights: LoadedWeights, device: str = "cpu", path: Path | None =
             state[key] = value
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    wrong = [
+        k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
+    ]
     if missing or unexpected or wrong:
         parts = []
         if missing:

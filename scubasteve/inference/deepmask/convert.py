@@ -136,7 +136,9 @@ def _from_port(state: dict[str, Any], path: Path | None) -> LoadedWeights:
         else:
             raise InputError(f"unexpected weight {key!r} for a DeepMask .pth.tar", path)
     padding = "reflect" if wrapped else "zeros"
-    return LoadedWeights(infer_config(out, padding, path), out, {"converted_from": "pth-port"}, "pth-port")
+    return LoadedWeights(
+        infer_config(out, padding, path), out, {"converted_from": "pth-port"}, "pth-port"
+    )
 
 
 def infer_config(state: dict[str, Any], padding: str, path: Path | None = None) -> DeepMaskConfig:
@@ -187,7 +189,8 @@ def convert_file(src: str | Path, dst: str | Path, meta: dict[str, Any] | None =
     loaded = load_any(src)
     if loaded.meta.get("trunk_only"):
         raise InputError(
-            "holds only a ResNet trunk, not a whole DeepMask; use it with `train deepmask --init`", src
+            "holds only a ResNet trunk, not a whole DeepMask; use it with `train deepmask --init`",
+            src,
         )
     info = {**loaded.meta, "converted_from_file": Path(src).name, "source_format": loaded.source}
     info.update(meta or {})

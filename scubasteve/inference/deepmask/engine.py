@@ -148,7 +148,9 @@ class DeepMaskProposer:
         assert self._pyramid is not None
         s = level_scale(n, self.options.levels_per_octave)
         m = self.options.margin_px
-        w, h = whole_canvas_size(self._pyramid.width, self._pyramid.height, s, m, self.config.stride)
+        w, h = whole_canvas_size(
+            self._pyramid.width, self._pyramid.height, s, m, self.config.stride
+        )
         if w * h > self.options.max_canvas_pixels:
             return None
         return self._pyramid.canvas(s, m, m, w, h)
@@ -177,7 +179,9 @@ class DeepMaskProposer:
                 found[n] = self._local[key]
             else:
                 s = level_scale(n, opts.levels_per_octave)
-                todo.append((key, self._pyramid.canvas(s, side / 2 - s * cx, side / 2 - s * cy, side, side)))
+                todo.append(
+                    (key, self._pyramid.canvas(s, side / 2 - s * cx, side / 2 - s * cy, side, side))
+                )
         if todo:
             feats = compute_features(self.net, cfg, [c for _, c in todo], self.device, self.refine)
             for (key, _), lf in zip(todo, feats, strict=True):
@@ -283,10 +287,15 @@ class DeepMaskProposer:
             _check(cancel)
             lf = self._compute_level(n)
             if lf is None:
-                log.info("level %.3f skipped: its canvas exceeds the pixel budget", level_scale(n, 2))
+                log.info(
+                    "level %.3f skipped: its canvas exceeds the pixel budget", level_scale(n, 2)
+                )
                 continue
             emb, scores = dense_scores(self.net, lf)
-            for i, j in zip(*np.unravel_index(np.argsort(-scores, axis=None)[: 4 * k], scores.shape), strict=True):
+            for i, j in zip(
+                *np.unravel_index(np.argsort(-scores, axis=None)[: 4 * k], scores.shape),
+                strict=True,
+            ):
                 entries.append((float(scores[i, j]), lf, emb, int(i), int(j)))
         entries.sort(key=lambda e: -e[0])
         entries = entries[: 4 * k]
@@ -308,7 +317,9 @@ class DeepMaskProposer:
             patch = _full_patch(logit, win, region, opts.full_image_threshold)
             if patch.area:
                 prob = 1 / (1 + math.exp(-score))
-                props.append(Proposal(patch, prob, "deepmask:full", {"objectness": prob, "scale": lf.scale}))
+                props.append(
+                    Proposal(patch, prob, "deepmask:full", {"objectness": prob, "scale": lf.scale})
+                )
         return deduplicate(props, k, max_iou)
 
 
@@ -317,9 +328,7 @@ def _check(cancel: CancelToken | None) -> None:
         cancel.check()
 
 
-def _region(
-    box: Box, points: Sequence[PromptPoint], margin: float, width: int, height: int
-) -> Box:
+def _region(box: Box, points: Sequence[PromptPoint], margin: float, width: int, height: int) -> Box:
     """Integer image region where masks may lie: the box grown by `margin`, plus the points."""
     pad_x, pad_y = margin * box.width + 2, margin * box.height + 2
     xs = [box.x0 - pad_x, box.x1 + pad_x] + [p.x for p in points]
@@ -329,7 +338,9 @@ def _region(
     return Box(x0, y0, max(x1, x0 + 1), max(y1, y0 + 1))
 
 
-def _full_patch(logits: np.ndarray, win: tuple[float, float, float], region: Box, threshold: float) -> MaskPatch:
+def _full_patch(
+    logits: np.ndarray, win: tuple[float, float, float], region: Box, threshold: float
+) -> MaskPatch:
     """The window's mask at image resolution inside `region`, as a tight patch."""
     x0, y0 = int(region.x0), int(region.y0)
     w, h = int(region.width), int(region.height)

@@ -74,7 +74,7 @@ def compute_features(
         x = N.normalise(batch, device=device).contiguous(memory_format=torch.channels_last)
         feats, skips = N.run_trunk(net, cfg, x, skips=refine)
         reduced = net["neck"][1](net["neck"][0](feats))
-        hs = N.horizontal(net, cfg, feats, skips) if refine else None
+        hs = N.horizontal(net, [feats, *skips]) if refine else None
     out = []
     for b, c in enumerate(canvases):
         out.append(
@@ -111,7 +111,10 @@ def run_windows(
                 r = 2**k
                 hs.append(
                     torch.stack(
-                        [lf.hs[k][:, i * r : (i + f) * r, j * r : (j + f) * r] for lf, i, j in windows]  # type: ignore[index]
+                        [
+                            lf.hs[k][:, i * r : (i + f) * r, j * r : (j + f) * r]
+                            for lf, i, j in windows
+                        ]  # type: ignore[index]
                     )
                 )
             masks = N.refine(net, cfg, emb, hs)

@@ -80,7 +80,10 @@ def _fallback_resolve(name_or_path: str | Path | None, kind: str) -> Path:
         except (OSError, ValueError):
             continue
         file = folder / str(data.get("file", ""))
-        if data.get("kind") in (kind, "sharpmask" if kind == "deepmask" else kind) and file.is_file():
+        if (
+            data.get("kind") in (kind, "sharpmask" if kind == "deepmask" else kind)
+            and file.is_file()
+        ):
             entries.append((file.stat().st_mtime, data.get("kind") == kind, file))
     if not entries:
         raise _FallbackWeightsNotInstalled(
@@ -106,8 +109,13 @@ def register(name: str, kind: str, path: Path, meta: dict[str, Any]) -> Path:
         atomic_write_bytes(dest, Path(path).read_bytes())
     atomic_write_json(
         folder / f"{name}.json",
-        {"name": name, "kind": kind, "file": dest.name, "trained": time.strftime("%Y-%m-%dT%H:%M:%S"),
-         "meta": meta},  # fmt: skip
+        {
+            "name": name,
+            "kind": kind,
+            "file": dest.name,
+            "trained": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "meta": meta,
+        },  # fmt: skip
     )
     return dest
 
@@ -124,7 +132,9 @@ def load_weights_file(path: Path) -> Any:
         loaded = load_any(path)
         return loaded
     st = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[
+        :24
+    ]
     cached = cache_dir() / "deepmask-converted" / f"{key}.pt"
     if cached.is_file():
         try:
@@ -135,7 +145,9 @@ def load_weights_file(path: Path) -> Any:
     if loaded.meta.get("trunk_only"):
         return loaded
     try:
-        save_weights(cached, loaded.state_dict, loaded.config, {**loaded.meta, "source_file": str(path)})
+        save_weights(
+            cached, loaded.state_dict, loaded.config, {**loaded.meta, "source_file": str(path)}
+        )
     except InputError as exc:  # a read-only cache only costs time
         log.warning("could not cache the converted weights: %s", exc)
     return loaded

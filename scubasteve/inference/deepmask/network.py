@@ -113,7 +113,9 @@ def build_refinement(cfg: DeepMaskConfig) -> Any:
             conv(n_h, n_h // 2),
         )
         n_v = km // 2**i
-        parts[f"v{i + 1}"] = nn.Sequential(conv(n_v, n_v), nn.ReLU(inplace=True), conv(n_v, n_v // 2))
+        parts[f"v{i + 1}"] = nn.Sequential(
+            conv(n_v, n_v), nn.ReLU(inplace=True), conv(n_v, n_v // 2)
+        )
     parts["final"] = conv(km // 2 ** len(_HORIZONTAL_WIDTHS), 1)
     return nn.ModuleDict(parts)
 
@@ -188,13 +190,14 @@ def forward_crops(
     return mask_logits(net, cfg, emb), score_logits(net, emb)
 
 
-def horizontal(net: Any, cfg: DeepMaskConfig, feats: torch.Tensor, skips: list[torch.Tensor]):  # type: ignore[no-untyped-def]
-    """Horizontal-net outputs [h0(layer3), h1(layer2), h2(layer1), h3(stem)], uncropped.
+def horizontal(net: Any, maps: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Horizontal-net outputs [h0(layer3), h1(layer2), h2(layer1), h3(stem)] of the given maps.
 
-    Applied to whole feature maps, so a cache can hold them for a whole image.
+    Training applies them to the maps cropped to the window (as the published SharpMask does);
+    the engine applies them to whole canvases once and crops windows out of the result.
     """
     ref = net["refine"]
-    return [ref[f"h{i}"](f) for i, f in enumerate([feats, *skips])]
+    return [ref[f"h{i}"](f) for i, f in enumerate(maps)]
 
 
 def refine(
@@ -219,10 +222,10 @@ def forward_sharpmask(
     """SharpMask on (B, 3, input_size, input_size) crops: mask logits (B, window, window) and
     scores (B,)."""
     feats, skips = run_trunk(net, cfg, x, skips=True)
-    hs = horizontal(net, cfg, feats, skips)
-    hs = [crop_cells(h, cfg.context_cells * 2**i) for i, h in enumerate(hs)]
-    emb = embed(net, crop_cells(feats, cfg.context_cells))
-    return refine(net, cfg, emb, hs), score_logits(net, emb)
+    c = cfg.context_cells
+    maps = [crop_cells(f, c * 2**i) for i, f in enumerate([feats, *skips])]
+    emb = embed(net, maps[0])
+    return refine(net, cfg, emb, horizontal(net, maps)), score_logits(net, emb)
 
 
 def normalise(images: Any, device: Any = None) -> torch.Tensor:

@@ -64,7 +64,10 @@ def select(
     gw, gh = max(1, math.ceil(region.width * gs)), max(1, math.ceil(region.height * gs))
     origin = (region.x0, region.y0)
     grids = np.stack(
-        [warp_logits(lg, w, origin, gs, (gw, gh)) for lg, w in zip(cands.logits, cands.windows, strict=True)]
+        [
+            warp_logits(lg, w, origin, gs, (gw, gh))
+            for lg, w in zip(cands.logits, cands.windows, strict=True)
+        ]
     )
     objectness = 1.0 / (1.0 + np.exp(-cands.scores.astype(np.float64)))
     thresholds = list(opts.thresholds)

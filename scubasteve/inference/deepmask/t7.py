@@ -21,7 +21,11 @@ from scubasteve.inference.deepmask.config import DeepMaskConfig
 
 BN_EPS = 1e-5
 _CONVS = ("nn.SpatialConvolution", "cudnn.SpatialConvolution", "nn.SpatialConvolutionMM")
-_BNS = ("nn.SpatialConstDiagonal", "nn.SpatialBatchNormalization", "cudnn.SpatialBatchNormalization")
+_BNS = (
+    "nn.SpatialConstDiagonal",
+    "nn.SpatialBatchNormalization",
+    "cudnn.SpatialBatchNormalization",
+)
 _PADS = {
     "nn.SpatialSymmetricPadding": "symmetric",
     "nn.SpatialReflectionPadding": "reflect",
@@ -42,10 +46,17 @@ def tname(obj: Any) -> str:
 
 
 def field_of(obj: Any, key: str) -> Any:
-    try:
-        return obj[key]
-    except (KeyError, TypeError):
+    """A field of a Torch7 object or Lua table (torchfile keeps string keys as bytes)."""
+    if obj is None:
         return None
+    for k in (key, key.encode()):
+        try:
+            value = obj[k]
+        except (KeyError, TypeError, IndexError, AttributeError):
+            continue
+        if value is not None:
+            return value
+    return None
 
 
 def children(obj: Any) -> list[Any]:
@@ -88,7 +99,11 @@ def _conv(mod: Any) -> tuple[np.ndarray, np.ndarray | None]:
     if weight.size != n_out * n_in * kh * kw:
         raise _Bad(f"a {kh}x{kw} conv {n_in}->{n_out} with {weight.size} weights")
     bias = field_of(mod, "bias")
-    bias = np.asarray(bias, dtype=np.float32).reshape(n_out) if isinstance(bias, np.ndarray) and bias.size else None
+    bias = (
+        np.asarray(bias, dtype=np.float32).reshape(n_out)
+        if isinstance(bias, np.ndarray) and bias.size
+        else None
+    )
     return weight.reshape(n_out, n_in, kh, kw), bias
 
 
@@ -127,7 +142,9 @@ def _bn(mod: Any, conv_bias: np.ndarray | None) -> dict[str, np.ndarray]:
     return {"weight": weight, "bias": bias, "running_mean": mean, "running_var": var}
 
 
-def _put_conv_bn(out: dict[str, np.ndarray], prefix_conv: str, prefix_bn: str, conv: Any, bn: Any) -> None:
+def _put_conv_bn(
+    out: dict[str, np.ndarray], prefix_conv: str, prefix_bn: str, conv: Any, bn: Any
+) -> None:
     w, b = _conv(conv)
     out[f"{prefix_conv}.weight"] = w
     for k, v in _bn(bn, b).items():
@@ -148,7 +165,11 @@ def _is_stage(mod: Any) -> bool:
 def _stage(out: dict[str, np.ndarray], index: int, stage: Any, paddings: set[str]) -> None:
     for b, block in enumerate(children(stage)):
         parts = children(block)
-        if len(parts) < 2 or tname(parts[0]) != "nn.ConcatTable" or tname(parts[1]) != "nn.CAddTable":
+        if (
+            len(parts) < 2
+            or tname(parts[0]) != "nn.ConcatTable"
+            or tname(parts[1]) != "nn.CAddTable"
+        ):
             raise _Bad(f"residual block {b} of stage {index - 3} is not ConcatTable + CAddTable")
         branch, shortcut = children(parts[0])[:2]
         convs, bns = [], []
@@ -257,7 +278,10 @@ def _refinement(out: dict[str, np.ndarray], model: Any) -> None:
                 raise _Bad(f"{name} has {len(convs)} convs, expected {n}")
             for j, c in enumerate(convs):
                 cw, cb = _conv(c)
-                out[f"{name}.{2 * j}.weight"], out[f"{name}.{2 * j}.bias"] = cw, _bias(cb, cw.shape[0])
+                out[f"{name}.{2 * j}.weight"], out[f"{name}.{2 * j}.bias"] = (
+                    cw,
+                    _bias(cb, cw.shape[0]),
+                )
         if k == 4:
             final = [m for m in parts[1:] if tname(m) in _CONVS]
             if not final:
@@ -275,7 +299,9 @@ def read_t7_model(path: Path) -> LoadedWeights:
     try:
         obj = torchfile.load(str(path))
     except Exception as exc:  # noqa: BLE001 - torchfile raises anything on foreign or cut files
-        raise InputError(f"cannot read it as a Torch7 file: truncated or not a .t7 ({exc})", path) from exc
+        raise InputError(
+            f"cannot read it as a Torch7 file: truncated or not a .t7 ({exc})", path
+        ) from exc
     model = field_of(obj, "model") if isinstance(obj, dict) else obj
     kind = tname(model)
     try:
@@ -292,7 +318,9 @@ def read_t7_model(path: Path) -> LoadedWeights:
         else:
             raise _Bad(f"the file holds a {kind}, not a DeepMask, SharpMask or ResNet model")
     except _Bad as exc:
-        raise InputError(f"a Torch7 file, but not a DeepMask/SharpMask/ResNet-50 model: {exc}", path) from exc
+        raise InputError(
+            f"a Torch7 file, but not a DeepMask/SharpMask/ResNet-50 model: {exc}", path
+        ) from exc
     from scubasteve.inference.deepmask.convert import infer_config
 
     tensors = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()}
