@@ -11,14 +11,13 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from scubasteve.core.geometry import Box, mask_iou  # noqa: E402
-from scubasteve.inference.base import CancelToken, Cancelled, MaskProposer, PromptPoint  # noqa: E402
-from scubasteve.inference.deepmask import network as N  # noqa: E402
-from scubasteve.inference.deepmask.config import DeepMaskConfig, tiny_config  # noqa: E402
-from scubasteve.inference.deepmask.engine import DeepMaskOptions, DeepMaskProposer  # noqa: E402
+from scubasteve.core.geometry import Box, mask_iou
+from scubasteve.inference.base import Cancelled, CancelToken, MaskProposer, PromptPoint
+from scubasteve.inference.deepmask import network as N
+from scubasteve.inference.deepmask.config import DeepMaskConfig, tiny_config
+from scubasteve.inference.deepmask.engine import DeepMaskOptions, DeepMaskProposer
 
 
 @pytest.fixture(autouse=True)

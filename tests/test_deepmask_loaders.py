@@ -8,19 +8,17 @@ wrong place changes them.
 
 from __future__ import annotations
 
+import deepmask_t7 as t7
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
-torch = pytest.importorskip("torch")
-nn = torch.nn
-
-import deepmask_t7 as t7  # noqa: E402
-
-from scubasteve.core.errors import InputError  # noqa: E402
-from scubasteve.inference.deepmask import network as N  # noqa: E402
-from scubasteve.inference.deepmask.checkpoint import build_model, load_weights, save_weights  # noqa: E402
-from scubasteve.inference.deepmask.config import tiny_config  # noqa: E402
-from scubasteve.inference.deepmask.convert import convert_file, load_any  # noqa: E402
+from scubasteve.core.errors import InputError
+from scubasteve.inference.deepmask import network as N
+from scubasteve.inference.deepmask.checkpoint import build_model, load_weights, save_weights
+from scubasteve.inference.deepmask.config import tiny_config
+from scubasteve.inference.deepmask.convert import convert_file, load_any
 
 
 @pytest.fixture(autouse=True)

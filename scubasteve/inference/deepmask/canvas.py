@@ -78,7 +78,7 @@ def level_scale(level: int, per_octave: int) -> float:
 
 
 def nearest_level(scale: float, per_octave: int) -> int:
-    return int(round(per_octave * math.log2(scale)))
+    return round(per_octave * math.log2(scale))
 
 
 def whole_canvas_size(

@@ -26,8 +26,8 @@ from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import (
     CancelToken,
-    Proposal,
     PromptPoint,
+    Proposal,
     ProposalCallback,
     as_rgb,
     deduplicate,

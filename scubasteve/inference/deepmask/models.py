@@ -115,7 +115,7 @@ def register(name: str, kind: str, path: Path, meta: dict[str, Any]) -> Path:
             "file": dest.name,
             "trained": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "meta": meta,
-        },  # fmt: skip
+        },
     )
     return dest
 

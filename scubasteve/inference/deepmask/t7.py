@@ -298,7 +298,7 @@ def read_t7_model(path: Path) -> LoadedWeights:
     path = Path(path)
     try:
         obj = torchfile.load(str(path))
-    except Exception as exc:  # noqa: BLE001 - torchfile raises anything on foreign or cut files
+    except Exception as exc:
         raise InputError(
             f"cannot read it as a Torch7 file: truncated or not a .t7 ({exc})", path
         ) from exc
