@@ -55,6 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--val-fraction", type=float, default=0.2)
     t.add_argument("--limit", type=int, default=None, help="at most this many validation objects")
     t.add_argument("--out", type=Path, default=None, help="run folder")
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--batches-per-epoch", type=int, default=None)
+    t.add_argument("--throughput-steps", type=int, default=4, help="timed batches (0: skip)")
+    t.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
     t.set_defaults(handler=lazy("scubasteve.training.bench:run"))
 
     s = kinds.add_parser("startup", help="time `scubasteve --help` and the window's first paint")

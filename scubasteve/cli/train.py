@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--val-fraction", type=float, default=0.2)
     d.add_argument("--resume", action="store_true", help="continue an interrupted run")
     d.add_argument("--out", type=Path, default=None, help="run folder (checkpoints, log)")
+    _sgd_options(d)
     d.set_defaults(handler=lazy("scubasteve.training.deepmask_cli:cmd_train"))
 
     s = kinds.add_parser("sharpmask", help="train the SharpMask refinement on a frozen DeepMask")
@@ -41,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--device", default="auto")
     s.add_argument("--resume", action="store_true")
     s.add_argument("--out", type=Path, default=None)
+    s.add_argument("--val-fraction", type=float, default=0.2)
+    _sgd_options(s)
     s.set_defaults(handler=lazy("scubasteve.training.deepmask_cli:cmd_train_sharpmask"))
 
     f = kinds.add_parser(
@@ -52,6 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--epochs", type=int, default=5)
     f.add_argument("--holdout", type=float, default=0.2)
     f.add_argument("--device", default="auto")
+    f.add_argument("--batch-size", type=int, default=16)
+    f.add_argument("--lr", type=float, default=1e-3)
+    f.add_argument("--limit", type=int, default=None, help="at most this many held-out objects")
+    f.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
     f.set_defaults(handler=lazy("scubasteve.training.deepmask_cli:cmd_from_project"))
 
     m = kinds.add_parser("maskrcnn", help="train a PixelLib Mask R-CNN on LabelMe folders or COCO")
@@ -68,3 +75,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--test-fraction", type=float, default=0.2)
     m.add_argument("--out", type=Path, default=None)
     m.set_defaults(handler=lazy("scubasteve.training.maskrcnn_cli:cmd_train"))
+
+
+def _sgd_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument(
+        "--batches-per-epoch", type=int, default=None, help="default: each object about twice"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and the sampling")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
