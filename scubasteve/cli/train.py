@@ -26,6 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--val-fraction", type=float, default=0.2)
     d.add_argument("--resume", action="store_true", help="continue an interrupted run")
     d.add_argument("--out", type=Path, default=None, help="run folder (checkpoints, log)")
+    d.add_argument(
+        "--arch",
+        choices=("resnet50", "tiny"),
+        default="resnet50",
+        help="network when starting from random weights: the published ResNet-50 DeepMask, or a "
+        "tiny one for quick checks",
+    )
     _sgd_options(d)
     d.set_defaults(handler=lazy("scubasteve.training.deepmask_cli:cmd_train"))
 

@@ -70,12 +70,14 @@ def _run(args: argparse.Namespace, refine: bool, init: Any, kind: str) -> int:
     print(f"data: {summary.describe()}")
     val_fraction = getattr(args, "val_fraction", 0.2)
     train_ids, val_ids = split_by_image(len(data.docs), val_fraction, getattr(args, "seed", 0))
-    device = _device(args.device)
-    net, cfg, start = starting_network(init, sharpmask=refine)
-    if refine and start == "random weights":
-        raise InputError("SharpMask refines a trained DeepMask: give one with --deepmask")
     run_dir = Path(args.out) if args.out else default_run_dir(args.name)
     prepare_run_dir(run_dir, args.resume)
+    device = _device(args.device)
+    net, cfg, start = starting_network(
+        init, sharpmask=refine, arch=getattr(args, "arch", "resnet50")
+    )
+    if refine and start.startswith("random weights"):
+        raise InputError("SharpMask refines a trained DeepMask: give one with --deepmask")
     options = _options(args, refine)
     print(f"training {kind} from {start}; run folder {run_dir}")
     meta = {"dataset": data.where, "start": start}

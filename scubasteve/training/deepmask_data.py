@@ -122,6 +122,8 @@ class SampleSource:
         config: DeepMaskConfig,
         cache_images: int = 256,
         label_size: int | None = None,
+        shift_px: float = SHIFT_PX,
+        scale_jitter: float = SCALE_JITTER,
     ):
         if not instances:
             raise InputError("no training objects")
@@ -129,6 +131,7 @@ class SampleSource:
         self.instances = list(instances)
         self.cfg = config
         self.label_size = label_size or config.label_size
+        self.shift_px, self.scale_jitter = shift_px, scale_jitter
         self.by_label: dict[str, list[int]] = {}
         for i, inst in enumerate(self.instances):
             self.by_label.setdefault(inst.label, []).append(i)
@@ -169,8 +172,10 @@ class SampleSource:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(input (S, S, 3) uint8, label (L, L) bool) for one object; no jitter when rng is None."""
         cfg = self.cfg
-        u = rng.uniform(-SCALE_JITTER, SCALE_JITTER) if rng is not None else 0.0
-        dx, dy = rng.uniform(-SHIFT_PX, SHIFT_PX, size=2) if rng is not None else (0.0, 0.0)
+        u = rng.uniform(-self.scale_jitter, self.scale_jitter) if rng is not None else 0.0
+        dx, dy = (
+            rng.uniform(-self.shift_px, self.shift_px, size=2) if rng is not None else (0.0, 0.0)
+        )
         scale = cfg.object_size / inst.side * 2.0**u
         cx, cy = inst.centre
         half = cfg.input_size / 2

@@ -64,13 +64,20 @@ def default_run_dir(name: str) -> Path:
 
 
 def starting_network(
-    init: str | Path | None, sharpmask: bool = False
+    init: str | Path | None, sharpmask: bool = False, arch: str = "resnet50"
 ) -> tuple[Any, DeepMaskConfig, str]:
-    """(network, config, description) to start training from: random, a ResNet trunk, or weights."""
+    """(network, config, description) to start training from: random, a ResNet trunk, or weights.
+
+    `arch` chooses the random network: "resnet50" (the published one) or "tiny" (quick checks).
+    """
+    from scubasteve.inference.deepmask.config import tiny_config
     from scubasteve.inference.deepmask.models import load_weights_file, resolve
     from scubasteve.inference.deepmask.network import build_network
 
     if init is None:
+        if arch == "tiny":
+            cfg = tiny_config(sharpmask=sharpmask)
+            return build_network(cfg), cfg, "random weights (tiny network)"
         cfg = DeepMaskConfig(sharpmask=sharpmask)
         return build_network(cfg), cfg, "random weights"
     path = resolve(init)

@@ -63,6 +63,8 @@ class TrainOptions:
     score_every: int = 2  # every n-th batch is a score batch (published: alternate, n = 2)
     precise_bn: int = 4  # batches to re-estimate batch-norm statistics before validating
     threads: int | None = None
+    optimizer: str = "sgd"  # "sgd" (published) or "adam" (quicker on small fine-tuning sets)
+    bf16: bool | None = None  # bfloat16 autocast; None: where the device runs it fast
 
     def lr_at(self, epoch: int) -> float:
         drops = sum(1 for f in self.lr_drops if epoch >= f * self.epochs)
@@ -124,7 +126,7 @@ class Trainer:
     ):
         import torch
 
-        self.net = net.to(device)
+        self.net = net.to(device).to(memory_format=torch.channels_last)
         self.cfg = config
         self.train_src, self.val_src = train, val
         self.opts = options
@@ -132,13 +134,23 @@ class Trainer:
         self.device = device
         self.progress = progress
         self.on_epoch = on_epoch
+        from scubasteve.inference.deepmask.network import bf16_is_fast
+
+        self.bf16 = bf16_is_fast(device) if options.bf16 is None else bool(options.bf16)
         self.rng = np.random.default_rng(options.seed)
         torch.manual_seed(options.seed)
         random.seed(options.seed)
         params = self._trainable()
-        self.optimizer = torch.optim.SGD(
-            params, lr=options.lr, momentum=options.momentum, weight_decay=options.weight_decay
-        )
+        if options.optimizer == "adam":
+            self.optimizer: Any = torch.optim.Adam(
+                params, lr=options.lr, weight_decay=options.weight_decay
+            )
+        elif options.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(
+                params, lr=options.lr, momentum=options.momentum, weight_decay=options.weight_decay
+            )
+        else:
+            raise InputError(f"unknown optimiser {options.optimizer!r}; choose sgd or adam")
         self.epoch = 0
         self.history: list[EpochResult] = []
         self.best_iou = -1.0
@@ -188,12 +200,13 @@ class Trainer:
         from scubasteve.inference.deepmask import network as N
 
         target = torch.as_tensor(labels, device=self.device, dtype=torch.float32)
-        if self.opts.refine:
-            logits, _ = N.forward_sharpmask(self.net, self.cfg, x)
-        else:
-            logits, _ = N.forward_crops(self.net, self.cfg, x)
+        with N.autocast(self.device, self.bf16):
+            if self.opts.refine:
+                logits, _ = N.forward_sharpmask(self.net, self.cfg, x)
+            else:
+                logits, _ = N.forward_crops(self.net, self.cfg, x)
         logits = F.interpolate(
-            logits[:, None], size=target.shape[-2:], mode="bilinear", align_corners=False
+            logits.float()[:, None], size=target.shape[-2:], mode="bilinear", align_corners=False
         )[:, 0]
         return F.binary_cross_entropy_with_logits(logits, target) * MASK_LOSS_SCALE
 
@@ -203,10 +216,10 @@ class Trainer:
 
         from scubasteve.inference.deepmask import network as N
 
-        _, score = N.forward_crops(self.net, self.cfg, x)
-        return F.binary_cross_entropy_with_logits(
-            score, torch.as_tensor(labels, device=self.device)
-        )
+        with N.autocast(self.device, self.bf16):
+            _, score = N.forward_crops(self.net, self.cfg, x)
+        target = torch.as_tensor(labels, device=self.device)
+        return F.binary_cross_entropy_with_logits(score.float(), target)
 
     def batches_per_epoch(self) -> int:
         if self.opts.batches_per_epoch:
@@ -293,7 +306,8 @@ class Trainer:
                         inputs, _ = self.train_src.score_batch(self.rng, self.opts.batch_size)
                     else:
                         inputs, _ = self.train_src.mask_batch(self.rng, self.opts.batch_size)
-                    N.forward_crops(self.net, self.cfg, self._to_input(inputs))
+                    with N.autocast(self.device, self.bf16):
+                        N.forward_crops(self.net, self.cfg, self._to_input(inputs))
         finally:
             for m, momentum in zip(norms, momenta, strict=True):
                 m.momentum = momentum
@@ -315,10 +329,12 @@ class Trainer:
             for start in range(0, len(pairs), 32):
                 chunk = pairs[start : start + 32]
                 x = self._to_input(np.stack([p[0] for p in chunk]))
-                if self.cfg.sharpmask and self.opts.refine:
-                    logits, _ = N.forward_sharpmask(self.net, self.cfg, x)
-                else:
-                    logits, _ = N.forward_crops(self.net, self.cfg, x)
+                with N.autocast(self.device, self.bf16):
+                    if self.cfg.sharpmask and self.opts.refine:
+                        logits, _ = N.forward_sharpmask(self.net, self.cfg, x)
+                    else:
+                        logits, _ = N.forward_crops(self.net, self.cfg, x)
+                logits = logits.float()
                 size = chunk[0][1].shape
                 pred = (
                     F.interpolate(logits[:, None], size=size, mode="bilinear", align_corners=False)[

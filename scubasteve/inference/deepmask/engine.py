@@ -82,6 +82,7 @@ class DeepMaskOptions:
     full_image_scales: tuple[float, float] = (2**-2.5, 2**0.5)
     full_image_threshold: float = 0.5
     local_cache: int = 8
+    bf16: bool | None = None  # bfloat16 trunk and heads; None: where the device runs it fast
     max_local_levels: int = 2
     min_box_side: float = 4.0
 
@@ -115,6 +116,9 @@ class DeepMaskProposer:
         self.options = options or DeepMaskOptions()
         self.meta = dict(meta or {})
         self.refine = bool(config.sharpmask and self.options.use_refinement)
+        from scubasteve.inference.deepmask.network import bf16_is_fast
+
+        self.bf16 = bf16_is_fast(device) if self.options.bf16 is None else bool(self.options.bf16)
         self._pyramid: ImagePyramid | None = None
         self._levels: dict[int, LevelFeatures] = {}
         self._local: OrderedDict[tuple[int, int, int], LevelFeatures] = OrderedDict()
@@ -161,7 +165,9 @@ class DeepMaskProposer:
         canvas = self._whole_canvas(n)
         if canvas is None:
             return None
-        (lf,) = compute_features(self.net, self.config, [canvas], self.device, self.refine)
+        (lf,) = compute_features(
+            self.net, self.config, [canvas], self.device, self.refine, self.bf16
+        )
         self._levels[n] = lf
         return lf
 
@@ -183,7 +189,9 @@ class DeepMaskProposer:
                     (key, self._pyramid.canvas(s, side / 2 - s * cx, side / 2 - s * cy, side, side))
                 )
         if todo:
-            feats = compute_features(self.net, cfg, [c for _, c in todo], self.device, self.refine)
+            feats = compute_features(
+                self.net, cfg, [c for _, c in todo], self.device, self.refine, self.bf16
+            )
             for (key, _), lf in zip(todo, feats, strict=True):
                 found[key[0]] = lf
                 self._local[key] = lf
@@ -247,7 +255,7 @@ class DeepMaskProposer:
                     i, j = feats[n].centre_cell(p.x, p.y, cfg)
                     add(n, i, j, f"l{n - ideal:+d}pt")
 
-        logits, scores = run_windows(self.net, cfg, windows, self.refine)
+        logits, scores = run_windows(self.net, cfg, windows, self.refine, self.bf16)
         _check(cancel)
         wins = [lf.window(i, j, cfg) for lf, i, j in windows]
         cands = Candidates(logits, scores, wins, tags)
@@ -291,7 +299,7 @@ class DeepMaskProposer:
                     "level %.3f skipped: its canvas exceeds the pixel budget", level_scale(n, 2)
                 )
                 continue
-            emb, scores = dense_scores(self.net, lf)
+            emb, scores = dense_scores(self.net, lf, self.bf16)
             for i, j in zip(
                 *np.unravel_index(np.argsort(-scores, axis=None)[: 4 * k], scores.shape),
                 strict=True,
@@ -306,9 +314,10 @@ class DeepMaskProposer:
         with torch.inference_mode():
             emb = torch.stack([e[2][0, :, e[3], e[4]] for e in entries])[:, :, None, None]
             if self.refine:
-                masks, _ = run_windows(self.net, cfg, [(e[1], e[3], e[4]) for e in entries], True)
+                windows = [(e[1], e[3], e[4]) for e in entries]
+                masks, _ = run_windows(self.net, cfg, windows, True, self.bf16)
             else:
-                masks = N.mask_logits(self.net, cfg, emb).float().cpu().numpy()
+                masks = N.mask_logits(self.net, cfg, emb.float()).float().cpu().numpy()
         for (score, lf, _, i, j), logit in zip(entries, masks, strict=True):
             win = lf.window(i, j, cfg)
             region = Box(win[0], win[1], win[0] + win[2], win[1] + win[2]).clip(width, height)

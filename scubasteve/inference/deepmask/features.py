@@ -60,7 +60,12 @@ class LevelFeatures:
 
 
 def compute_features(
-    net: Any, cfg: DeepMaskConfig, canvases: list[Canvas], device: str, refine: bool
+    net: Any,
+    cfg: DeepMaskConfig,
+    canvases: list[Canvas],
+    device: str,
+    refine: bool,
+    bf16: bool = False,
 ) -> list[LevelFeatures]:
     """Features of canvases of one size, in one batched forward pass."""
     import torch
@@ -70,7 +75,7 @@ def compute_features(
     if not canvases:
         return []
     batch = np.stack([c.pixels for c in canvases])
-    with torch.inference_mode():
+    with torch.inference_mode(), N.autocast(device, bf16):
         x = N.normalise(batch, device=device).contiguous(memory_format=torch.channels_last)
         feats, skips = N.run_trunk(net, cfg, x, skips=refine)
         reduced = net["neck"][1](net["neck"][0](feats))
@@ -94,6 +99,7 @@ def run_windows(
     cfg: DeepMaskConfig,
     windows: list[tuple[LevelFeatures, int, int]],
     refine: bool,
+    bf16: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mask logits (N, m, m) (SharpMask: (N, window, window)) and objectness logits (N,)."""
     import torch
@@ -101,7 +107,8 @@ def run_windows(
     from scubasteve.inference.deepmask import network as N
 
     f = cfg.fsz
-    with torch.inference_mode():
+    device = str(windows[0][0].reduced.device)
+    with torch.inference_mode(), N.autocast(device, bf16):
         x = torch.stack([lf.reduced[:, i : i + f, j : j + f] for lf, i, j in windows])
         emb = net["neck"][2](x)
         scores = N.score_logits(net, emb).reshape(-1)
@@ -125,13 +132,13 @@ def run_windows(
         return masks.float().cpu().numpy(), scores.float().cpu().numpy()
 
 
-def dense_scores(net: Any, lf: LevelFeatures) -> tuple[Any, np.ndarray]:
+def dense_scores(net: Any, lf: LevelFeatures, bf16: bool = False) -> tuple[Any, np.ndarray]:
     """Embeddings (1, 512, r, c) and objectness logits (r, c) of every window of a level."""
     import torch
 
     from scubasteve.inference.deepmask import network as N
 
-    with torch.inference_mode():
+    with torch.inference_mode(), N.autocast(str(lf.reduced.device), bf16):
         emb = net["neck"][2](lf.reduced[None])
         scores = N.score_logits(net, emb)[0]
         if scores.ndim == 0:
