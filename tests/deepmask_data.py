@@ -27,7 +27,9 @@ def shape_mask(k: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return m > 0
 
 
-def shapes_image(k: int, h: int = 120, w: int = 160, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def shapes_image(
+    k: int, h: int = 120, w: int = 160, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """(image (h, w, 3) uint8, object mask (h, w) bool): one coloured shape on a dark texture."""
     rng = np.random.default_rng(seed * 1000 + k)
     img = cv2.GaussianBlur(rng.integers(0, 80, size=(h, w, 3), dtype=np.uint8), (5, 5), 0)
@@ -45,7 +47,9 @@ def shapes_docs(n: int, h: int = 120, w: int = 160, seed: int = 0) -> list[Image
     return docs
 
 
-def write_labelme_project(folder: Path, n: int, h: int = 120, w: int = 160, annotate: bool = True, seed: int = 0) -> Path:
+def write_labelme_project(
+    folder: Path, n: int, h: int = 120, w: int = 160, annotate: bool = True, seed: int = 0
+) -> Path:
     """A folder of PNG images with LabelMe JSON beside them (`annotate=False`: images only)."""
     from scubasteve.io.labelme import labelme_path_for, write_labelme
 
@@ -54,7 +58,9 @@ def write_labelme_project(folder: Path, n: int, h: int = 120, w: int = 160, anno
         img, mask = shapes_image(k, h, w, seed)
         path = folder / f"img{k:02d}.png"
         cv2.imwrite(str(path), img[:, :, ::-1])
-        anns = [Annotation.from_mask(["ellipse", "box", "triangle"][k % 3], mask)] if annotate else []
+        anns = (
+            [Annotation.from_mask(["ellipse", "box", "triangle"][k % 3], mask)] if annotate else []
+        )
         if annotate:
             write_labelme(ImageDoc(path, w, h, anns), labelme_path_for(path))
     return folder

@@ -338,3 +338,19 @@ def test_our_format_round_trips_config_meta_and_outputs(tmp_path):
         a, _ = N.forward_sharpmask(net, cfg, x)
         b, _ = N.forward_sharpmask(build_model(loaded), cfg, x)
     torch.testing.assert_close(a, b)
+
+
+def test_engine_loads_a_t7_file_directly_and_caches_the_conversion(tmp_path):
+    from scubasteve.core.paths import cache_dir
+    from scubasteve.inference.deepmask import proposer_from_file
+
+    rng = np.random.default_rng(3)
+    path = tmp_path / "model.t7"
+    t7.write_t7(path, t7.deepmask_t7(rng, width=16, blocks=(1, 1, 1), fsz=5, oSz=28))
+    first = proposer_from_file(path, device="cpu")
+    cached = list((cache_dir() / "deepmask-converted").glob("*.pt"))
+    assert len(cached) == 1
+    second = proposer_from_file(path, device="cpu")
+    assert first.config == second.config and first.config.padding == "symmetric"
+    for key, value in first.net.state_dict().items():
+        torch.testing.assert_close(second.net.state_dict()[key], value)

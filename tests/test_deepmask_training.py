@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from deepmask_data import shapes_docs, write_labelme_project
+
 from scubasteve.core.errors import InputError
 from scubasteve.inference.deepmask import load_proposer
 from scubasteve.inference.deepmask import network as N
@@ -95,8 +95,12 @@ def test_training_overfits_three_images(tmp_path):
     # Published sampling, with the jitter narrowed (+-4 px, +-1/16 octave) so that a few hundred
     # samples suffice; the full jitter is exercised by the other tests.
     src = SampleSource(docs, insts, cfg, shift_px=4, scale_jitter=1 / 16)
-    opts = TrainOptions(epochs=30, batch_size=8, batches_per_epoch=8, lr=1e-2, lr_drops=(), score_every=4)
-    trainer = Trainer(N.build_network(cfg), cfg, src, src, opts, tmp_path)  # validate on the train set
+    opts = TrainOptions(
+        epochs=30, batch_size=8, batches_per_epoch=8, lr=1e-2, lr_drops=(), score_every=4
+    )
+    trainer = Trainer(
+        N.build_network(cfg), cfg, src, src, opts, tmp_path
+    )  # validate on the train set
     history = _train_until(trainer, 0.85, 30)
     assert history[-1].mask_loss < 0.5 * history[0].mask_loss
     assert history[-1].val_iou > 0.8, [round(h.val_iou, 3) for h in history]
@@ -204,7 +208,12 @@ def test_masks_below_the_minimum_area_are_refused_clearly():
 
 def _cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "scubasteve", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "scubasteve", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -217,7 +226,9 @@ def _env() -> dict[str, str]:
 
 def test_cli_reports_an_unannotated_folder_without_a_traceback(tmp_path):
     folder = write_labelme_project(tmp_path / "p", 3, annotate=False)
-    out = _cli("train", "deepmask", "--labelme", str(folder), "--arch", "tiny", cwd=tmp_path, env=_env())
+    out = _cli(
+        "train", "deepmask", "--labelme", str(folder), "--arch", "tiny", cwd=tmp_path, env=_env()
+    )
     assert out.returncode == 2
     assert "error" in out.stderr and "no images" in out.stderr and "Traceback" not in out.stderr
 
@@ -240,7 +251,9 @@ def test_killed_cli_run_resumes_and_installs_a_loadable_model(tmp_path):
         deadline = time.time() + 120
         while not (run / "state.pt").is_file() and time.time() < deadline and proc.poll() is None:
             time.sleep(0.2)
-        assert (run / "state.pt").is_file(), proc.stderr.read() if proc.poll() is not None else "no checkpoint"
+        assert (run / "state.pt").is_file(), (
+            proc.stderr.read() if proc.poll() is not None else "no checkpoint"
+        )
         time.sleep(1.0)  # die somewhere in a later epoch, perhaps while writing a checkpoint
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
@@ -274,3 +287,53 @@ def test_trained_model_is_loaded_by_name(tmp_path):
 def test_missing_weights_raise_weights_not_installed():
     with pytest.raises(weights_not_installed_error()):
         load_proposer(None, device="cpu")
+
+
+@pytest.mark.slow
+def test_learning_from_a_project_reports_held_out_quality_before_and_after(tmp_path):
+    from scubasteve.training.deepmask_project import learn_from_project
+
+    folder = write_labelme_project(tmp_path / "project", 6)
+    cfg = tiny_config(**MICRO)
+    torch.manual_seed(0)
+    init = save_weights(tmp_path / "start.pt", N.build_network(cfg).state_dict(), cfg, {})
+    report = learn_from_project(
+        folder, init=init, name="proj", epochs=2, holdout=0.34, batch_size=4, batches_per_epoch=3
+    )
+    assert report.holdout_images == 2 and report.train_images == 4
+    assert report.before.objects == report.after.objects == 2  # one shape per image
+    assert all(0.0 <= v <= 1.0 for v in report.after.best + report.before.best)
+    table = report.table()
+    assert "before (start.pt)" in table and "after (proj)" in table
+    gained = report.gain()[1] >= 0
+    assert (report.installed is not None) == gained
+    assert ("installed as 'proj'" in report.verdict()) == gained
+    assert (report.run_dir / "last.pt").is_file()
+
+
+def test_sharpmask_command_trains_on_a_named_deepmask_and_the_engine_refines(tmp_path):
+    from scubasteve.cli import main
+    from scubasteve.core.geometry import Box
+    from scubasteve.inference.deepmask.models import register
+
+    folder = write_labelme_project(tmp_path / "p", 4)
+    cfg = tiny_config(**MICRO)
+    path = save_weights(tmp_path / "dm.pt", N.build_network(cfg).state_dict(), cfg, {})
+    register("dm", "deepmask", path, {})
+    args = ["train", "sharpmask", "--labelme", str(folder), "--deepmask", "dm", "--epochs", "1"]
+    args += [
+        "--batch-size",
+        "2",
+        "--batches-per-epoch",
+        "2",
+        "--out",
+        str(tmp_path / "run"),
+        "--name",
+        "sm",
+    ]
+    assert main(args) == 0
+    eng = load_proposer("sm", device="cpu")
+    assert eng.config.sharpmask and eng.refine
+    eng.set_image(np.zeros((60, 80, 3), np.uint8))
+    props = eng.propose(Box(10, 10, 50, 50))
+    assert props and all(p.source.startswith("deepmask:sharp") for p in props)
