@@ -505,7 +505,7 @@ def labelme_dict(doc: ImageDoc, json_path: Path, embed_image: bool = False) -> d
     for ann in doc.annotations:
         new, next_gid = annotation_shapes(ann, next_gid)
         shapes.extend(new)
-    shapes.extend(doc.unreadable_shapes)
+    shapes.extend(_json_safe(s) for s in doc.unreadable_shapes)
     image_data = doc.image_data
     if embed_image and image_data is None:
         image_data = base64.b64encode(Path(doc.path).read_bytes()).decode("ascii")
@@ -522,6 +522,17 @@ def labelme_dict(doc: ImageDoc, json_path: Path, embed_image: bool = False) -> d
         if key not in data:
             data[key] = value
     return data
+
+
+def _json_safe(value: Any) -> Any:
+    """The value with NaN/infinite numbers as null: JSON has no NaN, and strict readers reject it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _relative_image_path(image: Path, json_path: Path) -> str:
