@@ -47,7 +47,7 @@ def test_read_only_folder_gives_clear_error(tmp_path: Path) -> None:
     (folder / "a.json").write_text("{}")
     folder.chmod(0o555)
     try:
-        with pytest.raises(InputError, match="read-only|permission"):
+        with pytest.raises(InputError, match=r"read-only|permission"):
             atomic.atomic_write_text(folder / "a.json", "new")
         assert (folder / "a.json").read_text() == "{}"
     finally:

@@ -120,7 +120,7 @@ def test_truncated_jpeg_raises_input_error(tmp_path: Path) -> None:
     )
     path = tmp_path / "cut.jpg"
     path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
-    with pytest.raises(InputError, match="truncated|corrupt"):
+    with pytest.raises(InputError, match=r"truncated|corrupt"):
         load_image(path)
 
 

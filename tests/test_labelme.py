@@ -90,7 +90,7 @@ def test_written_file_has_exactly_labelmes_keys_and_relative_image_path(tmp_path
 
 
 def test_every_labelme_shape_type_is_read_and_written_back_as_it_was(tmp_path: Path) -> None:
-    image = _write_image(tmp_path / "p.png", 120, 100)
+    _write_image(tmp_path / "p.png", 120, 100)
     mask = np.zeros((11, 11), np.uint8)
     mask[2:9, 3:8] = 255
     shapes = [
@@ -301,7 +301,7 @@ def test_non_ascii_file_names_work(tmp_path: Path) -> None:
 
 
 def test_labelme_group_of_parts_keeps_separate_outer_polygons(tmp_path: Path) -> None:
-    image = _write_image(tmp_path / "g.png")
+    _write_image(tmp_path / "g.png")
     square = lambda x: [[x, 5], [x + 10, 5], [x + 10, 15], [x, 15]]  # noqa: E731
     shapes = [
         {"label": "car", "points": square(x), "shape_type": "polygon", "group_id": 7}
