@@ -1,0 +1,14 @@
+"""PyInstaller hook for torchvision, used instead of the pyinstaller-hooks-contrib one.
+
+torchvision's compiled operators (`_C_stable.so` / `_C.so`, `.pyd` on Windows, and the image
+decoders) are not imported: `torchvision.extension` finds them next to its own file and hands them
+to `torch.ops.load_library`. Import analysis cannot see that, and without them the frozen program
+fails with "operator torchvision::nms does not exist". So collect every dynamic library of the
+package, in place, and keep the Python source (TorchScript compiles from source).
+"""
+
+from PyInstaller.utils.hooks import collect_dynamic_libs, copy_metadata
+
+binaries = collect_dynamic_libs("torchvision")
+datas = copy_metadata("torchvision")
+module_collection_mode = "pyz+py"
