@@ -26,12 +26,12 @@ def _water(size: int) -> Image.Image:
     gradient = Image.new("RGB", (1, size))
     for y in range(size):
         t = y / (size - 1)
-        gradient.putpixel((0, y), tuple(round(a + (b - a) * t) for a, b in zip(top, bottom)))
+        gradient.putpixel(
+            (0, y), tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True))
+        )
     gradient = gradient.resize((size, size))
     shape = Image.new("L", (size, size), 0)
-    ImageDraw.Draw(shape).rounded_rectangle(
-        (0, 0, size - 1, size - 1), radius=size // 5, fill=255
-    )
+    ImageDraw.Draw(shape).rounded_rectangle((0, 0, size - 1, size - 1), radius=size // 5, fill=255)
     icon = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     icon.paste(gradient, (0, 0), shape)
     return icon
@@ -40,7 +40,9 @@ def _water(size: int) -> Image.Image:
 def _bubbles(draw: ImageDraw.ImageDraw, size: int) -> None:
     for cx, cy, r in ((0.80, 0.20, 0.035), (0.86, 0.31, 0.025), (0.77, 0.37, 0.018)):
         x, y, rad = cx * size, cy * size, r * size
-        draw.ellipse((x - rad, y - rad, x + rad, y + rad), outline=(200, 235, 255, 230), width=size // 120)
+        draw.ellipse(
+            (x - rad, y - rad, x + rad, y + rad), outline=(200, 235, 255, 230), width=size // 120
+        )
 
 
 def _object_mask(size: int) -> Image.Image:
@@ -53,7 +55,9 @@ def _object_mask(size: int) -> Image.Image:
     return mask.filter(ImageFilter.GaussianBlur(s / 500))
 
 
-def _dashed_box(draw: ImageDraw.ImageDraw, box: tuple[float, float, float, float], size: int) -> None:
+def _dashed_box(
+    draw: ImageDraw.ImageDraw, box: tuple[float, float, float, float], size: int
+) -> None:
     x0, y0, x1, y1 = box
     dash, gap, width = size / 22, size / 40, max(2, size // 55)
     for a, b, horizontal, fixed in (
@@ -79,7 +83,9 @@ def draw_icon(size: int = CANVAS) -> Image.Image:
     icon = Image.alpha_composite(icon, overlay)
     draw = ImageDraw.Draw(icon)
     eye = (0.33 * size, 0.52 * size, 0.025 * size)
-    draw.ellipse((eye[0] - eye[2], eye[1] - eye[2], eye[0] + eye[2], eye[1] + eye[2]), fill=(20, 30, 60, 255))
+    draw.ellipse(
+        (eye[0] - eye[2], eye[1] - eye[2], eye[0] + eye[2], eye[1] + eye[2]), fill=(20, 30, 60, 255)
+    )
     _dashed_box(draw, (0.17 * size, 0.32 * size, 0.85 * size, 0.78 * size), size)
     _bubbles(draw, size)
     return icon
@@ -91,8 +97,12 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     big = draw_icon(CANVAS)
-    big.resize((512, 512), Image.Resampling.LANCZOS).save(args.out / "scubasteve.png", optimize=True)
-    big.resize((256, 256), Image.Resampling.LANCZOS).save(args.out / "scubasteve.ico", sizes=ICO_SIZES)
+    big.resize((512, 512), Image.Resampling.LANCZOS).save(
+        args.out / "scubasteve.png", optimize=True
+    )
+    big.resize((256, 256), Image.Resampling.LANCZOS).save(
+        args.out / "scubasteve.ico", sizes=ICO_SIZES
+    )
     big.save(args.out / "scubasteve.icns")
     for name in ("scubasteve.png", "scubasteve.ico", "scubasteve.icns"):
         print(f"wrote {args.out / name} ({(args.out / name).stat().st_size // 1024} KiB)")

@@ -29,7 +29,7 @@ def _triangle(h: int, w: int, pts: list[tuple[float, float]]) -> np.ndarray:
     px, py = xx + 0.5, yy + 0.5
     inside = np.ones((h, w), dtype=bool)
     sign = None
-    for (x0, y0), (x1, y1) in zip(pts, pts[1:] + pts[:1]):
+    for (x0, y0), (x1, y1) in zip(pts, [*pts[1:], pts[0]], strict=True):
         cross = (x1 - x0) * (py - y0) - (y1 - y0) * (px - x0)
         side = cross >= 0
         if sign is None:
@@ -49,11 +49,11 @@ def draw_scene(seed: int = 7) -> tuple[np.ndarray, np.ndarray, tuple[int, int, i
         [30 + 0.10 * yy + ripple, 110 + 0.15 * yy + ripple, 170 - 0.10 * yy + ripple], axis=-1
     )
     image = base + rng.normal(0, 4, size=base.shape)
-    # A sandy floor along the bottom and a green rock (a distractor touching the box).
+    # A sandy floor along the bottom and a green rock (a distractor reaching into the box).
     sand = yy > 205 + 6 * np.sin(xx / 30.0)
-    image[sand] = (194, 170, 120) + rng.normal(0, 6, size=(int(sand.sum()), 3))
+    image[sand] = np.array([194, 170, 120]) + rng.normal(0, 6, size=(int(sand.sum()), 3))
     rock = _ellipse(h, w, 250, 180, 40, 26)
-    image[rock] = (70, 120, 60) + rng.normal(0, 7, size=(int(rock.sum()), 3))
+    image[rock] = np.array([70, 120, 60]) + rng.normal(0, 7, size=(int(rock.sum()), 3))
     # The object: an orange fish (body and tail), shaded from top to bottom.
     body = _ellipse(h, w, 140, 115, 62, 38)
     tail = _triangle(h, w, [(190, 115), (232, 80), (232, 150)])

@@ -62,7 +62,9 @@ class Context:
 
     def scene(self) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]:
         if self.image is None or self.truth is None or self.box is None:
-            raise SelfTestFailure("needs the self-test scene, which the resources step did not load")
+            raise SelfTestFailure(
+                "needs the self-test scene, which the resources step did not load"
+            )
         return self.image, self.truth, self.box
 
 
@@ -184,7 +186,9 @@ def check_labelme(ctx: Context) -> str:
     write_labelme(ImageDoc(image_path, width, height, [ann]), folder / "scene.json")
     back = read_labelme(folder / "scene.json")
     if [a.label for a in back.annotations] != [ctx.label]:
-        raise SelfTestFailure(f"read back {[a.label for a in back.annotations]}, wrote [{ctx.label}]")
+        raise SelfTestFailure(
+            f"read back {[a.label for a in back.annotations]}, wrote [{ctx.label}]"
+        )
     iou = mask_iou(back.annotations[0].to_mask(height, width), ann.to_mask(height, width))
     if iou < 0.99:
         raise SelfTestFailure(f"the polygon read back differs from the one written (IoU {iou:.3f})")
