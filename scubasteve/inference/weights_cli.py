@@ -63,7 +63,7 @@ def _print_details(s: weights.ModelStatus) -> None:
         print(f"  project:  {info.homepage}")
     print(f"  format:   {info.format}")
     print(f"  file:     {s.path}")
-    print(f"  size:     {human_size(info.size) if info.size else 'not published (not checked)'}")
+    print(f"  size:     {f'{info.size:,} bytes' if info.size else 'not published (not checked)'}")
     print(f"  sha256:   {info.sha256 or 'not published (not checked)'}")
     record = read_sidecar(info.name) or {}
     if s.installed and record.get("sha256"):

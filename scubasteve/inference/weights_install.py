@@ -23,7 +23,6 @@ from scubasteve.inference.weights_download import (
     discard_partial,
     fetch,
     file_sha256,
-    human_size,
     read_part_meta,
 )
 from scubasteve.inference.weights_registry import (
@@ -68,16 +67,19 @@ def _exclusive(name: str):  # type: ignore[no-untyped-def]
 
 
 def _verify(info: ModelInfo, path: Path, cancel: Any = None) -> tuple[int, str]:
-    """(size, sha256) of `path` after checking them, and the file's format, against `info`."""
+    """(size, sha256) of `path` after checking them against `info`.
+
+    Without a published checksum the first bytes are also checked for the expected format, so
+    that an HTML error page or a file of another kind is not installed.
+    """
     size = path.stat().st_size
     if info.size is not None and size != info.size:
-        raise ChecksumMismatch(
-            f"the file is {human_size(size)} but {info.name} is {human_size(info.size)}"
-        )
-    with open(path, "rb") as fh:
-        problem = sniff_problem(fh.read(512), info.format)
-    if problem:
-        raise ChecksumMismatch(f"this is not the {info.name} file: {problem}")
+        raise ChecksumMismatch(f"the file is {size:,} bytes but {info.name} is {info.size:,} bytes")
+    if info.sha256 is None:
+        with open(path, "rb") as fh:
+            problem = sniff_problem(fh.read(512), info.format)
+        if problem:
+            raise ChecksumMismatch(f"this is not the {info.name} file: {problem}")
     digest = file_sha256(path, cancel)
     if info.sha256 is not None and digest != info.sha256.lower():
         raise ChecksumMismatch(

@@ -24,7 +24,7 @@ from typing import Any
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import models_dir
 from scubasteve.inference.base import Cancelled
-from scubasteve.inference.weights_download import human_size, is_cancelled
+from scubasteve.inference.weights_download import is_cancelled
 from scubasteve.inference.weights_registry import (
     ModelInfo,
     format_from_suffix,
@@ -248,7 +248,7 @@ def status_of(
     installed = path.is_file()
     if installed and info.size is not None and path.stat().st_size != info.size:
         problem = (
-            f"the file is {human_size(path.stat().st_size)}, expected {human_size(info.size)} "
+            f"the file is {path.stat().st_size:,} bytes, expected {info.size:,} "
             "(damaged or another file)"
         )
         installed = False
