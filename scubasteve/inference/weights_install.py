@@ -117,7 +117,10 @@ def download(
     if status.installed and not force:
         return status.path
     part = part_path(info)
-    hint = f"To install it without downloading here: scubasteve models import {name} FILE"
+    hint = (
+        f"To install it offline: download {info.url} on a machine with internet, copy it here "
+        f"and run: scubasteve models import {name} FILE"
+    )
     with _exclusive(name):
         source = _fetch_first_reachable(info, part, progress, cancel, timeout, hint)
         try:
