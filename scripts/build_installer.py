@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"build FAILED: {exc}", file=sys.stderr)
         return 2
     finally:
+        summary["work_bytes"] = measure_bundle(work).total if work.is_dir() else 0
+        print(f"work folder: {human(summary['work_bytes'])} at {work}", flush=True)
         if not args.keep_work:
             shutil.rmtree(work, ignore_errors=True)
     size = measure_bundle(bundle)
