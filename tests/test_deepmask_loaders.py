@@ -354,3 +354,20 @@ def test_engine_loads_a_t7_file_directly_and_caches_the_conversion(tmp_path):
     assert first.config == second.config and first.config.padding == "symmetric"
     for key, value in first.net.state_dict().items():
         torch.testing.assert_close(second.net.state_dict()[key], value)
+
+
+def test_torchvision_resnet_state_dict_gives_a_trunk_for_training(tmp_path):
+    from torchvision.models.resnet import Bottleneck, ResNet
+
+    r = ResNet(Bottleneck, [1, 2, 1, 1]).eval()
+    path = tmp_path / "resnet50.pth"
+    torch.save(r.state_dict(), path)
+    loaded = load_any(path)
+    assert loaded.meta["trunk_only"] and loaded.config.trunk_blocks == (1, 2, 1)
+    net = N.build_network(loaded.config).eval()
+    net.load_state_dict(loaded.state_dict, strict=False)
+    x = torch.randn(1, 3, 96, 96)
+    with torch.inference_mode():
+        ref = r.layer3(r.layer2(r.layer1(r.maxpool(r.relu(r.bn1(r.conv1(x)))))))
+        ours, _ = N.run_trunk(net, loaded.config, x)
+    torch.testing.assert_close(ours, ref)

@@ -335,5 +335,10 @@ def test_sharpmask_command_trains_on_a_named_deepmask_and_the_engine_refines(tmp
     eng = load_proposer("sm", device="cpu")
     assert eng.config.sharpmask and eng.refine
     eng.set_image(np.zeros((60, 80, 3), np.uint8))
-    props = eng.propose(Box(10, 10, 50, 50))
-    assert props and all(p.source.startswith("deepmask:sharp") for p in props)
+    from scubasteve.inference.deepmask.features import run_windows
+
+    level = next(iter(eng._levels.values()))
+    logits, _ = run_windows(eng.net, eng.config, [(level, 0, 0)], True, eng.bf16)
+    assert logits.shape == (1, cfg.window, cfg.window)  # refined masks cover the whole window
+    props = eng.propose(Box(10, 10, 50, 50))  # a barely trained net may find nothing
+    assert all(p.source.startswith("deepmask:sharp") for p in props)

@@ -110,6 +110,8 @@ def run_windows(
     device = str(windows[0][0].reduced.device)
     with torch.inference_mode(), N.autocast(device, bf16):
         x = torch.stack([lf.reduced[:, i : i + f, j : j + f] for lf, i, j in windows])
+        if not bf16:
+            x = x.float()  # features cached in bfloat16 by a bf16 set_image
         emb = net["neck"][2](x)
         scores = N.score_logits(net, emb).reshape(-1)
         if refine:
@@ -124,7 +126,7 @@ def run_windows(
                         ]  # type: ignore[index]
                     )
                 )
-            masks = N.refine(net, cfg, emb, hs)
+            masks = N.refine(net, cfg, emb, hs if bf16 else [h.float() for h in hs])
         else:
             masks = N.mask_logits(net, cfg, emb)
             if masks.ndim == 5:  # h = w = 1 always here, but keep the shape contract explicit
