@@ -123,6 +123,8 @@ class DeepMaskProposer:
         self._levels: dict[int, LevelFeatures] = {}
         self._local: OrderedDict[tuple[int, int, int], LevelFeatures] = OrderedDict()
         self.last_set_image = SetImageStats()
+        #: Trunk passes the last `propose` needed (0: served from cached features only).
+        self.last_trunk_passes = 0
 
     # --- per-image work ---------------------------------------------------------------------------
 
@@ -188,6 +190,7 @@ class DeepMaskProposer:
                 todo.append(
                     (key, self._pyramid.canvas(s, side / 2 - s * cx, side / 2 - s * cy, side, side))
                 )
+        self.last_trunk_passes += len(todo)
         if todo:
             feats = compute_features(
                 self.net, cfg, [c for _, c in todo], self.device, self.refine, self.bf16
@@ -219,6 +222,7 @@ class DeepMaskProposer:
             return []
         cfg, opts = self.config, self.options
         _check(cancel)
+        self.last_trunk_passes = 0
         side = max(box.width, box.height, opts.min_box_side)
         ideal = nearest_level(cfg.object_size / side, opts.levels_per_octave)
         levels = [ideal + d for d in opts.scale_steps]
