@@ -282,3 +282,13 @@ def test_full_image_proposals_are_ranked_object_masks_inside_the_image():
     assert [p.score for p in props] == sorted((p.score for p in props), reverse=True)
     for p in props:
         assert p.full_mask(120, 150).sum() == p.area > 0
+
+
+def test_levels_thinner_than_a_window_still_serve_whole_windows():
+    cfg = tiny_config()
+    # A small grey margin makes the thin strip's canvases shorter than one window unless padded.
+    eng = DeepMaskProposer(N.build_network(cfg), cfg, options=DeepMaskOptions(margin_px=16))
+    eng.set_image(np.full((20, 1500, 3), 90, np.uint8))
+    assert all(lf.rows >= cfg.fsz and lf.cols >= cfg.fsz for lf in eng._levels.values())
+    props = eng.propose(Box(0, 0, 1500, 20))
+    assert all(p.full_mask(20, 1500).sum() == p.area for p in props)

@@ -157,6 +157,9 @@ class DeepMaskProposer:
         w, h = whole_canvas_size(
             self._pyramid.width, self._pyramid.height, s, m, self.config.stride
         )
+        # At least one whole window (with its context ring) even for thin images at small scales.
+        least = (self.config.fsz + 2 * max(self.config.context_cells, 1)) * self.config.stride
+        w, h = max(w, least), max(h, least)
         if w * h > self.options.max_canvas_pixels:
             return None
         return self._pyramid.canvas(s, m, m, w, h)
