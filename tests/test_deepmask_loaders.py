@@ -128,7 +128,10 @@ def port_checkpoint(tmp_path, width=64, blocks=(3, 4, 6), fsz=10, osz=56):  # ty
     model = port_model(width, blocks, fsz, osz)
     state = {f"module.{k}": v for k, v in model.state_dict().items()}
     path = tmp_path / "DeepMask.pth.tar"
-    torch.save({"epoch": 12, "arch": "DeepMask", "state_dict": state, "best_acc": 0.61}, path)
+    # As the port's training script saved it (a numpy best accuracy is plain data, allowed).
+    torch.save(
+        {"epoch": 12, "arch": "DeepMask", "state_dict": state, "best_acc": np.float64(0.61)}, path
+    )
     return model, path, state
 
 

@@ -121,7 +121,8 @@ def read_payload(path: Path, map_location: Any = "cpu") -> Any:
     if path.stat().st_size == 0:
         raise InputError("the file is empty (an interrupted write?)", path)
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(_numpy_data_types()):
+            return torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
         raise InputError(
             f"cannot read it as a PyTorch checkpoint: it is truncated or damaged ({_short(exc)})",
@@ -133,6 +134,29 @@ def read_payload(path: Path, map_location: Any = "cpu") -> Any:
             f"for safety): {_short(exc)}",
             path,
         ) from exc
+
+
+def _numpy_data_types() -> list[Any]:
+    """Numpy scalar and array reconstructors: plain data that training scripts often saved (for
+    example a best accuracy as a numpy float), allowed alongside tensors by the safe loader."""
+    import numpy as np
+
+    try:
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct, scalar  # type: ignore[no-redef]
+    kinds = (
+        np.float16,
+        np.float32,
+        np.float64,
+        np.int8,
+        np.int16,
+        np.int32,
+        np.int64,
+        np.uint8,
+        np.bool_,
+    )
+    return [scalar, _reconstruct, np.ndarray, np.dtype, *{type(np.dtype(k)) for k in kinds}]
 
 
 def _short(exc: BaseException) -> str:
