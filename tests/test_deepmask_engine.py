@@ -292,3 +292,14 @@ def test_levels_thinner_than_a_window_still_serve_whole_windows():
     assert all(lf.rows >= cfg.fsz and lf.cols >= cfg.fsz for lf in eng._levels.values())
     props = eng.propose(Box(0, 0, 1500, 20))
     assert all(p.full_mask(20, 1500).sum() == p.area for p in props)
+
+
+def test_cancelled_set_image_leaves_no_half_image():
+    cfg = tiny_config()
+    eng = DeepMaskProposer(N.build_network(cfg), cfg)
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        eng.set_image(np.zeros((100, 100, 3), np.uint8), cancel=token)
+    with pytest.raises(RuntimeError, match="set_image"):
+        eng.propose(Box(0, 0, 10, 10))

@@ -128,13 +128,19 @@ class DeepMaskProposer:
 
     # --- per-image work ---------------------------------------------------------------------------
 
-    def set_image(self, image: np.ndarray) -> None:
-        """Take an (H, W, 3) uint8 RGB image (grey/RGBA accepted) and cache its pyramid features."""
+    def set_image(self, image: np.ndarray, *, cancel: CancelToken | None = None) -> None:
+        """Take an (H, W, 3) uint8 RGB image (grey/RGBA accepted) and cache its pyramid features.
+
+        This is the slow step (a trunk pass per pyramid level). `cancel` (an extension of the
+        protocol) stops it between levels with `Cancelled`, leaving the engine without an image.
+        """
         t0 = time.perf_counter()
         rgb = as_rgb(image)
-        self._pyramid = ImagePyramid(rgb)
+        self._pyramid = None
         self._levels = {}
         self._local.clear()
+        pyramid = ImagePyramid(rgb)
+        self._pyramid = pyramid
         stats = SetImageStats()
         if self.options.precompute:
             h, w = rgb.shape[:2]
@@ -144,6 +150,9 @@ class DeepMaskProposer:
                 self.options.levels_per_octave * math.log2(self.options.max_precompute_scale) + 1e-9
             )
             for n in range(lo, hi + 1):
+                if cancel is not None and cancel.cancelled:
+                    self._pyramid, self._levels = None, {}
+                    cancel.check()
                 if self._compute_level(n) is not None:
                     stats.levels.append(level_scale(n, self.options.levels_per_octave))
         stats.seconds = time.perf_counter() - t0
