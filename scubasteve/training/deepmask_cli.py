@@ -52,14 +52,13 @@ def _options(args: argparse.Namespace, refine: bool = False) -> TrainOptions:
 
 
 def _print_epoch(r: EpochResult) -> None:
-    loss = f"mask loss {r.mask_loss:.4f}" + (
-        "" if math.isnan(r.score_loss) else f", score loss {r.score_loss:.4f}"
-    )
-    print(
-        f"epoch {r.epoch}: {loss}, validation mean IoU {r.val_iou:.3f}, "
-        f"{r.samples_per_s:.1f} samples/s, lr {r.lr:g}",
-        flush=True,
-    )
+    parts = [f"mask loss {r.mask_loss:.4f}"]
+    if not math.isnan(r.score_loss):
+        parts.append(f"score loss {r.score_loss:.4f}")
+    if not math.isnan(r.val_iou):
+        parts.append(f"validation mean IoU {r.val_iou:.3f}")
+    parts += [f"{r.samples_per_s:.1f} samples/s", f"lr {r.lr:g}"]
+    print(f"epoch {r.epoch}: " + ", ".join(parts), flush=True)
 
 
 def _run(args: argparse.Namespace, refine: bool, init: Any, kind: str) -> int:

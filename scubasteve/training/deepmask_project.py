@@ -49,9 +49,12 @@ class ProjectReport:
 
     def verdict(self) -> str:
         top1, best = self.gain()
-        change = f"top-1 {top1:+.3f}, best of ten {best:+.3f} mean IoU"
+        change = (
+            f"top-1 {top1:+.3f}, best of ten {best:+.3f} mean IoU on {self.after.objects} objects"
+        )
         if self.installed is not None:
-            return f"fine-tuning helped ({change}); installed as {self.name!r} ({self.installed})"
+            how = "fine-tuning helped" if best >= 0.01 else "no clear change from fine-tuning"
+            return f"{how} ({change}); installed as {self.name!r} ({self.installed})"
         return (
             f"fine-tuning did not help ({change}); the model was not installed. Its weights are in "
             f"{self.run_dir / 'last.pt'} (install anyway with: scubasteve models import {self.name} "
