@@ -34,10 +34,18 @@ log = logging.getLogger(__name__)
 
 
 def measure_throughput(
-    net: Any, cfg: DeepMaskConfig, source: SampleSource, device: str, batch_size: int, steps: int
+    net: Any,
+    cfg: DeepMaskConfig,
+    source: SampleSource,
+    device: str,
+    batch_size: int,
+    steps: int,
+    bf16: bool | None = None,
 ) -> dict[str, float]:
     """Samples per second of mask steps and of score steps (after one warm-up step each)."""
-    options = TrainOptions(epochs=1, batch_size=batch_size, batches_per_epoch=1, precise_bn=0)
+    options = TrainOptions(
+        epochs=1, batch_size=batch_size, batches_per_epoch=1, precise_bn=0, bf16=bf16
+    )
     trainer = Trainer(copy.deepcopy(net), cfg, source, None, options, Path("."), device)
     trainer.net.train()
     out = {}
