@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from scubasteve.inference.deepmask.config import DeepMaskConfig
+from scubasteve.training.deepmask_cli import bf16_choice
 from scubasteve.training.deepmask_data import (
     SampleSource,
     check_dataset,
@@ -98,11 +99,15 @@ def run(args: argparse.Namespace) -> int:
     choice = resolve_device(args.device)
     device = choice.device
     run_dir = Path(args.out) if args.out else default_run_dir("bench-training")
-    prepare_run_dir(run_dir, args.resume)
+    if args.epochs > 0:
+        prepare_run_dir(run_dir, args.resume)
     print(
         f"data: {summary.describe()}; split {len(train_ids)} train / {len(val_ids)} validation images"
     )
-    print(f"device: {choice.describe()}, torch threads {torch.get_num_threads()}")
+    print(
+        f"device: {choice.describe()}, torch threads {torch.get_num_threads()}, "
+        f"bf16 autocast {args.bf16}"
+    )
 
     cfg = DeepMaskConfig()
     torch.manual_seed(0)
@@ -111,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
     train_insts = [i for i in instances if i.doc in set(train_ids)]
     if args.throughput_steps:
         src = SampleSource(data.docs, train_insts, cfg)
-        tp = measure_throughput(net, cfg, src, device, args.batch_size, args.throughput_steps)
+        tp = measure_throughput(
+            net, cfg, src, device, args.batch_size, args.throughput_steps, bf16_choice(args.bf16)
+        )
         report["throughput"] = tp
         print(
             f"throughput at {cfg.input_size} px, batch {args.batch_size}: "
@@ -119,12 +126,15 @@ def run(args: argparse.Namespace) -> int:
             f"{tp['score_samples_per_s']:.2f} samples/s (score batches)",
             flush=True,
         )
+    if args.epochs == 0:
+        return 0
 
     options = TrainOptions(
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
         batches_per_epoch=args.batches_per_epoch,
+        bf16=bf16_choice(args.bf16),
     )
     t0 = time.perf_counter()
     result = train(

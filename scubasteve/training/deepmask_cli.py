@@ -48,7 +48,12 @@ def _options(args: argparse.Namespace, refine: bool = False) -> TrainOptions:
         batches_per_epoch=getattr(args, "batches_per_epoch", None),
         seed=getattr(args, "seed", 0),
         refine=refine,
+        bf16=bf16_choice(getattr(args, "bf16", "auto")),
     )
+
+
+def bf16_choice(value: str) -> bool | None:
+    return {"auto": None, "on": True, "off": False}[value]
 
 
 def _print_epoch(r: EpochResult) -> None:
