@@ -51,6 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--coco", type=Path, required=True)
     t.add_argument("--images", type=Path, required=True)
     t.add_argument("--epochs", type=int, default=5, help="0: measure the throughput only")
+    t.add_argument(
+        "--evaluate",
+        default=None,
+        metavar="WEIGHTS",
+        help="only score these DeepMask weights (name or file) on the validation split",
+    )
     t.add_argument("--device", default="auto")
     t.add_argument("--val-fraction", type=float, default=0.2)
     t.add_argument("--limit", type=int, default=None, help="at most this many validation objects")

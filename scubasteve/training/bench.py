@@ -83,6 +83,19 @@ def _classic() -> Any | None:
         return None
 
 
+def _evaluate_only(args: argparse.Namespace, val_docs: list[Any], device: str) -> int:
+    """Score given weights on the validation images (speed and quality), without training."""
+    import torch
+
+    from scubasteve.inference.deepmask import load_proposer
+    from scubasteve.inference.deepmask.engine import DeepMaskOptions
+
+    engine = load_proposer(args.evaluate, device, DeepMaskOptions(bf16=bf16_choice(args.bf16)))
+    label = f"deepmask {Path(str(args.evaluate)).name} ({torch.get_num_threads()} threads, bf16 {engine.bf16})"
+    print(format_quality([(label, evaluate_boxes(engine, val_docs, limit=args.limit))]))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -99,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
     choice = resolve_device(args.device)
     device = choice.device
     run_dir = Path(args.out) if args.out else default_run_dir("bench-training")
+    if args.evaluate:
+        return _evaluate_only(args, [data.docs[i] for i in val_ids], device)
     if args.epochs > 0:
         prepare_run_dir(run_dir, args.resume)
     print(
