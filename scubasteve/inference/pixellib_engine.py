@@ -1,0 +1,391 @@
+"""`InstanceSegmenter`: whole-image instance segmentation with PixelLib's Mask R-CNN.
+
+Serves the COCO model (`mask_rcnn_coco`) and models trained here with their own class lists. Every
+TensorFlow call runs on the process-wide TensorFlow thread (`tf_runtime.tensorflow_thread()`); the
+public methods either return a `Future` (`segment_async`, `detect_async`, `load_async`) or wait for
+one (`segment`, `detect`, `load`), so a Qt worker or the CLI can call them from any thread.
+
+Detections are turned into box-local `MaskPatch`es straight from the network's 28x28 masks (PixelLib's
+own `detect` pastes every mask into a full-image array, which costs gigabytes on large images).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scubasteve.core.annotation import Annotation, MaskPatch
+from scubasteve.core.errors import InputError
+from scubasteve.core.geometry import Box
+from scubasteve.inference.base import Proposal, as_rgb, patch_iou
+from scubasteve.inference.maskrcnn_model import (
+    MaskRCNNSpec,
+    build_model,
+    inspect_h5,
+    load_weights,
+    make_config,
+    spec_for,
+)
+from scubasteve.inference.tf_runtime import (
+    GraphSession,
+    TensorFlowDevice,
+    tensorflow_thread,
+    visible_gpus,
+)
+
+log = logging.getLogger(__name__)
+
+#: Speed presets: longest side the image is resized to -> (min side, max side), as PixelLib's
+#: default, "average", "fast" and "rapid" modes.
+SPEED_PRESETS: dict[int, tuple[int, int]] = {1024: (800, 1024), 512: (512, 512), 384: (384, 384), 256: (256, 256)}
+_PIXELLIB_SPEED_NAMES = {None: 1024, "average": 512, "fast": 384, "rapid": 256}
+#: A network mask pixel belongs to the object above this probability (PixelLib's threshold).
+MASK_THRESHOLD = 0.5
+SOURCE = "pixellib"
+#: Smaller images make PixelLib's resizing produce empty inputs.
+MIN_IMAGE_SIDE = 2
+
+
+def parse_speed(speed: int | str | None) -> int:
+    """1024/512/384/256 (or PixelLib's names None/"average"/"fast"/"rapid") -> the preset size."""
+    if speed in _PIXELLIB_SPEED_NAMES:
+        return _PIXELLIB_SPEED_NAMES[speed]  # type: ignore[index]
+    try:
+        value = int(speed)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = -1
+    if value not in SPEED_PRESETS:
+        raise InputError(f"unknown speed {speed!r}; choose one of {sorted(SPEED_PRESETS, reverse=True)}")
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """One detected object.
+
+    `box`: XYXY pixel-edge box of the detection. `patch`: PixelLib's mask (box-local bool array and
+    offset). `refined`: an alternative mask for the same object from a mask-proposal engine, set by
+    `instance_refine.refine_instances`; `refined_iou` is its IoU with PixelLib's mask. Both masks are
+    kept so that a user (or the GUI) can choose: `annotation("pixellib")` or `annotation("refined")`.
+    """
+
+    label: str
+    class_id: int
+    score: float
+    box: Box
+    patch: MaskPatch
+    refined: Proposal | None = None
+    refined_iou: float | None = None
+
+    def mask_for(self, choice: str = "pixellib") -> MaskPatch:
+        if choice == "pixellib":
+            return self.patch
+        if choice == "refined":
+            if self.refined is None:
+                raise ValueError("this instance has no refined mask")
+            return self.refined.patch
+        raise ValueError(f"choice must be 'pixellib' or 'refined', got {choice!r}")
+
+    def annotation(self, choice: str = "pixellib", alternative: bool = True) -> Annotation:
+        """The instance as an `Annotation` with the chosen mask; source is always "pixellib".
+
+        With `alternative`, the other mask (when there is one) travels in `extra["alternatives"]`
+        as polygons, so that the choice can be reversed later (see `swap_alternative`).
+        """
+        chosen = self.mask_for(choice)
+        extra: dict[str, Any] = {"mask_source": self._mask_source(choice)}
+        if alternative and self.refined is not None:
+            other = "refined" if choice == "pixellib" else "pixellib"
+            alt = self.mask_for(other)
+            extra["alternatives"] = [
+                {
+                    "mask_source": self._mask_source(other),
+                    "polygons": [p.exterior.tolist() for p in alt.to_polygons()],
+                }
+            ]
+            if self.refined_iou is not None:
+                extra["refined_iou"] = round(float(self.refined_iou), 4)
+        return Annotation.from_mask(
+            self.label, chosen, source=SOURCE, score=float(self.score), extra=extra
+        )
+
+    def _mask_source(self, choice: str) -> str:
+        if choice == "refined" and self.refined is not None:
+            return self.refined.source
+        return SOURCE
+
+
+def swap_alternative(annotation: Annotation) -> Annotation:
+    """The annotation with its outline and its first stored alternative exchanged."""
+    from scubasteve.core.geometry import Polygon
+
+    alternatives = list(annotation.extra.get("alternatives") or [])
+    if not alternatives:
+        raise ValueError("this annotation has no alternative mask")
+    alt = alternatives[0]
+    current = {
+        "mask_source": annotation.extra.get("mask_source", annotation.source),
+        "polygons": [p.exterior.tolist() for p in annotation.polygons],
+    }
+    extra = dict(annotation.extra)
+    extra["mask_source"] = alt.get("mask_source", SOURCE)
+    extra["alternatives"] = [current, *alternatives[1:]]
+    polygons = tuple(Polygon(np.asarray(ring, dtype=np.float64)) for ring in alt["polygons"])
+    return replace(annotation, polygons=polygons, mask=None, extra=extra)
+
+
+def instance_iou(a: Instance, b: Instance) -> float:
+    return patch_iou(a.patch, b.patch)
+
+
+class InstanceSegmenter:
+    """PixelLib Mask R-CNN over a whole image, returning our annotations.
+
+    `weights`: a model name known to the registry (`mask_rcnn_coco`, a trained model) or an .h5 path.
+    `class_names`: names for an .h5 that carries none (81-class files default to COCO).
+    `speed`: 1024, 512, 384 or 256 (longest side the image is resized to). `min_score`: confidence
+    threshold. `classes`: keep only these labels (None: all). `device`: "auto" (GPU if TensorFlow sees
+    one, else CPU) or "cpu". The model loads on first use or with `load()`.
+    """
+
+    def __init__(
+        self,
+        weights: str | Path = "mask_rcnn_coco",
+        *,
+        class_names: Sequence[str] | None = None,
+        speed: int | str | None = 1024,
+        min_score: float = 0.5,
+        classes: Iterable[str] | None = None,
+        device: str = "auto",
+    ) -> None:
+        from scubasteve.inference.maskrcnn_store import resolve_model_file
+
+        if device not in ("auto", "cpu", "gpu", "cuda"):
+            raise InputError(f"unknown device {device!r}; choose auto, cpu or gpu")
+        self.path = resolve_model_file(weights)
+        self.spec: MaskRCNNSpec = spec_for(inspect_h5(self.path), class_names)
+        self.speed = parse_speed(speed)
+        self.min_score = self._check_score(min_score)
+        self.classes: frozenset[str] | None = None
+        self.set_classes(classes)
+        self.device_request = device
+        self._thread = tensorflow_thread()
+        self._session: GraphSession | None = None
+        self._model: Any = None
+        self._device: TensorFlowDevice | None = None
+
+    # --- settings ---------------------------------------------------------------------------------
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.spec.class_names
+
+    @staticmethod
+    def _check_score(value: float) -> float:
+        if not 0.0 <= float(value) <= 1.0:
+            raise InputError(f"confidence threshold must be between 0 and 1, got {value}")
+        return float(value)
+
+    def set_classes(self, classes: Iterable[str] | None) -> None:
+        """Keep only these labels; an unknown label is an error naming the model's classes."""
+        if classes is None:
+            self.classes = None
+            return
+        wanted = [c.strip() for c in classes if c.strip()]
+        unknown = [c for c in wanted if c not in self.spec.class_names]
+        if unknown:
+            known = ", ".join(self.spec.class_names[:20])
+            more = ", ..." if len(self.spec.class_names) > 20 else ""
+            raise InputError(
+                f"unknown class {', '.join(map(repr, unknown))} for this model; it knows: {known}{more}",
+                self.path,
+            )
+        self.classes = frozenset(wanted) or None
+
+    def set_min_score(self, value: float) -> None:
+        self.min_score = self._check_score(value)
+
+    def set_speed(self, speed: int | str | None) -> None:
+        self.speed = parse_speed(speed)
+
+    # --- loading ----------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        self.load_async().result()
+
+    def load_async(self) -> concurrent.futures.Future[None]:
+        return self._thread.submit(self._ensure_loaded)
+
+    def device_description(self) -> str:
+        """Where TensorFlow runs this model, e.g. "TensorFlow on CPU: no GPU visible". Loads it."""
+        return self._thread.call(self._ensure_loaded).describe()
+
+    def _ensure_loaded(self) -> TensorFlowDevice:
+        if self._device is not None:
+            return self._device
+        gpus = visible_gpus() if self.device_request != "cpu" else []
+        if gpus:
+            try:
+                self._build(use_gpu=True)
+                self._device = TensorFlowDevice("gpu", ", ".join(gpus))
+                return self._device
+            except InputError:
+                raise
+            except Exception as exc:
+                self._fall_back_to_cpu(exc)
+                return self._device  # type: ignore[return-value]
+        reason = "CPU requested" if self.device_request == "cpu" else "no GPU visible to TensorFlow"
+        self._build(use_gpu=False)
+        self._device = TensorFlowDevice("cpu", "", reason)
+        log.info("PixelLib model %s: %s", self.path.name, self._device.describe())
+        return self._device
+
+    def _build(self, use_gpu: bool) -> None:
+        session = GraphSession(use_gpu=use_gpu)
+        try:
+            config = make_config(self.spec, image_max_dim=1024, min_confidence=0.0)
+            model = session.run(build_model, "inference", config)
+            session.run(load_weights, model, self.path)
+        except BaseException:
+            session.close()
+            raise
+        self.close_session()
+        self._session, self._model = session, model
+
+    def _fall_back_to_cpu(self, exc: BaseException) -> None:
+        log.warning("TensorFlow failed on the GPU (%s); using the CPU instead", exc)
+        self._build(use_gpu=False)
+        self._device = TensorFlowDevice("cpu", "", f"the GPU failed ({type(exc).__name__}: {exc})")
+
+    def close_session(self) -> None:
+        if self._session is not None:
+            self._session.close()
+        self._session, self._model = None, None
+
+    def close(self) -> None:
+        """Free the model (its graph and session); a later call loads it again."""
+        self._thread.call(self._close_on_thread)
+
+    def _close_on_thread(self) -> None:
+        self.close_session()
+        self._device = None
+
+    # --- running ----------------------------------------------------------------------------------
+
+    def detect_async(self, image: np.ndarray | str | Path) -> concurrent.futures.Future[list[Instance]]:
+        """Instances in `image` ((H, W, 3) uint8 RGB, or an image path), best score first."""
+        rgb = _read_image(image)
+        return self._thread.submit(self._detect_on_thread, rgb)
+
+    def detect(self, image: np.ndarray | str | Path) -> list[Instance]:
+        return self.detect_async(image).result()
+
+    def segment_async(self, image: np.ndarray | str | Path) -> concurrent.futures.Future[list[Annotation]]:
+        """Annotations (label, polygons, score, source "pixellib") for `image`, best first."""
+        rgb = _read_image(image)
+        return self._thread.submit(lambda: [i.annotation() for i in self._detect_on_thread(rgb)])
+
+    def segment(self, image: np.ndarray | str | Path) -> list[Annotation]:
+        return self.segment_async(image).result()
+
+    def _detect_on_thread(self, rgb: np.ndarray) -> list[Instance]:
+        self._ensure_loaded()
+        try:
+            raw = self._session.run(self._predict, rgb)  # type: ignore[union-attr]
+        except InputError:
+            raise
+        except Exception as exc:
+            if self._session is None or not self._session.use_gpu:
+                raise
+            self._fall_back_to_cpu(exc)
+            raw = self._session.run(self._predict, rgb)  # type: ignore[union-attr]
+        return self._instances(rgb.shape[0], rgb.shape[1], *raw)
+
+    def _predict(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], np.ndarray]:
+        """Run the network on one image; returns raw detections, masks, molded shape and window."""
+        model = self._model
+        min_dim, max_dim = SPEED_PRESETS[self.speed]
+        # The graph does not depend on the image size, so the preset only changes how inputs are molded.
+        cfg = model.config
+        cfg.IMAGE_MIN_DIM, cfg.IMAGE_MAX_DIM = min_dim, max_dim
+        cfg.IMAGE_SHAPE = np.array([max_dim, max_dim, 3])
+        molded, metas, windows = model.mold_inputs([rgb])
+        anchors = model.get_anchors(molded[0].shape)
+        anchors = np.broadcast_to(anchors, (1, *anchors.shape))
+        outputs = model.keras_model.predict([molded, metas, anchors], verbose=0)
+        return outputs[0][0], outputs[3][0], tuple(molded[0].shape), windows[0]
+
+    def _instances(
+        self,
+        height: int,
+        width: int,
+        detections: np.ndarray,
+        masks: np.ndarray,
+        molded_shape: tuple[int, ...],
+        window: np.ndarray,
+    ) -> list[Instance]:
+        """Raw network output -> `Instance`s in image pixels, filtered by score and class.
+
+        `detections`: (N, 6) rows of y1, x1, y2, x2 (normalised to the molded image), class id, score;
+        zero rows pad the end. `masks`: (N, 28, 28, classes) float probabilities. `window`: y1, x1,
+        y2, x2 of the image inside the molded (padded) input.
+        """
+        import cv2
+
+        from pixellib.instance import utils
+
+        ends = np.flatnonzero(detections[:, 4] == 0)
+        n = int(ends[0]) if ends.size else detections.shape[0]
+        win = utils.norm_boxes(window, molded_shape[:2])
+        wy1, wx1, wy2, wx2 = win
+        shift = np.array([wy1, wx1, wy1, wx1])
+        scale = np.array([wy2 - wy1, wx2 - wx1, wy2 - wy1, wx2 - wx1])
+        found: list[Instance] = []
+        for i in range(n):
+            class_id = int(detections[i, 4])
+            score = float(detections[i, 5])
+            if score < self.min_score or not 0 < class_id < self.spec.num_classes:
+                continue
+            label = self.spec.class_names[class_id - 1]
+            if self.classes is not None and label not in self.classes:
+                continue
+            norm = (detections[i, :4] - shift) / scale
+            y1, x1, y2, x2 = (int(v) for v in utils.denorm_boxes(norm, (height, width)))
+            y1, x1 = max(y1, 0), max(x1, 0)
+            y2, x2 = min(y2, height), min(x2, width)
+            if y2 <= y1 or x2 <= x1:
+                continue
+            prob = cv2.resize(masks[i, :, :, class_id].astype(np.float32), (x2 - x1, y2 - y1))
+            local = prob >= MASK_THRESHOLD
+            if not local.any():
+                continue
+            found.append(Instance(label, class_id, score, Box(x1, y1, x2, y2), MaskPatch(local, x1, y1)))
+        found.sort(key=lambda inst: inst.score, reverse=True)
+        return found
+
+
+def _read_image(image: np.ndarray | str | Path) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB array from an array or a file; InputError for what PixelLib cannot use."""
+    path = None
+    if isinstance(image, (str, Path)):
+        from scubasteve.io.images import load_image
+
+        path = Path(image)
+        image = load_image(path)
+    try:
+        rgb = as_rgb(image)
+    except ValueError as exc:
+        raise InputError(f"PixelLib cannot use this image: {exc}", path) from exc
+    if min(rgb.shape[:2]) < MIN_IMAGE_SIDE:
+        raise InputError(
+            f"PixelLib needs an image of at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels, "
+            f"got {rgb.shape[1]}x{rgb.shape[0]}",
+            path,
+        )
+    return rgb
