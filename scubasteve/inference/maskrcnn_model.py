@@ -70,7 +70,9 @@ def inspect_h5(path: Path | str) -> H5Info:
         raise InputError("weights file not found", path)
     try:
         with h5py.File(path, "r") as f:
-            group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+            group = (
+                f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+            )
             if "layer_names" not in group.attrs:
                 raise InputError("not a Keras weights file (no layer list inside)", path)
             names = {_decode(n) for n in group.attrs["layer_names"]}
@@ -201,18 +203,30 @@ def save_weights(model: Any, path: Path, class_names: tuple[str, ...] | list[str
             tmp.unlink()
 
 
-def save_random_weights(path: Path, spec: MaskRCNNSpec, image_dim: int = 256) -> Path:
+def save_random_weights(
+    path: Path, spec: MaskRCNNSpec, image_dim: int = 256, seed: int = 0
+) -> Path:
     """Build a randomly initialised Mask R-CNN of `spec` and save it (for tests and dry runs).
 
-    Runs on the TensorFlow thread in a throw-away graph.
+    The initialisation is seeded, and the classifier's background bias is pushed down so that the
+    random network reports objects (a random classifier often calls everything background, which
+    would leave nothing to test downstream). Runs on the TensorFlow thread in a throw-away graph.
     """
-    from scubasteve.inference.tf_runtime import GraphSession, tensorflow_thread
+    from scubasteve.inference.tf_runtime import GraphSession, import_tensorflow, tensorflow_thread
+
+    def build() -> Any:
+        import_tensorflow().compat.v1.set_random_seed(seed)
+        model = build_model("inference", make_config(spec, image_max_dim=image_dim))
+        logits = model.keras_model.get_layer("mrcnn_class_logits")
+        kernel, bias = logits.get_weights()
+        bias[0] = -10.0
+        logits.set_weights([kernel, bias])
+        return model
 
     def work() -> Path:
         gs = GraphSession(use_gpu=False)
         try:
-            model = gs.run(build_model, "inference", make_config(spec, image_max_dim=image_dim))
-            gs.run(save_weights, model, Path(path), spec.class_names)
+            gs.run(lambda: save_weights(build(), Path(path), spec.class_names))
         finally:
             gs.close()
         return Path(path)

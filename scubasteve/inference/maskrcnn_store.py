@@ -54,7 +54,9 @@ def resolve_model_file(name_or_path: str | Path) -> Path:
             local = fallback_dir() / f"{text}.h5"
             if local.is_file():
                 return local
-            raise InputError(f"model {text!r} is not installed ({exc}); {_how_to_get(text)}") from exc
+            raise InputError(
+                f"model {text!r} is not installed ({exc}); {_how_to_get(text)}"
+            ) from exc
         except (KeyError, ValueError) as exc:
             local = fallback_dir() / f"{text}.h5"
             if local.is_file():

@@ -14,16 +14,15 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from scubasteve.core.annotation import Annotation, MaskPatch
+from scubasteve.core.annotation import Annotation
 from scubasteve.core.errors import InputError
-from scubasteve.core.geometry import Box
-from scubasteve.inference.base import Proposal, as_rgb, patch_iou
+from scubasteve.inference.base import as_rgb
+from scubasteve.inference.instances import Instance, unmold_detections
 from scubasteve.inference.maskrcnn_model import (
     MaskRCNNSpec,
     build_model,
@@ -43,11 +42,13 @@ log = logging.getLogger(__name__)
 
 #: Speed presets: longest side the image is resized to -> (min side, max side), as PixelLib's
 #: default, "average", "fast" and "rapid" modes.
-SPEED_PRESETS: dict[int, tuple[int, int]] = {1024: (800, 1024), 512: (512, 512), 384: (384, 384), 256: (256, 256)}
+SPEED_PRESETS: dict[int, tuple[int, int]] = {
+    1024: (800, 1024),
+    512: (512, 512),
+    384: (384, 384),
+    256: (256, 256),
+}
 _PIXELLIB_SPEED_NAMES = {None: 1024, "average": 512, "fast": 384, "rapid": 256}
-#: A network mask pixel belongs to the object above this probability (PixelLib's threshold).
-MASK_THRESHOLD = 0.5
-SOURCE = "pixellib"
 #: Smaller images make PixelLib's resizing produce empty inputs.
 MIN_IMAGE_SIDE = 2
 
@@ -61,87 +62,10 @@ def parse_speed(speed: int | str | None) -> int:
     except (TypeError, ValueError):
         value = -1
     if value not in SPEED_PRESETS:
-        raise InputError(f"unknown speed {speed!r}; choose one of {sorted(SPEED_PRESETS, reverse=True)}")
-    return value
-
-
-@dataclass(frozen=True, eq=False)
-class Instance:
-    """One detected object.
-
-    `box`: XYXY pixel-edge box of the detection. `patch`: PixelLib's mask (box-local bool array and
-    offset). `refined`: an alternative mask for the same object from a mask-proposal engine, set by
-    `instance_refine.refine_instances`; `refined_iou` is its IoU with PixelLib's mask. Both masks are
-    kept so that a user (or the GUI) can choose: `annotation("pixellib")` or `annotation("refined")`.
-    """
-
-    label: str
-    class_id: int
-    score: float
-    box: Box
-    patch: MaskPatch
-    refined: Proposal | None = None
-    refined_iou: float | None = None
-
-    def mask_for(self, choice: str = "pixellib") -> MaskPatch:
-        if choice == "pixellib":
-            return self.patch
-        if choice == "refined":
-            if self.refined is None:
-                raise ValueError("this instance has no refined mask")
-            return self.refined.patch
-        raise ValueError(f"choice must be 'pixellib' or 'refined', got {choice!r}")
-
-    def annotation(self, choice: str = "pixellib", alternative: bool = True) -> Annotation:
-        """The instance as an `Annotation` with the chosen mask; source is always "pixellib".
-
-        With `alternative`, the other mask (when there is one) travels in `extra["alternatives"]`
-        as polygons, so that the choice can be reversed later (see `swap_alternative`).
-        """
-        chosen = self.mask_for(choice)
-        extra: dict[str, Any] = {"mask_source": self._mask_source(choice)}
-        if alternative and self.refined is not None:
-            other = "refined" if choice == "pixellib" else "pixellib"
-            alt = self.mask_for(other)
-            extra["alternatives"] = [
-                {
-                    "mask_source": self._mask_source(other),
-                    "polygons": [p.exterior.tolist() for p in alt.to_polygons()],
-                }
-            ]
-            if self.refined_iou is not None:
-                extra["refined_iou"] = round(float(self.refined_iou), 4)
-        return Annotation.from_mask(
-            self.label, chosen, source=SOURCE, score=float(self.score), extra=extra
+        raise InputError(
+            f"unknown speed {speed!r}; choose one of {sorted(SPEED_PRESETS, reverse=True)}"
         )
-
-    def _mask_source(self, choice: str) -> str:
-        if choice == "refined" and self.refined is not None:
-            return self.refined.source
-        return SOURCE
-
-
-def swap_alternative(annotation: Annotation) -> Annotation:
-    """The annotation with its outline and its first stored alternative exchanged."""
-    from scubasteve.core.geometry import Polygon
-
-    alternatives = list(annotation.extra.get("alternatives") or [])
-    if not alternatives:
-        raise ValueError("this annotation has no alternative mask")
-    alt = alternatives[0]
-    current = {
-        "mask_source": annotation.extra.get("mask_source", annotation.source),
-        "polygons": [p.exterior.tolist() for p in annotation.polygons],
-    }
-    extra = dict(annotation.extra)
-    extra["mask_source"] = alt.get("mask_source", SOURCE)
-    extra["alternatives"] = [current, *alternatives[1:]]
-    polygons = tuple(Polygon(np.asarray(ring, dtype=np.float64)) for ring in alt["polygons"])
-    return replace(annotation, polygons=polygons, mask=None, extra=extra)
-
-
-def instance_iou(a: Instance, b: Instance) -> float:
-    return patch_iou(a.patch, b.patch)
+    return value
 
 
 class InstanceSegmenter:
@@ -278,7 +202,9 @@ class InstanceSegmenter:
 
     # --- running ----------------------------------------------------------------------------------
 
-    def detect_async(self, image: np.ndarray | str | Path) -> concurrent.futures.Future[list[Instance]]:
+    def detect_async(
+        self, image: np.ndarray | str | Path
+    ) -> concurrent.futures.Future[list[Instance]]:
         """Instances in `image` ((H, W, 3) uint8 RGB, or an image path), best score first."""
         rgb = _read_image(image)
         return self._thread.submit(self._detect_on_thread, rgb)
@@ -286,7 +212,9 @@ class InstanceSegmenter:
     def detect(self, image: np.ndarray | str | Path) -> list[Instance]:
         return self.detect_async(image).result()
 
-    def segment_async(self, image: np.ndarray | str | Path) -> concurrent.futures.Future[list[Annotation]]:
+    def segment_async(
+        self, image: np.ndarray | str | Path
+    ) -> concurrent.futures.Future[list[Annotation]]:
         """Annotations (label, polygons, score, source "pixellib") for `image`, best first."""
         rgb = _read_image(image)
         return self._thread.submit(lambda: [i.annotation() for i in self._detect_on_thread(rgb)])
@@ -305,9 +233,21 @@ class InstanceSegmenter:
                 raise
             self._fall_back_to_cpu(exc)
             raw = self._session.run(self._predict, rgb)  # type: ignore[union-attr]
-        return self._instances(rgb.shape[0], rgb.shape[1], *raw)
+        detections, masks, molded_shape, window = raw
+        return unmold_detections(
+            detections,
+            masks,
+            molded_shape,
+            window,
+            (rgb.shape[0], rgb.shape[1]),
+            self.spec.class_names,
+            self.min_score,
+            self.classes,
+        )
 
-    def _predict(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], np.ndarray]:
+    def _predict(
+        self, rgb: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], np.ndarray]:
         """Run the network on one image; returns raw detections, masks, molded shape and window."""
         model = self._model
         min_dim, max_dim = SPEED_PRESETS[self.speed]
@@ -320,54 +260,6 @@ class InstanceSegmenter:
         anchors = np.broadcast_to(anchors, (1, *anchors.shape))
         outputs = model.keras_model.predict([molded, metas, anchors], verbose=0)
         return outputs[0][0], outputs[3][0], tuple(molded[0].shape), windows[0]
-
-    def _instances(
-        self,
-        height: int,
-        width: int,
-        detections: np.ndarray,
-        masks: np.ndarray,
-        molded_shape: tuple[int, ...],
-        window: np.ndarray,
-    ) -> list[Instance]:
-        """Raw network output -> `Instance`s in image pixels, filtered by score and class.
-
-        `detections`: (N, 6) rows of y1, x1, y2, x2 (normalised to the molded image), class id, score;
-        zero rows pad the end. `masks`: (N, 28, 28, classes) float probabilities. `window`: y1, x1,
-        y2, x2 of the image inside the molded (padded) input.
-        """
-        import cv2
-
-        from pixellib.instance import utils
-
-        ends = np.flatnonzero(detections[:, 4] == 0)
-        n = int(ends[0]) if ends.size else detections.shape[0]
-        win = utils.norm_boxes(window, molded_shape[:2])
-        wy1, wx1, wy2, wx2 = win
-        shift = np.array([wy1, wx1, wy1, wx1])
-        scale = np.array([wy2 - wy1, wx2 - wx1, wy2 - wy1, wx2 - wx1])
-        found: list[Instance] = []
-        for i in range(n):
-            class_id = int(detections[i, 4])
-            score = float(detections[i, 5])
-            if score < self.min_score or not 0 < class_id < self.spec.num_classes:
-                continue
-            label = self.spec.class_names[class_id - 1]
-            if self.classes is not None and label not in self.classes:
-                continue
-            norm = (detections[i, :4] - shift) / scale
-            y1, x1, y2, x2 = (int(v) for v in utils.denorm_boxes(norm, (height, width)))
-            y1, x1 = max(y1, 0), max(x1, 0)
-            y2, x2 = min(y2, height), min(x2, width)
-            if y2 <= y1 or x2 <= x1:
-                continue
-            prob = cv2.resize(masks[i, :, :, class_id].astype(np.float32), (x2 - x1, y2 - y1))
-            local = prob >= MASK_THRESHOLD
-            if not local.any():
-                continue
-            found.append(Instance(label, class_id, score, Box(x1, y1, x2, y2), MaskPatch(local, x1, y1)))
-        found.sort(key=lambda inst: inst.score, reverse=True)
-        return found
 
 
 def _read_image(image: np.ndarray | str | Path) -> np.ndarray:

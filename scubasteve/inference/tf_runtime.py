@@ -37,7 +37,9 @@ class TensorFlowThread:
     """
 
     def __init__(self, name: str = "tensorflow") -> None:
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=name
+        )
         self._ident: int | None = None
         # Learn the worker's identity up front so that `on_thread()` is exact from the start.
         self._ident = self._executor.submit(threading.get_ident).result()
@@ -45,7 +47,9 @@ class TensorFlowThread:
     def on_thread(self) -> bool:
         return threading.get_ident() == self._ident
 
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
+    def submit(
+        self, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[T]:
         if self.on_thread():
             future: concurrent.futures.Future[T] = concurrent.futures.Future()
             try:
