@@ -76,6 +76,7 @@ def test_speed_presets_accept_sizes_and_pixellib_names(given: object, size: int)
 def test_unknown_speed_is_an_input_error() -> None:
     with pytest.raises(InputError, match="unknown speed"):
         parse_speed(300)
+    assert parse_speed(640) == 640
 
 
 def test_unreadable_image_file_is_an_input_error(tmp_path: Path) -> None:

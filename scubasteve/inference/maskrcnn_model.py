@@ -175,6 +175,9 @@ def make_config(
 
 def build_model(mode: str, config: Any, model_dir: Path | str | None = None) -> Any:
     """A PixelLib `MaskRCNN` ("inference" or "training") in the current graph. TF thread only."""
+    from scubasteve.inference.tf_runtime import import_tensorflow
+
+    import_tensorflow()
     from pixellib.instance.mask_rcnn import MaskRCNN
 
     return MaskRCNN(mode=mode, config=config, model_dir=str(model_dir or os.getcwd()))

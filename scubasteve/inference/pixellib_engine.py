@@ -54,16 +54,21 @@ MIN_IMAGE_SIDE = 2
 
 
 def parse_speed(speed: int | str | None) -> int:
-    """1024/512/384/256 (or PixelLib's names None/"average"/"fast"/"rapid") -> the preset size."""
+    """1024/512/384/256 (or PixelLib's names None/"average"/"fast"/"rapid") -> the input size.
+
+    Other multiples of 64 up to 2048 are accepted too (a custom model is best run at the size it
+    was trained at); they resize the image's longest side to that size.
+    """
     if speed in _PIXELLIB_SPEED_NAMES:
         return _PIXELLIB_SPEED_NAMES[speed]  # type: ignore[index]
     try:
         value = int(speed)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         value = -1
-    if value not in SPEED_PRESETS:
+    if value not in SPEED_PRESETS and not (64 <= value <= 2048 and value % 64 == 0):
         raise InputError(
-            f"unknown speed {speed!r}; choose one of {sorted(SPEED_PRESETS, reverse=True)}"
+            f"unknown speed {speed!r}; choose one of {sorted(SPEED_PRESETS, reverse=True)} "
+            "(or another multiple of 64 up to 2048)"
         )
     return value
 
@@ -250,7 +255,7 @@ class InstanceSegmenter:
     ) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], np.ndarray]:
         """Run the network on one image; returns raw detections, masks, molded shape and window."""
         model = self._model
-        min_dim, max_dim = SPEED_PRESETS[self.speed]
+        min_dim, max_dim = SPEED_PRESETS.get(self.speed, (self.speed, self.speed))
         # The graph does not depend on the image size, so the preset only changes how inputs are molded.
         cfg = model.config
         cfg.IMAGE_MIN_DIM, cfg.IMAGE_MAX_DIM = min_dim, max_dim

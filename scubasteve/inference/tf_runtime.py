@@ -97,6 +97,8 @@ def import_tensorflow() -> Any:
             f"PixelLib needs TensorFlow and tf_keras ({exc}); install them with "
             "`pip install tensorflow tf_keras`"
         ) from exc
+    # TensorFlow's Python logger warns about deprecated calls inside PixelLib on every model build.
+    tf.get_logger().setLevel(logging.ERROR)
     # With Keras 2, tf.keras layers come from the tf_keras package; with Keras 3 from `keras`.
     keras_module = tf.keras.layers.Dense.__module__
     if not keras_module.startswith("tf_keras."):
