@@ -89,6 +89,7 @@ def import_tensorflow() -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not already:
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        _preload_triton()
     try:
         import tensorflow as tf
         import tf_keras  # noqa: F401  (Keras 2; PixelLib needs it)
@@ -111,6 +112,22 @@ def import_tensorflow() -> Any:
     except ImportError as exc:
         raise TensorFlowUnavailable(f"PixelLib cannot be imported: {exc}") from exc
     return tf
+
+
+def _preload_triton() -> None:
+    """Load Triton (PyTorch's kernel compiler) before TensorFlow, when it is installed.
+
+    Loading Triton's native library after TensorFlow's crashes the process (segmentation fault;
+    TensorFlow 2.21 with Triton 3.8), and PyTorch loads Triton lazily, e.g. when the first optimizer
+    is created. Loaded the other way round both work, so DeepMask training after PixelLib in the same
+    process (the GUI, the test suite) stays possible. See docs/adr/0403-triton-before-tensorflow.md.
+    """
+    if "triton" in sys.modules:
+        return
+    try:
+        import triton  # noqa: F401
+    except Exception as exc:  # not installed, or broken: PyTorch then runs without it as well
+        log.debug("Triton not preloaded: %s", exc)
 
 
 @dataclass(frozen=True)
