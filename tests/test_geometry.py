@@ -98,7 +98,9 @@ def test_simplification_reduces_vertices_of_a_disk() -> None:
 def test_larger_tolerance_means_fewer_vertices() -> None:
     m = np.zeros((200, 200), np.uint8)
     cv2.ellipse(m, (100, 100), (80, 50), 30, 0, 360, 1, -1)
-    counts = [len(mask_to_polygons(m.astype(bool), tolerance=t)[0].exterior) for t in (1.0, 2.0, 4.0)]
+    counts = [
+        len(mask_to_polygons(m.astype(bool), tolerance=t)[0].exterior) for t in (1.0, 2.0, 4.0)
+    ]
     assert counts[0] > counts[1] > counts[2]
 
 

@@ -285,7 +285,7 @@ def _simplify_exact(poly: ShapelyPolygon, tolerance: float) -> ShapelyPolygon:
 
 
 def _same_pixels(a: ShapelyPolygon, b: ShapelyPolygon) -> bool:
-    x0, y0, x1, y1 = (int(math.floor(v)) for v in a.union(b).bounds)
+    x0, y0, x1, y1 = (math.floor(v) for v in a.union(b).bounds)
     h, w = y1 - y0 + 2, x1 - x0 + 2
     pa = Polygon.from_shapely(a).translated(-x0, -y0)
     pb = Polygon.from_shapely(b).translated(-x0, -y0)
