@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,9 +107,16 @@ def inspect_h5(path: Path | str) -> H5Info:
     return H5Info(path, backbone, num_classes, fc_size, class_names)
 
 
-def spec_for(info: H5Info, class_names: tuple[str, ...] | list[str] | None = None) -> MaskRCNNSpec:
-    """The spec of an .h5, with class names from the caller, the file, or COCO for 81 classes."""
+def spec_for(
+    info: H5Info,
+    class_names: Sequence[str] | None = None,
+    registered: Sequence[str] | None = None,
+) -> MaskRCNNSpec:
+    """The spec of an .h5. Class names come from the caller, else the file itself, else the model
+    registry (`registered`), else COCO for an 81-class file."""
     names: tuple[str, ...] | None = tuple(class_names) if class_names else info.class_names
+    if names is None and registered:
+        names = tuple(registered)
     if names is None and info.num_classes == len(COCO80) + 1:
         names = COCO80
     if names is None:

@@ -93,12 +93,14 @@ class InstanceSegmenter:
         classes: Iterable[str] | None = None,
         device: str = "auto",
     ) -> None:
-        from scubasteve.inference.maskrcnn_store import resolve_model_file
+        from scubasteve.inference.maskrcnn_store import registered_class_names, resolve_model_file
 
         if device not in ("auto", "cpu", "gpu", "cuda"):
             raise InputError(f"unknown device {device!r}; choose auto, cpu or gpu")
         self.path = resolve_model_file(weights)
-        self.spec: MaskRCNNSpec = spec_for(inspect_h5(self.path), class_names)
+        self.spec: MaskRCNNSpec = spec_for(
+            inspect_h5(self.path), class_names, registered_class_names(weights)
+        )
         self.speed = parse_speed(speed)
         self.min_score = self._check_score(min_score)
         self.classes: frozenset[str] | None = None

@@ -166,6 +166,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "epochs": len(result.history),
         "trained_on": str(args.data),
         "run_dir": str(run_dir),
+        "description": f"Mask R-CNN ({args.backbone}) trained here on {args.data.name}: "
+        + ", ".join(data.class_names),
     }
     from scubasteve.inference.maskrcnn_store import register_model
 
