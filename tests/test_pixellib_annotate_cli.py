@@ -103,7 +103,11 @@ def test_overwrite_replaces_pre_annotations_and_keeps_hand_annotations(
     redone = read_labelme(folder / "img1.json").annotations
     assert len(redone) == len(before)  # replaced, not added to
     assert {a.label for a in redone} <= {"date", "fig"}
-    assert all("scubasteve_masks" in a.extra for a in redone)
+    # PixelLib's mask stays the outline by default; the refined one waits as the alternative.
+    assert all(a.extra["scubasteve_masks"]["chosen"] == "pixellib" for a in redone)
+    assert all(
+        a.extra["scubasteve_masks"]["alternatives"][0]["source"].startswith("fake:") for a in redone
+    )
     hand_doc = read_labelme(hand)
     manual = [a for a in hand_doc.annotations if a.source == "manual"]
     assert len(manual) == 1 and manual[0].label == "date"

@@ -36,6 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-score", type=float, default=0.5, help="confidence threshold (0..1)")
     p.add_argument("--refine", action="store_true", help="refine each instance mask by proposals")
     p.add_argument("--refiner", default="classic", help="mask-proposal engine used by --refine")
+    p.add_argument(
+        "--prefer",
+        choices=("pixellib", "refined"),
+        default="pixellib",
+        help="with --refine, which mask becomes the outline (the other is kept as an alternative; "
+        "'refined' is taken only where it overlaps PixelLib's mask by IoU >= 0.5)",
+    )
     p.add_argument("--device", choices=("auto", "cpu"), default="auto", help="auto uses a GPU")
     p.add_argument("--overwrite", action="store_true", help="redo images that have JSON files")
     p.add_argument(

@@ -20,7 +20,7 @@ from scubasteve.inference.instances import Instance
 #: or "top" (the proposer's own best).
 CHOICES = ("agree", "top")
 #: Boxes grow by this fraction per side so that the proposer sees the object's whole outline.
-DEFAULT_GROW = 0.1
+DEFAULT_GROW = 0.05
 #: Below this IoU with PixelLib's mask the refined mask is probably another object: `preferred`
 #: then stays with PixelLib's mask.
 DEFAULT_MIN_AGREEMENT = 0.5

@@ -141,7 +141,7 @@ def _denorm_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     )
 
 
-def _resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     """Bilinear resize of a small float mask to (height, width), zero outside its edge.
 
     Outside the network's mask counts as background (as in PixelLib's resize), so the outermost
@@ -198,7 +198,7 @@ def unmold_detections(
         y1, x1, y2, x2 = max(y1, 0), max(x1, 0), min(y2, height), min(x2, width)
         if y2 <= y1 or x2 <= x1:
             continue
-        local = _resize_mask(masks[i, :, :, class_id], y2 - y1, x2 - x1) >= MASK_THRESHOLD
+        local = resize_mask(masks[i, :, :, class_id], y2 - y1, x2 - x1) >= MASK_THRESHOLD
         if not local.any():
             continue
         found.append(

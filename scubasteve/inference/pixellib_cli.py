@@ -43,6 +43,7 @@ class AnnotateSummary:
     failed: list[tuple[Path, str]] = field(default_factory=list)
     labels: Counter[str] = field(default_factory=Counter)
     refined: int = 0
+    alternatives: int = 0
     seconds: float = 0.0
 
     def lines(self, device: str) -> list[str]:
@@ -56,6 +57,11 @@ class AnnotateSummary:
         if self.refined:
             out.append(
                 f"refined masks taken for {self.refined} instance(s) (PixelLib's kept as alternatives)"
+            )
+        elif self.alternatives:
+            out.append(
+                f"refined masks stored as alternatives for {self.alternatives} instance(s) "
+                "(PixelLib's masks are the outlines; --prefer refined takes them instead)"
             )
         if self.resumed or self.kept:
             out.append(
@@ -112,6 +118,7 @@ def annotate_folder(
     segmenter: InstanceSegmenter,
     *,
     refiner: MaskProposer | None = None,
+    prefer: str = "pixellib",
     overwrite: bool = False,
     run_info: dict[str, Any] | None = None,
     progress: bool = True,
@@ -146,7 +153,10 @@ def annotate_folder(
         except InputError as exc:
             summary.failed.append((image, exc.problem))
             continue
-        choices = [preferred(inst) if refiner is not None else "pixellib" for inst in instances]
+        choices = [
+            preferred(inst) if refiner is not None and prefer == "refined" else "pixellib"
+            for inst in instances
+        ]
         doc.annotations.extend(
             inst.annotation(c) for inst, c in zip(instances, choices, strict=True)
         )
@@ -159,6 +169,7 @@ def annotate_folder(
         summary.written.append(image)
         summary.labels.update(inst.label for inst in instances)
         summary.refined += choices.count("refined")
+        summary.alternatives += sum(inst.refined is not None for inst in instances)
         bar.set_postfix(instances=len(instances))
     summary.seconds = time.perf_counter() - started
     return summary
@@ -190,9 +201,15 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         "min_score": segmenter.min_score,
         "classes": sorted(segmenter.classes) if segmenter.classes else None,
         "refiner": args.refiner if args.refine else None,
+        "prefer": args.prefer if args.refine else None,
     }
     summary = annotate_folder(
-        project, segmenter, refiner=refiner, overwrite=args.overwrite, run_info=run_info
+        project,
+        segmenter,
+        refiner=refiner,
+        prefer=getattr(args, "prefer", "pixellib"),
+        overwrite=args.overwrite,
+        run_info=run_info,
     )
     for line in summary.lines(device):
         print(line)

@@ -1,7 +1,7 @@
 """Training augmentation for Mask R-CNN in numpy and OpenCV (no imgaug).
 
 PixelLib's augmentation path needs imgaug, and imgaug 0.4.0 fails to import under numpy 2
-(`np.sctypes` was removed); see docs/adr/0402-own-augmentation.md. An `Augmentation` draws one random
+(`np.sctypes` was removed); see docs/adr/0402-training-fixes-and-own-augmentation.md. An `Augmentation` draws one random
 `Transform` per sample and applies the same geometry to the image and to every instance mask, so masks
 stay aligned; photometric changes touch the image only.
 """
