@@ -73,3 +73,26 @@ def test_pytorch_optimizer_after_tensorflow_does_not_crash_the_process() -> None
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "survived" in done.stdout
+
+
+def test_pixellib_modules_import_without_tensorflow_or_torch() -> None:
+    modules = [
+        "scubasteve.inference.pixellib_engine",
+        "scubasteve.inference.pixellib_cli",
+        "scubasteve.inference.instance_refine",
+        "scubasteve.training.maskrcnn_cli",
+        "scubasteve.training.evaluate",
+        "scubasteve.bench.pixellib_refine",
+    ]
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in modules)
+        + "heavy = [m for m in ('tensorflow', 'tf_keras', 'pixellib', 'torch', 'h5py') if m in sys.modules]\n"
+        + "print(heavy)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
