@@ -69,7 +69,7 @@ def _instance(mask: np.ndarray, label: str = "fig") -> Instance:
 
 def test_refinement_takes_the_proposal_that_agrees_with_pixellib_and_keeps_both() -> None:
     truth = _rect(20, 30, 120, 90)
-    coarse = _rect(24, 34, 116, 86)  # PixelLib's mask: a bit inside the object
+    coarse = _rect(22, 32, 118, 88)  # PixelLib's mask: a bit inside the object
     proposer = FakeProposer(truth)
     [refined] = refine_instances(np.zeros((H, W, 3), np.uint8), [_instance(coarse)], proposer)
     assert refined.refined is not None and refined.refined.source == "fake:object"
@@ -77,18 +77,18 @@ def test_refinement_takes_the_proposal_that_agrees_with_pixellib_and_keeps_both(
     assert refined.refined_iou == pytest.approx(mask_iou(coarse, truth))
     assert proposer.images == [(H, W, 3)]
     box = proposer.boxes[0]  # the instance box, grown so the proposer sees the outline
-    assert box.x0 < 24 and box.y0 < 34 and box.x1 > 116 and box.y1 > 86
+    assert box.x0 < 22 and box.y0 < 32 and box.x1 > 118 and box.y1 > 88
 
 
 def test_top_choice_takes_the_proposers_best() -> None:
-    inst = _instance(_rect(24, 34, 116, 86))
+    inst = _instance(_rect(22, 32, 118, 88))
     proposals = FakeProposer(_rect(20, 30, 120, 90)).propose(inst.box)
     assert pick_refined(inst, proposals, "top").source == "fake:part"
     assert pick_refined(inst, [], "agree") is None
 
 
 def test_refined_mask_is_preferred_only_when_it_agrees_enough() -> None:
-    inst = _instance(_rect(24, 34, 116, 86))
+    inst = _instance(_rect(22, 32, 118, 88))
     assert preferred(inst) == "pixellib"
     other = Proposal(MaskPatch.from_full(_rect(0, 0, 10, 10)), 0.9, "fake:elsewhere")
     assert (
@@ -113,7 +113,7 @@ def test_cancelled_refinement_raises_cancelled() -> None:
 
 
 def test_both_masks_survive_a_labelme_round_trip_and_can_be_swapped(tmp_path: Path) -> None:
-    truth, coarse = _rect(20, 30, 120, 90), _rect(24, 34, 116, 86)
+    truth, coarse = _rect(20, 30, 120, 90), _rect(22, 32, 118, 88)
     [inst] = refine_instances(
         np.zeros((H, W, 3), np.uint8), [_instance(coarse)], FakeProposer(truth)
     )

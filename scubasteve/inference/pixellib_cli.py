@@ -113,6 +113,17 @@ def _document(image: Path, json_path: Path, size: tuple[int, int], overwrite: bo
     return ImageDoc(path=image, width=width, height=height)
 
 
+def _start(image: Path, segmenter: InstanceSegmenter) -> tuple[Any, Any]:
+    """Load an image and queue its detection: (pixels, Future), or (None, InputError)."""
+    from scubasteve.io.images import load_image
+
+    try:
+        rgb = load_image(image)
+        return rgb, segmenter.detect_async(rgb)
+    except InputError as exc:
+        return None, exc
+
+
 def annotate_folder(
     project: Project,
     segmenter: InstanceSegmenter,
@@ -123,30 +134,41 @@ def annotate_folder(
     run_info: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> AnnotateSummary:
-    """Pre-annotate every image of `project`; see the module docstring for what is skipped."""
+    """Pre-annotate every image of `project`; see the module docstring for what is skipped.
+
+    The next image's detection is queued on the TensorFlow thread before the current image's masks
+    are refined, outlined and written, so the network rarely waits for that work.
+    """
     from tqdm import tqdm
 
-    from scubasteve.io.images import load_image
     from scubasteve.io.labelme import write_labelme
 
     summary = AnnotateSummary()
     started = time.perf_counter()
+    todo: list[tuple[Path, Path]] = []
+    for image in project.images:
+        json_path = project.annotation_path(image)
+        state = _existing_state(json_path)
+        if state != "none" and not overwrite:
+            (summary.resumed if state == "ours" else summary.kept).append(image)
+        else:
+            todo.append((image, json_path))
     bar = tqdm(
-        project.images,
+        total=len(todo),
         desc="annotating",
         unit="image",
         disable=not progress or None,
         file=sys.stderr,
     )
-    for image in bar:
-        json_path = project.annotation_path(image)
-        state = _existing_state(json_path)
-        if state != "none" and not overwrite:
-            (summary.resumed if state == "ours" else summary.kept).append(image)
-            continue
+    pending = _start(todo[0][0], segmenter) if todo else None
+    for index, (image, json_path) in enumerate(todo):
+        rgb, job = pending  # type: ignore[misc]
+        pending = _start(todo[index + 1][0], segmenter) if index + 1 < len(todo) else None
+        bar.update(1)
         try:
-            rgb = load_image(image)
-            instances = segmenter.detect(rgb)
+            if rgb is None:
+                raise job
+            instances = job.result()
             if refiner is not None:
                 instances = refine_instances(rgb, instances, refiner)
             doc = _document(image, json_path, (rgb.shape[1], rgb.shape[0]), overwrite)
@@ -171,6 +193,7 @@ def annotate_folder(
         summary.refined += choices.count("refined")
         summary.alternatives += sum(inst.refined is not None for inst in instances)
         bar.set_postfix(instances=len(instances))
+    bar.close()
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -222,9 +223,13 @@ class InstanceSegmenter:
     def segment_async(
         self, image: np.ndarray | str | Path
     ) -> concurrent.futures.Future[list[Annotation]]:
-        """Annotations (label, polygons, score, source "pixellib") for `image`, best first."""
-        rgb = _read_image(image)
-        return self._thread.submit(lambda: [i.annotation() for i in self._detect_on_thread(rgb)])
+        """Annotations (label, polygons, score, source "pixellib") for `image`, best first.
+
+        The outlines are traced on a helper thread, not the TensorFlow thread, which meanwhile can
+        serve the next request.
+        """
+        detected = self.detect_async(image)
+        return _outline_executor().submit(lambda: [i.annotation() for i in detected.result()])
 
     def segment(self, image: np.ndarray | str | Path) -> list[Annotation]:
         return self.segment_async(image).result()
@@ -267,6 +272,20 @@ class InstanceSegmenter:
         anchors = np.broadcast_to(anchors, (1, *anchors.shape))
         outputs = model.keras_model.predict([molded, metas, anchors], verbose=0)
         return outputs[0][0], outputs[3][0], tuple(molded[0].shape), windows[0]
+
+
+_OUTLINER: concurrent.futures.ThreadPoolExecutor | None = None
+_OUTLINER_LOCK = threading.Lock()
+
+
+def _outline_executor() -> concurrent.futures.ThreadPoolExecutor:
+    global _OUTLINER
+    with _OUTLINER_LOCK:
+        if _OUTLINER is None:
+            _OUTLINER = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="pixellib-outline"
+            )
+        return _OUTLINER
 
 
 def _read_image(image: np.ndarray | str | Path) -> np.ndarray:
