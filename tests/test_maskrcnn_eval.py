@@ -141,3 +141,22 @@ def test_eval_of_a_missing_path_is_a_clear_error(
 ) -> None:
     assert main(["eval", "--gt", str(tmp_path / "nope"), "--pred", str(tmp_path)]) == 2
     assert "no such folder or file" in capsys.readouterr().err
+
+
+def test_a_coco_results_list_is_scored_against_its_ground_truth_file(tmp_path: Path) -> None:
+    gt_path, results_path = tmp_path / "gt.json", tmp_path / "results.json"
+    data = write_coco(gt_path, _docs(tmp_path), root=tmp_path)
+    results = [
+        {
+            "image_id": a["image_id"],
+            "category_id": a["category_id"],
+            "segmentation": a["segmentation"],
+            "score": 0.7,
+        }
+        for a in data["annotations"]
+    ]
+    results_path.write_text(json.dumps(results))
+    result = evaluate_docs(read_side(gt_path), read_side(results_path, gt=gt_path))
+    assert result.ap == pytest.approx(1.0) and result.predictions == 6
+    with pytest.raises(InputError, match="results list"):
+        read_side(results_path)

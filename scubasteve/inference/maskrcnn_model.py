@@ -197,8 +197,8 @@ def load_weights(model: Any, path: Path, exclude: tuple[str, ...] = ()) -> None:
         model.load_weights(str(path), by_name=True, exclude=list(exclude) or None)
     except ValueError as exc:
         raise InputError(f"weights do not fit this Mask R-CNN: {exc}", path) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read the weights: {exc}", path) from exc
+    except (OSError, KeyError) as exc:
+        raise InputError(f"cannot read the weights (damaged file?): {exc}", path) from exc
 
 
 def save_weights(model: Any, path: Path, class_names: tuple[str, ...] | list[str]) -> None:

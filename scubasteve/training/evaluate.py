@@ -77,8 +77,12 @@ class EvalResult:
 # --- reading either side ------------------------------------------------------------------------
 
 
-def read_side(path: Path, problems: list[Problem] | None = None) -> list[ImageDoc]:
-    """Documents from a COCO instances JSON or a LabelMe folder."""
+def read_side(
+    path: Path, problems: list[Problem] | None = None, gt: Path | None = None
+) -> list[ImageDoc]:
+    """Documents from a COCO instances JSON, a LabelMe folder, or (for predictions, given the
+    ground-truth COCO file `gt`) a COCO results list: detections naming the ground truth's ids."""
+    from scubasteve.io.atomic import read_json
     from scubasteve.io.coco import read_coco
     from scubasteve.io.dataset import read_labelme_folder
 
@@ -87,9 +91,50 @@ def read_side(path: Path, problems: list[Problem] | None = None) -> list[ImageDo
         docs, report = read_labelme_folder(path, recursive=True)
         problems.extend(report.problems)
         return docs
-    if path.is_file():
-        return read_coco(path, None, problems).docs
-    raise InputError("no such folder or file", path)
+    if not path.is_file():
+        raise InputError("no such folder or file", path)
+    data = read_json(path)
+    if isinstance(data, list):
+        if gt is None or not gt.is_file():
+            raise InputError(
+                "a COCO results list names images and categories by id; give the ground truth "
+                "as the COCO file those ids come from",
+                path,
+            )
+        return _results_as_docs(data, read_coco(gt, None, []), path)
+    return read_coco(path, None, problems).docs
+
+
+def _results_as_docs(results: list[Any], dataset: Any, path: Path) -> list[ImageDoc]:
+    """COCO detections (image_id, category_id, segmentation or bbox, score) as documents."""
+    from scubasteve.core.annotation import Annotation, MaskPatch
+    from scubasteve.io.coco import decode_rle
+
+    names = {cid: name for name, cid in dataset.category_ids.items()}
+    docs = {
+        image_id: ImageDoc(path=doc.path, width=doc.width, height=doc.height)
+        for image_id, doc in zip(dataset.image_ids, dataset.docs, strict=True)
+    }
+    for i, r in enumerate(results):
+        where = f"[{i}]"
+        try:
+            doc, label = docs[r["image_id"]], names[r["category_id"]]
+            seg = r["segmentation"]
+            if isinstance(seg, list):
+                from pycocotools import mask as mask_utils
+
+                rle = mask_utils.merge(mask_utils.frPyObjects(seg, doc.height, doc.width))
+                full = mask_utils.decode(rle).astype(bool)
+            else:
+                full = decode_rle(seg, doc.height, doc.width)
+            patch = MaskPatch.from_full(full)
+            if patch.area == 0:
+                continue
+            score = float(r.get("score", 1.0))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"not a usable COCO detection ({exc})", path, where) from exc
+        doc.annotations.append(Annotation.from_mask(label, patch, score=score, keep_mask=True))
+    return list(docs.values())
 
 
 def _by_name(docs: Sequence[ImageDoc], side: str, path: Path) -> dict[str, ImageDoc]:
@@ -273,7 +318,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     problems: list[Problem] = []
     gt_docs = read_side(args.gt, problems)
-    pred_docs = read_side(args.pred, problems)
+    pred_docs = read_side(args.pred, problems, gt=args.gt)
     for problem in problems:
         if problem.severity == "error":
             print(problem, file=sys.stderr)
