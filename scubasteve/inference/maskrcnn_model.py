@@ -206,7 +206,7 @@ def save_weights(model: Any, path: Path, class_names: tuple[str, ...] | list[str
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.partial.h5")
     try:
-        model.keras_model.save_weights(str(tmp))
+        _write_keras_h5(model.keras_model, tmp)
         write_class_names(tmp, class_names)
         os.replace(tmp, path)
     finally:
@@ -214,24 +214,64 @@ def save_weights(model: Any, path: Path, class_names: tuple[str, ...] | list[str
             tmp.unlink()
 
 
+def _write_keras_h5(keras_model: Any, path: Path) -> None:
+    """Keras' HDF5 weights layout (what `save_weights` writes and `load_weights` reads by name).
+
+    Keras reads the variables layer by layer, one session run each; in graph mode that made a
+    checkpoint of a ResNet-50 Mask R-CNN take 10 to 15 s. Reading them all in one run is the same
+    file in a fraction of the time.
+    """
+    import h5py
+    import tf_keras
+    from tf_keras import backend
+
+    layers = list(keras_model.layers)
+    # Keras' legacy h5 order: trainable weights first, then the others.
+    weights = [layer.trainable_weights + layer.non_trainable_weights for layer in layers]
+    values = iter(backend.batch_get_value([w for ws in weights for w in ws]))
+    by_layer = {
+        layer.name: (ws, [next(values) for _ in ws])
+        for layer, ws in zip(layers, weights, strict=True)
+    }
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [layer.name.encode("utf8") for layer in layers]
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = str(tf_keras.__version__).encode("utf8")
+        for name in sorted(by_layer):  # sorted, as Keras does, so that no group name is a prefix
+            group = f.create_group(name)
+            ws, vals = by_layer[name]
+            names = [w.name.encode("utf8") for w in ws]
+            group.attrs["weight_names"] = names
+            for weight_name, value in zip(names, vals, strict=True):
+                group.create_dataset(weight_name, data=value)
+        top = f.create_group("top_level_model_weights")
+        top.attrs["weight_names"] = []
+
+
 def save_random_weights(
     path: Path, spec: MaskRCNNSpec, image_dim: int = 256, seed: int = 0
 ) -> Path:
     """Build a randomly initialised Mask R-CNN of `spec` and save it (for tests and dry runs).
 
-    The initialisation is seeded, and the classifier's background bias is pushed down so that the
-    random network reports objects (a random classifier often calls everything background, which
-    would leave nothing to test downstream). Runs on the TensorFlow thread in a throw-away graph.
+    The initialisation is seeded (the same file on every run), the classifier's background bias is
+    pushed down so that the random network reports objects (a random classifier often calls
+    everything background, which would leave nothing to test downstream), and its weights are scaled
+    down so that scores and labels vary. Runs on the TensorFlow thread in a throw-away graph.
     """
     from scubasteve.inference.tf_runtime import GraphSession, import_tensorflow, tensorflow_thread
 
     def build() -> Any:
-        import_tensorflow().compat.v1.set_random_seed(seed)
+        import_tensorflow()
+        import tf_keras
+
+        # Python, numpy and the graph's seed: Keras draws initializer seeds from all of them.
+        tf_keras.utils.set_random_seed(seed)
         model = build_model("inference", make_config(spec, image_max_dim=image_dim))
         logits = model.keras_model.get_layer("mrcnn_class_logits")
         kernel, bias = logits.get_weights()
         bias[0] = -10.0
-        logits.set_weights([kernel, bias])
+        # Small logits: scores spread between the classes instead of saturating at 1.0.
+        logits.set_weights([kernel * 0.02, bias])
         return model
 
     def work() -> Path:

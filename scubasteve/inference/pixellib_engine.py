@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -267,7 +268,10 @@ class InstanceSegmenter:
         cfg = model.config
         cfg.IMAGE_MIN_DIM, cfg.IMAGE_MAX_DIM = min_dim, max_dim
         cfg.IMAGE_SHAPE = np.array([max_dim, max_dim, 3])
-        molded, metas, windows = model.mold_inputs([rgb])
+        with warnings.catch_warnings():
+            # PixelLib's resize compares scikit-image versions with distutils on every image.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            molded, metas, windows = model.mold_inputs([rgb])
         anchors = model.get_anchors(molded[0].shape)
         anchors = np.broadcast_to(anchors, (1, *anchors.shape))
         outputs = model.keras_model.predict([molded, metas, anchors], verbose=0)

@@ -283,7 +283,9 @@ def _compile(model: Any, learning_rate: float) -> None:
         for w in keras_model.trainable_weights
         if "gamma" not in w.name and "beta" not in w.name
     ]
-    keras_model.add_loss(tf.add_n(decay))
+    # As a callable: a tensor that does not depend on the inputs makes Keras trace it into layers,
+    # which took seconds per compile.
+    keras_model.add_loss(lambda: tf.add_n(decay))
     keras_model.compile(optimizer=optimizer, loss=[None] * len(keras_model.outputs))
     for name in LOSS_NAMES:
         layer = keras_model.get_layer(name)
