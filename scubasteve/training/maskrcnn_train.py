@@ -244,9 +244,10 @@ def _build(
     try:
 
         def build() -> Any:
-            import tensorflow as tf
+            import tf_keras
 
-            tf.compat.v1.set_random_seed(settings.seed)
+            # Python, numpy and the graph's seed: Keras draws initializer seeds from all of them.
+            tf_keras.utils.set_random_seed(settings.seed)
             model = build_model("training", config, run_dir)
             if settings.init is not None:
                 load_weights(model, settings.init, exclude)
