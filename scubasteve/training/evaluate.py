@@ -306,7 +306,7 @@ def plot_ap_curve(results: dict[str, EvalResult], path: Path) -> None:
     ax.set_ylim(0, 1.02)
     ax.set_xlim(0.48, 0.97)
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower left")
+    ax.legend(loc="best")
     ax.set_title("COCO mask AP against IoU threshold")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
