@@ -66,7 +66,11 @@ def _check(name: str, value: Any, default: Any) -> Any:
         if value not in PIXELLIB_SPEEDS:
             raise ValueError(f"must be one of {', '.join(PIXELLIB_SPEEDS)}")
     elif name in ("polygon_tolerance", "pixellib_min_score"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
             raise ValueError("must be a number")
         value = float(value)
         if name == "polygon_tolerance" and not 0.0 <= value <= 20.0:

@@ -54,7 +54,9 @@ def mask_overlay(mask: np.ndarray, rgb: tuple[int, int, int], alpha: int = 110) 
         m = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
     rgba = np.zeros((*m.shape, 4), dtype=np.uint8)
     rgba[m] = (*rgb, alpha)
-    return QImage(rgba.data, m.shape[1], m.shape[0], rgba.strides[0], QImage.Format.Format_RGBA8888).copy()
+    return QImage(
+        rgba.data, m.shape[1], m.shape[0], rgba.strides[0], QImage.Format.Format_RGBA8888
+    ).copy()
 
 
 def mask_outline(patch: MaskPatch) -> QPainterPath:
@@ -64,7 +66,7 @@ def mask_outline(patch: MaskPatch) -> QPainterPath:
         patch.mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE
     )
     for c in contours:
-        pts = c.reshape(-1, 2).astype(np.float64) + (patch.x + 0.5, patch.y + 0.5)
+        pts = c.reshape(-1, 2).astype(np.float64) + np.array([patch.x + 0.5, patch.y + 0.5])
         if len(pts) >= 2:
             path.addPolygon(QPolygonF([QPointF(x, y) for x, y in pts]))
             path.closeSubpath()
@@ -83,7 +85,9 @@ def polygons_path(polygons: Sequence[Polygon]) -> QPainterPath:
     return path
 
 
-def proposal_thumbnail(image: np.ndarray, patch: MaskPatch, box: Box, side: int = THUMB_SIDE) -> QImage:
+def proposal_thumbnail(
+    image: np.ndarray, patch: MaskPatch, box: Box, side: int = THUMB_SIDE
+) -> QImage:
     """A small picture of the box region with the mask tinted, `side` px on its longer side."""
     ih, iw = image.shape[:2]
     region = box.grow(0.1).clip(iw, ih)

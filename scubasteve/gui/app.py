@@ -1,0 +1,47 @@
+"""`scubasteve` with no subcommand: the desktop window.
+
+Only Qt and the light core modules load before the window is shown; the engine (and torch with it)
+is created on its own thread afterwards, so the window appears within about a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: Called with the window once it is first shown (the start-up benchmark sets it).
+on_first_shown: Callable[[object], None] | None = None
+
+
+def run_app(folder: Path | None = None) -> int:
+    """Open the main window (on `folder` if given) and run until it is closed."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before anything imports TensorFlow
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from PySide6.QtWidgets import QApplication
+
+    from scubasteve.core.settings import load_settings
+    from scubasteve.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Scuba Steve")
+    app.setOrganizationName("scubasteve")
+    problems: list[str] = []
+    settings = load_settings(problems=problems)
+    window = MainWindow(settings)
+    start_folder = Path(folder).expanduser() if folder else None
+
+    def shown() -> None:
+        window.start(start_folder)
+        for problem in problems:
+            window.show_message(problem)
+        if on_first_shown is not None:
+            on_first_shown(window)
+
+    window.first_shown.connect(shown)
+    window.show()
+    return int(app.exec())

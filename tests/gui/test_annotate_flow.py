@@ -1,0 +1,95 @@
+"""End to end in the real window (offscreen): box -> ten proposals -> key 3 -> Enter -> LabelMe on disk."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from scubasteve.core.geometry import Box, polygons_to_mask
+from scubasteve.io.labelme import read_labelme
+from gui_fakes import FakeProposer, proposal_mask
+from gui_helpers import drag_box, key
+
+pytestmark = pytest.mark.gui
+
+
+def test_accepting_proposal_three_writes_labelme_json_and_undo_removes_it(make_window, image_folder, qtbot):
+    window = make_window(image_folder)
+    image = window.annotator.entry.path
+    window.annotator.set_label("dog")
+
+    box = Box(80, 60, 240, 180)
+    drag_box(window, box)
+    qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
+    assert len(window.proposals.result.views) == 10
+    assert window.strip._buttons and len(window.strip._buttons) == 10
+
+    key(window, Qt.Key.Key_3)
+    assert window.proposals.current == 2
+    key(window, Qt.Key.Key_Return)
+    json_path = image.with_suffix(".json")
+    qtbot.waitUntil(lambda: json_path.is_file() and not window.documents.unsaved, timeout=5000)
+
+    data = json.loads(json_path.read_text())
+    assert [s["label"] for s in data["shapes"]] == ["dog"]
+    doc = read_labelme(json_path)
+    (ann,) = doc.annotations
+    drawn = window.proposer.calls[-1]
+    expected = proposal_mask(drawn.clip(320, 240), 2, 320, 240).to_full(240, 320)
+    got = polygons_to_mask(ann.polygons, 240, 320)
+    assert np.array_equal(got, expected)
+    assert ann.seconds is not None and ann.seconds >= 0
+
+    key(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: not window.documents.unsaved, timeout=5000)
+    assert window.documents.current.doc.annotations == []
+    assert json.loads(json_path.read_text())["shapes"] == []
+
+
+def test_second_box_while_first_is_pending_drops_the_stale_result(make_window, image_folder, qtbot):
+    proposer = FakeProposer(delay=0.4)
+    window = make_window(image_folder, proposer)
+    first = window.proposals.request(Box(10, 10, 100, 100))
+    second_box = Box(150, 100, 300, 220)
+    drag_box(window, second_box)
+    second = window.proposals.pending_id
+    assert second is not None and second > first
+    qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
+    result = window.proposals.result
+    assert result.request_id == second
+    b = result.views[0].proposal.patch.box()
+    assert b.x0 >= 140 and b.y0 >= 90, "the shown proposal belongs to the second box"
+    qtbot.wait(100)
+    assert window.proposals.result.request_id == second
+    # The first request's work was either never started or stopped at a cancel check.
+    assert len(proposer.calls) == 1 or proposer.cancelled >= 1
+
+
+def test_tab_cycles_and_escape_discards(make_window, image_folder, qtbot):
+    window = make_window(image_folder)
+    drag_box(window, Box(80, 60, 240, 180))
+    qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
+    key(window, Qt.Key.Key_Tab)
+    assert window.proposals.current == 1
+    key(window, Qt.Key.Key_Backtab, Qt.KeyboardModifier.ShiftModifier)
+    assert window.proposals.current == 0
+    key(window, Qt.Key.Key_0)
+    assert window.proposals.current == 9
+    key(window, Qt.Key.Key_Escape)
+    assert window.proposals.result is None
+    assert window.documents.current.doc.annotations == []
+
+
+def test_click_inside_the_box_adds_a_point_and_reproposes(make_window, image_folder, qtbot):
+    from gui_helpers import click
+
+    window = make_window(image_folder)
+    drag_box(window, Box(80, 60, 240, 180))
+    qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
+    first = window.proposals.result.request_id
+    click(window, 160, 120, Qt.MouseButton.RightButton)
+    qtbot.waitUntil(lambda: window.proposals.result is not None and window.proposals.result.request_id > first, timeout=5000)
+    assert [p.positive for p in window.proposals.result.points] == [False]
