@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QMainWindow,
-    QMessageBox,
     QVBoxLayout,
     QWidget,
 )
@@ -34,7 +33,7 @@ from scubasteve.gui.tools.polygon_tool import PolygonTool
 from scubasteve.gui.tools.vertex_tool import VertexTool
 from scubasteve.gui.views.docks import AnnotationsPanel, ImageListPanel, StatsPanel
 from scubasteve.gui.views.label_picker import LabelPicker
-from scubasteve.gui.views.panels import PreannotatePanel, ProblemBanner, StatusBar
+from scubasteve.gui.views.panels import NoticeBar, PreannotatePanel, ProblemBanner, StatusBar
 from scubasteve.gui.views.proposal_strip import ProposalStrip
 from scubasteve.gui.wiring import wire_actions
 from scubasteve.gui.workers import make_pool
@@ -99,12 +98,14 @@ class MainWindow(QMainWindow):
         # views
         self.view = ImageView(self.scene)
         self.banner = ProblemBanner()
+        self.notice = NoticeBar()
         self.strip = ProposalStrip()
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.banner)
+        layout.addWidget(self.notice)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.strip)
         self.setCentralWidget(central)
@@ -325,9 +326,7 @@ class MainWindow(QMainWindow):
 
     def show_error(self, text: str) -> None:
         self.show_message(text)
-        box = QMessageBox(QMessageBox.Icon.Warning, "Scuba Steve", text, parent=self)
-        box.setWindowModality(Qt.WindowModality.NonModal)
-        box.show()  # never block the event loop: the user keeps working
+        self.notice.show_text(text)  # not a dialog: the keyboard stays with the canvas
 
     # -- start-up and shutdown ----------------------------------------------------------------------
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from gui_fakes import FakeProposer, FakeSegmenter
+from PIL import Image
 
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
@@ -46,7 +45,9 @@ def make_window(qtbot):  # type: ignore[no-untyped-def]
     windows = []
 
     def build(
-        folder: Path, proposer: FakeProposer | None = None, factory: Callable | None = None,
+        folder: Path,
+        proposer: FakeProposer | None = None,
+        factory: Callable | None = None,
         wait_image: bool = True,
     ):  # type: ignore[no-untyped-def]
         proposer = proposer or FakeProposer()

@@ -6,17 +6,19 @@ import json
 
 import numpy as np
 import pytest
+from gui_fakes import FakeProposer, proposal_mask
+from gui_helpers import drag_box, key
 from PySide6.QtCore import Qt
 
 from scubasteve.core.geometry import Box, polygons_to_mask
 from scubasteve.io.labelme import read_labelme
-from gui_fakes import FakeProposer, proposal_mask
-from gui_helpers import drag_box, key
 
 pytestmark = pytest.mark.gui
 
 
-def test_accepting_proposal_three_writes_labelme_json_and_undo_removes_it(make_window, image_folder, qtbot):
+def test_accepting_proposal_three_writes_labelme_json_and_undo_removes_it(
+    make_window, image_folder, qtbot
+):
     window = make_window(image_folder)
     image = window.annotator.entry.path
     window.annotator.set_label("dog")
@@ -91,5 +93,8 @@ def test_click_inside_the_box_adds_a_point_and_reproposes(make_window, image_fol
     qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
     first = window.proposals.result.request_id
     click(window, 160, 120, Qt.MouseButton.RightButton)
-    qtbot.waitUntil(lambda: window.proposals.result is not None and window.proposals.result.request_id > first, timeout=5000)
+    qtbot.waitUntil(
+        lambda: window.proposals.result is not None and window.proposals.result.request_id > first,
+        timeout=5000,
+    )
     assert [p.positive for p in window.proposals.result.points] == [False]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -123,3 +123,30 @@ class ProblemBanner(QLabel):
             self.show()
         else:
             self.hide()
+
+
+class NoticeBar(QWidget):
+    """A dismissible message above the canvas; unlike a dialog it never takes the keyboard focus."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setStyleSheet("background: #8a6d00; color: white")
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        close = QPushButton("×")
+        close.setFlat(True)
+        close.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        close.clicked.connect(self.hide)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 2, 6, 2)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(close)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.hide)
+        self.hide()
+
+    def show_text(self, text: str, seconds: float = 20.0) -> None:
+        self.text.setText(text)
+        self.show()
+        self._timer.start(int(seconds * 1000))
