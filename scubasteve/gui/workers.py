@@ -1,8 +1,8 @@
 """Run functions on thread pools and get their result back on the GUI thread.
 
 A job returns plain data (arrays, dataclasses, QImages, which are safe to build off the GUI thread) and
-never touches a widget. Results come back through a relay QObject that lives on the GUI thread, so the
-callbacks always run there, whatever thread emitted the signal.
+never touches a widget. Results come back through a dispatcher QObject that lives on the GUI thread, so
+the callbacks always run there, whatever thread emitted the signal.
 """
 
 from __future__ import annotations
@@ -19,47 +19,62 @@ log = logging.getLogger(__name__)
 Callback = Callable[[Any], None]
 
 
-class _Relay(QObject):
-    """Carries one job's outcome to the GUI thread (queued, because it lives there)."""
+class _Dispatcher(QObject):
+    """Carries job outcomes to the GUI thread (queued, because it lives there).
 
-    finished = Signal(object)
-    errored = Signal(object)
+    One long-lived object for all jobs: a QObject per job would have to be destroyed while its own
+    queued call is still being delivered, which crashes.
+    """
 
-    def __init__(self, on_done: Callback | None, on_error: Callback | None) -> None:
+    finished = Signal(object, object)  # callback, result
+    errored = Signal(object, object)  # callback, exception
+
+    def __init__(self) -> None:
         super().__init__()
-        self._on_done = on_done
-        self._on_error = on_error
-        self.finished.connect(self._deliver_done)
+        self.finished.connect(self._deliver)
         self.errored.connect(self._deliver_error)
 
-    @Slot(object)
-    def _deliver_done(self, result: Any) -> None:
-        _LIVE.discard(self)
-        if self._on_done is not None:
-            self._on_done(result)
+    @Slot(object, object)
+    def _deliver(self, callback: Callback | None, result: Any) -> None:
+        if callback is not None:
+            callback(result)
 
-    @Slot(object)
-    def _deliver_error(self, exc: Any) -> None:
-        _LIVE.discard(self)
-        if self._on_error is not None:
-            self._on_error(exc)
+    @Slot(object, object)
+    def _deliver_error(self, callback: Callback | None, exc: Any) -> None:
+        if callback is not None:
+            callback(exc)
         else:
             log.error("background job failed: %s", exc)
 
 
-# Relays must outlive their job; they remove themselves once delivered.
-_LIVE: set[_Relay] = set()
+_DISPATCHER: _Dispatcher | None = None
+
+
+def _dispatcher() -> _Dispatcher:
+    """The dispatcher, created on first use from the GUI thread (where `submit` is called)."""
+    global _DISPATCHER
+    if _DISPATCHER is None:
+        _DISPATCHER = _Dispatcher()
+    return _DISPATCHER
 
 
 class FunctionJob(QRunnable):
     """`fn(*args)` on a pool thread; its return value or exception is relayed to the GUI thread."""
 
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], relay: _Relay) -> None:
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        on_done: Callback | None,
+        on_error: Callback | None,
+    ) -> None:
         super().__init__()
         self.setAutoDelete(True)
         self._fn = fn
         self._args = args
-        self._relay = relay
+        self._on_done = on_done
+        self._on_error = on_error
+        self._dispatcher = _dispatcher()
 
     def run(self) -> None:
         try:
@@ -67,9 +82,9 @@ class FunctionJob(QRunnable):
         except BaseException as exc:  # every failure must reach the GUI as a message
             if not _is_expected(exc):
                 log.debug("job %s failed:\n%s", self._fn, traceback.format_exc())
-            self._relay.errored.emit(exc)
+            self._dispatcher.errored.emit(self._on_error, exc)
         else:
-            self._relay.finished.emit(result)
+            self._dispatcher.finished.emit(self._on_done, result)
 
 
 def _is_expected(exc: BaseException) -> bool:
@@ -88,9 +103,7 @@ def submit(
     priority: int = 0,
 ) -> None:
     """Run `fn(*args)` on `pool`; call `on_done(result)` or `on_error(exc)` on the GUI thread."""
-    relay = _Relay(on_done, on_error)
-    _LIVE.add(relay)
-    pool.start(FunctionJob(fn, args, relay), priority)
+    pool.start(FunctionJob(fn, args, on_done, on_error), priority)
 
 
 def make_pool(threads: int, name: str) -> QThreadPool:

@@ -23,7 +23,7 @@ def annotation_window(ann, width: int, height: int, margin: int):  # type: ignor
     x1, y1 = min(width, int(np.ceil(b.x1)) + margin), min(height, int(np.ceil(b.y1)) + margin)
     shifted = [p.translated(-x0, -y0) for p in ann.polygons]
     mask = polygons_to_mask(shifted, max(1, y1 - y0), max(1, x1 - x0))
-    return x0, y0, mask.astype(np.uint8)
+    return x0, y0, np.ascontiguousarray(mask, dtype=np.uint8)
 
 
 class BrushTool(BaseTool):
