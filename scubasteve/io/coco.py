@@ -325,8 +325,7 @@ def _annotation_entry(ann: Annotation, doc: ImageDoc, rle: bool) -> dict[str, An
     bbox = [float(v) for v in mask_utils.toBbox(mask_rle)]
     use_rle = (
         rle
-        or (ann.mask is not None
-        and bool(ann.extra.get("rle")))
+        or (ann.mask is not None and bool(ann.extra.get("rle")))
         or any(p.holes for p in ann.polygons)
     )
     segmentation: Any = (
