@@ -8,7 +8,9 @@ from scubasteve.core.settings import Settings, load_settings, save_settings, set
 
 
 def test_settings_round_trip_through_the_config_folder():
-    s = Settings(device="cpu", engine="classic", polygon_tolerance=0.5, shortcuts={"accept": "Space"})
+    s = Settings(
+        device="cpu", engine="classic", polygon_tolerance=0.5, shortcuts={"accept": "Space"}
+    )
     s.recent_labels = ["dog", "cat"]
     path = save_settings(s)
     assert path == settings_path()
@@ -20,7 +22,9 @@ def test_settings_round_trip_through_the_config_folder():
 def test_bad_values_fall_back_to_defaults_and_are_reported(tmp_path):
     path = tmp_path / "settings.json"
     path.write_text(
-        json.dumps({"device": "tpu", "polygon_tolerance": "fine", "proposals": 50, "future_key": 1}),
+        json.dumps(
+            {"device": "tpu", "polygon_tolerance": "fine", "proposals": 50, "future_key": 1}
+        ),
         encoding="utf-8",
     )
     problems: list[str] = []

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from PySide6.QtCore import Qt
 from gui_helpers import key
+from PySide6.QtCore import Qt
 
 from scubasteve.gui.canvas.items import REVIEW_FLAG
 from scubasteve.gui.image_list import RowState
@@ -18,10 +18,14 @@ def _pending(window):  # type: ignore[no-untyped-def]
     return [a for a in window.documents.current.doc.annotations if a.flags.get(REVIEW_FLAG)]
 
 
-def test_preannotating_the_image_adds_results_to_review_with_y_and_n(make_window, image_folder, qtbot):
+def test_preannotating_the_image_adds_results_to_review_with_y_and_n(
+    make_window, image_folder, qtbot
+):
     window = make_window(image_folder)
     key(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: len(_pending(window)) == 1 and not window.preannotate.running, timeout=5000)
+    qtbot.waitUntil(
+        lambda: len(_pending(window)) == 1 and not window.preannotate.running, timeout=5000
+    )
     row = window.project.model.row_of(window.annotator.entry.path)
     assert window.project.model.state(row) == RowState.REVIEW
     key(window, Qt.Key.Key_Y)
@@ -29,17 +33,27 @@ def test_preannotating_the_image_adds_results_to_review_with_y_and_n(make_window
     assert len(anns) == 1 and not anns[0].flags.get(REVIEW_FLAG) and anns[0].label == "person"
     assert window.project.model.state(row) == RowState.DONE
     key(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: len(_pending(window)) == 1 and not window.preannotate.running, timeout=5000)
+    qtbot.waitUntil(
+        lambda: len(_pending(window)) == 1 and not window.preannotate.running, timeout=5000
+    )
     key(window, Qt.Key.Key_N)
     assert len(window.documents.current.doc.annotations) == 1
 
 
-def test_preannotating_the_folder_writes_other_images_files_and_can_be_cancelled(make_window, image_folder, qtbot):
+def test_preannotating_the_folder_writes_other_images_files_and_can_be_cancelled(
+    make_window, image_folder, qtbot
+):
     window = make_window(image_folder)
     progress: list[tuple[int, int]] = []
     window.preannotate.progress.connect(lambda d, t: progress.append((d, t)))
-    key(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    qtbot.waitUntil(lambda: not window.preannotate.running and progress and progress[-1][0] == 3, timeout=10000)
+    key(
+        window,
+        Qt.Key.Key_R,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    qtbot.waitUntil(
+        lambda: not window.preannotate.running and progress and progress[-1][0] == 3, timeout=10000
+    )
     assert progress[-1] == (3, 3)
     for name in ("img2.json", "img3.json"):
         data = json.loads((image_folder / name).read_text())
@@ -50,7 +64,9 @@ def test_preannotating_the_folder_writes_other_images_files_and_can_be_cancelled
     qtbot.waitUntil(lambda: window.annotator.entry.path.name == "img2.png", timeout=5000)
     assert len(_pending(window)) == 1, "the file written in the background is what the image shows"
 
-    window.preannotate.run([image_folder / "img1.png", image_folder / "img2.png", image_folder / "img3.png"])
+    window.preannotate.run(
+        [image_folder / "img1.png", image_folder / "img2.png", image_folder / "img3.png"]
+    )
     window.preannotate.cancel()
     qtbot.waitUntil(lambda: not window.preannotate.running, timeout=5000)
     assert progress[-1][0] < 3

@@ -25,44 +25,51 @@ from PySide6.QtWidgets import (
 )
 
 
-class DownloadThread(QThread):
-    """Runs `weights.download(name, progress=..., cancel=...)`; reports through signals only."""
+class WeightsTask(QThread):
+    """Runs one weights call (download or import) off the GUI thread; reports through signals only."""
 
     progressed = Signal(int, int)  # bytes done, bytes total (0 when unknown)
     finished_ok = Signal(str)
     failed = Signal(str)
 
-    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, name: str, source: Path | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.model_name = name
+        self.source = source  # a file to import; None downloads
         self.cancel_event = threading.Event()
 
     def run(self) -> None:
         try:
             from scubasteve.inference import weights
 
-            path = weights.download(
-                self.model_name,
-                progress=lambda done, total: self.progressed.emit(int(done), int(total or 0)),
-                cancel=self.cancel_event,
-            )
+            if self.source is not None:
+                path = weights.import_file(self.model_name, self.source)
+            else:
+                path = weights.download(
+                    self.model_name,
+                    progress=lambda done, total: self.progressed.emit(int(done), int(total or 0)),
+                    cancel=self.cancel_event,
+                )
         except Exception as exc:
             self.failed.emit("cancelled" if self.cancel_event.is_set() else str(exc))
         else:
             self.finished_ok.emit(str(path))
 
 
-def _describe(model: Any) -> str:
-    name = getattr(model, "name", str(model))
-    installed = getattr(model, "installed", None)
-    if installed is None and callable(getattr(model, "is_installed", None)):
-        installed = model.is_installed()
-    size = getattr(model, "size_mb", None) or getattr(model, "size", None)
-    parts = [name, "installed" if installed else "not installed"]
-    if size:
-        parts.append(
-            f"{size} MB" if isinstance(size, (int, float)) and size < 100000 else str(size)
-        )
+def _describe(status: Any) -> str:
+    info = getattr(status, "info", None)
+    name = getattr(status, "name", str(status))
+    parts = [name, "installed" if getattr(status, "installed", False) else "not installed"]
+    if info is not None:
+        size = getattr(info, "display_size", None)
+        if isinstance(size, int) and size > 0:
+            parts.append(f"{size / 1e6:.0f} MB")
+        if getattr(info, "description", ""):
+            parts.append(info.description)
+    if getattr(status, "problem", None):
+        parts.append(f"problem: {status.problem}")
     return " — ".join(parts)
 
 
@@ -99,7 +106,7 @@ class WeightsDialog(QDialog):
         self.import_button.clicked.connect(self._import)
         self.cancel_button.clicked.connect(self._cancel)
         close.clicked.connect(self.reject)
-        self._thread: DownloadThread | None = None
+        self._thread: WeightsTask | None = None
         self.refresh()
         self.resize(520, 380)
 
@@ -127,9 +134,13 @@ class WeightsDialog(QDialog):
 
     def _download(self) -> None:
         name = self._selected()
-        if not name or self._thread is not None:
+        if name:
+            self._start(WeightsTask(name, None, self), f"Downloading {name}…")
+
+    def _start(self, task: WeightsTask, text: str) -> None:
+        if self._thread is not None:
             return
-        self._thread = DownloadThread(name, self)
+        self._thread = task
         self._thread.progressed.connect(self._on_progress)
         self._thread.finished_ok.connect(self._on_done)
         self._thread.failed.connect(self._on_failed)
@@ -138,7 +149,8 @@ class WeightsDialog(QDialog):
         self.progress.show()
         self.cancel_button.show()
         self.download_button.setEnabled(False)
-        self.status.setText(f"Downloading {name}…")
+        self.import_button.setEnabled(False)
+        self.status.setText(text)
         self._thread.start()
 
     def _on_progress(self, done: int, total: int) -> None:
@@ -153,13 +165,14 @@ class WeightsDialog(QDialog):
         self.refresh()
 
     def _on_failed(self, message: str) -> None:
-        self.status.setText(f"Download failed: {message}")
+        self.status.setText(f"Failed: {message}")
 
     def _thread_ended(self) -> None:
         self._thread = None
         self.progress.hide()
         self.cancel_button.hide()
         self.download_button.setEnabled(True)
+        self.import_button.setEnabled(True)
 
     def _cancel(self) -> None:
         if self._thread is not None:
@@ -170,18 +183,8 @@ class WeightsDialog(QDialog):
         if not name:
             return
         file, _ = QFileDialog.getOpenFileName(self, f"Weights file for {name}")
-        if not file:
-            return
-        try:
-            from scubasteve.inference import weights
-
-            path = weights.import_file(name, Path(file))
-        except Exception as exc:
-            self.status.setText(f"Import failed: {exc}")
-            return
-        self.status.setText(f"Installed: {path}")
-        self.installed.emit(str(path))
-        self.refresh()
+        if file:
+            self._start(WeightsTask(name, Path(file), self), f"Checking and installing {file}…")
 
     def reject(self) -> None:
         if self._thread is not None:
