@@ -44,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--limit", type=int, default=None, help="at most this many objects")
     a.add_argument("--max-clicks", type=int, default=3, help="corrective clicks per object")
     a.add_argument("--engine", default="ensemble", help="engine the window uses")
+    a.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     a.add_argument("--out", type=Path, default=None, help="write the per-object log (JSON) here")
     a.set_defaults(handler=lazy("scubasteve.bench.annotator:run"))
 

@@ -36,6 +36,12 @@ def run_app(folder: Path | None = None) -> int:
     start_folder = Path(folder).expanduser() if folder else None
 
     def shown() -> None:
+        from scubasteve.gui.qtcheck import reference_leak
+
+        leak = reference_leak()
+        if leak:
+            log.error("%s", leak)
+            window.show_error(leak)
         window.start(start_folder)
         for problem in problems:
             window.show_message(problem)
