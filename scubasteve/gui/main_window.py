@@ -191,6 +191,7 @@ class MainWindow(QMainWindow):
         )
         self.annotations_panel.delete_requested.connect(a.delete_selected)
         self.label_picker.chosen.connect(self._label_chosen)
+        self.label_picker.closed.connect(self._refocus)
         pre = self.preannotate
         pre.progress.connect(self.preannotate_panel.set_progress)
         pre.running_changed.connect(self.preannotate_panel.set_running)
@@ -271,6 +272,11 @@ class MainWindow(QMainWindow):
             self.annotator.relabel_selected(label)
         else:
             self.annotator.set_label(label)
+
+    def _refocus(self) -> None:
+        # Not every platform hands activation back when a popup closes; the keys must reach us.
+        self.activateWindow()
+        self.view.setFocus()
 
     # -- behaviour the actions call ----------------------------------------------------------------
 

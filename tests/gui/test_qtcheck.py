@@ -18,7 +18,9 @@ def test_installed_pyside6_keeps_reference_counts():
     assert reference_leak() is None
 
 
-def test_annotating_objects_keeps_the_reference_counts_of_none_and_true(make_window, image_folder, qtbot):
+def test_annotating_objects_keeps_the_reference_counts_of_none_and_true(
+    make_window, image_folder, qtbot
+):
     window = make_window(image_folder)
     window.annotator.set_label("cat")
     none_before, true_before = sys.getrefcount(None), sys.getrefcount(True)

@@ -17,6 +17,7 @@ NEW_PREFIX = "Add new label: "
 
 class LabelPicker(QFrame):
     chosen = Signal(str)
+    closed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Popup)
@@ -83,6 +84,10 @@ class LabelPicker(QFrame):
                 self.hide()
                 return True
         return super().eventFilter(obj, event)
+
+    def hideEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        super().hideEvent(event)
+        self.closed.emit()
 
     def _activate(self, item: QListWidgetItem) -> None:
         text = item.text()
