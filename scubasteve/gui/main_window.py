@@ -208,9 +208,12 @@ class MainWindow(QMainWindow):
         self.status.weights_clicked.connect(lambda: self.offer_weights(""))
 
     def _engine_ready(self, info: EngineInfo) -> None:
-        self.status.set_engine(info.name, info.device)
-        if self.engine.fell_back or info.name != self.settings.engine:
+        self.status.set_engine(info.name, info.device, info.note)
+        if info.weights_missing or self.engine.fell_back:
+            self.status.weights.setToolTip(info.weights_missing or "an engine could not start")
             self.status.weights.show()
+        else:
+            self.status.weights.hide()
 
     def _project_opened(self, project) -> None:  # type: ignore[no-untyped-def]
         self.setWindowTitle(f"Scuba Steve — {project.root}")

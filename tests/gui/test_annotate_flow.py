@@ -98,3 +98,28 @@ def test_click_inside_the_box_adds_a_point_and_reproposes(make_window, image_fol
         timeout=5000,
     )
     assert [p.positive for p in window.proposals.result.points] == [False]
+
+
+def test_coco_export_writes_the_folder_and_skips_unreadable_files(make_window, image_folder, qtbot):
+    from pycocotools.coco import COCO
+
+    from scubasteve.gui.wiring import export_coco
+
+    (image_folder / "img3.json").write_text("{ broken", encoding="utf-8")
+    window = make_window(image_folder)
+    window.annotator.set_label("dog")
+    drag_box(window, Box(80, 60, 240, 180))
+    qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
+    key(window, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(window.documents.current.doc.annotations) == 1, timeout=5000)
+    messages: list[str] = []
+    window.status.messageChanged.connect(messages.append)
+    out = image_folder / "export" / "instances.json"
+    out.parent.mkdir()
+    export_coco(window, out)
+    qtbot.waitUntil(lambda: any(m.startswith("Exported") for m in messages), timeout=10000)
+    coco = COCO(str(out))
+    (ann,) = coco.loadAnns(coco.getAnnIds())
+    assert coco.loadCats(ann["category_id"])[0]["name"] == "dog"
+    assert any("1 unreadable annotation file" in m for m in messages)
+    assert (image_folder / "img3.json").read_text() == "{ broken"

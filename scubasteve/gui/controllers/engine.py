@@ -52,9 +52,25 @@ class ProposalRequest:
 
 @dataclass(frozen=True)
 class EngineInfo:
+    """The engine that now serves. `weights_missing`: why DeepMask cannot run ("" when it can)."""
+
     name: str
     device: str
     note: str = ""
+    weights_missing: str = ""
+
+
+def deepmask_problem() -> str:
+    """Why DeepMask is unavailable here, from the engine registry ("" if it is, or unknown)."""
+    try:
+        from scubasteve.inference.engines import engine_status
+    except ImportError:
+        return ""
+    try:
+        statuses = engine_status()
+    except Exception as exc:  # a broken registry must not stop the window
+        return str(exc)
+    return next((s.reason for s in statuses if s.name == "deepmask" and not s.available), "")
 
 
 class EngineFailed(Exception):
@@ -117,8 +133,15 @@ class EngineHost(QObject):
         state = self._state
         proposer = self._factory(name, device)
         state.proposer, state.name, state.image_key = proposer, name, ""
-        dev = getattr(proposer, "device", device)
-        return EngineInfo(name=getattr(proposer, "name", name), device=str(dev))
+        dev = (
+            getattr(proposer, "device", None) or "cpu"
+        )  # engines without one run OpenCV on the CPU
+        return EngineInfo(
+            name=getattr(proposer, "name", name) or name,
+            device=str(dev),
+            note=str(getattr(proposer, "note", "") or ""),
+            weights_missing=deepmask_problem(),
+        )
 
     def _created(self, info: EngineInfo) -> None:
         self.engine_ready.emit(info)

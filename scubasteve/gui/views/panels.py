@@ -33,8 +33,9 @@ class StatusBar(QStatusBar):
         for w in (self.weights, self.engine, self.device, self.latency, self.saved):
             self.addPermanentWidget(w)
 
-    def set_engine(self, name: str, device: str) -> None:
+    def set_engine(self, name: str, device: str, note: str = "") -> None:
         self.engine.setText(f"engine: {name}")
+        self.engine.setToolTip(note)
         self.device.setText(f"device: {device}")
 
     def set_latency(self, seconds: float) -> None:
