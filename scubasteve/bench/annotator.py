@@ -126,7 +126,12 @@ class Player:
 
     def wait_result(self, after_id: int) -> bool:
         p = self.w.proposals
-        return _wait(self.app, lambda: p.result is not None and p.result.request_id >= after_id)
+        return _wait(
+            self.app,
+            lambda: (
+                p.result is not None and not p.result.partial and p.result.request_id >= after_id
+            ),
+        )
 
     def best(self, gt_patch: Any) -> tuple[int, float]:
         from scubasteve.inference.base import patch_iou

@@ -131,16 +131,25 @@ class ProposalSet:
     views: list[ProposalView]
     engine: str
     seconds: float
+    partial: bool = False  # True while the engine is still finding proposals
     notes: list[str] = field(default_factory=list)
 
 
-def build_views(image: np.ndarray, proposals: Sequence[Proposal], box: Box) -> list[ProposalView]:
-    return [
-        ProposalView(
-            proposal=p,
-            overlay=mask_overlay(p.patch.mask, PROPOSAL_RGB),
-            outline=mask_outline(p.patch),
-            thumbnail=proposal_thumbnail(image, p.patch, box),
-        )
-        for p in proposals
-    ]
+def build_view(image: np.ndarray, proposal: Proposal, box: Box) -> ProposalView:
+    return ProposalView(
+        proposal=proposal,
+        overlay=mask_overlay(proposal.patch.mask, PROPOSAL_RGB),
+        outline=mask_outline(proposal.patch),
+        thumbnail=proposal_thumbnail(image, proposal.patch, box),
+    )
+
+
+def build_views(
+    image: np.ndarray,
+    proposals: Sequence[Proposal],
+    box: Box,
+    ready: dict[int, ProposalView] | None = None,
+) -> list[ProposalView]:
+    """Views of `proposals`, reusing those in `ready` (keyed by id of the proposal) already built."""
+    ready = ready or {}
+    return [ready.get(id(p)) or build_view(image, p, box) for p in proposals]

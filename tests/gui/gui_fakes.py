@@ -34,8 +34,11 @@ class FakeProposer:
     name = "fake"
     device = "cpu"
 
-    def __init__(self, delay: float = 0.0, fail: BaseException | None = None) -> None:
+    def __init__(
+        self, delay: float = 0.0, fail: BaseException | None = None, progressive: bool = False
+    ) -> None:
         self.delay = delay
+        self.progressive = progressive
         self.fail = fail
         self.size = (0, 0)
         self.calls: list[Box] = []
@@ -70,10 +73,15 @@ class FakeProposer:
         if cancel is not None:
             cancel.check()
         shift = sum(1 if p.positive else -1 for p in points)
-        return [
+        found = [
             Proposal(proposal_mask(box, i + max(shift, 0), w, h), 1.0 - 0.05 * i, f"fake:{i}")
             for i in range(k)
         ]
+        if self.progressive and on_proposal is not None:
+            for p in found[:3]:
+                on_proposal(p)
+            self.release.wait(5.0)  # the test decides when the rest arrives
+        return found
 
 
 class FakeSegmenter:

@@ -123,3 +123,22 @@ def test_coco_export_writes_the_folder_and_skips_unreadable_files(make_window, i
     assert coco.loadCats(ann["category_id"])[0]["name"] == "dog"
     assert any("1 unreadable annotation file" in m for m in messages)
     assert (image_folder / "img3.json").read_text() == "{ broken"
+
+
+def test_first_proposals_show_before_the_engine_finishes_and_a_pick_survives(
+    make_window, image_folder, qtbot
+):
+    proposer = FakeProposer(progressive=True)
+    window = make_window(image_folder, proposer)
+    drag_box(window, Box(80, 60, 240, 180))
+    qtbot.waitUntil(
+        lambda: window.proposals.result is not None and len(window.proposals.result.views) == 3,
+        timeout=5000,
+    )
+    assert window.proposals.result.partial
+    key(window, Qt.Key.Key_2)
+    picked = window.proposals.result.views[1].proposal.patch.box()
+    proposer.release.set()
+    qtbot.waitUntil(lambda: not window.proposals.result.partial, timeout=5000)
+    assert len(window.proposals.result.views) == 10
+    assert window.proposals.result.views[window.proposals.current].proposal.patch.box() == picked

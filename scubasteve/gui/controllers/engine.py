@@ -18,7 +18,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from scubasteve.core.geometry import Box
-from scubasteve.gui.render import ProposalSet, build_views
+from scubasteve.gui.render import ProposalSet, ProposalView, build_view, build_views
 from scubasteve.gui.workers import make_pool, submit
 from scubasteve.inference.base import Cancelled, CancelToken, MaskProposer, PromptPoint
 
@@ -102,6 +102,7 @@ class EngineHost(QObject):
     engine_ready = Signal(object)  # EngineInfo
     engine_error = Signal(str)  # a message for the user; the classic engine takes over
     proposals_ready = Signal(object)  # ProposalSet
+    proposal_partial = Signal(int, object)  # request id, ProposalView found so far
     proposals_failed = Signal(int, str)  # request id, message
 
     def __init__(
@@ -184,12 +185,25 @@ class EngineHost(QObject):
         state = self._state
         if state.proposer is None:
             raise RuntimeError("the engine is still starting")
+        ready: dict[int, ProposalView] = {}
+
+        def on_proposal(p) -> None:  # type: ignore[no-untyped-def]
+            # Show each proposal as soon as it exists; the final list reuses these views.
+            if not request.cancel.cancelled and len(ready) < request.k:
+                view = build_view(request.image, p, request.box)
+                ready[id(p)] = view
+                self.proposal_partial.emit(request.request_id, view)
+
         try:
             self._set_image(request.image_key, request.image)
             request.cancel.check()
             t0 = time.perf_counter()
             proposals = state.proposer.propose(
-                request.box, k=request.k, points=request.points, cancel=request.cancel
+                request.box,
+                k=request.k,
+                points=request.points,
+                cancel=request.cancel,
+                on_proposal=on_proposal,
             )
             engine_seconds = time.perf_counter() - t0
         except (Cancelled, ValueError):
@@ -200,7 +214,7 @@ class EngineHost(QObject):
                 state.name, f"{type(exc).__name__}: {exc}", _is_out_of_memory(exc)
             ) from exc
         request.cancel.check()
-        views = build_views(request.image, proposals, request.box)
+        views = build_views(request.image, proposals, request.box, ready)
         return ProposalSet(
             request_id=request.request_id,
             image_key=request.image_key,

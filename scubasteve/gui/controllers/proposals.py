@@ -7,6 +7,7 @@ the pending one; results whose id is not the latest are dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from PySide6.QtCore import QObject, QThreadPool, Signal
 from scubasteve.core.annotation import Annotation
 from scubasteve.core.geometry import Box, Polygon
 from scubasteve.gui.controllers.engine import EngineHost, ProposalRequest
-from scubasteve.gui.render import ProposalSet
+from scubasteve.gui.render import ProposalSet, ProposalView
 from scubasteve.gui.workers import submit
 from scubasteve.inference.base import CancelToken, PromptPoint
 
@@ -36,7 +37,8 @@ class ProposalController(QObject):
     current_changed = Signal(int)  # index into the set, -1 for none
     busy_changed = Signal(bool)
     accepted = Signal(object)  # AcceptedProposal
-    latency_measured = Signal(float)  # seconds from box release to proposals shown
+    latency_measured = Signal(float)  # seconds from box release to all proposals shown
+    first_latency_measured = Signal(float)  # seconds from box release to the first proposal shown
     message = Signal(str)
 
     def __init__(
@@ -59,7 +61,9 @@ class ProposalController(QObject):
         self.started_at: float | None = None
         self.dropped_stale = 0
         self.pending_accepts = 0
+        self._picked_by_user = False
         engine.proposals_ready.connect(self._on_ready)
+        engine.proposal_partial.connect(self._on_partial)
         engine.proposals_failed.connect(self._on_failed)
 
     # -- inputs -------------------------------------------------------------------------------------
@@ -120,13 +124,36 @@ class ProposalController(QObject):
 
     # -- results ------------------------------------------------------------------------------------
 
+    def _on_partial(self, request_id: int, view: ProposalView) -> None:
+        pending = self._pending
+        if pending is None or request_id != pending.request_id:
+            return
+        result = self.result
+        if result is None or result.request_id != request_id:
+            self.first_latency_measured.emit(time.perf_counter() - pending.submitted)
+            result = ProposalSet(request_id, pending.image_key, pending.box, pending.points, [],
+                                 "", 0.0, partial=True)  # fmt: skip
+            self._picked_by_user = False
+        views = [*result.views, view]
+        views.sort(key=lambda v: v.proposal.score, reverse=True)
+        chosen = result.views[self.current] if self._picked_by_user and self.current >= 0 else None
+        self.result = dataclasses.replace(result, views=views)
+        self.proposals_changed.emit(self.result)
+        self._select(views.index(chosen) if chosen is not None else 0)
+
     def _on_ready(self, result: ProposalSet) -> None:
         if self._pending is None or result.request_id != self._pending.request_id:
             self.dropped_stale += 1
             return
         latency = time.perf_counter() - self._pending.submitted
+        shown = self.result is not None and self.result.request_id == result.request_id
+        chosen = None
+        if shown and self._picked_by_user and self.current >= 0 and self.result is not None:
+            chosen = self.result.views[self.current]
         self._pending = None
         self.busy_changed.emit(False)
+        if not shown:
+            self.first_latency_measured.emit(latency)
         self.latency_measured.emit(latency)
         self.result = result
         if not result.views:
@@ -134,7 +161,10 @@ class ProposalController(QObject):
                 "No proposal for this box; try a tighter box or the polygon tool (P)."
             )
         self.proposals_changed.emit(result)
-        self.pick(0 if result.views else -1)
+        index = next(
+            (i for i, v in enumerate(result.views) if chosen is not None and _same(v, chosen)), 0
+        )
+        self._select(index if result.views else -1)
 
     def _on_failed(self, request_id: int, message: str) -> None:
         if self._pending is None or request_id != self._pending.request_id:
@@ -146,6 +176,11 @@ class ProposalController(QObject):
     # -- choosing -----------------------------------------------------------------------------------
 
     def pick(self, index: int) -> None:
+        """The user chose proposal `index` (kept when more proposals arrive)."""
+        self._picked_by_user = True
+        self._select(index)
+
+    def _select(self, index: int) -> None:
         if self.result is None or not self.result.views:
             index = -1
         elif not 0 <= index < len(self.result.views):
@@ -206,3 +241,13 @@ class ProposalController(QObject):
 
         submit(self._pool, trace, on_done=done, on_error=failed)
         return True
+
+
+def _same(a: ProposalView, b: ProposalView) -> bool:
+    """The same mask (engines may re-create proposal objects when they re-rank)."""
+    if a is b:
+        return True
+    pa, pb = a.proposal.patch, b.proposal.patch
+    return (pa.x, pa.y, pa.mask.shape) == (pb.x, pb.y, pb.mask.shape) and bool(
+        (pa.mask == pb.mask).all()
+    )
