@@ -84,7 +84,9 @@ class Player:
     def __init__(self, app: Any, window: Any, max_clicks: int) -> None:
         self.app, self.w, self.max_clicks = app, window, max_clicks
         self.latencies: list[float] = []
+        self.first_latencies: list[float] = []
         window.proposals.latency_measured.connect(self.latencies.append)
+        window.proposals.first_latency_measured.connect(self.first_latencies.append)
 
     def choose_label(self, label: str) -> int:
         from PySide6.QtCore import Qt
@@ -280,12 +282,17 @@ def run(args: argparse.Namespace, proposer_factory: Any = None) -> int:
         monitor.stop()
         info = engine[0]
         window.close()
-    report(logs, program, monitor.worst_ms, info, args)
+    report(logs, program, monitor.worst_ms, info, args, player.first_latencies)
     return 0
 
 
 def report(
-    logs: list[ObjectLog], program: float, worst_ms: float, info: Any, args: argparse.Namespace
+    logs: list[ObjectLog],
+    program: float,
+    worst_ms: float,
+    info: Any,
+    args: argparse.Namespace,
+    first: list[float],
 ) -> None:
     n = len(logs)
     lat = [x for log in logs for x in log.latency]
@@ -299,6 +306,7 @@ def report(
         "clicks_per_object": round(float(np.mean([g.clicks for g in logs])), 2) if logs else 0.0,
         "latency_p50_s": round(_percentile(lat, 50), 3),
         "latency_p90_s": round(_percentile(lat, 90), 3),
+        "first_proposal_p50_s": round(_percentile(first, 50), 3),
         "worst_gui_stall_ms": round(worst_ms, 1),
         "human_seconds_per_object": round(float(np.mean([g.human_seconds for g in logs])), 2) if logs else 0.0,
     }  # fmt: skip
