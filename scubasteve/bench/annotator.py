@@ -11,11 +11,13 @@ keystroke-level-model estimate of human seconds per object (constants in `scubas
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -81,12 +83,23 @@ def _percentile(values: list[float], q: float) -> float:
 class Player:
     """Plays the user in one window; every action goes through real mouse and key events."""
 
-    def __init__(self, app: Any, window: Any, max_clicks: int) -> None:
+    def __init__(self, app: Any, window: Any, max_clicks: int, monitor: Any) -> None:
         self.app, self.w, self.max_clicks = app, window, max_clicks
+        # The simulated user's own thinking (IoUs, where to click) runs on the GUI thread; it is
+        # a person's time, not the program's, so the stall monitor does not count it.
+        self._monitor = monitor
+        self.think_seconds = 0.0
         self.latencies: list[float] = []
         self.first_latencies: list[float] = []
         window.proposals.latency_measured.connect(self.latencies.append)
         window.proposals.first_latency_measured.connect(self.first_latencies.append)
+
+    @contextlib.contextmanager
+    def think(self) -> Iterator[None]:
+        t0 = time.perf_counter()
+        with self._monitor.paused():
+            yield
+        self.think_seconds += time.perf_counter() - t0
 
     def choose_label(self, label: str) -> int:
         from PySide6.QtCore import Qt
@@ -163,12 +176,13 @@ def annotate_object(
     from scubasteve.core.geometry import mask_iou, polygons_to_mask
 
     w, app = player.w, player.app
-    gt_mask = gt.to_mask(height, width)
-    if not gt_mask.any():
-        return None
-    gt_patch = MaskPatch.from_full(gt_mask)
-    box = gt_patch.box()
-    t0 = time.perf_counter()
+    with player.think():
+        gt_mask = gt.to_mask(height, width)
+        if not gt_mask.any():
+            return None
+        gt_patch = MaskPatch.from_full(gt_mask)
+        box = gt_patch.box()
+    t0, think0 = time.perf_counter(), player.think_seconds
     n_lat = len(player.latencies)
     label_keys = player.choose_label(gt.label)
     player.drag(box)
@@ -176,20 +190,23 @@ def annotate_object(
     if not player.wait_result(request) or not w.proposals.result.views:
         w.proposals.discard()
         return None
-    index, iou = player.best(gt_patch)
+    with player.think():
+        index, iou = player.best(gt_patch)
     first_iou = iou
     pick_keys = player.press_pick(index)
     clicks = 0
     while iou < GOOD_IOU and clicks < player.max_clicks:
-        pred = w.proposals.result.views[max(index, 0)].proposal.patch.to_full(height, width)
-        point = _correction_point(gt_mask, pred, box)
+        with player.think():
+            pred = w.proposals.result.views[max(index, 0)].proposal.patch.to_full(height, width)
+            point = _correction_point(gt_mask, pred, box)
         if point is None:
             break
         player.click(*point)
         clicks += 1
         if not player.wait_result(w.proposals.pending_id or 0):
             break
-        new_index, new_iou = player.best(gt_patch)
+        with player.think():
+            new_index, new_iou = player.best(gt_patch)
         if new_iou <= iou:
             break  # the click did not help; a person would accept the best seen so far
         index, iou = new_index, new_iou
@@ -199,15 +216,17 @@ def annotate_object(
     QTest.keyClick(w.view, Qt.Key.Key_Return)
     if not _wait(app, lambda: len(doc.annotations) > before, 30):
         return None
-    accepted = doc.annotations[-1]
-    final_iou = mask_iou(polygons_to_mask(accepted.polygons, height, width), gt_mask)
+    program = time.perf_counter() - t0 - (player.think_seconds - think0)
+    with player.think():
+        accepted = doc.annotations[-1]
+        final_iou = mask_iou(polygons_to_mask(accepted.polygons, height, width), gt_mask)
     waits = float(sum(player.latencies[n_lat:]))
     actions = ObjectActions(label_keys, pick_keys + 1, clicks, waits)  # +1: Enter counted as a key
     human = human_seconds(ObjectActions(label_keys, pick_keys, clicks, waits))
     return ObjectLog(
         image, gt.label, int(gt_mask.sum()), round(final_iou, 4), round(first_iou, 4), index,
         label_keys, actions.pick_keys, clicks, [round(x, 4) for x in player.latencies[n_lat:]],
-        round(time.perf_counter() - t0, 4), round(human, 2),
+        round(program, 4), round(human, 2),
     )  # fmt: skip
 
 
@@ -254,8 +273,8 @@ def run(args: argparse.Namespace, proposer_factory: Any = None) -> int:
         if not _wait(app, lambda: bool(engine) and window.annotator.entry is not None):
             print("scubasteve: error: the window did not open the images or no engine started")
             return 2
-        player = Player(app, window, args.max_clicks)
         monitor = StallMonitor()
+        player = Player(app, window, args.max_clicks, monitor)
         monitor.start()
         t_start = time.perf_counter()
         for row, (doc, link) in enumerate(zip(docs, links, strict=True)):
@@ -277,7 +296,8 @@ def run(args: argparse.Namespace, proposer_factory: Any = None) -> int:
                 log = annotate_object(player, link.name, gt, doc.height, doc.width)
                 if log is not None:
                     logs.append(log)
-        program = time.perf_counter() - t_start
+        # Program time: everything but the simulated user's own computations (image switches included).
+        program = time.perf_counter() - t_start - player.think_seconds
         window.documents.flush()
         monitor.stop()
         info = engine[0]

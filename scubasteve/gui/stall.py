@@ -6,7 +6,9 @@ timer; the lateness is how long the window could not react. Tests and benchmarks
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 from PySide6.QtCore import QObject, Qt, QTimer
 
@@ -22,6 +24,7 @@ class StallMonitor(QObject):
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self._tick)
         self._last = 0.0
+        self._paused = 0
         self.stalls_ms: list[float] = []
 
     def start(self) -> None:
@@ -36,11 +39,21 @@ class StallMonitor(QObject):
         self.stalls_ms.clear()
         self._last = time.perf_counter()
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Do not count the time inside (a benchmark's own work on the GUI thread)."""
+        self._paused += 1
+        try:
+            yield
+        finally:
+            self._paused -= 1
+            self._last = time.perf_counter()
+
     def _tick(self) -> None:
         now = time.perf_counter()
         late = (now - self._last - self._interval) * 1000.0
         self._last = now
-        if late > 0:
+        if late > 0 and not self._paused:
             self.stalls_ms.append(late)
 
     @property
