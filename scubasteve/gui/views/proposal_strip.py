@@ -26,6 +26,10 @@ class ProposalStrip(QWidget):
         self._hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._layout.addWidget(self._hint)
         self.setMinimumHeight(THUMB_SIDE + 30)
+        self.setStyleSheet(
+            "QToolButton { border: 2px solid transparent; padding: 1px; }"
+            "QToolButton:checked { border: 3px solid #ff8c00; background: #4a3000; color: white; }"
+        )
 
     def show_set(self, result: ProposalSet | None) -> None:
         for b in self._buttons:
