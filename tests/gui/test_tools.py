@@ -176,3 +176,25 @@ def test_time_per_object_is_recorded_and_shown(make_window, image_folder, qtbot)
     assert seconds is not None and seconds >= 0.15
     assert "1 objects" in window.stats_panel.total.text()
     assert window.stats_panel.table.item(0, 0).text() == "dog"
+
+
+def test_settings_dialog_changes_shortcuts_and_values(make_window, image_folder, qtbot):
+    from PySide6.QtGui import QKeySequence
+
+    from scubasteve.gui.views.dialogs import SettingsDialog
+
+    window = make_window(image_folder)
+    dialog = SettingsDialog(window.settings, window)
+    qtbot.addWidget(dialog)
+    dialog.engine.setCurrentText("deepmask")
+    dialog.tolerance.setValue(2.5)
+    dialog._editors["accept"].setKeySequence(QKeySequence("Space"))
+    new = dialog.result_settings()
+    assert (new.engine, new.polygon_tolerance, new.shortcuts) == (
+        "deepmask",
+        2.5,
+        {"accept": "Space"},
+    )
+    assert window.settings.engine == "classic", "the window's settings change only on OK"
+    window.actions.apply_shortcuts(new.shortcuts)
+    assert window.actions["accept"].shortcut().toString() == "Space"
