@@ -129,7 +129,7 @@ class SettingsDialog(QDialog):
         shortcuts = {}
         for spec in ACTIONS:
             text = self._editors[spec.id].keySequence().toString()
-            default = spec.keys[0] if spec.keys else ""
+            default = QKeySequence(spec.keys[0]).toString() if spec.keys else ""
             if text != default:
                 shortcuts[spec.id] = text
         s.shortcuts = shortcuts
