@@ -6,6 +6,7 @@ decoded on the GUI thread. The next image is preloaded after each switch so that
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -79,7 +80,8 @@ def load_entry(path: Path, json_path: Path) -> LoadedImage:
             read.path, read.width, read.height = path, w, h
             doc = read
             warnings.extend(str(p) for p in problems)
-    doc.loader = lambda: rgb
+    # Documents stay open for the session; they must not keep the pixels alive, so they reload.
+    doc.loader = functools.partial(load_image, path)
     return LoadedImage(path, levels, doc, json_path, problem, warnings)
 
 

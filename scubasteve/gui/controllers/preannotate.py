@@ -148,10 +148,6 @@ class PreannotateController(QObject):
             self.message.emit(f"Pre-annotation {what}: {self._done} of {self._total} image(s).")
             return
         path = self._queue.pop(0)
-        state = self._documents.get(str(path))
-        if state is not None and state.doc.loader is not None:
-            self._segment(path, state.doc.pixels())
-            return
         from scubasteve.io.images import load_image
 
         submit(self._pool, load_image, path, on_done=lambda rgb: self._segment(path, rgb),
