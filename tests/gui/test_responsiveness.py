@@ -65,8 +65,8 @@ def test_a_12000_by_9000_image_paints_fast_at_every_zoom(make_window, tmp_path, 
     ramp = np.linspace(0, 255, w, dtype=np.float32)
     row = np.stack([ramp, ramp[::-1], np.full(w, 128, np.float32)], axis=1).astype(np.uint8)
     Image.fromarray(np.broadcast_to(row, (h, w, 3))).save(folder / "big.jpg", quality=80)
-    window = make_window(folder)
-    qtbot.waitUntil(lambda: window.annotator.entry is not None, timeout=30000)
+    window = make_window(folder, wait_image=False)
+    qtbot.waitUntil(lambda: window.annotator.entry is not None, timeout=60000)
     view = window.view
     times = []
     for steps in (0, 3, 3, 3, 3, -2, -4, -4):
