@@ -58,6 +58,7 @@ class ImageListModel(QAbstractListModel):
     def __init__(self) -> None:
         super().__init__()
         self._paths: list[Path] = []
+        self._rows: dict[str, int] = {}
         self._names: list[str] = []
         self._states: list[RowState] = []
         self._messages: dict[int, str] = {}
@@ -67,6 +68,7 @@ class ImageListModel(QAbstractListModel):
     def reset(self, paths: list[Path], names: list[str], states: list[RowState]) -> None:
         self.beginResetModel()
         self._paths, self._names, self._states = paths, names, states
+        self._rows = {str(p): i for i, p in enumerate(paths)}
         self._messages = {}
         self._counts = dict.fromkeys(RowState, 0)
         for s in states:
@@ -107,10 +109,7 @@ class ImageListModel(QAbstractListModel):
         return self._messages.get(row, "")
 
     def row_of(self, path: Path) -> int:
-        try:
-            return self._paths.index(path)
-        except ValueError:
-            return -1
+        return self._rows.get(str(path), -1)
 
     def set_state(self, row: int, state: RowState, message: str = "") -> None:
         old = self._states[row]

@@ -345,6 +345,8 @@ class MainWindow(QMainWindow):
         target = folder or (Path(self.settings.last_folder) if self.settings.last_folder else None)
         if target is not None and target.is_dir():
             self.open_folder(target)
+        else:
+            self.show_message("Open a folder of images with Ctrl+O (F1 lists every shortcut).")
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

@@ -31,6 +31,16 @@ from scubasteve.core.settings import DEVICES, ENGINES, PIXELLIB_SPEEDS, Settings
 from scubasteve.gui.actions import ACTIONS
 
 
+def _engine_notes() -> list[tuple[str, str]]:
+    """(engine, why it is limited or unavailable) from the engine registry; empty if unknown."""
+    try:
+        from scubasteve.inference.engines import engine_status
+
+        return [(s.name, s.reason) for s in engine_status() if s.reason]
+    except Exception:  # the registry is optional here: the dialog must open regardless
+        return []
+
+
 class SettingsDialog(QDialog):
     """Edits a copy of the settings; `result_settings()` returns it after OK."""
 
@@ -86,6 +96,8 @@ class SettingsDialog(QDialog):
         self.pl_score.setValue(s.pixellib_min_score)
         form.addRow("Device", self.device)
         form.addRow("Proposal engine", self.engine)
+        for name, reason in _engine_notes():
+            self.engine.setItemData(self.engine.findText(name), reason, Qt.ItemDataRole.ToolTipRole)
         form.addRow("Proposals per box", self.proposals)
         form.addRow("Polygon tolerance", self.tolerance)
         form.addRow("Annotation folder", row)
