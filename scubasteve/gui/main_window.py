@@ -57,6 +57,7 @@ def default_segmenter_factory(settings: Settings) -> SegmenterFactory:
             settings.pixellib_model,
             speed=settings.pixellib_speed,
             min_score=settings.pixellib_min_score,
+            device="cpu" if settings.device == "cpu" else "auto",
         )
 
     return make

@@ -70,3 +70,23 @@ def test_preannotating_the_folder_writes_other_images_files_and_can_be_cancelled
     window.preannotate.cancel()
     qtbot.waitUntil(lambda: not window.preannotate.running, timeout=5000)
     assert progress[-1][0] < 3
+
+
+def test_missing_pixellib_weights_offer_the_weights_dialog(make_window, image_folder, qtbot):
+    class WeightsNotInstalled(Exception):
+        pass
+
+    def factory():  # type: ignore[no-untyped-def]
+        try:
+            raise WeightsNotInstalled("mask_rcnn_coco")
+        except WeightsNotInstalled as exc:
+            raise ValueError("model 'mask_rcnn_coco' is missing") from exc
+
+    window = make_window(image_folder)
+    window.preannotate._factory = factory
+    offered: list[str] = []
+    window.preannotate.weights_missing.connect(offered.append)
+    window.preannotate.run([window.annotator.entry.path])
+    qtbot.waitUntil(lambda: bool(offered), timeout=5000)
+    assert not window.preannotate.running
+    assert window.documents.current.doc.annotations == []

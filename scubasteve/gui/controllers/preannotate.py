@@ -48,8 +48,13 @@ def merge_into_file(image: Path, json_path: Path, found: list[Annotation]) -> in
     return len(found)
 
 
-def is_weights_missing(exc: BaseException) -> bool:
-    return type(exc).__name__ == "WeightsNotInstalled"
+def is_weights_missing(exc: BaseException | None) -> bool:
+    """True for a missing-weights error, also when an engine wrapped it in its own error."""
+    while exc is not None:
+        if type(exc).__name__ == "WeightsNotInstalled" or "not installed" in str(exc):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 class _FutureRelay(QObject):
