@@ -165,6 +165,11 @@ def open_settings(w: MainWindow) -> None:
     w.actions.apply_shortcuts(new.shortcuts)
     w.proposals.k = new.proposals
     w.proposals.tolerance = new.polygon_tolerance
+    pixellib = ("pixellib_model", "pixellib_speed", "pixellib_min_score", "device")
+    if any(getattr(new, k) != getattr(old, k) for k in pixellib):
+        from scubasteve.gui.main_window import default_segmenter_factory
+
+        w.preannotate.set_factory(default_segmenter_factory(new))
     if (new.engine, new.device) != (old.engine, old.device):
         w.engine.start(new.engine, new.device)
     if new.output_folder != old.output_folder and w.project.project is not None:

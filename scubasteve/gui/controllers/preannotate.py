@@ -106,6 +106,10 @@ class PreannotateController(QObject):
         self._cancelled = False
         self.running = False
 
+    def set_factory(self, factory: SegmenterFactory) -> None:
+        """Use a new segmenter (settings changed); the old one is dropped after any running job."""
+        self._factory, self._segmenter = factory, None
+
     # -- running ------------------------------------------------------------------------------------
 
     def run(self, images: Sequence[Path]) -> None:
