@@ -49,5 +49,28 @@ def run_app(folder: Path | None = None) -> int:
             on_first_shown(window)
 
     window.first_shown.connect(shown)
+    previous_hook = sys.excepthook
+    sys.excepthook = _report_to(window)
     window.show()
-    return int(app.exec())
+    try:
+        return int(app.exec())
+    finally:
+        sys.excepthook = previous_hook
+
+
+def _report_to(window):  # type: ignore[no-untyped-def]
+    """An excepthook for errors escaping Qt callbacks: log the traceback, tell the user in a notice.
+
+    The annotations are saved after every change, so the user can keep working or restart.
+    """
+
+    def hook(kind, value, tb) -> None:  # type: ignore[no-untyped-def]
+        log.error("unexpected error", exc_info=(kind, value, tb))
+        try:
+            window.show_error(
+                f"Unexpected error: {value}. Your annotations are saved; details in the log."
+            )
+        except Exception:  # the window itself may be what failed
+            sys.__excepthook__(kind, value, tb)
+
+    return hook

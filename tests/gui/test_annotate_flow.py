@@ -142,3 +142,21 @@ def test_first_proposals_show_before_the_engine_finishes_and_a_pick_survives(
     qtbot.waitUntil(lambda: not window.proposals.result.partial, timeout=5000)
     assert len(window.proposals.result.views) == 10
     assert window.proposals.result.views[window.proposals.current].proposal.patch.box() == picked
+
+
+def test_existing_labelme_files_are_shown_when_the_folder_opens(make_window, image_folder, qtbot):
+    from scubasteve.core.annotation import Annotation, ImageDoc
+    from scubasteve.core.geometry import Polygon
+    from scubasteve.io.labelme import write_labelme
+
+    square = Polygon(np.array([[10, 10], [60, 10], [60, 50], [10, 50]], dtype=float))
+    doc = ImageDoc(image_folder / "img1.png", 320, 240, [Annotation("cat", (square,))])
+    write_labelme(doc, image_folder / "img1.json")
+    window = make_window(image_folder)
+    window.project.go(0)
+    qtbot.waitUntil(lambda: window.annotator.entry.path.name == "img1.png", timeout=5000)
+    (ann,) = window.documents.current.doc.annotations
+    assert ann.label == "cat"
+    assert window.annotations_panel.list.count() == 1
+    assert len(window.scene._annotation_items) == 1
+    assert window.scene.annotation_at(30, 30) == ann.id
