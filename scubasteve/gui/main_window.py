@@ -255,9 +255,10 @@ class MainWindow(QMainWindow):
         self.actions.set_enabled(PROPOSAL_ACTIONS, result is not None and bool(result.views))
         self.actions["discard"].setEnabled(self.proposals.active)
         if result is None:
+            p = self.proposals
             self.scene.show_proposal(None)
-            self.scene.set_box(None)
-            self.scene.set_points(())
+            self.scene.set_box(p.box if p.active else None, pending=True)
+            self.scene.set_points(p.points if p.active else ())
         else:
             self.scene.set_box(result.box)
             self.scene.set_points(result.points)

@@ -160,3 +160,21 @@ def test_existing_labelme_files_are_shown_when_the_folder_opens(make_window, ima
     assert window.annotations_panel.list.count() == 1
     assert len(window.scene._annotation_items) == 1
     assert window.scene.annotation_at(30, 30) == ann.id
+
+
+def test_enter_right_after_a_new_box_does_not_accept_the_previous_boxs_proposal(
+    make_window, image_folder, qtbot
+):
+    proposer = FakeProposer(delay=0.3)
+    window = make_window(image_folder, proposer)
+    window.annotator.set_label("cat")
+    drag_box(window, Box(10, 10, 100, 100))
+    qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
+    drag_box(window, Box(150, 100, 300, 220))
+    key(window, Qt.Key.Key_Return)  # too early: nothing to accept for the new box yet
+    qtbot.wait(50)
+    assert window.documents.current.doc.annotations == []
+    qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
+    key(window, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(window.documents.current.doc.annotations) == 1, timeout=5000)
+    assert window.documents.current.doc.annotations[0].bounds().x0 >= 149

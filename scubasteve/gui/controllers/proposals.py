@@ -80,9 +80,17 @@ class ProposalController(QObject):
             self.started_at = time.perf_counter()
 
     def request(self, box: Box) -> int:
-        """Ask for proposals for `box` (a fresh object: corrective points are cleared)."""
+        """Ask for proposals for `box` (a fresh object: corrective points are cleared).
+
+        The previous box's proposals go at once, so that Enter cannot accept them for this box.
+        """
         self.points = ()
-        return self._submit(box)
+        request_id = self._submit(box)
+        if self.result is not None:
+            self.result, self.current = None, -1
+            self.proposals_changed.emit(None)
+            self.current_changed.emit(-1)
+        return request_id
 
     def add_point(self, x: float, y: float, positive: bool) -> int:
         if self.box is None:
