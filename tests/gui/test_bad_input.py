@@ -136,3 +136,22 @@ def test_folder_of_20000_images_opens_and_the_list_stays_responsive(make_window,
     # 50 ms is the goal on a quiet machine; this shared CI machine gets generous headroom.
     assert monitor.worst_ms < 400
     shutil.rmtree(folder)
+
+
+def test_engine_that_fails_on_the_gpu_is_tried_on_the_cpu_first(make_window, image_folder, qtbot):
+    good = FakeProposer()
+    tried: list[tuple[str, str]] = []
+
+    def factory(name: str, device: str):  # type: ignore[no-untyped-def]
+        tried.append((name, device))
+        if device == "cuda":
+            raise RuntimeError("CUDA driver version is insufficient")
+        return good
+
+    window = make_window(image_folder, good, factory)
+    window.engine.start("deepmask", "cuda")
+    qtbot.waitUntil(lambda: ("deepmask", "cpu") in tried, timeout=5000)
+    qtbot.waitUntil(
+        lambda: window.engine.name == "deepmask" and window.engine.device == "cpu", timeout=5000
+    )
+    assert ("classic", "cpu") not in tried[1:]

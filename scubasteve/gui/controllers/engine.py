@@ -87,6 +87,10 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return "out of memory" in text or "outofmemory" in text or "resourceexhausted" in text
 
 
+def _is_weights_problem(exc: BaseException) -> bool:
+    return type(exc).__name__ == "WeightsNotInstalled" or "not installed" in str(exc)
+
+
 class _EngineState:
     """Lives on the engine thread only."""
 
@@ -134,9 +138,8 @@ class EngineHost(QObject):
         state = self._state
         proposer = self._factory(name, device)
         state.proposer, state.name, state.image_key = proposer, name, ""
-        dev = (
-            getattr(proposer, "device", None) or "cpu"
-        )  # engines without one run OpenCV on the CPU
+        # Engines without a device attribute run OpenCV on the CPU.
+        dev = getattr(proposer, "device", None) or "cpu"
         return EngineInfo(
             name=getattr(proposer, "name", name) or name,
             device=str(dev),
@@ -149,6 +152,13 @@ class EngineHost(QObject):
 
     def _create_failed(self, exc: BaseException) -> None:
         message = f"The {self.name} engine could not start: {exc}"
+        if self.device not in ("cpu", "auto") and not _is_weights_problem(exc):
+            # The device may be what failed (no CUDA, driver trouble): try the same engine on the CPU.
+            self.engine_error.emit(message + ". Trying it on the CPU.")
+            self.device = "cpu"
+            submit(self._pool, self._create, self.name, "cpu", on_done=self._created,
+                   on_error=self._create_failed)  # fmt: skip
+            return
         if self.name == FALLBACK_ENGINE:
             self.engine_error.emit(message + ". No engine is available; draw polygons by hand.")
             return
