@@ -35,7 +35,7 @@ from scubasteve.gui.views.docks import AnnotationsPanel, ImageListPanel, StatsPa
 from scubasteve.gui.views.label_picker import LabelPicker
 from scubasteve.gui.views.panels import NoticeBar, PreannotatePanel, ProblemBanner, StatusBar
 from scubasteve.gui.views.proposal_strip import ProposalStrip
-from scubasteve.gui.wiring import wire_actions
+from scubasteve.gui.wiring import folder_timings, wire_actions
 from scubasteve.gui.workers import make_pool
 
 log = logging.getLogger(__name__)
@@ -183,6 +183,7 @@ class MainWindow(QMainWindow):
         a.image_changed.connect(self._image_changed)
         a.label_changed.connect(self._label_changed)
         a.stats_changed.connect(self.stats_panel.show_timings)
+        self.stats_panel.whole_folder.connect(lambda: folder_timings(self))
         a.message.connect(self.show_message)
         a.selection_changed.connect(self._selection_changed)
         self.annotations_panel.selected.connect(a.select)

@@ -78,6 +78,22 @@ def wire_actions(w: MainWindow) -> None:
     w._relabel = False
 
 
+def folder_timings(w: MainWindow) -> None:
+    """Per-label times from every annotation file of the folder, read on a worker."""
+    from scubasteve.gui.stats import recorded_times, timings_of
+
+    project = w.project.project
+    if project is None:
+        return
+    paths = [project.annotation_path(image) for image in project.images]
+
+    def work():  # type: ignore[no-untyped-def]
+        return timings_of(recorded_times(p for p in paths if p.is_file()))
+
+    submit(w.pool, work, on_done=lambda r: w.stats_panel.show_timings(*r, scope="Whole folder"),
+           on_error=lambda exc: w.show_message(f"Could not read the times: {exc}"))  # fmt: skip
+
+
 def _resize_brush(w: MainWindow, factor: float) -> None:
     for name in ("brush", "eraser"):
         w.tools[name].resize(factor)  # type: ignore[attr-defined]

@@ -198,3 +198,22 @@ def test_settings_dialog_changes_shortcuts_and_values(make_window, image_folder,
     assert window.settings.engine == "classic", "the window's settings change only on OK"
     window.actions.apply_shortcuts(new.shortcuts)
     assert window.actions["accept"].shortcut().toString() == "Space"
+
+
+def test_whole_folder_times_come_from_the_annotation_files(make_window, image_folder, qtbot):
+    from scubasteve.core.annotation import Annotation, ImageDoc
+    from scubasteve.core.geometry import Polygon
+    from scubasteve.io.labelme import write_labelme
+
+    square = Polygon(np.array([[10, 10], [60, 10], [60, 50], [10, 50]], dtype=float))
+    for name, secs in (("img2", (4.0, 6.0)), ("img3", (10.0,))):
+        anns = [Annotation("cat", (square,), seconds=s) for s in secs]
+        write_labelme(
+            ImageDoc(image_folder / f"{name}.png", 320, 240, anns), image_folder / f"{name}.json"
+        )
+    window = make_window(image_folder)
+    window.stats_panel.whole_folder.emit()
+    qtbot.waitUntil(lambda: window.stats_panel.scope.text() == "Whole folder", timeout=5000)
+    assert window.stats_panel.total.text().startswith(
+        "3 objects: 6.7 s per object, 540 objects per hour"
+    )

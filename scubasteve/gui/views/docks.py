@@ -138,8 +138,15 @@ class AnnotationsPanel(QWidget):
 class StatsPanel(QWidget):
     """Seconds per object and objects per hour, overall and per label."""
 
+    whole_folder = Signal()
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.scope = QLabel("This session's images")
+        folder = QPushButton("Whole folder")
+        folder.setToolTip("read the times recorded in every annotation file of the folder")
+        folder.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        folder.clicked.connect(self.whole_folder)
         self.total = QLabel("No timed annotations yet.")
         self.table = QTableWidget(0, 4, self)
         self.table.setHorizontalHeaderLabels(["label", "objects", "s / object", "objects / h"])
@@ -149,10 +156,17 @@ class StatsPanel(QWidget):
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
+        top = QHBoxLayout()
+        top.addWidget(self.scope, 1)
+        top.addWidget(folder)
+        layout.addLayout(top)
         layout.addWidget(self.total)
         layout.addWidget(self.table)
 
-    def show_timings(self, total: LabelTiming, rows: Sequence[LabelTiming]) -> None:
+    def show_timings(
+        self, total: LabelTiming, rows: Sequence[LabelTiming], scope: str = "This session's images"
+    ) -> None:
+        self.scope.setText(scope)
         if total.objects:
             self.total.setText(
                 f"{total.objects} objects: {total.seconds_per_object:.1f} s per object, "
