@@ -230,6 +230,17 @@ def annotate_object(
     )  # fmt: skip
 
 
+def _quiet_offscreen_warnings() -> None:
+    """Drop the offscreen platform's "does not support" chatter; keep every other Qt message."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(mode, context, message) -> None:  # type: ignore[no-untyped-def]
+        if "This plugin does not support" not in message:
+            print(message, file=sys.stderr)
+
+    qInstallMessageHandler(handler)
+
+
 def _prepare_folder(docs: list[Any], categories: list[str], folder: Path) -> list[Path]:
     links = []
     for i, doc in enumerate(docs):
@@ -258,6 +269,7 @@ def run(args: argparse.Namespace, proposer_factory: Any = None) -> int:
     dataset = read_coco(args.coco, args.images)
     docs = [d for d in dataset.docs if any(a.has_area for a in d.annotations)]
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    _quiet_offscreen_warnings()
     logs: list[ObjectLog] = []
     with tempfile.TemporaryDirectory(prefix="scubasteve-bench-") as tmp:
         links = _prepare_folder(docs, dataset.categories, Path(tmp))
@@ -296,6 +308,8 @@ def run(args: argparse.Namespace, proposer_factory: Any = None) -> int:
                 log = annotate_object(player, link.name, gt, doc.height, doc.width)
                 if log is not None:
                     logs.append(log)
+                    if len(logs) % 50 == 0:
+                        print(f"... {len(logs)} objects", file=sys.stderr, flush=True)
         # Program time: everything but the simulated user's own computations (image switches included).
         program = time.perf_counter() - t_start - player.think_seconds
         window.documents.flush()

@@ -30,7 +30,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("save", "Save now", ("Ctrl+S",), "File", "annotations are saved after every change"),
     ActionSpec("export_coco", "Export COCO…", ("Ctrl+E",), "File"),
     ActionSpec("settings", "Settings…", ("Ctrl+,",), "File"),
-    ActionSpec("weights", "Install or import model weights…", (), "File"),
+    ActionSpec("weights", "Install or import model weights…", ("Ctrl+Shift+M",), "File"),
     ActionSpec("quit", "Quit", ("Ctrl+Q",), "File"),
     ActionSpec("undo", "Undo", ("Ctrl+Z",), "Edit"),
     ActionSpec("redo", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Edit"),
