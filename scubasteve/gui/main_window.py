@@ -144,6 +144,7 @@ class MainWindow(QMainWindow):
             "eraser": BrushTool(ctx, self.pool, erase=True),
         }
         self.tool_name = ""
+        self._relabel = False  # whether the label picker relabels the selection or sets the label
         for tool in self.tools.values():
             tool.message.connect(self.show_message)
 

@@ -75,7 +75,6 @@ def wire_actions(w: MainWindow) -> None:
     bar.addSeparator()
     for action_id in ("undo", "redo", "prev_image", "next_image", "fit"):
         bar.addAction(acts[action_id])
-    w._relabel = False
 
 
 def folder_timings(w: MainWindow) -> None:
