@@ -137,10 +137,13 @@ def export_coco(w: MainWindow, path: Path) -> None:
     open_docs = {str(d.path): d for d in w.documents.all_docs()}
 
     def work() -> str:
+        import dataclasses
+
+        from scubasteve.gui.canvas.items import REVIEW_FLAG
         from scubasteve.io.coco import write_coco
         from scubasteve.io.labelme import read_labelme
 
-        docs, skipped = [], 0
+        docs, skipped, unreviewed = [], 0, 0
         for image in project.images:
             doc = open_docs.get(str(image))
             if doc is None:
@@ -153,9 +156,13 @@ def export_coco(w: MainWindow, path: Path) -> None:
                     skipped += 1
                     continue
                 doc.path = image
-            docs.append(doc)
+            kept = [a for a in doc.annotations if not a.flags.get(REVIEW_FLAG)]
+            unreviewed += len(doc.annotations) - len(kept)
+            docs.append(dataclasses.replace(doc, annotations=kept))
         write_coco(path, docs, categories=project.labels, root=project.root)
         note = f"; {skipped} unreadable annotation file(s) skipped" if skipped else ""
+        if unreviewed:
+            note += f"; {unreviewed} pre-annotation(s) not yet reviewed left out"
         return f"Exported {len(docs)} image(s) to {path}{note}."
 
     w.show_message("Exporting COCO…")
