@@ -55,3 +55,13 @@ def test_annotator_benchmark_plays_a_user_through_the_window(tmp_path, capsys):
     assert all(o["iou"] > 0.95 and o["clicks"] == 0 for o in log["objects"])
     assert log["objects"][0]["label_keys"] == 0, "cat is the first label of the project"
     assert log["objects"][1]["label_keys"] >= 2, "dog was chosen with the picker"
+
+
+@pytest.mark.slow
+def test_startup_benchmark_times_help_and_the_first_window(capsys, monkeypatch):
+    from scubasteve.bench.startup import run
+
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert run(argparse.Namespace(repeat=1)) == 0
+    out = capsys.readouterr().out
+    assert "| scubasteve --help |" in out and "| window first shown |" in out
