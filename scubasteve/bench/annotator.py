@@ -268,6 +268,9 @@ def run(args: argparse.Namespace, proposer_factory: Any = None) -> int:
 
     dataset = read_coco(args.coco, args.images)
     docs = [d for d in dataset.docs if any(a.has_area for a in d.annotations)]
+    from scubasteve.gui.app import tune_interpreter
+
+    tune_interpreter()  # as the app does
     app = QApplication.instance() or QApplication(sys.argv[:1])
     _quiet_offscreen_warnings()
     logs: list[ObjectLog] = []
