@@ -25,6 +25,14 @@ def main() -> int:
     ap.add_argument("--label", required=True)
     ap.add_argument("--box", type=float, nargs=4, required=True, metavar=("X0", "Y0", "X1", "Y1"))
     ap.add_argument("--pick", type=int, default=1, help="proposal number to show (1..10)")
+    ap.add_argument(
+        "--accept",
+        nargs=5,
+        action="append",
+        default=[],
+        metavar=("LABEL", "X0", "Y0", "X1", "Y1"),
+        help="annotate this object first (best proposal), so the docks show something",
+    )
     ap.add_argument("--engine", default="ensemble")
     ap.add_argument("--out", type=Path, default=Path("docs/screenshot.png"))
     ap.add_argument("--max-kb", type=int, default=480)
@@ -64,17 +72,27 @@ def main() -> int:
     )
     window.project.go(names.index(args.image))
     wait(lambda: window.annotator.entry.path.name == args.image)
+    vp = window.view.viewport()
+
+    def drag(x0: float, y0: float, x1: float, y1: float) -> None:
+        a, b = window.view.mapFromScene(x0, y0), window.view.mapFromScene(x1, y1)
+        QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+        QTest.mouseMove(vp, b)
+        QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+        wait(lambda: window.proposals.result is not None and not window.proposals.result.partial)
+
+    doc = window.documents.current.doc
+    for label, *box in args.accept:
+        window.annotator.set_label(label)
+        drag(*map(float, box))
+        before = len(doc.annotations)
+        window.proposals.accept()  # (without a window manager the window may not get the keys)
+        wait(lambda before=before: len(doc.annotations) > before)
     window.annotator.set_label(args.label)
     for _ in range(30):
         app.processEvents()
         time.sleep(0.01)
-    x0, y0, x1, y1 = args.box
-    vp = window.view.viewport()
-    a, b = window.view.mapFromScene(x0, y0), window.view.mapFromScene(x1, y1)
-    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
-    QTest.mouseMove(vp, b)
-    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
-    wait(lambda: window.proposals.result is not None and not window.proposals.result.partial)
+    drag(*args.box)
     window.proposals.pick(args.pick - 1)
     for _ in range(50):
         app.processEvents()

@@ -126,6 +126,10 @@ class MainWindow(QMainWindow):
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
             self.docks[title] = dock
+        self.images_panel.setMinimumWidth(190)
+        self.resizeDocks(
+            [self.docks["Images"], self.docks["Annotations"]], [230, 300], Qt.Orientation.Horizontal
+        )
         self.status = StatusBar()
         self.setStatusBar(self.status)
         self.label_picker = LabelPicker(self)

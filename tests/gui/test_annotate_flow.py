@@ -27,7 +27,7 @@ def test_accepting_proposal_three_writes_labelme_json_and_undo_removes_it(
     drag_box(window, box)
     qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
     assert len(window.proposals.result.views) == 10
-    assert window.strip._buttons and len(window.strip._buttons) == 10
+    assert window.strip.shown == 10
 
     key(window, Qt.Key.Key_3)
     assert window.proposals.current == 2

@@ -168,8 +168,9 @@ class StatsPanel(QWidget):
     ) -> None:
         self.scope.setText(scope)
         if total.objects:
+            noun = "object" if total.objects == 1 else "objects"
             self.total.setText(
-                f"{total.objects} objects: {total.seconds_per_object:.1f} s per object, "
+                f"{total.objects} {noun}: {total.seconds_per_object:.1f} s per object, "
                 f"{total.objects_per_hour:.0f} objects per hour"
             )
         self.table.setRowCount(len(rows))

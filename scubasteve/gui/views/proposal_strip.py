@@ -19,6 +19,7 @@ class ProposalStrip(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._buttons: list[QToolButton] = []
+        self._shown = 0
         self._layout = QHBoxLayout(self)
         self._layout.setContentsMargins(4, 2, 4, 2)
         self._layout.setSpacing(4)
@@ -31,38 +32,47 @@ class ProposalStrip(QWidget):
             "QToolButton:checked { border: 3px solid #ff8c00; background: #4a3000; color: white; }"
         )
 
-    def show_set(self, result: ProposalSet | None) -> None:
-        for b in self._buttons:
-            self._layout.removeWidget(b)
-            b.deleteLater()
-        self._buttons = []
-        self._hint.setVisible(result is None or not result.views)
-        if result is None:
-            self._hint.setText("Drag a box around an object: ten proposals appear here.")
-            return
-        if not result.views:
-            self._hint.setText("No proposal for this box.")
-            return
-        for i, view in enumerate(result.views):
+    def _button(self, i: int) -> QToolButton:
+        # Buttons are made once and reused: a proposal set arrives up to ten times (progressively).
+        while len(self._buttons) <= i:
+            n = len(self._buttons)
             b = QToolButton(self)
             b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-            b.setIcon(QPixmap.fromImage(view.thumbnail))
             b.setIconSize(QSize(THUMB_SIDE, THUMB_SIDE))
-            b.setText(f"{key_of(i)}  ·  {view.proposal.score:.2f}")
-            b.setToolTip(
-                f"{view.proposal.source}, score {view.proposal.score:.3f} (key {key_of(i)})"
-            )
             b.setCheckable(True)
             b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            b.clicked.connect(lambda _=False, i=i: self.picked.emit(i))
+            b.clicked.connect(lambda _=False, n=n: self.picked.emit(n))
             self._layout.addWidget(b)
             self._buttons.append(b)
+        return self._buttons[i]
+
+    def show_set(self, result: ProposalSet | None) -> None:
+        views = result.views if result is not None else []
+        self._hint.setVisible(not views)
+        if result is None:
+            self._hint.setText("Drag a box around an object: ten proposals appear here.")
+        elif not views:
+            self._hint.setText("No proposal for this box.")
+        for i, view in enumerate(views):
+            b = self._button(i)
+            b.setIcon(QPixmap.fromImage(view.thumbnail))
+            b.setText(f"{key_of(i)}  ·  {view.proposal.score:.2f}")
+            b.setToolTip(f"{view.proposal.source}, score {view.proposal.score:.3f} (key {key_of(i)})")
+            b.show()
+        for b in self._buttons[len(views) :]:
+            b.hide()
+        self._shown = len(views)
 
     def set_current(self, index: int) -> None:
         for i, b in enumerate(self._buttons):
             b.setChecked(i == index)
 
+    @property
+    def shown(self) -> int:
+        """How many proposal thumbnails are visible."""
+        return self._shown
+
     def set_busy(self, busy: bool) -> None:
-        if busy and not self._buttons:
+        if busy and not self._shown:
             self._hint.setText("Proposing…")
             self._hint.show()
