@@ -288,7 +288,7 @@ def run(args: argparse.Namespace, proposer_factory: Any = None) -> int:
         if not _wait(app, lambda: bool(engine) and window.annotator.entry is not None):
             print("scubasteve: error: the window did not open the images or no engine started")
             return 2
-        monitor = StallMonitor()
+        monitor = StallMonitor(watch_ms=300 if os.environ.get("SCUBASTEVE_STALL_STACKS") else None)
         player = Player(app, window, args.max_clicks, monitor)
         monitor.start()
         t_start = time.perf_counter()
@@ -320,6 +320,8 @@ def run(args: argparse.Namespace, proposer_factory: Any = None) -> int:
         info = engine[0]
         window.close()
     report(logs, program, monitor.worst_ms, info, args, player.first_latencies)
+    for stack in monitor.stacks:
+        print("GUI thread during a stall over 300 ms:\n" + stack, file=sys.stderr)
     return 0
 
 
