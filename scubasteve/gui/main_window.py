@@ -36,7 +36,7 @@ from scubasteve.gui.views.label_picker import LabelPicker
 from scubasteve.gui.views.panels import NoticeBar, PreannotatePanel, ProblemBanner, StatusBar
 from scubasteve.gui.views.proposal_strip import ProposalStrip
 from scubasteve.gui.wiring import folder_timings, wire_actions
-from scubasteve.gui.workers import make_pool
+from scubasteve.gui.workers import make_pool, prepare_worker_imports
 
 log = logging.getLogger(__name__)
 
@@ -349,6 +349,7 @@ class MainWindow(QMainWindow):
 
     def start(self, folder: Path | None) -> None:
         """Called once the window is visible: heavy work starts now, in the background."""
+        prepare_worker_imports()
         self.engine.start(self.settings.engine, self.settings.device)
         target = folder or (Path(self.settings.last_folder) if self.settings.last_folder else None)
         if target is not None and target.is_dir():

@@ -106,6 +106,22 @@ def submit(
     pool.start(FunctionJob(fn, args, on_done, on_error), priority)
 
 
+def prepare_worker_imports() -> None:
+    """Import on the GUI thread what workers would otherwise import at the same time.
+
+    Pillow loads all its format plugins the first time a file is not recognised; two workers doing
+    that at once (a broken image and a preload) crashed the process inside the import machinery in
+    about one test run in four (PySide6 hooks `__import__`). Loading them once here, early, takes
+    ~0.1 s and removes that race.
+    """
+    from PIL import Image
+
+    import scubasteve.io.images
+    import scubasteve.io.labelme  # noqa: F401
+
+    Image.init()
+
+
 def make_pool(threads: int, name: str) -> QThreadPool:
     pool = QThreadPool()
     pool.setMaxThreadCount(threads)

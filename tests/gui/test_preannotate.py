@@ -99,7 +99,9 @@ def test_coco_export_leaves_out_unreviewed_preannotations(make_window, image_fol
 
     window = make_window(image_folder)
     key(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: len(_pending(window)) == 1 and not window.preannotate.running, timeout=5000)
+    qtbot.waitUntil(
+        lambda: len(_pending(window)) == 1 and not window.preannotate.running, timeout=5000
+    )
     messages: list[str] = []
     window.status.messageChanged.connect(messages.append)
     out = image_folder / "coco.json"

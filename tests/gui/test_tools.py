@@ -174,8 +174,8 @@ def test_time_per_object_is_recorded_and_shown(make_window, image_folder, qtbot)
     qtbot.waitUntil(lambda: len(_annotations(window)) == 1, timeout=5000)
     seconds = _annotations(window)[0].seconds
     assert seconds is not None and seconds >= 0.15
-    assert window.stats_panel.total.text().startswith("1 object:")
-    assert window.stats_panel.table.item(0, 0).text() == "dog"
+    qtbot.waitUntil(lambda: window.stats_panel.total.text().startswith("1 object:"), timeout=3000)
+    assert window.stats_panel.model.rows[0].label == "dog"
 
 
 def test_settings_dialog_changes_shortcuts_and_values(make_window, image_folder, qtbot):

@@ -6,7 +6,7 @@ commands; widgets only call it and listen to it.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, relabel
 from scubasteve.core.labels import RecentLabels
@@ -41,6 +41,10 @@ class AnnotatorController(QObject):
         self.selected: str | None = None
         self.entry: LoadedImage | None = None
         self.all_hidden = False
+        self._stats_timer = QTimer(self)
+        self._stats_timer.setSingleShot(True)
+        self._stats_timer.setInterval(250)
+        self._stats_timer.timeout.connect(self._compute_stats)
         documents.changed.connect(self._doc_changed)
         proposals.accepted.connect(self._accepted)
 
@@ -97,6 +101,10 @@ class AnnotatorController(QObject):
         self.update_stats()
 
     def update_stats(self) -> None:
+        """Recompute the time statistics soon (bursts of changes are computed once)."""
+        self._stats_timer.start()
+
+    def _compute_stats(self) -> None:
         anns = [a for doc in self.documents.all_docs() for a in doc.annotations]
         total, rows = timings(anns)
         self.stats_changed.emit(total, rows)

@@ -6,8 +6,9 @@ Views only: they show what controllers give them and emit what the user asked fo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -17,8 +18,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -135,6 +135,46 @@ class AnnotationsPanel(QWidget):
             self.visibility_changed.emit(item.data(Qt.ItemDataRole.UserRole), visible)
 
 
+class TimingModel(QAbstractTableModel):
+    """Rows of `LabelTiming`; replaced as a whole (one reset, not one signal per cell)."""
+
+    HEADERS = ("label", "objects", "s / object", "objects / h")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[LabelTiming] = []
+
+    def set_rows(self, rows: Sequence[LabelTiming]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008 (Qt API)
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole or not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        values = (
+            row.label,
+            str(row.objects),
+            f"{row.seconds_per_object:.1f}",
+            f"{row.objects_per_hour:.0f}",
+        )
+        return values[index.column()]
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section]
+        return None
+
+
 class StatsPanel(QWidget):
     """Seconds per object and objects per hour, overall and per label."""
 
@@ -148,10 +188,15 @@ class StatsPanel(QWidget):
         folder.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         folder.clicked.connect(self.whole_folder)
         self.total = QLabel("No timed annotations yet.")
-        self.table = QTableWidget(0, 4, self)
-        self.table.setHorizontalHeaderLabels(["label", "objects", "s / object", "objects / h"])
+        self.model = TimingModel()
+        self.table = QTableView(self)
+        self.table.setModel(self.model)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        # Fixed widths: measuring contents on every update cost hundreds of ms with 80 labels.
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        for column, width in enumerate((110, 60, 70)):
+            self.table.setColumnWidth(column, width)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         layout = QVBoxLayout(self)
@@ -173,13 +218,4 @@ class StatsPanel(QWidget):
                 f"{total.objects} {noun}: {total.seconds_per_object:.1f} s per object, "
                 f"{total.objects_per_hour:.0f} objects per hour"
             )
-        self.table.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            values = (
-                row.label,
-                str(row.objects),
-                f"{row.seconds_per_object:.1f}",
-                f"{row.objects_per_hour:.0f}",
-            )
-            for c, value in enumerate(values):
-                self.table.setItem(r, c, QTableWidgetItem(value))
+        self.model.set_rows(rows)

@@ -57,7 +57,9 @@ class ProposalStrip(QWidget):
             b = self._button(i)
             b.setIcon(QPixmap.fromImage(view.thumbnail))
             b.setText(f"{key_of(i)}  ·  {view.proposal.score:.2f}")
-            b.setToolTip(f"{view.proposal.source}, score {view.proposal.score:.3f} (key {key_of(i)})")
+            b.setToolTip(
+                f"{view.proposal.source}, score {view.proposal.score:.3f} (key {key_of(i)})"
+            )
             b.show()
         for b in self._buttons[len(views) :]:
             b.hide()
