@@ -319,7 +319,9 @@ def run(args: argparse.Namespace, proposer_factory: Any = None) -> int:
         monitor.stop()
         info = engine[0]
         window.close()
-    report(logs, program, monitor.worst_ms, info, args, player.first_latencies)
+    report(
+        logs, program, monitor.worst_ms, info, args, player.first_latencies, monitor.count_over(50)
+    )
     for stack in monitor.stacks:
         print("GUI thread during a stall over 300 ms:\n" + stack, file=sys.stderr)
     return 0
@@ -332,6 +334,7 @@ def report(
     info: Any,
     args: argparse.Namespace,
     first: list[float],
+    stalls_over_50: int = 0,
 ) -> None:
     n = len(logs)
     lat = [x for log in logs for x in log.latency]
@@ -347,6 +350,7 @@ def report(
         "latency_p90_s": round(_percentile(lat, 90), 3),
         "first_proposal_p50_s": round(_percentile(first, 50), 3),
         "worst_gui_stall_ms": round(worst_ms, 1),
+        "gui_stalls_over_50ms": stalls_over_50,
         "human_seconds_per_object": round(float(np.mean([g.human_seconds for g in logs])), 2) if logs else 0.0,
     }  # fmt: skip
     print("| measure | value |\n|---|---|")

@@ -80,9 +80,8 @@ def run(args: argparse.Namespace) -> int:
         windows = [time_window(env) for _ in range(repeat)]
     shown = [w[0] for w in windows]
     engine = [w[1] for w in windows if w[1] is not None]
-    print(
-        f"| measure ({repeat} runs, platform {env.get('QT_QPA_PLATFORM', 'default')}) | median s | min s |"
-    )
+    platform = env.get("QT_QPA_PLATFORM") or f"default, DISPLAY={env.get('DISPLAY', '')}"
+    print(f"| measure ({repeat} runs, Qt platform: {platform}) | median s | min s |")
     print("|---|---|---|")
     print(f"| scubasteve --help | {statistics.median(helps):.2f} | {min(helps):.2f} |")
     print(f"| window first shown | {statistics.median(shown):.2f} | {min(shown):.2f} |")
