@@ -1,0 +1,173 @@
+"""`ClassicProposer`: ten ranked mask proposals from a box, with no weights and no GPU."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from scubasteve.core.geometry import Box
+from scubasteve.inference.base import (
+    DEFAULT_DUPLICATE_IOU,
+    CancelToken,
+    PromptPoint,
+    Proposal,
+    ProposalCallback,
+    validate_box,
+)
+from scubasteve.inference.classic import ranking
+from scubasteve.inference.classic.cache import ImageCache
+from scubasteve.inference.classic.crop import Crop, build_crop
+from scubasteve.inference.classic.generate import Candidate, generate
+
+#: Agreement assumed for a candidate shown before the others exist (about the fitted data's mean).
+PROVISIONAL_AGREEMENT = 0.6
+
+
+@dataclass(frozen=True, eq=False)
+class _Scored:
+    candidate: Candidate
+    score: float
+    agreement: float
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    inter = np.count_nonzero(a & b)
+    union = np.count_nonzero(a | b)
+    return inter / union if union else 1.0
+
+
+def _honours(crop: Crop, mask: np.ndarray) -> bool:
+    return not (crop.fg_seeds & ~mask).any() and not (crop.bg_seeds & mask).any()
+
+
+class ClassicProposer:
+    """Image-driven proposals: graph cuts with shape priors, watershed, shapes and their variants.
+
+    `set_image` builds a small pyramid (a few ms for a 1024 px photo); `propose` works on a window
+    around the box resampled so the box's longer side is `box_side` pixels, so its cost does not
+    depend on the image or object size. Scores estimate the IoU with the true object.
+    Thread-safe: `set_image` swaps an immutable cache that running requests keep using.
+    """
+
+    name = "classic"
+
+    def __init__(
+        self,
+        *,
+        box_side: int = 96,
+        context: float = 0.25,
+        duplicate_iou: float = DEFAULT_DUPLICATE_IOU,
+    ) -> None:
+        self.box_side = box_side
+        self.context = context
+        self.duplicate_iou = duplicate_iou
+        self._cache: ImageCache | None = None
+        self._lock = threading.Lock()
+
+    def set_image(self, image: np.ndarray) -> None:
+        """Take an (H, W, 3) uint8 RGB image (grayscale, RGBA and float arrays are converted)."""
+        cache = ImageCache.build(image)
+        with self._lock:
+            self._cache = cache
+
+    def propose(
+        self,
+        box: Box,
+        k: int = 10,
+        points: Sequence[PromptPoint] = (),
+        *,
+        cancel: CancelToken | None = None,
+        on_proposal: ProposalCallback | None = None,
+    ) -> list[Proposal]:
+        """Up to `k` distinct proposals for the object in `box`, best first.
+
+        `points`: corrective clicks; every returned proposal contains the positive ones and
+        excludes the negative ones (a positive click outside the box widens the box to it).
+        `on_proposal` receives candidates as they are found, with a provisional score, at most
+        `k` of them and no two near-duplicates; the returned list is the final ranking.
+        Raises ValueError when the box does not overlap the image or `set_image` was not called,
+        and `Cancelled` when `cancel` is set.
+        """
+        with self._lock:
+            cache = self._cache
+        if cache is None:
+            raise ValueError("no image: call set_image() before propose()")
+        if k < 1:
+            return []
+        box = validate_box(box, cache.width, cache.height)
+        box = _widen_to_points(box, points, cache.width, cache.height)
+        crop = build_crop(cache, box, points, box_side=self.box_side, context=self.context)
+
+        pool: list[Candidate] = []
+        shown: list[np.ndarray] = []
+        for cand in generate(crop, cancel):
+            if not cand.mask.any() or any(_iou(cand.mask, p.mask) == 1.0 for p in pool):
+                continue
+            pool.append(cand)
+            if on_proposal is not None and len(shown) < k and _honours(crop, cand.mask):
+                if all(_iou(cand.mask, m) <= self.duplicate_iou for m in shown):
+                    agree = (
+                        float(np.mean([_iou(cand.mask, p.mask) for p in pool[:-1]]))
+                        if len(pool) > 1
+                        else PROVISIONAL_AGREEMENT
+                    )
+                    feats = ranking.features(crop, cand.mask, cand.family, agree)
+                    on_proposal(self._proposal(crop, cand, ranking.score(feats), agree))
+                    shown.append(cand.mask)
+        if cancel is not None:
+            cancel.check()
+        return [
+            self._proposal(crop, s.candidate, s.score, s.agreement)
+            for s in self._rank(crop, pool, k)
+        ]
+
+    def _rank(self, crop: Crop, pool: list[Candidate], k: int) -> list[_Scored]:
+        if not pool:
+            return []
+        honouring = [c for c in pool if _honours(crop, c.mask)]
+        if not honouring:  # no generator could meet the clicks: impose them on every candidate
+            honouring = [
+                Candidate(c.name + "+clicks", c.family, (c.mask | crop.fg_seeds) & ~crop.bg_seeds)
+                for c in pool
+            ]
+            honouring = [c for c in honouring if c.mask.any()]
+        agreement = ranking.mean_agreement([c.mask for c in honouring])
+        scored = [
+            _Scored(c, ranking.score(ranking.features(crop, c.mask, c.family, float(a))), float(a))
+            for c, a in zip(honouring, agreement, strict=True)
+        ]
+        scored.sort(key=lambda s: s.score, reverse=True)
+        kept: list[_Scored] = []
+        for s in scored:
+            if all(_iou(s.candidate.mask, q.candidate.mask) <= self.duplicate_iou for q in kept):
+                kept.append(s)
+                if len(kept) >= k:
+                    break
+        return kept
+
+    def _proposal(self, crop: Crop, cand: Candidate, score: float, agreement: float) -> Proposal:
+        patch = crop.frame.to_patch(cand.mask)
+        return Proposal(
+            patch=patch,
+            score=score,
+            source=f"{self.name}:{cand.name}",
+            extras={"agreement": agreement},
+        )
+
+
+def _widen_to_points(box: Box, points: Sequence[PromptPoint], width: int, height: int) -> Box:
+    """The box grown to contain every positive click (clipped to the image)."""
+    xs = [p.x for p in points if p.positive]
+    ys = [p.y for p in points if p.positive]
+    if not xs:
+        return box
+    grown = Box(
+        min(box.x0, min(xs) - 1),
+        min(box.y0, min(ys) - 1),
+        max(box.x1, max(xs) + 1),
+        max(box.y1, max(ys) + 1),
+    )
+    return grown.clip(width, height)
