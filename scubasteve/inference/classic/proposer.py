@@ -107,22 +107,27 @@ class ClassicProposer:
             if not cand.mask.any() or any(_iou(cand.mask, p.mask) == 1.0 for p in pool):
                 continue
             pool.append(cand)
-            if on_proposal is not None and len(shown) < k and _honours(crop, cand.mask):
-                if all(_iou(cand.mask, m) <= self.duplicate_iou for m in shown):
-                    agree = (
-                        float(np.mean([_iou(cand.mask, p.mask) for p in pool[:-1]]))
-                        if len(pool) > 1
-                        else PROVISIONAL_AGREEMENT
-                    )
-                    feats = ranking.features(crop, cand.mask, cand.family, agree)
-                    on_proposal(self._proposal(crop, cand, ranking.score(feats), agree))
-                    shown.append(cand.mask)
+            if on_proposal is not None and len(shown) < k and self._is_new(crop, cand, shown):
+                on_proposal(self._provisional(crop, cand, pool))
+                shown.append(cand.mask)
         if cancel is not None:
             cancel.check()
         return [
             self._proposal(crop, s.candidate, s.score, s.agreement)
             for s in self._rank(crop, pool, k)
         ]
+
+    def _is_new(self, crop: Crop, cand: Candidate, shown: list[np.ndarray]) -> bool:
+        return _honours(crop, cand.mask) and all(
+            _iou(cand.mask, m) <= self.duplicate_iou for m in shown
+        )
+
+    def _provisional(self, crop: Crop, cand: Candidate, pool: list[Candidate]) -> Proposal:
+        """The candidate scored with its agreement to the candidates found so far."""
+        others = [_iou(cand.mask, p.mask) for p in pool if p is not cand]
+        agree = float(np.mean(others)) if others else PROVISIONAL_AGREEMENT
+        feats = ranking.features(crop, cand.mask, cand.family, agree)
+        return self._proposal(crop, cand, ranking.score(feats), agree)
 
     def _rank(self, crop: Crop, pool: list[Candidate], k: int) -> list[_Scored]:
         if not pool:

@@ -47,7 +47,7 @@ _CONTRAST_SHIFT = int(math.log2(BINS_PER_CHANNEL)) - 3
 
 
 def _parts(mask: np.ndarray, area: int) -> int:
-    n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     return int(np.count_nonzero(stats[1:, cv2.CC_STAT_AREA] >= max(1, 0.02 * area)))
 
 
