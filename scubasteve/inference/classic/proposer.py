@@ -97,9 +97,7 @@ class ClassicProposer:
             raise ValueError("no image: call set_image() before propose()")
         if k < 1:
             return []
-        box = validate_box(box, cache.width, cache.height)
-        box = _widen_to_points(box, points, cache.width, cache.height)
-        crop = build_crop(cache, box, points, box_side=self.box_side, context=self.context)
+        crop = self.crop(cache, box, points)
 
         pool: list[Candidate] = []
         shown: list[np.ndarray] = []
@@ -116,6 +114,18 @@ class ClassicProposer:
             self._proposal(crop, s.candidate, s.score, s.agreement)
             for s in self._rank(crop, pool, k)
         ]
+
+    def crop(self, cache: ImageCache, box: Box, points: Sequence[PromptPoint] = ()) -> Crop:
+        """The working window of a request (ValueError when the box misses the image)."""
+        box = validate_box(box, cache.width, cache.height)
+        box = _widen_to_points(box, points, cache.width, cache.height)
+        return build_crop(cache, box, points, box_side=self.box_side, context=self.context)
+
+    @property
+    def cache(self) -> ImageCache | None:
+        """The current image's cache (None before `set_image`)."""
+        with self._lock:
+            return self._cache
 
     def _is_new(self, crop: Crop, cand: Candidate, shown: list[np.ndarray]) -> bool:
         return _honours(crop, cand.mask) and all(
