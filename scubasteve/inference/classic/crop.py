@@ -5,7 +5,9 @@ All arrays are at working resolution, (h, w) for the window `frame.size == (w, h
 int32 colour-histogram bin of each pixel, `inbox` (h, w) bool, `u`/`v` (h, w) float32 coordinates
 normalised to the box (-1 and +1 on its sides), `w_right`/`w_down` (h, w) float32 contrast weights
 of the edges to the right and lower neighbours (0 on the last column/row), `grad` (h, w) float32
-colour gradient magnitude, and `fg_seeds`/`bg_seeds` (h, w) bool from corrective clicks.
+colour gradient magnitude, `geodesic` (h, w) float32 distance from the ring outside the box
+along paths that pay for crossing edges (in half the box's shorter side), and `fg_seeds` /
+`bg_seeds` (h, w) bool from corrective clicks.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Crop:
     w_right: np.ndarray
     w_down: np.ndarray
     grad: np.ndarray
+    geodesic: np.ndarray
     fg_seeds: np.ndarray
     bg_seeds: np.ndarray
 
@@ -92,6 +95,8 @@ def build_crop(
     gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
     grad = np.sqrt(np.sum(gx * gx + gy * gy, axis=2))
 
+    geodesic = _geodesic_from_ring(grad, frame.box_mask(), min(b.width, b.height))
+
     fg_seeds = np.zeros((h, w), bool)
     bg_seeds = np.zeros((h, w), bool)
     radius = max(1, round(SEED_RADIUS * max(b.width, b.height)))
@@ -103,5 +108,37 @@ def build_crop(
         target |= disc.astype(bool)
     fg_seeds &= ~bg_seeds  # where clicks of both kinds overlap, the negative one wins
     return Crop(
-        frame, rgb, lab, bins, frame.box_mask(), u, v, w_right, w_down, grad, fg_seeds, bg_seeds
+        frame,
+        rgb,
+        lab,
+        bins,
+        frame.box_mask(),
+        u,
+        v,
+        w_right,
+        w_down,
+        grad,
+        geodesic,
+        fg_seeds,
+        bg_seeds,
     )
+
+
+def _geodesic_from_ring(grad: np.ndarray, inbox: np.ndarray, box_short_side: float) -> np.ndarray:
+    """Minimum path cost from the ring to each pixel, where a step costs 0.2 + its edge strength.
+
+    Background tends to reach into the box without crossing a strong edge; the object does not.
+    With no ring (a whole-image box) the window's border stands in for it.
+    """
+    from skimage.graph import MCP_Geometric
+
+    h, w = grad.shape
+    inside = grad[inbox]
+    cost = grad / (float(np.median(inside)) + 1e-3 if inside.size else 1.0) + 0.2
+    starts = ~inbox
+    if not starts.any():
+        starts = np.zeros((h, w), bool)
+        starts[[0, -1], :] = True
+        starts[:, [0, -1]] = True
+    distance, _ = MCP_Geometric(cost.astype(np.float64)).find_costs(np.argwhere(starts))
+    return (distance / (0.5 * box_short_side + 1e-3)).astype(np.float32)

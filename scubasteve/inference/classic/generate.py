@@ -7,7 +7,8 @@ within one generator's time (a few milliseconds).
 
 Families: `gc` graph cuts with a shape prior and iterated colour models (ellipse, rounded box,
 diagonal bands; plus "smaller" and "larger" re-cuts of the ellipse cut with a bias on the object
-cost), `ws` watershed from a core and the ring, `shape` the plain ellipse and box, `variant`
+cost), `ws` watershed from a core and the ring, `geo` the pixels far (in edge-crossing distance)
+from the ring, `shape` the plain ellipse and box, `variant`
 (largest part with holes filled, thin attachments cut, convex hull), and `consensus` (pixels
 on which most of the cuts agree).
 """
@@ -35,6 +36,9 @@ class Candidate:
 
 #: Biases added to the object cost of the ellipse cut for its smaller (> 0) and larger variants.
 BIASES = (-1.0, -0.5, 0.5, 1.0)
+#: Geodesic distance from the ring (in half box sides) beyond which the `geodesic` candidate keeps
+#: pixels: the part of the box that the ring cannot reach without crossing edges.
+GEODESIC_LEVEL = 0.4
 #: Fraction of the box's longer working side: opening radius that cuts thin attachments.
 THIN_PART = 0.08
 
@@ -65,6 +69,9 @@ def generate(crop: Crop, cancel: CancelToken | None = None) -> Iterator[Candidat
         check()
     ws50 = shapes.watershed(crop, 0.5)
     yield Candidate("ws-50", "ws", ws50)
+    far = crop.inbox & (crop.geodesic > GEODESIC_LEVEL)
+    if far.any():
+        yield Candidate("geodesic", "geo", shapes.fill_holes(shapes.largest_part(far)))
     check()
     diagonals = {}
     for shape in ("diagonal", "antidiagonal"):

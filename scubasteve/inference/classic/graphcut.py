@@ -23,6 +23,11 @@ HARD = 1e9
 _RIGHT = np.array([[0, 0, 0], [0, 0, 1], [0, 0, 0]])
 _DOWN = np.array([[0, 0, 0], [0, 0, 0], [0, 1, 0]])
 
+#: Weight of the geodesic cue in the prior's log-odds, and the distance (in half box sides) at
+#: which it is neutral. Checked on coco128-seg (+0.015 mean IoU of the first cut); see ADR 0100.
+GEODESIC_GAIN = 3.0
+GEODESIC_OFFSET = 0.3
+
 #: Shape priors: name -> how a box-normalised radius is computed (see `prior`).
 PRIOR_SHAPES = ("ellipse", "rounded", "diagonal", "antidiagonal")
 
@@ -39,12 +44,20 @@ def colour_loglik(crop: Crop, weights: np.ndarray) -> np.ndarray:
     return logp[crop.bins].astype(np.float32)
 
 
-def prior(crop: Crop, shape: str, radius: float = 0.9, sharpness: float = 6.0) -> np.ndarray:
+def prior(
+    crop: Crop,
+    shape: str,
+    radius: float = 0.9,
+    sharpness: float = 6.0,
+    geodesic: float = GEODESIC_GAIN,
+) -> np.ndarray:
     """(h, w) float32 prior probability of the object, in (0, 1), tiny outside the box.
 
     `ellipse`: the ellipse inscribed in the box; `rounded`: a rounded box (superellipse of
     exponent 4); `diagonal` / `antidiagonal`: a band along the box's diagonal (for thin slanted
     objects such as knives, bats and skis). `radius` scales the shape, `sharpness` its edge.
+    `geodesic` weighs the evidence that pixels the ring reaches without crossing edges are
+    background (0 ignores it).
     """
     u, v = crop.u, crop.v
     if shape == "ellipse":
@@ -56,7 +69,10 @@ def prior(crop: Crop, shape: str, radius: float = 0.9, sharpness: float = 6.0) -
         r = np.maximum(d / 0.35, np.sqrt(u * u + v * v) / 1.25)
     else:
         raise ValueError(f"unknown prior shape {shape!r}; known: {', '.join(PRIOR_SHAPES)}")
-    p = 1.0 / (1.0 + np.exp(np.clip(sharpness * (r - radius), -30, 30)))
+    logit = sharpness * (radius - r)
+    if geodesic:
+        logit = logit + geodesic * (np.minimum(crop.geodesic, 2.0) - GEODESIC_OFFSET)
+    p = 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
     p = np.clip(p, 0.02, 0.98).astype(np.float32)
     p[~crop.inbox] = 1e-4
     p[crop.fg_seeds] = 0.98

@@ -2,7 +2,8 @@
 
 Each candidate gets a few image-driven features (how it fills the box, how it reaches the box's
 sides, colour contrast inside/outside, edge strength along its outline, compactness, number of
-parts, agreement with the other candidates, which generator made it). A linear model maps them to
+parts, agreement with the other candidates, geodesic distance from the ring inside and outside
+it, which generator made it). A linear model maps them to
 an estimate of the candidate's IoU with the true object; proposals are ranked by that estimate.
 
 The coefficients below were fitted by `python -m scubasteve.bench.classic_ranker` on one half of
@@ -20,7 +21,7 @@ import numpy as np
 
 from scubasteve.inference.classic.crop import BINS_PER_CHANNEL, Crop
 
-FAMILIES = ("gc", "ws", "shape", "variant", "consensus")
+FAMILIES = ("gc", "ws", "geo", "shape", "variant", "consensus")
 
 FEATURES = (
     "fill",
@@ -33,6 +34,8 @@ FEATURES = (
     "parts",
     "agree",
     "agree_sq",
+    "geo_in",
+    "geo_out",
     *(f"family_{f}" for f in FAMILIES),
 )
 
@@ -88,6 +91,7 @@ def features(crop: Crop, mask: np.ndarray, family: str, agreement: float) -> np.
         )
     else:
         gaps = (0.5, 0.5, 0.5, 0.5)
+    outside = crop.inbox & ~mask
     m8 = mask.astype(np.uint8)
     edge_px = cv2.morphologyEx(m8, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).astype(bool)
     mean_grad = float(crop.grad[crop.inbox].mean()) if crop.inbox.any() else 0.0
@@ -106,6 +110,8 @@ def features(crop: Crop, mask: np.ndarray, family: str, agreement: float) -> np.
         "parts": math.log1p(max(0, _parts(mask, area) - 1)),
         "agree": agreement,
         "agree_sq": agreement * agreement,
+        "geo_in": float(np.minimum(crop.geodesic[mask], 2.0).mean()) if area else 0.0,
+        "geo_out": float(np.minimum(crop.geodesic[outside], 2.0).mean()) if outside.any() else 0.0,
     }
     for f in FAMILIES:
         values[f"family_{f}"] = 1.0 if family == f else 0.0
