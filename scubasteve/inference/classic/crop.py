@@ -7,7 +7,8 @@ normalised to the box (-1 and +1 on its sides), `w_right`/`w_down` (h, w) float3
 of the edges to the right and lower neighbours (0 on the last column/row), `grad` (h, w) float32
 colour gradient magnitude, `geodesic` (h, w) float32 distance from the ring outside the box
 along paths that pay for crossing edges (in half the box's shorter side), and `fg_seeds` /
-`bg_seeds` (h, w) bool from corrective clicks.
+`bg_seeds` (h, w) bool from corrective clicks, and `clicks` the clicks as (x, y, positive) in
+working coordinates.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Crop:
     geodesic: np.ndarray
     fg_seeds: np.ndarray
     bg_seeds: np.ndarray
+    clicks: tuple[tuple[float, float, bool], ...] = ()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -100,8 +102,10 @@ def build_crop(
     fg_seeds = np.zeros((h, w), bool)
     bg_seeds = np.zeros((h, w), bool)
     radius = max(1, round(SEED_RADIUS * max(b.width, b.height)))
+    clicks = []
     for p in points:
         px, py = frame.to_working(p.x, p.y)
+        clicks.append((px, py, p.positive))
         target = fg_seeds if p.positive else bg_seeds
         disc = np.zeros((h, w), np.uint8)
         cv2.circle(disc, (int(px), int(py)), radius, 1, -1)
@@ -121,6 +125,7 @@ def build_crop(
         geodesic,
         fg_seeds,
         bg_seeds,
+        tuple(clicks),
     )
 
 
@@ -133,8 +138,8 @@ def _geodesic_from_ring(grad: np.ndarray, inbox: np.ndarray, box_short_side: flo
     from skimage.graph import MCP_Geometric
 
     h, w = grad.shape
-    inside = grad[inbox]
-    cost = grad / (float(np.median(inside)) + 1e-3 if inside.size else 1.0) + 0.2
+    # Edge strength relative to the window's mean (floored: flat synthetic scenes have none).
+    cost = grad / max(float(grad.mean()), 1.0) + 0.2
     starts = ~inbox
     if not starts.any():
         starts = np.zeros((h, w), bool)

@@ -118,6 +118,8 @@ class Frame:
             interp = cv2.INTER_AREA if self.scale_x > 1.0 else cv2.INTER_LINEAR
             m = cv2.resize(m, size, interpolation=interp)
         full = m > threshold
+        if not full.any() and m.max() > 0:  # a sliver thinner than one image pixel: keep its core
+            full = m >= m.max()
         rows = np.flatnonzero(full.any(axis=1))
         if rows.size == 0:
             return MaskPatch(np.zeros((1, 1), dtype=bool), self.x0, self.y0)

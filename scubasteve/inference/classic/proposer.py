@@ -15,9 +15,10 @@ from scubasteve.inference.base import (
     PromptPoint,
     Proposal,
     ProposalCallback,
+    patch_iou,
     validate_box,
 )
-from scubasteve.inference.classic import ranking
+from scubasteve.inference.classic import graphcut, ranking
 from scubasteve.inference.classic.cache import ImageCache
 from scubasteve.inference.classic.crop import Crop, build_crop
 from scubasteve.inference.classic.generate import Candidate, generate
@@ -100,20 +101,19 @@ class ClassicProposer:
         crop = self.crop(cache, box, points)
 
         pool: list[Candidate] = []
-        shown: list[np.ndarray] = []
+        shown: list[Proposal] = []
         for cand in generate(crop, cancel):
             if not cand.mask.any() or any(_iou(cand.mask, p.mask) == 1.0 for p in pool):
                 continue
             pool.append(cand)
-            if on_proposal is not None and len(shown) < k and self._is_new(crop, cand, shown):
-                on_proposal(self._provisional(crop, cand, pool))
-                shown.append(cand.mask)
+            if on_proposal is not None and len(shown) < k and _honours(crop, cand.mask):
+                p = self._provisional(crop, cand, pool)
+                if p.area and all(patch_iou(p.patch, q.patch) <= self.duplicate_iou for q in shown):
+                    on_proposal(p)
+                    shown.append(p)
         if cancel is not None:
             cancel.check()
-        return [
-            self._proposal(crop, s.candidate, s.score, s.agreement)
-            for s in self._rank(crop, pool, k)
-        ]
+        return self._rank(crop, pool, k)
 
     def crop(self, cache: ImageCache, box: Box, points: Sequence[PromptPoint] = ()) -> Crop:
         """The working window of a request (ValueError when the box misses the image)."""
@@ -127,11 +127,6 @@ class ClassicProposer:
         with self._lock:
             return self._cache
 
-    def _is_new(self, crop: Crop, cand: Candidate, shown: list[np.ndarray]) -> bool:
-        return _honours(crop, cand.mask) and all(
-            _iou(cand.mask, m) <= self.duplicate_iou for m in shown
-        )
-
     def _provisional(self, crop: Crop, cand: Candidate, pool: list[Candidate]) -> Proposal:
         """The candidate scored with its agreement to the candidates found so far."""
         others = [_iou(cand.mask, p.mask) for p in pool if p is not cand]
@@ -139,7 +134,7 @@ class ClassicProposer:
         feats = ranking.features(crop, cand.mask, cand.family, agree)
         return self._proposal(crop, cand, ranking.score(feats), agree)
 
-    def _rank(self, crop: Crop, pool: list[Candidate], k: int) -> list[_Scored]:
+    def _rank(self, crop: Crop, pool: list[Candidate], k: int) -> list[Proposal]:
         if not pool:
             return []
         honouring = [c for c in pool if _honours(crop, c.mask)]
@@ -150,15 +145,23 @@ class ClassicProposer:
             ]
             honouring = [c for c in honouring if c.mask.any()]
         agreement = ranking.mean_agreement([c.mask for c in honouring])
+        bumps = graphcut.click_bumps(crop)
         scored = [
-            _Scored(c, ranking.score(ranking.features(crop, c.mask, c.family, float(a))), float(a))
+            _Scored(
+                c,
+                ranking.score(ranking.features(crop, c.mask, c.family, float(a)))
+                - ranking.click_penalty(c.mask, bumps),
+                float(a),
+            )
             for c, a in zip(honouring, agreement, strict=True)
         ]
         scored.sort(key=lambda s: s.score, reverse=True)
-        kept: list[_Scored] = []
+        kept: list[Proposal] = []
         for s in scored:
-            if all(_iou(s.candidate.mask, q.candidate.mask) <= self.duplicate_iou for q in kept):
-                kept.append(s)
+            # Duplicates are judged on the image-resolution masks the user will see.
+            p = self._proposal(crop, s.candidate, s.score, s.agreement)
+            if p.area and all(patch_iou(p.patch, q.patch) <= self.duplicate_iou for q in kept):
+                kept.append(p)
                 if len(kept) >= k:
                     break
         return kept

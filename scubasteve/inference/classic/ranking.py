@@ -139,3 +139,22 @@ def score(feature_vector: np.ndarray, coefficients: dict[str, float] | None = No
         coefs.get(name, 0.0) * float(x) for name, x in zip(FEATURES, feature_vector, strict=True)
     )
     return float(min(1.0, max(0.0, value)))
+
+
+#: How much a candidate's score drops when it ignores the neighbourhood of every click.
+CLICK_PENALTY = 0.5
+
+
+def click_penalty(mask: np.ndarray, bumps: Sequence[tuple[np.ndarray, bool]]) -> float:
+    """Score penalty for a candidate that honours the clicked pixels but not their surroundings.
+
+    For each click, the share of its Gaussian neighbourhood (see `graphcut.click_bumps`) that the
+    mask gets wrong: covered around a negative click, uncovered around a positive one.
+    """
+    if not bumps:
+        return 0.0
+    wrong = 0.0
+    for bump, positive in bumps:
+        covered = float((bump * mask).sum() / max(bump.sum(), 1e-9))
+        wrong += (1.0 - covered) if positive else covered
+    return CLICK_PENALTY * wrong / len(bumps)
