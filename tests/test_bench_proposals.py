@@ -18,6 +18,9 @@ from scubasteve.core.errors import InputError
 from scubasteve.core.geometry import Polygon, mask_iou, polygons_to_mask
 
 
+SIZE = (180, 260)
+
+
 def circle(cx: float, cy: float, r: float, n: int = 48) -> list[float]:
     pts = []
     for i in range(n):
@@ -170,8 +173,8 @@ def test_labelme_samples_merge_shapes_of_one_group(tmp_path):
          "group_id": 1},
         {"label": "person", "points": [[50, 50], [80, 50], [80, 80]], "shape_type": "polygon",
          "group_id": 1},
-        {"label": "dog", "points": [[60, 10], [90, 10], [90, 30], [60, 30]], "shape_type": "polygon",
-         "group_id": None},
+        {"label": "dog", "points": [[60, 10], [90, 10], [90, 30], [60, 30]],
+         "shape_type": "polygon", "group_id": None},
         {"label": "dog", "points": [[5, 90]], "shape_type": "point", "group_id": None},
     ]  # fmt: skip
     doc = {"shapes": shapes, "imagePath": "a.png", "imageHeight": 100, "imageWidth": 120}
