@@ -17,7 +17,6 @@ from scubasteve.cli import main
 from scubasteve.core.errors import InputError
 from scubasteve.core.geometry import Polygon, mask_iou, polygons_to_mask
 
-
 SIZE = (180, 260)
 
 
