@@ -40,9 +40,26 @@ FEATURES = (
 )
 
 #: Fitted coefficients (see the module docstring); "bias" is the intercept.
-COEFFICIENTS: dict[str, float] = {name: 0.0 for name in FEATURES} | {
-    "bias": 0.3,
-    "agree": 0.5,
+COEFFICIENTS: dict[str, float] = {
+    "bias": 0.0726,
+    "fill": 0.2748,
+    "fill_sq": -0.2536,
+    "gap_mean": 0.7407,
+    "gap_max": -0.5672,
+    "contrast": 0.2135,
+    "edge": 0.0337,
+    "compact": 0.0828,
+    "parts": 0.0376,
+    "agree": 0.2267,
+    "agree_sq": 0.3040,
+    "geo_in": -0.0017,
+    "geo_out": -0.0088,
+    "family_gc": -0.0133,
+    "family_ws": 0.0170,
+    "family_geo": 0.0496,
+    "family_shape": 0.0442,
+    "family_variant": -0.0136,
+    "family_consensus": -0.0177,
 }
 
 #: Coarser colour bins for the contrast feature (8 per channel): robust with few pixels.
