@@ -46,9 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _normalise_argv(argv: list[str]) -> list[str]:
     # `scubasteve ~/photos` opens that folder, as desktop users expect.
-    if argv and not argv[0].startswith("-") and argv[0] not in COMMAND_MODULES:
-        if Path(argv[0]).expanduser().is_dir():
-            return ["--open", argv[0], *argv[1:]]
+    first = argv[0] if argv else ""
+    is_folder = bool(first) and not first.startswith("-") and first not in COMMAND_MODULES
+    if is_folder and Path(first).expanduser().is_dir():
+        return ["--open", first, *argv[1:]]
     return argv
 
 
@@ -57,7 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING,
+        level=logging.DEBUG
+        if args.verbose > 1
+        else logging.INFO
+        if args.verbose
+        else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     from scubasteve.core.errors import ScubaSteveError

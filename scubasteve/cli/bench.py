@@ -12,7 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="measure proposal quality, speed and the annotator loop")
     kinds = bench.add_subparsers(dest="bench_command", metavar="BENCH", required=True)
 
-    p = kinds.add_parser("proposals", help="mask proposals from GT boxes: IoU and latency per engine")
+    p = kinds.add_parser(
+        "proposals", help="mask proposals from GT boxes: IoU and latency per engine"
+    )
     p.add_argument("--coco", type=Path, required=True, help="COCO instances JSON with GT masks")
     p.add_argument("--images", type=Path, required=True, help="folder of the COCO file's images")
     p.add_argument(
@@ -24,8 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--box-grow", type=float, default=0.05, help="grow GT boxes by this per side")
     p.add_argument("--limit", type=int, default=None, help="at most this many instances")
     p.add_argument("--k", type=int, default=10, help="proposals per box")
-    p.add_argument("--max-side", type=int, default=1024, help="downscale longer image sides to this")
-    p.add_argument("--min-area", type=float, default=0.0, help="skip GT instances smaller than this")
+    p.add_argument(
+        "--max-side", type=int, default=1024, help="downscale longer image sides to this"
+    )
+    p.add_argument(
+        "--min-area", type=float, default=0.0, help="skip GT instances smaller than this"
+    )
     p.add_argument("--image-ids", type=str, default=None, help="only these image ids (a,b,c)")
     p.add_argument("--weights", type=str, default=None, help="DeepMask weights: a name or a file")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")

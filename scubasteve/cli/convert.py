@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scubasteve.cli import lazy
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -24,4 +22,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rle", action="store_true", help="write every COCO mask as RLE")
     p.add_argument("--recursive", action="store_true", help="look for images in subfolders too")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    p.set_defaults(handler=lazy("scubasteve.io.convert:cmd_convert"))
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scubasteve.cli.progress import bar
+    from scubasteve.cli.report import print_report
+    from scubasteve.core.errors import InputError
+    from scubasteve.core.labels import read_labels_file
+    from scubasteve.io import dataset
+
+    src: Path = args.src
+    if src.is_dir():
+        out = args.dst if args.dst.suffix.lower() == ".json" else args.dst.with_suffix(".json")
+        labels = read_labels_file(args.labels) if args.labels else None
+        report = dataset.labelme_to_coco(
+            src,
+            out,
+            labels,
+            rle=args.rle,
+            recursive=args.recursive,
+            overwrite=args.overwrite,
+            progress=bar,
+        )
+        print_report(
+            report, f"wrote {out}: {report.images} images, {report.annotations} annotations"
+        )
+    elif src.is_file():
+        report = dataset.coco_to_labelme(
+            src, args.dst, args.images, overwrite=args.overwrite, progress=bar
+        )
+        print_report(report, f"wrote {len(report.written)} LabelMe files into {args.dst}")
+    else:
+        raise InputError("no such file or folder", src)
+    return 1 if report.errors else 0

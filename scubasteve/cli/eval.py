@@ -10,8 +10,12 @@ from scubasteve.cli import lazy
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="COCO mask AP, AP50, AP75 and AP per IoU threshold")
-    p.add_argument("--gt", type=Path, required=True, help="ground truth: COCO JSON or LabelMe folder")
-    p.add_argument("--pred", type=Path, required=True, help="predictions: COCO JSON or LabelMe folder")
+    p.add_argument(
+        "--gt", type=Path, required=True, help="ground truth: COCO JSON or LabelMe folder"
+    )
+    p.add_argument(
+        "--pred", type=Path, required=True, help="predictions: COCO JSON or LabelMe folder"
+    )
     p.add_argument("--plot", type=Path, default=None, help="save the AP-vs-IoU curve as a PNG")
     p.add_argument("--iou-type", choices=("segm", "bbox"), default="segm")
     p.set_defaults(handler=lazy("scubasteve.training.evaluate:cmd_eval"))

@@ -13,6 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbs = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
 
     p = verbs.add_parser("list", help="known models, where they come from, and which are installed")
+    p.add_argument(
+        "-l", "--long", action="store_true", help="also show descriptions, addresses and checksums"
+    )
     p.set_defaults(handler=lazy("scubasteve.inference.weights_cli:cmd_list"))
 
     p = verbs.add_parser("download", help="download a known model into the user cache")
@@ -24,6 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name")
     p.add_argument("file", type=Path)
     p.add_argument("--force", action="store_true", help="replace an installed file")
+    p.add_argument(
+        "--kind",
+        choices=("deepmask", "sharpmask", "maskrcnn", "resnet"),
+        help="for a model of your own (not in `models list`): what kind of model the file holds",
+    )
     p.set_defaults(handler=lazy("scubasteve.inference.weights_cli:cmd_import"))
 
     p = verbs.add_parser("remove", help="delete an installed model")

@@ -61,7 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--backbone", choices=("resnet50", "resnet101"), default="resnet101")
     m.add_argument("--init", default="mask_rcnn_coco", help="pretrained weights (name or file)")
     m.add_argument("--epochs", type=int, default=10)
-    m.add_argument("--steps", type=int, default=None, help="steps per epoch (default: dataset size)")
+    m.add_argument(
+        "--steps", type=int, default=None, help="steps per epoch (default: dataset size)"
+    )
     m.add_argument("--batch-size", type=int, default=1)
     m.add_argument("--test-fraction", type=float, default=0.2)
     m.add_argument("--out", type=Path, default=None)

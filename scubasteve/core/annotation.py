@@ -120,12 +120,16 @@ class Annotation:
         if not isinstance(self.label, str) or not self.label.strip():
             raise ValueError(f"an annotation needs a non-empty label, got {self.label!r}")
         if self.shape_type not in SHAPE_TYPES:
-            raise ValueError(f"unknown shape type {self.shape_type!r}; known: {', '.join(SHAPE_TYPES)}")
+            raise ValueError(
+                f"unknown shape type {self.shape_type!r}; known: {', '.join(SHAPE_TYPES)}"
+            )
         object.__setattr__(self, "polygons", tuple(self.polygons))
         if self.score is not None and not math.isfinite(self.score):
             raise ValueError(f"score must be a finite number, got {self.score}")
         if self.points is not None:
-            object.__setattr__(self, "points", np.asarray(self.points, dtype=np.float64).reshape(-1, 2))
+            object.__setattr__(
+                self, "points", np.asarray(self.points, dtype=np.float64).reshape(-1, 2)
+            )
 
     @property
     def has_area(self) -> bool:
@@ -170,7 +174,9 @@ class Annotation:
         polygons = patch.to_polygons(tolerance)
         if not polygons:
             raise ValueError("the mask is empty: nothing to annotate")
-        return cls(label=label, polygons=tuple(polygons), mask=patch if keep_mask else None, **kwargs)
+        return cls(
+            label=label, polygons=tuple(polygons), mask=patch if keep_mask else None, **kwargs
+        )
 
 
 @dataclass(eq=False)

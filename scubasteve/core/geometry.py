@@ -8,7 +8,7 @@ and how pycocotools rasterises polygons: a pixel belongs to a polygon when its c
 Masks become polygons by tracing the outline of the pixels (pixel edges, not pixel centres), so the
 polygon's area equals the pixel count, a one-pixel-wide line is a valid polygon, and rasterising the
 polygon gives back exactly the mask. Simplification then removes vertices while every pixel centre
-stays on its side of the outline for tolerances up to 1 px (see `DEFAULT_TOLERANCE`).
+stays on its side of the outline for tolerances up to 1 px (see `DEFAULT_TOLERANCE`, core/simplify.py).
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from shapely.geometry import MultiPolygon
 from shapely.geometry import Polygon as ShapelyPolygon
 from shapely.geometry.polygon import orient
 
-#: Default simplification tolerance in pixels. It is measured from the line through the centres of
-#: the object's boundary pixels (the contour that OpenCV and most tools trace), so a tolerance of 1 px
-#: moves the outline at most half a pixel away from the exact pixel-edge outline: no pixel centre
-#: changes side and the round trip mask -> polygon -> mask stays exact.
+from scubasteve.core.simplify import simplify_pixel_ring
+
+#: Default simplification tolerance in pixels: how far the simplified outline may stray from the exact
+#: pixel-edge outline. Up to 1 px the simplification also keeps every pixel centre on its side, so the
+#: round trip mask -> polygon -> mask stays exact; above 1 px it is plain Douglas-Peucker.
 DEFAULT_TOLERANCE = 1.0
 
 #: Polygons smaller than this (in square pixels) after simplification are dropped as degenerate.
@@ -236,8 +237,8 @@ def mask_to_polygons(
 ) -> list[Polygon]:
     """Polygons (with holes) outlining the set pixels of `mask`.
 
-    `mask`: (H, W) array, non-zero = inside. `tolerance`: simplification in pixels, measured from the
-    boundary pixels' centres (0 keeps the exact staircase outline). `offset`: (x, y) added to every
+    `mask`: (H, W) array, non-zero = inside. `tolerance`: how far (pixels) the outline may stray from
+    the exact pixel-edge outline; up to 1 no pixel changes side, 0 keeps every staircase corner. `offset`: (x, y) added to every
     vertex, for masks that cover only part of an image. Returns valid polygons, largest first, none
     self-intersecting or smaller than `min_area`.
     """
@@ -248,17 +249,47 @@ def mask_to_polygons(
     outline = _pixel_outline(mask)
     if outline.is_empty:
         return []
-    eps = max(0.0, tolerance - 0.5)
-    if eps > 0:
-        outline = shapely.simplify(outline, eps, preserve_topology=True)
+    if tolerance > 1.0:
+        # Coarser than a pixel: plain Douglas-Peucker; pixels along the outline may change side.
+        outline = shapely.simplify(outline, tolerance, preserve_topology=True)
         if not outline.is_valid:
             outline = shapely.make_valid(outline)
-    polys = [p for p in _iter_polygons(outline) if p.area >= min_area]
+        shapes = list(_iter_polygons(outline))
+    else:
+        shapes = [_simplify_exact(orient(p), tolerance) for p in _iter_polygons(outline)]
+    polys = [p for p in shapes if p.area >= min_area]
     polys.sort(key=lambda p: p.area, reverse=True)
     result = [Polygon.from_shapely(orient(p)) for p in polys]
     if offset != (0.0, 0.0):
         result = [p.translated(*offset) for p in result]
     return result
+
+
+def _simplify_exact(poly: ShapelyPolygon, tolerance: float) -> ShapelyPolygon:
+    """Simplify a pixel-outline polygon keeping every pixel on its side (see core/simplify.py).
+
+    The result is checked (valid, same pixels); if the check fails the polygon is simplified by plain
+    Douglas-Peucker within half a pixel instead, which cannot move a pixel centre.
+    """
+    if tolerance <= 0:
+        return shapely.simplify(poly, 0.0)  # drop collinear corner points only
+    rings = [
+        np.asarray(poly.exterior.coords)[:-1],
+        *(np.asarray(r.coords)[:-1] for r in poly.interiors),
+    ]
+    simple = [simplify_pixel_ring(r, tolerance) for r in rings]
+    candidate = ShapelyPolygon(simple[0], simple[1:])
+    if candidate.is_valid and _same_pixels(poly, candidate):
+        return candidate
+    return shapely.simplify(poly, min(tolerance, 0.5), preserve_topology=True)
+
+
+def _same_pixels(a: ShapelyPolygon, b: ShapelyPolygon) -> bool:
+    x0, y0, x1, y1 = (math.floor(v) for v in a.union(b).bounds)
+    h, w = y1 - y0 + 2, x1 - x0 + 2
+    pa = Polygon.from_shapely(a).translated(-x0, -y0)
+    pb = Polygon.from_shapely(b).translated(-x0, -y0)
+    return bool(np.array_equal(polygons_to_mask([pa], h, w), polygons_to_mask([pb], h, w)))
 
 
 # --- polygons -> mask ------------------------------------------------------------------------------
@@ -277,15 +308,19 @@ def _rasterize_rings(rings: Sequence[np.ndarray], height: int, width: int) -> np
 def polygons_to_mask(polygons: Sequence[Polygon], height: int, width: int) -> np.ndarray:
     """Rasterise polygons into an (height, width) bool mask: a pixel is set when its centre is inside.
 
-    Exteriors are united and holes cut out afterwards (a hole empties pixels of every polygon).
-    Rasterisation is pycocotools' own, so masks agree with what COCO tools compute.
+    Each polygon is its exterior minus its own holes; polygons are then united (so an island inside
+    another polygon's hole stays). Rasterisation is pycocotools' own, so masks agree with what COCO
+    tools compute.
     """
     if height <= 0 or width <= 0:
         raise ValueError(f"mask size must be positive, got {height}x{width}")
-    mask = _rasterize_rings([p.exterior for p in polygons], height, width)
-    holes = [h for p in polygons for h in p.holes]
-    if holes:
-        mask &= ~_rasterize_rings(holes, height, width)
+    plain = [p.exterior for p in polygons if not p.holes]
+    mask = _rasterize_rings(plain, height, width)
+    for p in polygons:
+        if p.holes:
+            mask |= _rasterize_rings([p.exterior], height, width) & ~_rasterize_rings(
+                list(p.holes), height, width
+            )
     return mask
 
 

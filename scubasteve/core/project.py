@@ -11,9 +11,7 @@ from pathlib import Path
 from scubasteve.core.errors import InputError
 from scubasteve.core.labels import COCO80, find_labels_file, read_labels_file
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-)
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp"})
 
 
 def natural_key(name: str) -> list[object]:

@@ -20,7 +20,7 @@ from scubasteve.core.geometry import Box
 DEFAULT_DUPLICATE_IOU = 0.9
 
 
-class Cancelled(Exception):  # noqa: N818  (it is a signal, not an error)
+class Cancelled(Exception):
     """Raised inside an engine when the request it serves was cancelled."""
 
 

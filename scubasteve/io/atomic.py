@@ -26,7 +26,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except FileNotFoundError as exc:
         raise InputError("the folder does not exist", folder) from exc
     except PermissionError as exc:
-        raise InputError("cannot write here: permission denied (is the folder read-only?)", folder) from exc
+        raise InputError(
+            "cannot write here: permission denied (is the folder read-only?)", folder
+        ) from exc
     except OSError as exc:
         raise InputError(f"cannot create a file here: {exc.strerror}", folder) from exc
     tmp = Path(tmp_name)
@@ -48,9 +50,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         if exc.errno == errno.ENOSPC:
-            raise InputError("the disk is full; the previous file was kept unchanged", path) from exc
+            raise InputError(
+                "the disk is full; the previous file was kept unchanged", path
+            ) from exc
         if isinstance(exc, PermissionError):
-            raise InputError("permission denied; the previous file was kept unchanged", path) from exc
+            raise InputError(
+                "permission denied; the previous file was kept unchanged", path
+            ) from exc
         raise InputError(f"could not write: {exc.strerror or exc}", path) from exc
     except BaseException:
         with contextlib.suppress(OSError):
@@ -102,4 +108,6 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", path) from exc
+        raise InputError(
+            f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", path
+        ) from exc

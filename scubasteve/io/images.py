@@ -41,7 +41,9 @@ def _open(source: Path | bytes, name: str | Path) -> Image.Image:
     except PermissionError as exc:
         raise InputError("cannot read the image: permission denied", name) from exc
     except UnidentifiedImageError as exc:
-        raise InputError("not an image file Pillow can read (unknown or corrupt format)", name) from exc
+        raise InputError(
+            "not an image file Pillow can read (unknown or corrupt format)", name
+        ) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(f"image is larger than {MAX_PIXELS:,} pixels", name) from exc
     except OSError as exc:
@@ -96,7 +98,9 @@ def to_rgb_array(img: Image.Image, name: str | Path = "<image>") -> np.ndarray:
         if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
             gray = _scale_to_uint8(np.asarray(img))
             return np.repeat(gray[:, :, None], 3, axis=2)
-        if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in img.info):
+        if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+            mode == "P" and "transparency" in img.info
+        ):
             # Transparent parts are shown over white, as image viewers do.
             rgba = img.convert("RGBA")
             background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

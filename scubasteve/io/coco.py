@@ -1,0 +1,383 @@
+"""COCO instances JSON: read (polygons, RLE, boxes) and write files pycocotools loads and evaluates.
+
+Masks with holes cannot be COCO polygons (pycocotools unites a shape's polygons), so such annotations
+are written as RLE; everything else as polygons unless `rle=True`. Category ids start at 1, image and
+annotation ids at 1. `area` and `bbox` come from pycocotools' own rasterisation, so they agree with
+what COCOeval computes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PureWindowsPath
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from scubasteve.core.annotation import Annotation, ImageDoc, MaskPatch
+from scubasteve.core.errors import InputError, Problem
+from scubasteve.core.geometry import Box, Polygon
+from scubasteve.io import images
+from scubasteve.io.atomic import atomic_write_json, read_json
+
+RLE = dict[str, Any]
+
+
+@dataclass
+class CocoDataset:
+    """A COCO file read into documents.
+
+    `categories`: names in category-id order; `category_ids`: name -> id as in the file;
+    `image_ids`: the COCO image id of each doc; `annotation_ids`: per doc, the COCO id of each
+    annotation (in the doc's order).
+    """
+
+    docs: list[ImageDoc]
+    categories: list[str]
+    category_ids: dict[str, int]
+    image_ids: list[int]
+    annotation_ids: list[list[int]] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def doc_by_image_id(self, image_id: int) -> ImageDoc:
+        return self.docs[self.image_ids.index(image_id)]
+
+
+# --- RLE helpers --------------------------------------------------------------------------------------
+
+
+def encode_mask(mask: np.ndarray) -> RLE:
+    """A full-image (H, W) bool mask as compressed COCO RLE with a str `counts` (JSON-ready)."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+def decode_rle(rle: Mapping[str, Any], height: int, width: int) -> np.ndarray:
+    """COCO RLE (compressed str/bytes or uncompressed list counts) as an (H, W) bool mask."""
+    counts = rle.get("counts")
+    if isinstance(counts, list):
+        compressed = mask_utils.frPyObjects(dict(rle), height, width)
+    else:
+        c = counts.encode("ascii") if isinstance(counts, str) else counts
+        compressed = {"size": list(rle["size"]), "counts": c}
+    return mask_utils.decode(compressed).astype(bool)
+
+
+def annotation_to_rle(ann: Annotation, height: int, width: int) -> RLE:
+    """The annotation's area as compressed RLE (str counts) on an image of the given size."""
+    if ann.mask is None and not any(p.holes for p in ann.polygons):
+        segs = [p.exterior.ravel().tolist() for p in ann.polygons if len(p.exterior) >= 3]
+        if not segs:
+            return encode_mask(np.zeros((height, width), dtype=bool))
+        rle = mask_utils.merge(mask_utils.frPyObjects(segs, height, width))
+        rle["counts"] = rle["counts"].decode("ascii")
+        return rle
+    return encode_mask(ann.to_mask(height, width))
+
+
+# --- reading --------------------------------------------------------------------------------------------
+
+
+def _default_images_dir(json_path: Path) -> Path:
+    candidate = json_path.parent / "images"
+    return candidate if candidate.is_dir() else json_path.parent
+
+
+def _flat_polygon(seg: Any) -> Polygon:
+    arr = np.asarray(seg, dtype=np.float64)
+    if arr.ndim != 1 or arr.size < 6 or arr.size % 2:
+        raise ValueError(f"a polygon needs an even number (>= 6) of coordinates, got {arr.size}")
+    if not np.isfinite(arr).all():
+        raise ValueError("polygon coordinates contain NaN or infinity")
+    return Polygon(arr.reshape(-1, 2))
+
+
+def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: int) -> Annotation:
+    seg = raw.get("segmentation")
+    meta = raw.get("scubasteve") if isinstance(raw.get("scubasteve"), Mapping) else {}
+    extra: dict[str, Any] = {}
+    if raw.get("iscrowd"):
+        extra["iscrowd"] = 1
+    score = raw.get("score", meta.get("score"))
+    common: dict[str, Any] = {
+        "label": label,
+        "score": float(score) if isinstance(score, (int, float)) else None,
+        "source": str(meta.get("source") or "imported"),
+        "seconds": meta.get("seconds") if isinstance(meta.get("seconds"), (int, float)) else None,
+        "extra": extra,
+    }
+    if isinstance(seg, list) and seg:
+        polygons = tuple(_flat_polygon(s) for s in seg)
+        return Annotation(polygons=polygons, **common)
+    if isinstance(seg, Mapping):
+        size = seg.get("size")
+        if not (isinstance(size, list) and len(size) == 2):
+            raise ValueError("RLE segmentation needs 'size': [height, width]")
+        if [int(size[0]), int(size[1])] != [height, width]:
+            raise ValueError(f"RLE size {size} differs from the image's {height}x{width}")
+        patch = MaskPatch.from_full(decode_rle(seg, height, width))
+        if patch.area == 0:
+            raise ValueError("RLE mask is empty")
+        extra["rle"] = True
+        return Annotation(polygons=tuple(patch.to_polygons()), mask=patch, **common)
+    bbox = raw.get("bbox")
+    if isinstance(bbox, list) and len(bbox) == 4:
+        x, y, w, h = (float(v) for v in bbox)
+        if not (w > 0 and h > 0):
+            raise ValueError(f"bbox {bbox} has no area")
+        box = Box.from_xywh(x, y, w, h)
+        corners = np.array([[box.x0, box.y0], [box.x1, box.y1]])
+        return Annotation(
+            polygons=(Polygon(np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])),),
+            shape_type="rectangle",
+            points=corners,
+            **common,
+        )
+    raise ValueError("annotation has neither a segmentation nor a bbox")
+
+
+def read_coco(
+    path: Path | str, images_dir: Path | str | None = None, problems: list[Problem] | None = None
+) -> CocoDataset:
+    """Read a COCO instances file. Bad annotations are reported in `problems` and skipped;
+    a file that is not a COCO instances object raises `InputError`."""
+    path = Path(path)
+    problems = problems if problems is not None else []
+    data = read_json(path)
+    if not isinstance(data, Mapping) or not isinstance(data.get("images"), list):
+        raise InputError("not a COCO instances file: no 'images' list", path)
+    raw_cats = data.get("categories") or []
+    if not isinstance(raw_cats, list):
+        raise InputError("'categories' must be a list", path)
+    folder = Path(images_dir) if images_dir else _default_images_dir(path)
+
+    cat_names: dict[int, str] = {}
+    for i, cat in enumerate(raw_cats):
+        if (
+            not isinstance(cat, Mapping)
+            or not isinstance(cat.get("id"), int)
+            or not isinstance(cat.get("name"), str)
+        ):
+            problems.append(
+                Problem("category needs an integer 'id' and a 'name'", path, f"categories[{i}]")
+            )
+            continue
+        cat_names[cat["id"]] = cat["name"]
+
+    docs: list[ImageDoc] = []
+    image_ids: list[int] = []
+    index_of: dict[int, int] = {}
+    for i, img in enumerate(data["images"]):
+        where = f"images[{i}]"
+        try:
+            image_id, file_name = img["id"], img["file_name"]
+            width, height = int(img["width"]), int(img["height"])
+            if width <= 0 or height <= 0:
+                raise ValueError(f"size {width}x{height} is not positive")
+        except (KeyError, TypeError, ValueError) as exc:
+            problems.append(
+                Problem(f"image entry needs id, file_name, width and height ({exc})", path, where)
+            )
+            continue
+        if image_id in index_of:
+            problems.append(Problem(f"duplicate image id {image_id}", path, where))
+            continue
+        image_path = folder / PureWindowsPath(str(file_name)).as_posix()
+        index_of[image_id] = len(docs)
+        image_ids.append(image_id)
+        docs.append(
+            ImageDoc(
+                path=image_path,
+                width=width,
+                height=height,
+                loader=(lambda p=image_path: images.load_image(p)),
+            )
+        )
+
+    ann_ids: list[list[int]] = [[] for _ in docs]
+    for i, raw in enumerate(data.get("annotations") or []):
+        where = f"annotations[{i}]"
+        if not isinstance(raw, Mapping):
+            problems.append(Problem("annotation must be an object", path, where))
+            continue
+        doc_index = index_of.get(raw.get("image_id"))  # type: ignore[arg-type]
+        if doc_index is None:
+            problems.append(
+                Problem(f"image_id {raw.get('image_id')!r} is not in 'images'", path, where)
+            )
+            continue
+        label = cat_names.get(raw.get("category_id"))  # type: ignore[arg-type]
+        if label is None:
+            problems.append(
+                Problem(
+                    f"category_id {raw.get('category_id')!r} is not in 'categories'", path, where
+                )
+            )
+            continue
+        doc = docs[doc_index]
+        try:
+            ann = _parse_annotation(raw, label, doc.height, doc.width)
+        except (ValueError, TypeError, KeyError) as exc:
+            problems.append(Problem(str(exc), path, where))
+            continue
+        doc.annotations.append(ann)
+        ann_ids[doc_index].append(int(raw.get("id", 0) or 0))
+
+    ordered = [cat_names[k] for k in sorted(cat_names)]
+    return CocoDataset(
+        docs=docs,
+        categories=ordered,
+        category_ids={name: cid for cid, name in cat_names.items()},
+        image_ids=image_ids,
+        annotation_ids=ann_ids,
+        info=dict(data.get("info") or {}),
+    )
+
+
+# --- writing ---------------------------------------------------------------------------------------------
+
+
+def _file_name(image: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return Path(image).resolve().relative_to(Path(root).resolve()).as_posix()
+        except ValueError:
+            pass
+    return Path(image).name
+
+
+def coco_dict(
+    docs: Sequence[ImageDoc],
+    categories: Sequence[str] | None = None,
+    root: Path | None = None,
+    rle: bool = False,
+    image_ids: Sequence[int] | None = None,
+    problems: list[Problem] | None = None,
+) -> dict[str, Any]:
+    """COCO instances JSON for `docs`.
+
+    `categories` fixes the category order (ids from 1); labels not in it are appended in order of
+    appearance. `root` makes `file_name` relative to it. `rle` writes every mask as RLE. Annotations
+    without area (lines, points) are skipped and reported in `problems`.
+    """
+    problems = problems if problems is not None else []
+    names = list(dict.fromkeys(categories or []))
+    for doc in docs:
+        for ann in doc.annotations:
+            if ann.has_area and ann.label not in names:
+                names.append(ann.label)
+    cat_id = {name: i + 1 for i, name in enumerate(names)}
+    out_images: list[dict[str, Any]] = []
+    out_anns: list[dict[str, Any]] = []
+    for d, doc in enumerate(docs):
+        image_id = int(image_ids[d]) if image_ids is not None else d + 1
+        out_images.append(
+            {
+                "id": image_id,
+                "file_name": _file_name(doc.path, root),
+                "width": int(doc.width),
+                "height": int(doc.height),
+            }
+        )
+        for a, ann in enumerate(doc.annotations):
+            if not ann.has_area:
+                problems.append(
+                    Problem(
+                        f"a {ann.shape_type} has no area; not exported to COCO",
+                        doc.path,
+                        f"annotations[{a}]",
+                        "warning",
+                    )
+                )
+                continue
+            entry = _annotation_entry(ann, doc, rle)
+            if entry is None:
+                problems.append(
+                    Problem(
+                        "the shape covers no pixel of the image; not exported",
+                        doc.path,
+                        f"annotations[{a}]",
+                        "warning",
+                    )
+                )
+                continue
+            entry.update(
+                {"id": len(out_anns) + 1, "image_id": image_id, "category_id": cat_id[ann.label]}
+            )
+            out_anns.append(entry)
+    return {
+        "info": {"description": "exported by Scuba Steve"},
+        "images": out_images,
+        "annotations": out_anns,
+        "categories": [{"id": cat_id[n], "name": n, "supercategory": "object"} for n in names],
+    }
+
+
+def _annotation_entry(ann: Annotation, doc: ImageDoc, rle: bool) -> dict[str, Any] | None:
+    h, w = int(doc.height), int(doc.width)
+    mask_rle = annotation_to_rle(ann, h, w)
+    area = float(mask_utils.area(mask_rle))
+    if area <= 0:
+        return None
+    bbox = [float(v) for v in mask_utils.toBbox(mask_rle)]
+    use_rle = (
+        rle
+        or (ann.mask is not None and bool(ann.extra.get("rle")))
+        or any(p.holes for p in ann.polygons)
+    )
+    segmentation: Any = (
+        mask_rle
+        if use_rle
+        else [[round(float(v), 3) for v in p.exterior.ravel()] for p in ann.polygons]
+    )
+    entry: dict[str, Any] = {
+        "segmentation": segmentation,
+        "area": area,
+        "bbox": bbox,
+        "iscrowd": int(bool(ann.extra.get("iscrowd", 0))),
+    }
+    meta: dict[str, Any] = {"source": ann.source}
+    if ann.score is not None:
+        meta["score"] = float(ann.score)
+    if ann.seconds is not None:
+        meta["seconds"] = float(ann.seconds)
+    entry["scubasteve"] = meta
+    return entry
+
+
+def write_coco(
+    path: Path | str,
+    docs: Sequence[ImageDoc],
+    categories: Sequence[str] | None = None,
+    root: Path | None = None,
+    rle: bool = False,
+    problems: list[Problem] | None = None,
+) -> dict[str, Any]:
+    """Write a COCO instances file atomically; returns the written dict."""
+    data = coco_dict(docs, categories=categories, root=root, rle=rle, problems=problems)
+    atomic_write_json(Path(path), data, indent=None)
+    return data
+
+
+def results_from_docs(
+    docs: Iterable[ImageDoc], image_ids: Sequence[int], category_ids: Mapping[str, int]
+) -> list[dict[str, Any]]:
+    """COCO results (detections) list for `COCO.loadRes`: one RLE entry per annotation with area,
+    score 1.0 when the annotation has none. Labels unknown to `category_ids` are skipped."""
+    results: list[dict[str, Any]] = []
+    for doc, image_id in zip(docs, image_ids, strict=True):
+        for ann in doc.annotations:
+            if not ann.has_area or ann.label not in category_ids:
+                continue
+            results.append(
+                {
+                    "image_id": int(image_id),
+                    "category_id": int(category_ids[ann.label]),
+                    "segmentation": annotation_to_rle(ann, int(doc.height), int(doc.width)),
+                    "score": float(ann.score) if ann.score is not None else 1.0,
+                }
+            )
+    return results

@@ -1,0 +1,228 @@
+"""Whole folders and files: LabelMe folder <-> COCO conversion and validation, with problem reports.
+
+A bad file never stops a batch: it is reported (file and shape index) and the rest goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from scubasteve.core.annotation import ImageDoc
+from scubasteve.core.errors import InputError, Problem
+from scubasteve.core.labels import find_labels_file, read_labels_file
+from scubasteve.core.project import natural_key
+from scubasteve.io import images
+from scubasteve.io.atomic import read_json
+from scubasteve.io.coco import CocoDataset, read_coco, write_coco
+from scubasteve.io.labelme import labelme_path_for, read_labelme, write_labelme
+
+T = TypeVar("T")
+Progress = Callable[[Iterable[T], int, str], Iterable[T]]
+
+
+def _no_progress(items: Iterable[T], total: int, desc: str) -> Iterable[T]:
+    return items
+
+
+@dataclass
+class Report:
+    """What a batch did: counts plus every problem found."""
+
+    problems: list[Problem] = field(default_factory=list)
+    files: int = 0
+    images: int = 0
+    annotations: int = 0
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+
+def labelme_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """JSON files in `folder` (natural order); unreadable folders raise `InputError`."""
+    if not folder.is_dir():
+        raise InputError("not a folder", folder)
+    try:
+        found = list(folder.rglob("*.json") if recursive else folder.glob("*.json"))
+    except PermissionError as exc:
+        raise InputError("cannot list the folder: permission denied", folder) from exc
+    return sorted(
+        (p for p in found if not p.name.startswith(".")), key=lambda p: natural_key(str(p))
+    )
+
+
+def _is_labelme(path: Path) -> bool:
+    try:
+        data = read_json(path)
+    except InputError:
+        return True  # let the reader report it
+    return not (isinstance(data, dict) and "shapes" not in data and "images" in data)
+
+
+def read_labelme_folder(
+    folder: Path, recursive: bool = False, progress: Progress = _no_progress
+) -> tuple[list[ImageDoc], Report]:
+    """Every LabelMe file of a folder as documents; files that fail are reported and skipped."""
+    report = Report()
+    docs: list[ImageDoc] = []
+    files = labelme_files(folder, recursive)
+    for path in progress(files, len(files), "reading LabelMe"):
+        if not _is_labelme(path):
+            report.problems.append(
+                Problem("a COCO file, not LabelMe; skipped", path, severity="warning")
+            )
+            continue
+        report.files += 1
+        try:
+            doc = read_labelme(path, report.problems)
+        except InputError as exc:
+            report.problems.append(Problem(exc.problem, exc.path or path, exc.where or ""))
+            continue
+        docs.append(doc)
+        report.annotations += len(doc.annotations)
+    report.images = len(docs)
+    return docs, report
+
+
+def labelme_to_coco(
+    folder: Path,
+    out: Path,
+    labels: list[str] | None = None,
+    rle: bool = False,
+    recursive: bool = False,
+    overwrite: bool = False,
+    progress: Progress = _no_progress,
+) -> Report:
+    """Convert the annotated images of a LabelMe folder to one COCO file.
+
+    Only images that have a LabelMe file are exported (an image without one is not known to be
+    empty). Category order: `labels`, else the folder's labels.txt, else order of appearance.
+    """
+    if out.exists() and not overwrite:
+        raise InputError("exists already; use --overwrite to replace it", out)
+    docs, report = read_labelme_folder(folder, recursive, progress)
+    if labels is None:
+        labels_file = find_labels_file(folder)
+        labels = read_labels_file(labels_file) if labels_file else None
+    write_coco(out, docs, categories=labels, root=folder, rle=rle, problems=report.problems)
+    report.written.append(out)
+    return report
+
+
+def coco_to_labelme(
+    coco_path: Path,
+    out_dir: Path,
+    images_dir: Path | None = None,
+    overwrite: bool = False,
+    progress: Progress = _no_progress,
+) -> Report:
+    """Write one LabelMe file per image of a COCO file into `out_dir` (image paths stay relative)."""
+    report = Report()
+    dataset = read_coco(coco_path, images_dir, report.problems)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for doc in progress(dataset.docs, len(dataset.docs), "writing LabelMe"):
+        target = out_dir / labelme_path_for(Path(doc.path.name)).name
+        if target.exists() and not overwrite:
+            report.skipped.append(target)
+            report.problems.append(
+                Problem("exists already; kept (use --overwrite)", target, severity="warning")
+            )
+            continue
+        try:
+            write_labelme(doc, target)
+        except InputError as exc:
+            report.problems.append(Problem(exc.problem, exc.path or target))
+            continue
+        report.written.append(target)
+        report.annotations += len(doc.annotations)
+    report.images = len(dataset.docs)
+    report.files = 1
+    return report
+
+
+def _check_image(doc: ImageDoc, report: Report, where: str) -> None:
+    path = doc.path
+    if not path.is_file():
+        if doc.image_data:
+            return
+        report.problems.append(Problem("image file not found", path, where))
+        return
+    try:
+        pixels = images.load_image(path)
+    except InputError as exc:
+        report.problems.append(Problem(exc.problem, path, where))
+        return
+    h, w = pixels.shape[:2]
+    if (w, h) != (doc.width, doc.height):
+        report.problems.append(
+            Problem(
+                f"image is {w}x{h} but the annotation says {doc.width}x{doc.height}", path, where
+            )
+        )
+
+
+def validate_labelme_folder(
+    folder: Path, recursive: bool = False, progress: Progress = _no_progress
+) -> Report:
+    """Check every LabelMe file and its image; report each problem with file and shape index."""
+    docs, report = read_labelme_folder(folder, recursive, progress)
+    labels_file = find_labels_file(folder)
+    known = set(read_labels_file(labels_file)) if labels_file else None
+    for doc in progress(docs, len(docs), "checking images"):
+        _check_image(doc, report, "imagePath")
+        if known is not None:
+            for i, ann in enumerate(doc.annotations):
+                if ann.label not in known:
+                    report.problems.append(
+                        Problem(
+                            f"label {ann.label!r} is not in {labels_file.name}",
+                            doc.path,
+                            f"annotation {i}",
+                            "warning",
+                        )  # type: ignore[union-attr]
+                    )
+    return report
+
+
+def validate_coco(
+    coco_path: Path, images_dir: Path | None = None, progress: Progress = _no_progress
+) -> tuple[CocoDataset, Report]:
+    """Check a COCO file and the images it names."""
+    report = Report(files=1)
+    dataset = read_coco(coco_path, images_dir, report.problems)
+    report.images = len(dataset.docs)
+    for doc, image_id in progress(
+        list(zip(dataset.docs, dataset.image_ids, strict=True)),
+        len(dataset.docs),
+        "checking images",
+    ):
+        _check_image(doc, report, f"image id {image_id}")
+        for ann in doc.annotations:
+            box = ann.bounds()
+            if box is not None and (
+                box.x0 < -1 or box.y0 < -1 or box.x1 > doc.width + 1 or box.y1 > doc.height + 1
+            ):
+                report.problems.append(
+                    Problem(
+                        "coordinates reach outside the image",
+                        coco_path,
+                        f"image id {image_id}",
+                        "warning",
+                    )
+                )
+        report.annotations += len(doc.annotations)
+    return dataset, report
+
+
+def iter_problems(report: Report) -> Iterator[str]:
+    for problem in report.problems:
+        yield str(problem)

@@ -1,0 +1,211 @@
+"""LabelMe shape dicts -> `Annotation`s: strict checks with messages that name the problem.
+
+Rectangles and circles become polygons for training but keep the points they were drawn with; `mask`
+shapes keep their exact mask; polygon shapes sharing a label and `group_id` are joined into one
+annotation, nested rings becoming holes (docs/adr/0003-holes-and-metadata-in-labelme.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+
+from scubasteve.core.annotation import SHAPE_TYPES, Annotation, MaskPatch
+from scubasteve.core.errors import InputError, Problem
+from scubasteve.core.geometry import Box, Polygon
+from scubasteve.io import images
+
+META_KEY = "scubasteve"
+SHAPE_KEYS = {"label", "points", "group_id", "shape_type", "flags", "description", "mask", META_KEY}
+CIRCLE_VERTICES = 64
+
+
+class ShapeError(Exception):
+    """A shape that cannot be used; the raw dict is kept and written back unchanged."""
+
+
+def _points(raw: Any) -> np.ndarray:
+    if not isinstance(raw, list) or not raw:
+        raise ShapeError("'points' must be a non-empty list of [x, y] pairs")
+    try:
+        arr = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ShapeError("'points' must contain only [x, y] number pairs") from exc
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ShapeError(f"'points' must be [x, y] pairs, got an array of shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ShapeError("'points' contain NaN or infinite coordinates")
+    return arr
+
+
+_POINT_COUNTS = {
+    "rectangle": (2, 2),
+    "circle": (2, 2),
+    "line": (2, 2),
+    "point": (1, 1),
+    "mask": (2, 2),
+}
+
+
+def _circle_polygon(points: np.ndarray) -> Polygon:
+    (cx, cy), (px, py) = points[0], points[1]
+    radius = math.hypot(px - cx, py - cy)
+    if radius <= 0:
+        raise ShapeError("circle has zero radius")
+    angles = np.linspace(0, 2 * np.pi, CIRCLE_VERTICES, endpoint=False)
+    return Polygon(np.stack([cx + radius * np.cos(angles), cy + radius * np.sin(angles)], axis=1))
+
+
+def _rectangle_polygon(points: np.ndarray) -> Polygon:
+    box = Box.from_points(*points[0], *points[1])
+    if box.width <= 0 or box.height <= 0:
+        raise ShapeError("rectangle has zero width or height")
+    return Polygon(
+        np.array([[box.x0, box.y0], [box.x1, box.y0], [box.x1, box.y1], [box.x0, box.y1]])
+    )
+
+
+def _decode_mask(raw: Any, points: np.ndarray, where: str) -> MaskPatch:
+    if not isinstance(raw, str) or not raw:
+        raise ShapeError("a mask shape needs 'mask': a base64-encoded PNG")
+    try:
+        arr = images.decode_base64_image(raw, where)[:, :, 0] > 0
+    except InputError as exc:
+        raise ShapeError(f"'mask' is not a readable PNG ({exc.problem})") from exc
+    x0, y0 = int(points[:, 0].min()), int(points[:, 1].min())
+    return MaskPatch(arr, x0, y0)
+
+
+def parse_shape(
+    raw: Any, index: int, problems: list[Problem], path: Path
+) -> tuple[Annotation, str]:
+    """One labelme shape dict as an Annotation (polygon groups are merged later by the caller)."""
+    where = f"shapes[{index}]"
+    if not isinstance(raw, Mapping):
+        raise ShapeError(f"a shape must be a JSON object, got {type(raw).__name__}")
+    label = raw.get("label")
+    if not isinstance(label, str) or not label.strip():
+        raise ShapeError(f"'label' must be a non-empty string, got {label!r}")
+    shape_type = raw.get("shape_type") or "polygon"  # labelme < 3 had no shape_type
+    if shape_type not in SHAPE_TYPES:
+        raise ShapeError(f"unknown shape_type {shape_type!r}")
+    points = _points(raw.get("points"))
+    lo, hi = _POINT_COUNTS.get(shape_type, (1, None))
+    if shape_type == "polygon":
+        lo = 3
+    elif shape_type == "linestrip":
+        lo = 2
+    if len(points) < lo or (hi is not None and len(points) > hi):
+        expected = f"{lo}" if lo == hi else f"at least {lo}"
+        raise ShapeError(f"a {shape_type} needs {expected} points, got {len(points)}")
+    group_id = raw.get("group_id")
+    if group_id is not None and (isinstance(group_id, bool) or not isinstance(group_id, int)):
+        if isinstance(group_id, str) and group_id.strip().lstrip("-").isdigit():
+            group_id = int(group_id)
+            problems.append(
+                Problem("group_id was a string; read as a number", path, where, "warning")
+            )
+        else:
+            raise ShapeError(f"'group_id' must be an integer or null, got {group_id!r}")
+    flags = raw.get("flags") or {}
+    if not isinstance(flags, Mapping) or not all(isinstance(v, bool) for v in flags.values()):
+        raise ShapeError(f"'flags' must map names to true/false, got {flags!r}")
+    description = raw.get("description") or ""
+    if not isinstance(description, str):
+        raise ShapeError(f"'description' must be a string, got {description!r}")
+    meta = raw.get(META_KEY) if isinstance(raw.get(META_KEY), Mapping) else {}
+    extra = {k: v for k, v in raw.items() if k not in SHAPE_KEYS}
+
+    polygons: tuple[Polygon, ...] = ()
+    mask = None
+    kept_points: np.ndarray | None = points
+    if shape_type == "polygon":
+        polygons = (Polygon(points),)
+        kept_points = None
+        poly = polygons[0].to_shapely()
+        if poly.area <= 0:
+            raise ShapeError("polygon has zero area (all points on a line)")
+        if not poly.is_valid:
+            problems.append(
+                Problem(
+                    f"polygon is self-intersecting ({shapely.is_valid_reason(poly)})",
+                    path,
+                    where,
+                    "warning",
+                )
+            )
+    elif shape_type == "rectangle":
+        polygons = (_rectangle_polygon(points),)
+    elif shape_type == "circle":
+        polygons = (_circle_polygon(points),)
+    elif shape_type == "mask":
+        mask = _decode_mask(raw.get("mask"), points, f"{path}: {where}")
+        polygons = tuple(mask.to_polygons())
+    score = meta.get("score")
+    seconds = meta.get("seconds")
+    annotation = Annotation(
+        label=label,
+        polygons=polygons,
+        mask=mask,
+        score=float(score) if isinstance(score, (int, float)) and math.isfinite(score) else None,
+        source=str(meta.get("source") or "manual"),
+        seconds=float(seconds)
+        if isinstance(seconds, (int, float)) and math.isfinite(seconds)
+        else None,
+        flags=dict(flags),
+        description=description,
+        group_id=group_id,
+        shape_type=shape_type,
+        points=kept_points,
+        extra=extra,
+        **({"id": str(meta["id"])} if isinstance(meta.get("id"), str) else {}),
+    )
+    return annotation, where
+
+
+def merge_group(members: list[Annotation]) -> Annotation:
+    """Polygon shapes sharing a group_id and label, as one annotation; nesting parity makes holes."""
+    rings = [m.polygons[0].exterior for m in members]
+    shapes = [shapely.Polygon(r) for r in rings]
+    fixed = [s if s.is_valid else shapely.make_valid(s) for s in shapes]
+    depth = []
+    container: list[int | None] = []
+    for i in range(len(rings)):
+        inner = fixed[i].representative_point()
+        holders = [
+            j
+            for j in range(len(rings))
+            if j != i and fixed[j].area > fixed[i].area and fixed[j].contains(inner)
+        ]
+        depth.append(len(holders))
+        container.append(min(holders, key=lambda j: fixed[j].area) if holders else None)
+    polygons: list[Polygon] = []
+    index_of: dict[int, int] = {}
+    for i, ring in enumerate(rings):
+        if depth[i] % 2 == 0:
+            index_of[i] = len(polygons)
+            polygons.append(Polygon(ring))
+    for i, ring in enumerate(rings):
+        parent = container[i]
+        if depth[i] % 2 == 1 and parent is not None and parent in index_of:
+            k = index_of[parent]
+            polygons[k] = Polygon(polygons[k].exterior, (*polygons[k].holes, ring))
+    first = members[0]
+    return Annotation(
+        label=first.label,
+        polygons=tuple(polygons),
+        score=first.score,
+        source=first.source,
+        seconds=first.seconds,
+        flags=first.flags,
+        description=first.description,
+        group_id=first.group_id,
+        shape_type="polygon",
+        extra=first.extra,
+        id=first.id,
+    )

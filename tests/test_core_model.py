@@ -1,0 +1,125 @@
+"""Core data model: undoable commands, labels, projects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scubasteve.core.annotation import Annotation, ImageDoc, MaskPatch
+from scubasteve.core.commands import (
+    AddAnnotation,
+    DeleteAnnotation,
+    History,
+    relabel,
+    replace_geometry,
+)
+from scubasteve.core.errors import InputError
+from scubasteve.core.geometry import Polygon
+from scubasteve.core.labels import COCO80, RecentLabels, read_labels_file
+from scubasteve.core.project import Project
+
+
+def _square(x: float) -> Polygon:
+    return Polygon(np.array([[x, 0], [x + 5, 0], [x + 5, 5], [x, 5]], float))
+
+
+def test_add_delete_relabel_and_reshape_undo_and_redo() -> None:
+    doc = ImageDoc(Path("a.jpg"), 20, 20)
+    history = History(doc)
+    a = Annotation("cat", (_square(0),))
+    b = Annotation("dog", (_square(10),))
+    history.push(AddAnnotation(a))
+    history.push(AddAnnotation(b))
+    history.push(relabel(doc, a.id, "lion"))
+    history.push(replace_geometry(doc, b.id, (_square(12),)))
+    history.push(DeleteAnnotation(a.id))
+    assert [x.label for x in doc.annotations] == ["dog"]
+    assert doc.annotations[0].polygons[0].exterior[0, 0] == 12
+    history.undo()
+    assert [x.label for x in doc.annotations] == ["lion", "dog"]
+    history.undo()
+    assert doc.get(b.id).polygons[0].exterior[0, 0] == 10
+    history.undo()
+    assert doc.get(a.id).label == "cat"
+    history.redo()
+    assert doc.get(a.id).label == "lion"
+    while history.undo():
+        pass
+    assert doc.annotations == [] and not history.can_undo and history.can_redo
+    history.push(AddAnnotation(a))
+    assert not history.can_redo
+
+
+def test_replacing_geometry_drops_the_exact_mask_and_makes_rectangles_polygons() -> None:
+    rect = Annotation(
+        "r",
+        (_square(0),),
+        shape_type="rectangle",
+        points=np.array([[0, 0], [5, 5]]),
+        mask=MaskPatch(np.ones((5, 5), bool)),
+    )
+    doc = ImageDoc(Path("a.jpg"), 20, 20, [rect])
+    History(doc).push(replace_geometry(doc, rect.id, (_square(1),)))
+    new = doc.annotations[0]
+    assert (
+        new.shape_type == "polygon"
+        and new.mask is None
+        and new.points is None
+        and new.id == rect.id
+    )
+
+
+def test_annotation_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="label"):
+        Annotation("  ")
+    with pytest.raises(ValueError, match="shape type"):
+        Annotation("a", shape_type="blob")
+    with pytest.raises(ValueError, match="finite"):
+        Annotation("a", score=float("nan"))
+    with pytest.raises(ValueError, match="empty"):
+        Annotation.from_mask("a", np.zeros((4, 4), bool))
+
+
+def test_mask_patch_pastes_and_clips() -> None:
+    patch = MaskPatch(np.ones((3, 3), bool), x=-1, y=8)
+    full = patch.to_full(10, 10)
+    assert full.sum() == 4 and full[8:10, 0:2].all()
+    assert MaskPatch.from_full(full).box().xywh() == (0, 8, 2, 2)
+
+
+def test_labels_file_and_recent_order(tmp_path: Path) -> None:
+    f = tmp_path / "labels.txt"
+    f.write_text(
+        "__ignore__\n_background_\ncat\n# comment\n\ndog\ncat\nhot dog\n", encoding="utf-8"
+    )
+    labels = read_labels_file(f)
+    assert labels == ["cat", "dog", "hot dog"]
+    recent = RecentLabels(labels)
+    recent.use("hot dog")
+    recent.use("dog")
+    assert recent.ordered() == ["dog", "hot dog", "cat"]
+    assert recent.filter("do") == ["dog", "hot dog"]
+    assert recent.filter("") == recent.ordered()
+    recent.use("zebra")
+    assert recent.ordered()[0] == "zebra"
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe")
+    with pytest.raises(InputError, match="UTF-8"):
+        read_labels_file(tmp_path / "bad.txt")
+
+
+def test_project_lists_images_naturally_and_finds_labels(tmp_path: Path) -> None:
+    for name in ["img10.jpg", "img2.PNG", "img1.jpg", "notes.txt", ".hidden.jpg"]:
+        (tmp_path / name).write_bytes(b"x")
+    project = Project.open(tmp_path)
+    assert [p.name for p in project.images] == ["img1.jpg", "img2.PNG", "img10.jpg"]
+    assert project.labels == list(COCO80)
+    assert project.annotation_path(project.images[0]) == tmp_path / "img1.json"
+    (tmp_path / "labels.txt").write_text("a\nb\n")
+    out = tmp_path / "out"
+    project = Project.open(tmp_path, annotation_dir=out)
+    assert project.labels == ["a", "b"]
+    assert project.annotation_path(project.images[0]) == out / "img1.json"
+    with pytest.raises(InputError, match="not a folder"):
+        Project.open(tmp_path / "img1.jpg")

@@ -1,0 +1,44 @@
+"""Architecture rules: lower layers never import Qt, and start-up never loads torch or TensorFlow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_import_linter_contracts_hold() -> None:
+    pytest.importorskip("importlinter")
+    lint = Path(sys.executable).with_name("lint-imports")
+    command = [str(lint)] if lint.exists() else [sys.executable, "-m", "importlinter.cli"]
+    result = subprocess.run([*command, "--no-cache"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+LIGHT_MODULES = [
+    "scubasteve.cli",
+    "scubasteve.core.annotation",
+    "scubasteve.core.geometry",
+    "scubasteve.io.labelme",
+    "scubasteve.io.coco",
+    "scubasteve.inference.base",
+    "scubasteve.inference.device",
+]
+
+
+def test_cli_and_core_modules_do_not_load_heavy_libraries() -> None:
+    code = (
+        "import importlib, sys\n"
+        f"for m in {LIGHT_MODULES!r}: importlib.import_module(m)\n"
+        "from scubasteve.cli import build_parser; build_parser()\n"
+        "heavy = sorted(m for m in ('torch', 'tensorflow', 'pixellib', 'PySide6', 'tf_keras') if m in sys.modules)\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert result.stdout.strip() == ""

@@ -1,0 +1,324 @@
+"""Downloads from a local HTTP server on 127.0.0.1: resume, checksums, refusals, full disk."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from scubasteve.cli import main
+from scubasteve.core.errors import InputError
+from scubasteve.core.paths import models_dir
+from scubasteve.inference import weights, weights_download, weights_registry
+from scubasteve.inference.base import Cancelled, CancelToken
+from scubasteve.inference.weights_registry import ModelInfo
+from scubasteve.inference.weights_store import read_sidecar
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+PAYLOAD = HDF5_MAGIC + bytes((i * 7 + i // 251) % 256 for i in range(300_000))
+SHA = hashlib.sha256(PAYLOAD).hexdigest()
+DROP_AFTER = 100_000
+
+
+class FileServer:
+    """Serves `files` with Range support; `plan` lists one behaviour per coming request.
+
+    Behaviours: "ok", "drop" (announce the full length, send DROP_AFTER bytes, close), "wrong"
+    (same length, other bytes), "norange" (ignore Range, send everything with 200), "500".
+    """
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.plan: list[str] = []
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                owner.requests.append((self.path, dict(self.headers.items())))
+                owner.serve(self)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def serve(self, h: BaseHTTPRequestHandler) -> None:
+        behaviour = self.plan.pop(0) if self.plan else "ok"
+        data = self.files.get(h.path)
+        if behaviour == "500":
+            h.send_error(500, "Internal Server Error")
+            return
+        if data is None:
+            h.send_error(404, "Not Found")
+            return
+        if behaviour == "wrong":
+            data = bytes(b ^ 0x55 for b in data)
+        start, status = 0, 200
+        rng = h.headers.get("Range")
+        if rng and behaviour != "norange":
+            start = int(rng.removeprefix("bytes=").split("-")[0])
+            if start >= len(data):
+                h.send_response(416)
+                h.send_header("Content-Range", f"bytes */{len(data)}")
+                h.send_header("Content-Length", "0")
+                h.end_headers()
+                return
+            status = 206
+        body = data[start:]
+        h.send_response(status)
+        h.send_header("Content-Length", str(len(body)))
+        h.send_header("ETag", '"v1"')
+        if status == 206:
+            h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        h.end_headers()
+        if behaviour == "drop":
+            h.wfile.write(body[:DROP_AFTER])
+            h.wfile.flush()
+            h.close_connection = True
+            return
+        h.wfile.write(body)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[FileServer]:
+    srv = FileServer()
+    srv.files["/tiny.h5"] = PAYLOAD
+    yield srv
+    srv.close()
+
+
+def _entry(name: str, url: str | None, **kw: object) -> ModelInfo:
+    fields: dict[str, object] = dict(
+        kind="maskrcnn", filename=f"{name}.h5", url=url, size=len(PAYLOAD), sha256=SHA,
+        license="test", description=f"test model {name}", format="h5",
+    )  # fmt: skip
+    fields.update(kw)
+    return ModelInfo(name=name, **fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def registry(server: FileServer, monkeypatch: pytest.MonkeyPatch) -> FileServer:
+    models = (
+        _entry("tiny", server.url("/tiny.h5")),
+        _entry("nosum", server.url("/tiny.h5"), size=None, sha256=None),
+        _entry("mirrored", server.url("/gone.h5"), mirrors=(server.url("/tiny.h5"),)),
+    )
+    monkeypatch.setattr(weights_registry, "KNOWN_MODELS", models)
+    monkeypatch.setitem(weights_registry.DEFAULT_MODELS, "maskrcnn", "tiny")
+    monkeypatch.setattr(weights_download, "PROGRESS_INTERVAL_S", 0.0)
+    return server
+
+
+def _leftovers() -> list[str]:
+    folder = models_dir()
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_download_verifies_checksum_and_installs_atomically(registry: FileServer) -> None:
+    calls: list[tuple[int, int | None]] = []
+    path = weights.download("tiny", progress=lambda d, t: calls.append((d, t)))
+    assert path == models_dir() / "tiny.h5"
+    assert path.read_bytes() == PAYLOAD
+    assert calls[-1] == (len(PAYLOAD), len(PAYLOAD))
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert _leftovers() == ["tiny.h5", "tiny.json"]  # no .part left behind
+    assert read_sidecar("tiny")["sha256"] == SHA
+    assert weights.resolve_weights("tiny") == path
+
+
+def test_resume_after_broken_connection_asks_for_the_rest(registry: FileServer) -> None:
+    registry.plan = ["drop"]
+    with pytest.raises(weights.DownloadError, match=r"broke .* kept"):
+        weights.download("tiny")
+    part = models_dir() / "tiny.h5.part"
+    kept = part.stat().st_size  # whole chunks received before the break (the last may be lost)
+    assert 0 < kept <= DROP_AFTER
+    assert part.read_bytes() == PAYLOAD[:kept]
+    assert weights.installed_path("tiny") is None
+    assert weights.list_models()[0].partial_bytes == kept
+
+    path = weights.download("tiny")
+    assert registry.requests[-1][1].get("Range") == f"bytes={kept}-"
+    assert registry.requests[-1][1].get("If-Range") == '"v1"'
+    assert path.read_bytes() == PAYLOAD
+    assert not part.exists()
+
+
+def test_resume_starts_over_when_the_server_ignores_range(registry: FileServer) -> None:
+    registry.plan = ["drop", "norange"]
+    with pytest.raises(weights.DownloadError):
+        weights.download("tiny")
+    assert weights.download("tiny").read_bytes() == PAYLOAD
+
+
+def test_wrong_checksum_deletes_the_download_and_says_so(registry: FileServer) -> None:
+    registry.plan = ["wrong"]
+    with pytest.raises(weights.ChecksumMismatch, match="deleted") as err:
+        weights.download("tiny")
+    assert "SHA-256" in str(err.value)
+    assert _leftovers() == []
+
+
+def test_html_page_instead_of_weights_is_refused_without_checksum(registry: FileServer) -> None:
+    registry.files["/tiny.h5"] = b"<html><body>Sign in to continue</body></html>"
+    with pytest.raises(weights.ChecksumMismatch, match="HTML"):
+        weights.download("nosum")
+    assert _leftovers() == []
+
+
+def test_download_without_published_checksum_records_the_digest(registry: FileServer) -> None:
+    path = weights.download("nosum")
+    assert path.read_bytes() == PAYLOAD
+    assert read_sidecar("nosum")["sha256"] == SHA
+
+
+def test_connection_refused_gives_a_clear_message(
+    registry: FileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again at once: nothing listens there
+    dead = _entry("tiny", f"http://127.0.0.1:{port}/tiny.h5")
+    monkeypatch.setattr(weights_registry, "KNOWN_MODELS", (dead,))
+    with pytest.raises(weights.DownloadError) as err:
+        weights.download("tiny")
+    message = str(err.value)
+    assert "refused" in message
+    assert "scubasteve models import tiny FILE" in message
+    assert _leftovers() == []
+
+
+def test_server_error_is_reported_with_its_status(registry: FileServer) -> None:
+    registry.plan = ["500"]
+    with pytest.raises(weights.DownloadError, match="HTTP 500"):
+        weights.download("tiny")
+    assert weights.installed_path("tiny") is None
+
+
+def test_missing_file_on_main_address_falls_back_to_mirror(registry: FileServer) -> None:
+    path = weights.download("mirrored")
+    assert path.read_bytes() == PAYLOAD
+    assert [r[0] for r in registry.requests] == ["/gone.h5", "/tiny.h5"]
+    assert read_sidecar("mirrored")["source"] == registry.url("/tiny.h5")
+
+
+class _FullDisk:
+    """A file object that raises ENOSPC once `room` bytes were written."""
+
+    def __init__(self, path: Path, mode: str, room: int):
+        self.fh = open(path, mode)  # noqa: SIM115
+        self.room = room
+
+    def write(self, data: bytes) -> int:
+        if self.room < len(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.fh.write(data)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.fh, name)
+
+    def __enter__(self) -> _FullDisk:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.fh.close()
+
+
+def test_full_disk_leaves_nothing_half_written(
+    registry: FileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        weights_download, "_open_part", lambda path, mode: _FullDisk(path, mode, room=70_000)
+    )
+    with pytest.raises(weights.DownloadError, match="disk is full"):
+        weights.download("tiny")
+    assert _leftovers() == []
+
+
+def test_too_little_free_space_is_refused_before_downloading(
+    registry: FileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(weights_download, "_free_bytes", lambda folder: 1000)
+    with pytest.raises(weights.DownloadError, match="not enough free disk space"):
+        weights.download("tiny")
+    assert not (models_dir() / "tiny.h5").exists()
+
+
+@pytest.mark.parametrize("make_cancel", [threading.Event, CancelToken])
+def test_cancelled_download_keeps_partial_file_for_resume(
+    registry: FileServer, make_cancel: type
+) -> None:
+    cancel = make_cancel()
+
+    def progress(done: int, total: int | None) -> None:
+        if done >= 65_536:
+            if isinstance(cancel, CancelToken):
+                cancel.cancel()
+            else:
+                cancel.set()
+
+    with pytest.raises(Cancelled):
+        weights.download("tiny", progress=progress, cancel=cancel)
+    assert (models_dir() / "tiny.h5.part").stat().st_size >= 65_536
+    assert weights.download("tiny").read_bytes() == PAYLOAD
+
+
+def test_installed_model_is_not_downloaded_again_unless_forced(registry: FileServer) -> None:
+    weights.download("tiny")
+    weights.download("tiny")
+    assert len(registry.requests) == 1
+    weights.download("tiny", force=True)
+    assert len(registry.requests) == 2
+
+
+def test_resolving_a_missing_model_never_downloads(registry: FileServer) -> None:
+    with pytest.raises(weights.WeightsNotInstalled):
+        weights.resolve_weights(None, kind="maskrcnn")
+    with pytest.raises(weights.WeightsNotInstalled):
+        weights.resolve_weights("tiny")
+    assert registry.requests == []
+
+
+def test_trained_model_cannot_be_downloaded(registry: FileServer, tmp_path: Path) -> None:
+    src = tmp_path / "m.pt"
+    src.write_bytes(b"PK\x03\x04 weights")
+    weights.register_trained("mine", "deepmask", src, {})
+    with pytest.raises(InputError, match="trained here"):
+        weights.download("mine")
+
+
+def test_cli_download_installs_the_model(
+    registry: FileServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["models", "download", "tiny"]) == 0
+    out = capsys.readouterr().out
+    assert "installed tiny" in out and SHA in out
+    assert (models_dir() / "tiny.h5").read_bytes() == PAYLOAD
+
+
+def test_cli_download_failure_exits_with_message(
+    registry: FileServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    registry.plan = ["500"]
+    assert main(["models", "download", "tiny"]) == 2
+    assert "HTTP 500" in capsys.readouterr().err
