@@ -153,3 +153,11 @@ def test_baselines_reject_boxes_outside_the_image(name):
     engine.set_image(np.zeros((20, 20, 3), np.uint8))
     with pytest.raises(ValueError):
         engine.propose(Box(30, 30, 40, 40))
+
+
+def test_engine_status_when_the_deepmask_package_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "scubasteve.inference.deepmask", None)  # import fails
+    status = {s.name: s for s in engine_status()}
+    assert not status["deepmask"].available
+    assert "not available in this installation" in status["deepmask"].reason
+    assert status["ensemble"].available and status["classic"].available

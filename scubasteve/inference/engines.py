@@ -41,14 +41,21 @@ def _load_deepmask(weights: str | Path | None, device: str) -> MaskProposer:
 
 
 def _deepmask_weights_problem(weights: str | Path | None) -> str:
-    """Why DeepMask cannot run ("" when its weights resolve), without loading PyTorch."""
+    """Why DeepMask cannot run ("" when its package is there and its weights resolve).
+
+    Cheap: it looks for the weights file but loads neither the model nor PyTorch.
+    """
+    try:
+        import scubasteve.inference.deepmask  # noqa: F401  (is the engine part of this install?)
+    except ImportError as exc:
+        return f"the DeepMask engine is not available in this installation ({exc})"
     try:
         from scubasteve.inference.deepmask.models import resolve
     except ImportError:
         try:
             from scubasteve.inference.weights import resolve_weights
         except ImportError as exc:
-            return f"the DeepMask engine is not available in this installation ({exc})"
+            return f"the weights manager is not available in this installation ({exc})"
 
         def resolve(name: str | Path | None) -> Path:
             return resolve_weights(name, kind="deepmask")
