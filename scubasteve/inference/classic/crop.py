@@ -145,5 +145,10 @@ def _geodesic_from_ring(grad: np.ndarray, inbox: np.ndarray, box_short_side: flo
         starts = np.zeros((h, w), bool)
         starts[[0, -1], :] = True
         starts[:, [0, -1]] = True
-    distance, _ = MCP_Geometric(cost.astype(np.float64)).find_costs(np.argwhere(starts))
+    # Every start pixel costs (almost) nothing to cross, so one start per connected part of the
+    # ring acts as a source on all of it; passing thousands of starts is slow in scikit-image.
+    cost[starts] = 1e-6
+    n, labels = cv2.connectedComponents(starts.astype(np.uint8), connectivity=8)
+    seeds = [np.argwhere(labels == i)[0] for i in range(1, n)]
+    distance, _ = MCP_Geometric(cost.astype(np.float64)).find_costs(seeds)
     return (distance / (0.5 * box_short_side + 1e-3)).astype(np.float32)

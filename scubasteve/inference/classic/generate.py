@@ -57,7 +57,7 @@ def generate(crop: Crop, cancel: CancelToken | None = None) -> Iterator[Candidat
     ws70 = shapes.watershed(crop, 0.7)
     yield Candidate("ws-70", "ws", ws70)
     check()
-    rounded = graphcut.segment(crop, graphcut.prior(crop, "rounded")).mask
+    rounded = graphcut.segment(crop, graphcut.prior(crop, "rounded"), iterations=2).mask
     yield Candidate("gc-rounded", "gc", rounded)
     yield Candidate("ellipse", "shape", shapes.ellipse(crop))
     check()
@@ -75,7 +75,7 @@ def generate(crop: Crop, cancel: CancelToken | None = None) -> Iterator[Candidat
     check()
     diagonals = {}
     for shape in ("diagonal", "antidiagonal"):
-        diagonals[shape] = graphcut.segment(crop, graphcut.prior(crop, shape)).mask
+        diagonals[shape] = graphcut.segment(crop, graphcut.prior(crop, shape), iterations=2).mask
         yield Candidate(f"gc-{shape}", "gc", diagonals[shape])
         check()
     radius = max(1, round(THIN_PART * max(crop.frame.box.width, crop.frame.box.height)))

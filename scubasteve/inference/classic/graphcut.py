@@ -125,21 +125,47 @@ class Segmentation:
 def cut(
     crop: Crop, cost_fg: np.ndarray, cost_bg: np.ndarray, smoothness: float = 12.0
 ) -> np.ndarray:
-    """The minimum cut: (h, w) bool, True = object. Clicks and the outside of the box are hard."""
+    """The minimum cut: (h, w) bool, True = object. Clicks and the outside of the box are hard.
+
+    Only the box (plus one pixel) enters the graph: everything outside it is background anyway.
+    """
     import maxflow
 
-    cfg = cost_fg.astype(np.float64)
-    cbg = cost_bg.astype(np.float64)
-    cfg[~crop.inbox | crop.bg_seeds] = HARD
-    cbg[crop.fg_seeds] = HARD
+    out = np.zeros(crop.shape, bool)
+    rows, cols = _box_window(crop)
+    if rows.stop <= rows.start or cols.stop <= cols.start:
+        return out
+    inbox = crop.inbox[rows, cols]
+    cfg = cost_fg[rows, cols].astype(np.float64)
+    cbg = cost_bg[rows, cols].astype(np.float64)
+    cfg[~inbox | crop.bg_seeds[rows, cols]] = HARD
+    cbg[crop.fg_seeds[rows, cols]] = HARD
+    w_right = crop.w_right[rows, cols].copy()
+    w_down = crop.w_down[rows, cols].copy()
+    w_right[:, -1] = 0.0  # edges leaving the window are not part of this graph
+    w_down[-1, :] = 0.0
     graph = maxflow.Graph[float]()
-    nodes = graph.add_grid_nodes(crop.shape)
-    graph.add_grid_edges(nodes, weights=smoothness * crop.w_right, structure=_RIGHT, symmetric=True)
-    graph.add_grid_edges(nodes, weights=smoothness * crop.w_down, structure=_DOWN, symmetric=True)
+    nodes = graph.add_grid_nodes(inbox.shape)
+    graph.add_grid_edges(nodes, weights=smoothness * w_right, structure=_RIGHT, symmetric=True)
+    graph.add_grid_edges(nodes, weights=smoothness * w_down, structure=_DOWN, symmetric=True)
     # Source side = object: the source capacity is what labelling a pixel background costs.
     graph.add_grid_tedges(nodes, cbg, cfg)
     graph.maxflow()
-    return ~graph.get_grid_segments(nodes)
+    out[rows, cols] = ~graph.get_grid_segments(nodes) & inbox
+    return out
+
+
+def _box_window(crop: Crop) -> tuple[slice, slice]:
+    """Rows and columns of the box's pixels grown by one (clipped to the window)."""
+    h, w = crop.shape
+    r = np.flatnonzero(crop.inbox.any(axis=1))
+    c = np.flatnonzero(crop.inbox.any(axis=0))
+    if r.size == 0:
+        return slice(0, 0), slice(0, 0)
+    return (
+        slice(max(0, r[0] - 1), min(h, r[-1] + 2)),
+        slice(max(0, c[0] - 1), min(w, c[-1] + 2)),
+    )
 
 
 def segment(
