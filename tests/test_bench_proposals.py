@@ -185,3 +185,25 @@ def test_labelme_samples_merge_shapes_of_one_group(tmp_path):
     person = samples[0]
     assert person.gt.box().x0 < 15 and person.gt.box().x1 > 75  # spans both parts
     assert images[0].load().shape == (100, 120, 3)
+
+
+def test_bench_reads_a_labelme_folder(tmp_path, capsys):
+    image = textured_background(*SIZE, seed=5)
+    poly = np.reshape(circle(120, 90, 40), (-1, 2))
+    image[polygons_to_mask([Polygon(poly)], *SIZE)] = (30, 30, 220)
+    Image.fromarray(image).save(tmp_path / "b.png")
+    shape = {"label": "ball", "points": poly.tolist(), "shape_type": "polygon", "group_id": None}
+    doc = {"shapes": [shape], "imagePath": "b.png", "imageHeight": SIZE[0], "imageWidth": SIZE[1]}
+    (tmp_path / "b.json").write_text(json.dumps(doc))
+    assert main(["bench", "proposals", "--labelme", str(tmp_path), "--engine", "classic"]) == 0
+    row = next(
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("| classic")
+    )
+    assert float(row.split("|")[3]) > 0.85  # mean IoU of the top-ranked proposal
+
+
+def test_bench_refuses_labelme_and_coco_together(tmp_path, capsys):
+    coco_path = write_coco(tmp_path)
+    rc = main(["bench", "proposals", "--labelme", str(tmp_path), "--coco", str(coco_path)])
+    assert rc == 2
+    assert "either --labelme or --coco" in capsys.readouterr().err

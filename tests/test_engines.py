@@ -161,3 +161,16 @@ def test_engine_status_when_the_deepmask_package_is_missing(monkeypatch):
     assert not status["deepmask"].available
     assert "not available in this installation" in status["deepmask"].reason
     assert status["ensemble"].available and status["classic"].available
+
+
+def test_engine_status_says_what_the_classic_engine_misses(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "maxflow" else real(name, *a)
+    )
+    status = {s.name: s for s in engine_status()}
+    assert not status["classic"].available
+    assert "PyMaxflow" in status["classic"].reason
+    assert not status["ensemble"].available

@@ -209,7 +209,6 @@ def predictions_json(
 
 def run(args: argparse.Namespace) -> int:
     """The `scubasteve bench proposals` handler."""
-    from scubasteve.bench.samples import load_coco_samples
     from scubasteve.core.errors import InputError
     from scubasteve.inference.engines import create_proposer
 
@@ -221,19 +220,12 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--image-ids must be comma-separated integers: {exc}") from exc
     if args.k < 1:
         raise InputError(f"--k must be at least 1, got {args.k}")
-    images = load_coco_samples(
-        args.coco,
-        args.images,
-        box_grow=args.box_grow,
-        limit=args.limit,
-        max_side=args.max_side,
-        min_area=args.min_area,
-        image_ids=image_ids,
-    )
+    images = _load_samples(args, image_ids)
     total = sum(len(si.samples) for si in images)
     if total == 0:
         raise InputError(
-            "no instances to evaluate (check --limit, --min-area, --image-ids)", args.coco
+            "no instances to evaluate (check --limit, --min-area, --image-ids)",
+            args.coco or args.labelme,
         )
     engines = args.engine or ["classic"]
     reports = []
@@ -259,8 +251,9 @@ def run(args: argparse.Namespace) -> int:
         from scubasteve.io.atomic import atomic_write_json
 
         meta = {
-            "coco": str(args.coco),
-            "images": str(args.images),
+            "coco": str(args.coco) if args.coco else None,
+            "images": str(args.images) if args.images else None,
+            "labelme": str(args.labelme) if args.labelme else None,
             "box_grow": args.box_grow,
             "k": args.k,
             "max_side": args.max_side,
@@ -268,3 +261,38 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_json(args.out, predictions_json(reports, images, meta), indent=None)
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def _load_samples(args: argparse.Namespace, image_ids: list[int] | None) -> list[SampleImage]:
+    from scubasteve.bench.samples import load_coco_samples, load_labelme_samples
+    from scubasteve.core.errors import InputError
+
+    if args.labelme is not None:
+        if args.coco is not None or args.images is not None:
+            raise InputError("give either --labelme or --coco with --images, not both")
+        if not args.labelme.is_dir():
+            raise InputError("not a folder", args.labelme)
+        images = load_labelme_samples(args.labelme, box_grow=args.box_grow, max_side=args.max_side)
+        return _limit(images, args.limit) if args.limit is not None else images
+    if args.coco is None or args.images is None:
+        raise InputError("give --coco and --images (or --labelme FOLDER)")
+    return load_coco_samples(
+        args.coco,
+        args.images,
+        box_grow=args.box_grow,
+        limit=args.limit,
+        max_side=args.max_side,
+        min_area=args.min_area,
+        image_ids=image_ids,
+    )
+
+
+def _limit(images: list[SampleImage], limit: int) -> list[SampleImage]:
+    out, left = [], limit
+    for si in images:
+        if left <= 0:
+            break
+        kept = si.samples[:left]
+        left -= len(kept)
+        out.append(SampleImage(si.name, si.width, si.height, kept, si.load))
+    return out

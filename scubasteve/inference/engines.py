@@ -67,6 +67,17 @@ def _deepmask_weights_problem(weights: str | Path | None) -> str:
     return ""
 
 
+def _classic_problem() -> str:
+    """Why the classic engine cannot run ("" when its libraries are installed), without importing."""
+    import importlib.util
+
+    needed = (("maxflow", "PyMaxflow"), ("skimage", "scikit-image"))
+    missing = [pip for module, pip in needed if importlib.util.find_spec(module) is None]
+    if missing:
+        return f"the classic engine needs {' and '.join(missing)} (pip install {' '.join(missing)})"
+    return ""
+
+
 def create_proposer(
     name: str, *, device: str = "auto", weights: str | Path | None = None
 ) -> MaskProposer:
@@ -117,9 +128,12 @@ def engine_status(weights: str | Path | None = None) -> list[EngineStatus]:
     else:
         deepmask = EngineStatus("deepmask", True, "")
         ensemble = EngineStatus("ensemble", True, "classic + DeepMask")
+    classic_problem = _classic_problem()
+    if classic_problem:
+        ensemble = EngineStatus("ensemble", False, classic_problem)
     return [
         ensemble,
-        EngineStatus("classic", True, ""),
+        EngineStatus("classic", not classic_problem, classic_problem),
         deepmask,
         EngineStatus("box", True, "baseline: the box itself"),
         EngineStatus("grabcut", True, "baseline: one plain OpenCV GrabCut"),
