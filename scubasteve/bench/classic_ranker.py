@@ -25,7 +25,7 @@ from scubasteve.bench.samples import SampleImage, load_coco_samples, load_labelm
 from scubasteve.inference.base import patch_iou
 from scubasteve.inference.classic import ranking
 from scubasteve.inference.classic.generate import generate
-from scubasteve.inference.classic.proposer import ClassicProposer, _honours
+from scubasteve.inference.classic.proposer import ClassicProposer, honours_clicks
 
 
 @dataclass
@@ -52,7 +52,7 @@ def collect(images: Sequence[SampleImage], grow: tuple[float, float], seed: int 
             pool = []
             for c in generate(crop):
                 new = not any(np.array_equal(c.mask, p.mask) for p in pool)
-                if c.mask.any() and _honours(crop, c.mask) and new:
+                if c.mask.any() and honours_clicks(crop, c.mask) and new:
                     pool.append(c)
             masks = [c.mask for c in pool]
             agree = ranking.mean_agreement(masks)

@@ -40,7 +40,8 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     return inter / union if union else 1.0
 
 
-def _honours(crop: Crop, mask: np.ndarray) -> bool:
+def honours_clicks(crop: Crop, mask: np.ndarray) -> bool:
+    """Whether a working mask contains every positive click's seed and no negative one's."""
     return not (crop.fg_seeds & ~mask).any() and not (crop.bg_seeds & mask).any()
 
 
@@ -106,7 +107,7 @@ class ClassicProposer:
             if not cand.mask.any() or any(_iou(cand.mask, p.mask) == 1.0 for p in pool):
                 continue
             pool.append(cand)
-            if on_proposal is not None and len(shown) < k and _honours(crop, cand.mask):
+            if on_proposal is not None and len(shown) < k and honours_clicks(crop, cand.mask):
                 p = self._provisional(crop, cand, pool)
                 if p.area and all(patch_iou(p.patch, q.patch) <= self.duplicate_iou for q in shown):
                     on_proposal(p)
@@ -137,7 +138,7 @@ class ClassicProposer:
     def _rank(self, crop: Crop, pool: list[Candidate], k: int) -> list[Proposal]:
         if not pool:
             return []
-        honouring = [c for c in pool if _honours(crop, c.mask)]
+        honouring = [c for c in pool if honours_clicks(crop, c.mask)]
         if not honouring:  # no generator could meet the clicks: impose them on every candidate
             honouring = [
                 Candidate(c.name + "+clicks", c.family, (c.mask | crop.fg_seeds) & ~crop.bg_seeds)
