@@ -200,7 +200,7 @@ def test_very_long_image_stays_fast():
     assert full_iou(props[0], mask) > 0.85
     whole = engine.propose(Box(0, 0, 20_000, 200), k=3)
     assert_valid_proposals(whole, 200, 20_000, k=3, engine="classic")
-    assert t1 - t0 < 2.0 and t2 - t1 < 2.0  # generous: the machine is shared
+    assert t1 - t0 < 5.0 and t2 - t1 < 5.0  # no hang; generous because the machine is shared
 
 
 # --- real photos ----------------------------------------------------------------------------
