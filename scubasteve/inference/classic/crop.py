@@ -14,11 +14,12 @@ working coordinates.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import PromptPoint
 from scubasteve.inference.classic.cache import ImageCache
@@ -46,6 +47,8 @@ class Crop:
     fg_seeds: np.ndarray
     bg_seeds: np.ndarray
     clicks: tuple[tuple[float, float, bool], ...] = ()
+    #: Image-resolution patches of this request's candidate masks, by id of the mask array.
+    patches: dict[int, MaskPatch] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:

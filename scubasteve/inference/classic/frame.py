@@ -110,19 +110,39 @@ class Frame:
         """A working-resolution mask (bool, or float in 0..1) as an image-resolution `MaskPatch`.
 
         The mask is upsampled bilinearly and thresholded, so the outline is smooth; the patch is
-        cropped to the set pixels.
+        cropped to the set pixels. Only the mask's own bounding box is resampled, in 8 bits, so
+        that a large object on a huge image costs what its patch costs and no more.
         """
-        m = soft.astype(np.float32)
-        size = (self.image_width, self.image_height)
-        if (m.shape[1], m.shape[0]) != size:
-            interp = cv2.INTER_AREA if self.scale_x > 1.0 else cv2.INTER_LINEAR
-            m = cv2.resize(m, size, interpolation=interp)
-        full = m > threshold
-        if not full.any() and m.max() > 0:  # a sliver thinner than one image pixel: keep its core
-            full = m >= m.max()
-        rows = np.flatnonzero(full.any(axis=1))
-        if rows.size == 0:
+        m = np.clip(np.asarray(soft, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        wx, wy, ww, wh = cv2.boundingRect(m)
+        if ww == 0 or wh == 0:
             return MaskPatch(np.zeros((1, 1), dtype=bool), self.x0, self.y0)
-        cols = np.flatnonzero(full.any(axis=0))
-        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        return MaskPatch(full[r0:r1, c0:c1].copy(), self.x0 + int(c0), self.y0 + int(r0))
+        level = int(threshold * 255)
+        if self.scale_x > 1.0 or self.scale_y > 1.0:
+            # Working was enlarged, so the window is small at image resolution: shrink it whole.
+            full = cv2.resize(
+                m, (self.image_width, self.image_height), interpolation=cv2.INTER_AREA
+            )
+            if not (full > level).any():  # a sliver thinner than one image pixel: keep its core
+                level = max(0, int(full.max()) - 1)
+            ox, oy = self.x0, self.y0
+        else:
+            # Enlarge only the mask's bounding box (plus a working pixel for the blur).
+            h, w = m.shape
+            c0, r0 = max(0, wx - 1), max(0, wy - 1)
+            c1, r1 = min(w, wx + ww + 1), min(h, wy + wh + 1)
+            ox = self.x0 + round(c0 / self.scale_x)
+            oy = self.y0 + round(r0 / self.scale_y)
+            size = (
+                max(1, min(self.x1, self.x0 + round(c1 / self.scale_x)) - ox),
+                max(1, min(self.y1, self.y0 + round(r1 / self.scale_y)) - oy),
+            )
+            full = cv2.resize(m[r0:r1, c0:c1], size, interpolation=cv2.INTER_LINEAR)
+        _, binary = cv2.threshold(full, level, 1, cv2.THRESH_BINARY)
+        bx, by, bw, bh = cv2.boundingRect(binary)
+        if bw == 0 or bh == 0:
+            return MaskPatch(np.zeros((1, 1), dtype=bool), self.x0, self.y0)
+        tight = binary[by : by + bh, bx : bx + bw].view(bool)
+        if tight.shape != binary.shape:  # a view would keep the larger array alive
+            tight = tight.copy()
+        return MaskPatch(tight, ox + bx, oy + by)

@@ -23,6 +23,9 @@ from scubasteve.inference.classic.cache import ImageCache
 from scubasteve.inference.classic.crop import Crop, build_crop
 from scubasteve.inference.classic.generate import Candidate, generate
 
+#: Below duplicate_iou - this (working resolution) two candidates are surely distinct, above
+#: duplicate_iou + this surely duplicates; in between the image-resolution masks decide.
+UNSURE_IOU = 0.05
 #: Agreement assumed for a candidate shown before the others exist (about the fitted data's mean).
 PROVISIONAL_AGREEMENT = 0.6
 
@@ -102,16 +105,13 @@ class ClassicProposer:
         crop = self.crop(cache, box, points)
 
         pool: list[Candidate] = []
-        shown: list[Proposal] = []
+        shown: list[tuple[np.ndarray, Proposal]] = []
         for cand in generate(crop, cancel):
             if not cand.mask.any() or any(_iou(cand.mask, p.mask) == 1.0 for p in pool):
                 continue
             pool.append(cand)
-            if on_proposal is not None and len(shown) < k and honours_clicks(crop, cand.mask):
-                p = self._provisional(crop, cand, pool)
-                if p.area and all(patch_iou(p.patch, q.patch) <= self.duplicate_iou for q in shown):
-                    on_proposal(p)
-                    shown.append(p)
+            if on_proposal is not None and len(shown) < k:
+                self._show(crop, cand, pool, shown, on_proposal)
         if cancel is not None:
             cancel.check()
         return self._rank(crop, pool, k)
@@ -157,18 +157,65 @@ class ClassicProposer:
             for c, a in zip(honouring, agreement, strict=True)
         ]
         scored.sort(key=lambda s: s.score, reverse=True)
-        kept: list[Proposal] = []
+        kept: list[tuple[np.ndarray, Proposal]] = []
         for s in scored:
-            # Duplicates are judged on the image-resolution masks the user will see.
+            mask = s.candidate.mask
+            if not self._distinct(crop, mask, None, kept):
+                continue
             p = self._proposal(crop, s.candidate, s.score, s.agreement)
-            if p.area and all(patch_iou(p.patch, q.patch) <= self.duplicate_iou for q in kept):
-                kept.append(p)
+            if p.area and self._distinct(crop, mask, p, kept):
+                kept.append((mask, p))
                 if len(kept) >= k:
                     break
-        return kept
+        return [p for _, p in kept]
+
+    def _show(
+        self,
+        crop: Crop,
+        cand: Candidate,
+        pool: list[Candidate],
+        shown: list[tuple[np.ndarray, Proposal]],
+        on_proposal: ProposalCallback,
+    ) -> None:
+        """Deliver a new candidate at once unless it misses a click or repeats a shown one."""
+        if not honours_clicks(crop, cand.mask) or not self._distinct(crop, cand.mask, None, shown):
+            return
+        p = self._provisional(crop, cand, pool)
+        if p.area and self._distinct(crop, cand.mask, p, shown):
+            on_proposal(p)
+            shown.append((cand.mask, p))
+
+    def _distinct(
+        self,
+        crop: Crop,
+        mask: np.ndarray,
+        proposal: Proposal | None,
+        kept: list[tuple[np.ndarray, Proposal]],
+    ) -> bool:
+        """Whether a candidate is no near-duplicate of the kept ones.
+
+        Duplicates are judged on the image-resolution masks the user will see; the working masks
+        settle the clear cases first (resampling moves IoU by far less than the margins), which
+        matters on huge images where image-resolution masks are large. With `proposal` None only
+        the clear cases are decided and anything unclear counts as distinct.
+        """
+        for other_mask, other in kept:
+            iou = _iou(mask, other_mask)
+            if crop.frame.scale_x > 1.0 or crop.frame.scale_y > 1.0:
+                iou = self.duplicate_iou  # shrinking to a few image pixels can merge masks
+            if iou < self.duplicate_iou - UNSURE_IOU:
+                continue
+            if iou > self.duplicate_iou + UNSURE_IOU:
+                return False
+            if proposal is not None and patch_iou(proposal.patch, other.patch) > self.duplicate_iou:
+                return False
+        return True
 
     def _proposal(self, crop: Crop, cand: Candidate, score: float, agreement: float) -> Proposal:
-        patch = crop.frame.to_patch(cand.mask)
+        # A shown candidate is often in the final list too: resample its mask only once.
+        patch = crop.patches.get(id(cand.mask))
+        if patch is None:
+            patch = crop.patches[id(cand.mask)] = crop.frame.to_patch(cand.mask)
         return Proposal(
             patch=patch,
             score=score,
