@@ -15,8 +15,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = kinds.add_parser(
         "proposals", help="mask proposals from GT boxes: IoU and latency per engine"
     )
-    p.add_argument("--coco", type=Path, required=True, help="COCO instances JSON with GT masks")
-    p.add_argument("--images", type=Path, required=True, help="folder of the COCO file's images")
+    p.add_argument("--coco", type=Path, help="COCO instances JSON with GT masks")
+    p.add_argument("--images", type=Path, help="folder of the COCO file's images")
+    p.add_argument(
+        "--labelme",
+        type=Path,
+        help="instead of --coco/--images: a folder of LabelMe JSON files (polygons are the truth)",
+    )
     p.add_argument(
         "--engine",
         action="append",
