@@ -178,3 +178,27 @@ def test_enter_right_after_a_new_box_does_not_accept_the_previous_boxs_proposal(
     key(window, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: len(window.documents.current.doc.annotations) == 1, timeout=5000)
     assert window.documents.current.doc.annotations[0].bounds().x0 >= 149
+
+
+@pytest.mark.slow
+def test_the_real_classic_engine_proposes_in_the_window(image_folder, qtbot):
+    pytest.importorskip("scubasteve.inference.engines")
+    from scubasteve.core.settings import Settings
+    from scubasteve.gui.main_window import MainWindow
+
+    window = MainWindow(Settings(engine="classic", device="cpu"), save_settings_on_close=False)
+    qtbot.addWidget(window)
+    window.show()
+    window.start(image_folder)
+    qtbot.waitUntil(lambda: window.annotator.entry is not None, timeout=10000)
+    qtbot.waitUntil(lambda: window.status.engine.text() == "engine: classic", timeout=60000)
+    drag_box(window, Box(70, 50, 250, 190))  # the red rectangle is 80..240 x 60..180
+    qtbot.waitUntil(
+        lambda: window.proposals.result is not None and not window.proposals.result.partial,
+        timeout=60000,
+    )
+    best = window.proposals.result.views[0].proposal.patch.box()
+    assert best.iou(Box(80, 60, 240, 180)) > 0.8
+    window.proposals.discard()
+    window.engine.wait_idle(10000)
+    window.pool.waitForDone(10000)
