@@ -5,27 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
-from gui_fakes import FakeProposer, FakeSegmenter
-from PIL import Image
+from gui_fakes import FakeProposer, FakeSegmenter, make_images
 
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
-
-
-def make_images(folder: Path, n: int = 3, size: tuple[int, int] = (320, 240)) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(n):
-        w, h = size
-        arr = (rng.random((h, w, 3)) * 60 + 90).astype(np.uint8)
-        arr[60:180, 80:240] = (200, 40 + 30 * i, 40)
-        path = folder / f"img{i + 1}.png"
-        Image.fromarray(arr).save(path)
-        paths.append(path)
-    return paths
 
 
 @pytest.fixture

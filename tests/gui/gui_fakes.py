@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from scubasteve.core.annotation import Annotation, MaskPatch
 from scubasteve.core.geometry import Box
@@ -102,3 +104,17 @@ class FakeSegmenter:
             return [Annotation.from_mask("person", mask, source="pixellib", score=0.9)]
 
         return self._executor.submit(work)
+
+
+def make_images(folder: Path, n: int = 3, size: tuple[int, int] = (320, 240)) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        w, h = size
+        arr = (rng.random((h, w, 3)) * 60 + 90).astype(np.uint8)
+        arr[60:180, 80:240] = (200, 40 + 30 * i, 40)
+        path = folder / f"img{i + 1}.png"
+        Image.fromarray(arr).save(path)
+        paths.append(path)
+    return paths

@@ -109,7 +109,7 @@ def test_engine_without_weights_falls_back_and_offers_weights(make_window, image
 def test_folder_of_20000_images_opens_and_the_list_stays_responsive(make_window, tmp_path, qtbot):
     folder = tmp_path / "many"
     folder.mkdir()
-    from conftest import make_images
+    from gui_fakes import make_images
 
     (seed,) = make_images(tmp_path / "seed", n=1, size=(64, 48))
     for i in range(20000):
