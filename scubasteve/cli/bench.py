@@ -66,3 +66,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = kinds.add_parser("startup", help="time `scubasteve --help` and the window's first paint")
     s.add_argument("--repeat", type=int, default=5)
     s.set_defaults(handler=lazy("scubasteve.bench.startup:run"))
+
+    for name, module, text in (
+        ("pixellib-refine", "pixellib_refine", "how proposal refinement changes Mask R-CNN mask IoU"),
+        ("pixellib-speed", "pixellib_speed", "Mask R-CNN seconds per image at each speed preset"),
+    ):
+        f = kinds.add_parser(name, help=text, add_help=False, prefix_chars="\0")
+        f.add_argument("args", nargs=argparse.REMAINDER, help="options of the benchmark (--help)")
+        f.set_defaults(handler=_forward(f"scubasteve.bench.{module}:main"))
+
+
+def _forward(target: str):  # type: ignore[no-untyped-def]
+    """A handler passing the remaining arguments to a benchmark module's own `main(argv)`."""
+
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        module_name, func_name = target.split(":")
+        return int(getattr(importlib.import_module(module_name), func_name)(list(args.args)) or 0)
+
+    return handler

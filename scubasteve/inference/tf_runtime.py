@@ -89,7 +89,7 @@ def import_tensorflow() -> Any:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not already:
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
-        _preload_triton()
+        preload_triton()
     try:
         import tensorflow as tf
         import tf_keras  # noqa: F401  (Keras 2; PixelLib needs it)
@@ -114,7 +114,7 @@ def import_tensorflow() -> Any:
     return tf
 
 
-def _preload_triton() -> None:
+def preload_triton() -> None:
     """Load Triton (PyTorch's kernel compiler) before TensorFlow, when it is installed.
 
     Loading Triton's native library after TensorFlow's crashes the process (segmentation fault;
