@@ -68,7 +68,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(handler=lazy("scubasteve.bench.startup:run"))
 
     for name, module, text in (
-        ("pixellib-refine", "pixellib_refine", "how proposal refinement changes Mask R-CNN mask IoU"),
+        (
+            "pixellib-refine",
+            "pixellib_refine",
+            "how proposal refinement changes Mask R-CNN mask IoU",
+        ),
         ("pixellib-speed", "pixellib_speed", "Mask R-CNN seconds per image at each speed preset"),
     ):
         f = kinds.add_parser(name, help=text, add_help=False, prefix_chars="\0")
