@@ -212,6 +212,9 @@ def check_torch(ctx: Context) -> str:
 def check_tensorflow(ctx: Context) -> str:
     if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         raise SelfTestFailure("TF_USE_LEGACY_KERAS is not 1: TensorFlow would load Keras 3")
+    from scubasteve.inference.tf_runtime import preload_triton
+
+    preload_triton()  # Triton loaded after TensorFlow crashes the process (ADR 0403)
     import tensorflow as tf
     import tf_keras
 

@@ -10,15 +10,41 @@ from scubasteve.cli import lazy
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "annotate", help="pre-annotate a folder of images with Mask R-CNN (PixelLib)"
+        "annotate",
+        help="pre-annotate a folder of images with Mask R-CNN (PixelLib)",
+        description=(
+            "Writes one LabelMe JSON per image. Images that already have one are skipped (so an "
+            "interrupted run resumes, and hand-made files are never touched) unless --overwrite, "
+            "which replaces earlier pre-annotations and keeps every other annotation in the file."
+        ),
     )
     p.add_argument("folder", type=Path)
     p.add_argument("--model", default="mask_rcnn_coco", help="model name or .h5 file")
     p.add_argument("--classes", default=None, help="only these labels (comma-separated)")
-    p.add_argument("--speed", choices=("1024", "512", "384", "256"), default="1024")
-    p.add_argument("--min-score", type=float, default=0.5)
+    p.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="class names of an .h5 that does not carry them (one per line, training order)",
+    )
+    p.add_argument(
+        "--speed",
+        choices=("1024", "512", "384", "256"),
+        default="1024",
+        help="longest image side the network sees (smaller is faster, coarser)",
+    )
+    p.add_argument("--min-score", type=float, default=0.5, help="confidence threshold (0..1)")
     p.add_argument("--refine", action="store_true", help="refine each instance mask by proposals")
-    p.add_argument("--overwrite", action="store_true", help="replace existing annotation files")
+    p.add_argument("--refiner", default="classic", help="mask-proposal engine used by --refine")
+    p.add_argument(
+        "--prefer",
+        choices=("pixellib", "refined"),
+        default="pixellib",
+        help="with --refine, which mask becomes the outline (the other is kept as an alternative; "
+        "'refined' is taken only where it overlaps PixelLib's mask by IoU >= 0.5)",
+    )
+    p.add_argument("--device", choices=("auto", "cpu"), default="auto", help="auto uses a GPU")
+    p.add_argument("--overwrite", action="store_true", help="redo images that have JSON files")
     p.add_argument(
         "--out", type=Path, default=None, help="write JSON here instead of beside images"
     )

@@ -15,8 +15,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = kinds.add_parser(
         "proposals", help="mask proposals from GT boxes: IoU and latency per engine"
     )
-    p.add_argument("--coco", type=Path, required=True, help="COCO instances JSON with GT masks")
-    p.add_argument("--images", type=Path, required=True, help="folder of the COCO file's images")
+    p.add_argument("--coco", type=Path, help="COCO instances JSON with GT masks")
+    p.add_argument("--images", type=Path, help="folder of the COCO file's images")
+    p.add_argument(
+        "--labelme",
+        type=Path,
+        help="instead of --coco/--images: a folder of LabelMe JSON files (polygons are the truth)",
+    )
     p.add_argument(
         "--engine",
         action="append",
@@ -44,6 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--limit", type=int, default=None, help="at most this many objects")
     a.add_argument("--max-clicks", type=int, default=3, help="corrective clicks per object")
     a.add_argument("--engine", default="ensemble", help="engine the window uses")
+    a.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     a.add_argument("--out", type=Path, default=None, help="write the per-object log (JSON) here")
     a.set_defaults(handler=lazy("scubasteve.bench.annotator:run"))
 
@@ -75,3 +81,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = kinds.add_parser("startup", help="time `scubasteve --help` and the window's first paint")
     s.add_argument("--repeat", type=int, default=5)
     s.set_defaults(handler=lazy("scubasteve.bench.startup:run"))
+
+    for name, module, text in (
+        (
+            "pixellib-refine",
+            "pixellib_refine",
+            "how proposal refinement changes Mask R-CNN mask IoU",
+        ),
+        ("pixellib-speed", "pixellib_speed", "Mask R-CNN seconds per image at each speed preset"),
+    ):
+        f = kinds.add_parser(name, help=text, add_help=False, prefix_chars="\0")
+        f.add_argument("args", nargs=argparse.REMAINDER, help="options of the benchmark (--help)")
+        f.set_defaults(handler=_forward(f"scubasteve.bench.{module}:main"))
+
+
+def _forward(target: str):  # type: ignore[no-untyped-def]
+    """A handler passing the remaining arguments to a benchmark module's own `main(argv)`."""
+
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        module_name, func_name = target.split(":")
+        return int(getattr(importlib.import_module(module_name), func_name)(list(args.args)) or 0)
+
+    return handler

@@ -68,19 +68,48 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
     f.set_defaults(handler=lazy("scubasteve.training.deepmask_cli:cmd_from_project"))
 
-    m = kinds.add_parser("maskrcnn", help="train a PixelLib Mask R-CNN on LabelMe folders or COCO")
+    m = kinds.add_parser(
+        "maskrcnn",
+        help="train a PixelLib Mask R-CNN on LabelMe folders or COCO",
+        description=(
+            "Trains on a LabelMe folder (or one with train/ and test/ subfolders, PixelLib's "
+            "layout) or a COCO file, saves last.h5/best.h5 after every epoch, and registers the "
+            "best model under --name for `scubasteve annotate --model NAME`."
+        ),
+    )
     m.add_argument("--data", type=Path, required=True, help="LabelMe folder or COCO JSON")
     m.add_argument("--images", type=Path, help="image folder (with a COCO file)")
     m.add_argument("--name", default="maskrcnn-custom")
+    m.add_argument("--classes", default=None, help="class names in order (comma-separated)")
+    m.add_argument(
+        "--drop-unknown", action="store_true", help="leave out labels not among --classes"
+    )
     m.add_argument("--backbone", choices=("resnet50", "resnet101"), default="resnet101")
-    m.add_argument("--init", default="mask_rcnn_coco", help="pretrained weights (name or file)")
+    m.add_argument(
+        "--init",
+        default="mask_rcnn_coco",
+        help="pretrained weights (name or .h5 file), or 'none' for random weights",
+    )
     m.add_argument("--epochs", type=int, default=10)
     m.add_argument(
         "--steps", type=int, default=None, help="steps per epoch (default: dataset size)"
     )
     m.add_argument("--batch-size", type=int, default=1)
+    m.add_argument("--image-size", type=int, default=512, help="training image side (x64)")
+    m.add_argument(
+        "--layers",
+        choices=("all", "heads", "3+", "4+", "5+"),
+        default="all",
+        help="layers to train (heads: only the parts after the backbone)",
+    )
+    m.add_argument("--lr", type=float, default=0.001, help="learning rate (SGD, momentum 0.9)")
+    m.add_argument("--no-augment", action="store_true", help="train without augmentation")
     m.add_argument("--test-fraction", type=float, default=0.2)
-    m.add_argument("--out", type=Path, default=None)
+    m.add_argument("--seed", type=int, default=0, help="split and augmentation seed")
+    m.add_argument("--device", choices=("auto", "cpu"), default="auto")
+    m.add_argument("--no-eval", action="store_true", help="skip the mask AP on the test split")
+    m.add_argument("--out", type=Path, default=None, help="run folder (default runs/maskrcnn/NAME)")
+    m.add_argument("--overwrite", action="store_true", help="reuse a run folder with checkpoints")
     m.set_defaults(handler=lazy("scubasteve.training.maskrcnn_cli:cmd_train"))
 
 

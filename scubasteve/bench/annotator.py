@@ -1,0 +1,365 @@
+"""`scubasteve bench annotator`: a simulated user annotates a COCO set in the real (offscreen) window.
+
+For each ground-truth object it chooses the label with the picker (typing until the label is first),
+drags the GT box, waits for proposals, presses the number of the proposal a person would choose
+(highest IoU with the GT), corrects with clicks while the IoU stays below 0.85 (up to --max-clicks),
+and accepts with Enter. Reported: objects per minute of program time, mean IoU of the accepted
+masks, keys and clicks per object, proposal latency p50/p90, the worst event-loop stall, and a
+keystroke-level-model estimate of human seconds per object (constants in `scubasteve.bench.klm`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scubasteve.bench.klm import CONSTANTS_TEXT, ObjectActions, human_seconds
+
+GOOD_IOU = 0.85
+WAIT_S = 120.0
+
+
+@dataclass
+class ObjectLog:
+    image: str
+    label: str
+    area: int
+    iou: float
+    best_first_iou: float
+    pick: int
+    label_keys: int
+    pick_keys: int
+    clicks: int
+    latency: list[float]
+    program_seconds: float
+    human_seconds: float
+
+
+def _wait(app: Any, condition: Any, timeout: float = WAIT_S) -> bool:
+    end = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > end:
+            return False
+        app.processEvents()
+        time.sleep(0.001)
+    return True
+
+
+def _correction_point(
+    gt: np.ndarray, pred: np.ndarray, box: Any
+) -> tuple[float, float, bool] | None:
+    """The centre of the larger error (missed: positive click, extra: negative), inside the box."""
+    import cv2
+
+    missed, extra = gt & ~pred, pred & ~gt
+    error, positive = (missed, True) if missed.sum() >= extra.sum() else (extra, False)
+    if not error.any():
+        return None
+    rows, cols = box.pixel_slices(gt.shape[1], gt.shape[0])
+    region = np.zeros_like(error)
+    region[rows, cols] = error[rows, cols]
+    if not region.any():
+        return None
+    dist = cv2.distanceTransform(np.pad(region, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    r, c = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return float(c) + 0.5, float(r) + 0.5, positive
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+class Player:
+    """Plays the user in one window; every action goes through real mouse and key events."""
+
+    def __init__(self, app: Any, window: Any, max_clicks: int, monitor: Any) -> None:
+        self.app, self.w, self.max_clicks = app, window, max_clicks
+        # The simulated user's own thinking (IoUs, where to click) runs on the GUI thread; it is
+        # a person's time, not the program's, so the stall monitor does not count it.
+        self._monitor = monitor
+        self.think_seconds = 0.0
+        self.latencies: list[float] = []
+        self.first_latencies: list[float] = []
+        window.proposals.latency_measured.connect(self.latencies.append)
+        window.proposals.first_latency_measured.connect(self.first_latencies.append)
+
+    @contextlib.contextmanager
+    def think(self) -> Iterator[None]:
+        t0 = time.perf_counter()
+        with self._monitor.paused():
+            yield
+        self.think_seconds += time.perf_counter() - t0
+
+    def choose_label(self, label: str) -> int:
+        from PySide6.QtCore import Qt
+        from PySide6.QtTest import QTest
+
+        w = self.w
+        if w.annotator.label == label:
+            return 0
+        QTest.keyClick(w.view, Qt.Key.Key_L)
+        picker = w.label_picker
+        keys = 1
+        for ch in label:
+            first = picker.list.item(0)
+            if first is not None and first.text() == label:
+                break
+            QTest.keyClicks(picker.filter, ch)
+            keys += 1
+        QTest.keyClick(picker.filter, Qt.Key.Key_Return)
+        return keys + 1
+
+    def drag(self, box: Any) -> None:
+        from PySide6.QtCore import Qt
+        from PySide6.QtTest import QTest
+
+        vp = self.w.view.viewport()
+        a = self.w.view.mapFromScene(box.x0, box.y0)
+        b = self.w.view.mapFromScene(box.x1, box.y1)
+        QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, a)
+        QTest.mouseMove(vp, b)
+        QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, b)
+
+    def click(self, x: float, y: float, positive: bool) -> None:
+        from PySide6.QtCore import Qt
+        from PySide6.QtTest import QTest
+
+        button = Qt.MouseButton.LeftButton if positive else Qt.MouseButton.RightButton
+        point = self.w.view.mapFromScene(x, y)
+        QTest.mouseClick(self.w.view.viewport(), button, Qt.KeyboardModifier.NoModifier, point)
+
+    def wait_result(self, after_id: int) -> bool:
+        p = self.w.proposals
+        return _wait(
+            self.app,
+            lambda: (
+                p.result is not None and not p.result.partial and p.result.request_id >= after_id
+            ),
+        )
+
+    def best(self, gt_patch: Any) -> tuple[int, float]:
+        from scubasteve.inference.base import patch_iou
+
+        views = self.w.proposals.result.views
+        ious = [patch_iou(v.proposal.patch, gt_patch) for v in views]
+        i = int(np.argmax(ious)) if ious else -1
+        return i, (ious[i] if ious else 0.0)
+
+    def press_pick(self, index: int) -> int:
+        from PySide6.QtCore import Qt
+        from PySide6.QtTest import QTest
+
+        if index <= 0:
+            return 0
+        QTest.keyClick(self.w.view, Qt.Key(Qt.Key.Key_0 + (index + 1) % 10))
+        return 1
+
+
+def annotate_object(
+    player: Player, image: str, gt: Any, height: int, width: int
+) -> ObjectLog | None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from scubasteve.core.annotation import MaskPatch
+    from scubasteve.core.geometry import mask_iou, polygons_to_mask
+
+    w, app = player.w, player.app
+    with player.think():
+        gt_mask = gt.to_mask(height, width)
+        if not gt_mask.any():
+            return None
+        gt_patch = MaskPatch.from_full(gt_mask)
+        box = gt_patch.box()
+    t0, think0 = time.perf_counter(), player.think_seconds
+    n_lat = len(player.latencies)
+    label_keys = player.choose_label(gt.label)
+    player.drag(box)
+    request = w.proposals.pending_id or 0
+    if not player.wait_result(request) or not w.proposals.result.views:
+        w.proposals.discard()
+        return None
+    with player.think():
+        index, iou = player.best(gt_patch)
+    first_iou = iou
+    pick_keys = player.press_pick(index)
+    clicks = 0
+    while iou < GOOD_IOU and clicks < player.max_clicks:
+        with player.think():
+            pred = w.proposals.result.views[max(index, 0)].proposal.patch.to_full(height, width)
+            point = _correction_point(gt_mask, pred, box)
+        if point is None:
+            break
+        player.click(*point)
+        clicks += 1
+        if not player.wait_result(w.proposals.pending_id or 0):
+            break
+        with player.think():
+            new_index, new_iou = player.best(gt_patch)
+        if new_iou <= iou:
+            break  # the click did not help; a person would accept the best seen so far
+        index, iou = new_index, new_iou
+        pick_keys += player.press_pick(index)
+    doc = w.documents.current.doc
+    before = len(doc.annotations)
+    QTest.keyClick(w.view, Qt.Key.Key_Return)
+    if not _wait(app, lambda: len(doc.annotations) > before, 30):
+        return None
+    program = time.perf_counter() - t0 - (player.think_seconds - think0)
+    with player.think():
+        accepted = doc.annotations[-1]
+        final_iou = mask_iou(polygons_to_mask(accepted.polygons, height, width), gt_mask)
+    waits = float(sum(player.latencies[n_lat:]))
+    actions = ObjectActions(label_keys, pick_keys + 1, clicks, waits)  # +1: Enter counted as a key
+    human = human_seconds(ObjectActions(label_keys, pick_keys, clicks, waits))
+    return ObjectLog(
+        image, gt.label, int(gt_mask.sum()), round(final_iou, 4), round(first_iou, 4), index,
+        label_keys, actions.pick_keys, clicks, [round(x, 4) for x in player.latencies[n_lat:]],
+        round(program, 4), round(human, 2),
+    )  # fmt: skip
+
+
+def _quiet_offscreen_warnings() -> None:
+    """Drop the offscreen platform's "does not support" chatter; keep every other Qt message."""
+    from PySide6.QtCore import qInstallMessageHandler
+
+    def handler(mode, context, message) -> None:  # type: ignore[no-untyped-def]
+        if "This plugin does not support" not in message:
+            print(message, file=sys.stderr)
+
+    qInstallMessageHandler(handler)
+
+
+def _prepare_folder(docs: list[Any], categories: list[str], folder: Path) -> list[Path]:
+    links = []
+    for i, doc in enumerate(docs):
+        link = folder / f"{i:05d}_{Path(doc.path).name}"
+        try:
+            os.symlink(Path(doc.path).resolve(), link)
+        except OSError:
+            import shutil
+
+            shutil.copy2(doc.path, link)
+        links.append(link)
+    (folder / "labels.txt").write_text("\n".join(categories) + "\n", encoding="utf-8")
+    return links
+
+
+def run(args: argparse.Namespace, proposer_factory: Any = None) -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from PySide6.QtWidgets import QApplication
+
+    from scubasteve.core.settings import Settings
+    from scubasteve.gui.main_window import MainWindow
+    from scubasteve.gui.stall import StallMonitor
+    from scubasteve.io.coco import read_coco
+
+    dataset = read_coco(args.coco, args.images)
+    docs = [d for d in dataset.docs if any(a.has_area for a in d.annotations)]
+    from scubasteve.gui.app import tune_interpreter
+
+    tune_interpreter()  # as the app does
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    _quiet_offscreen_warnings()
+    logs: list[ObjectLog] = []
+    with tempfile.TemporaryDirectory(prefix="scubasteve-bench-") as tmp:
+        links = _prepare_folder(docs, dataset.categories, Path(tmp))
+        settings = Settings(engine=args.engine, device=getattr(args, "device", "auto") or "auto")
+        window = MainWindow(
+            settings, proposer_factory=proposer_factory, save_settings_on_close=False
+        )
+        window.resize(1400, 900)
+        window.show()
+        engine: list[Any] = []
+        window.engine.engine_ready.connect(engine.append)
+        window.start(Path(tmp))
+        if not _wait(app, lambda: bool(engine) and window.annotator.entry is not None):
+            print("scubasteve: error: the window did not open the images or no engine started")
+            return 2
+        monitor = StallMonitor(watch_ms=300 if os.environ.get("SCUBASTEVE_STALL_STACKS") else None)
+        player = Player(app, window, args.max_clicks, monitor)
+        monitor.start()
+        t_start = time.perf_counter()
+        for row, (doc, link) in enumerate(zip(docs, links, strict=True)):
+            if args.limit is not None and len(logs) >= args.limit:
+                break
+            window.project.go(row)
+            if not _wait(
+                app,
+                lambda link=link: (
+                    window.annotator.entry is not None and window.annotator.entry.path == link
+                ),
+            ):
+                continue
+            for gt in doc.annotations:
+                if args.limit is not None and len(logs) >= args.limit:
+                    break
+                if not gt.has_area or gt.extra.get("iscrowd"):
+                    continue
+                log = annotate_object(player, link.name, gt, doc.height, doc.width)
+                if log is not None:
+                    logs.append(log)
+                    if len(logs) % 50 == 0:
+                        print(f"... {len(logs)} objects", file=sys.stderr, flush=True)
+        # Program time: everything but the simulated user's own computations (image switches included).
+        program = time.perf_counter() - t_start - player.think_seconds
+        window.documents.flush()
+        monitor.stop()
+        info = engine[0]
+        window.close()
+    report(
+        logs, program, monitor.worst_ms, info, args, player.first_latencies, monitor.count_over(50)
+    )
+    for stack in monitor.stacks:
+        print("GUI thread during a stall over 300 ms:\n" + stack, file=sys.stderr)
+    return 0
+
+
+def report(
+    logs: list[ObjectLog],
+    program: float,
+    worst_ms: float,
+    info: Any,
+    args: argparse.Namespace,
+    first: list[float],
+    stalls_over_50: int = 0,
+) -> None:
+    n = len(logs)
+    lat = [x for log in logs for x in log.latency]
+    summary = {
+        "engine": f"{info.name} on {info.device}",
+        "objects": n,
+        "objects_per_minute": round(60 * n / program, 2) if program else 0.0,
+        "mean_iou": round(float(np.mean([g.iou for g in logs])), 4) if logs else 0.0,
+        "iou_at_least_0.85": round(float(np.mean([g.iou >= GOOD_IOU for g in logs])), 4) if logs else 0.0,
+        "keys_per_object": round(float(np.mean([g.label_keys + g.pick_keys for g in logs])), 2) if logs else 0.0,
+        "clicks_per_object": round(float(np.mean([g.clicks for g in logs])), 2) if logs else 0.0,
+        "latency_p50_s": round(_percentile(lat, 50), 3),
+        "latency_p90_s": round(_percentile(lat, 90), 3),
+        "first_proposal_p50_s": round(_percentile(first, 50), 3),
+        "worst_gui_stall_ms": round(worst_ms, 1),
+        "gui_stalls_over_50ms": stalls_over_50,
+        "human_seconds_per_object": round(float(np.mean([g.human_seconds for g in logs])), 2) if logs else 0.0,
+    }  # fmt: skip
+    print("| measure | value |\n|---|---|")
+    for key, value in summary.items():
+        print(f"| {key.replace('_', ' ')} | {value} |")
+    print("\nDrags per object: 1 (the box). " + CONSTANTS_TEXT)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(
+            json.dumps({"summary": summary, "objects": [asdict(g) for g in logs]}, indent=1)
+        )

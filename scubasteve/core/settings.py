@@ -1,0 +1,161 @@
+"""The user's settings: a typed model, saved as JSON in the config folder with atomic writes.
+
+No Qt here, so the CLI and tests read the same settings as the window. Unknown keys are kept (a newer
+version may have written them) and a value of the wrong type or range falls back to its default with a
+note in `problems`, so that one bad edit of the file never stops the program from starting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from scubasteve.core.errors import InputError
+from scubasteve.core.paths import config_dir
+
+SETTINGS_FILENAME = "settings.json"
+DEVICES = ("auto", "cpu", "cuda", "mps")
+ENGINES = ("classic", "deepmask", "ensemble")
+PIXELLIB_SPEEDS = ("1024", "512", "384", "256")
+
+
+@dataclass
+class Settings:
+    """Everything the user can change in the settings dialog.
+
+    `shortcuts` maps an action id (see the GUI's action table) to a key sequence such as ``"Ctrl+S"``;
+    only changed shortcuts are stored. `output_folder` empty means LabelMe JSON beside the images.
+    `polygon_tolerance` is the simplification tolerance in pixels used when a mask becomes polygons.
+    """
+
+    device: str = "auto"
+    engine: str = "ensemble"
+    polygon_tolerance: float = 1.0
+    output_folder: str = ""
+    shortcuts: dict[str, str] = field(default_factory=dict)
+    proposals: int = 10
+    pixellib_model: str = "mask_rcnn_coco"
+    pixellib_speed: str = "1024"
+    pixellib_min_score: float = 0.5
+    recent_labels: list[str] = field(default_factory=list)
+    last_folder: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        extra = data.pop("extra")
+        return {**extra, **data}
+
+
+def _check(name: str, value: Any, default: Any) -> Any:
+    """`value` if it is valid for setting `name`, else raises ValueError saying why."""
+    if name == "device":
+        if value not in DEVICES:
+            raise ValueError(f"must be one of {', '.join(DEVICES)}")
+    elif name == "engine":
+        if value not in ENGINES:
+            raise ValueError(f"must be one of {', '.join(ENGINES)}")
+    elif name == "pixellib_speed":
+        value = str(value)
+        if value not in PIXELLIB_SPEEDS:
+            raise ValueError(f"must be one of {', '.join(PIXELLIB_SPEEDS)}")
+    elif name in ("polygon_tolerance", "pixellib_min_score"):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+        ):
+            raise ValueError("must be a number")
+        value = float(value)
+        if name == "polygon_tolerance" and not 0.0 <= value <= 20.0:
+            raise ValueError("must be between 0 and 20 pixels")
+        if name == "pixellib_min_score" and not 0.0 <= value <= 1.0:
+            raise ValueError("must be between 0 and 1")
+    elif name == "proposals":
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
+            raise ValueError("must be a whole number from 1 to 10")
+    elif name == "shortcuts":
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise ValueError("must map action names to key sequences (text)")
+        value = dict(value)
+    elif name == "recent_labels":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError("must be a list of labels")
+        value = list(value)
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise ValueError("must be text")
+    return value
+
+
+def settings_from_dict(data: Any, problems: list[str] | None = None) -> Settings:
+    """Settings from parsed JSON; invalid values keep their default and are noted in `problems`."""
+    settings = Settings()
+    if not isinstance(data, dict):
+        if problems is not None:
+            problems.append("the settings file does not hold a JSON object; using defaults")
+        return settings
+    known = {f.name for f in fields(Settings)} - {"extra"}
+    for key, value in data.items():
+        if key not in known:
+            settings.extra[key] = value
+            continue
+        default = getattr(settings, key)
+        try:
+            setattr(settings, key, _check(key, value, default))
+        except ValueError as exc:
+            if problems is not None:
+                problems.append(f"setting {key!r} = {value!r} {exc}; using {default!r}")
+    return settings
+
+
+def settings_path(folder: Path | None = None) -> Path:
+    return (folder or config_dir()) / SETTINGS_FILENAME
+
+
+def load_settings(path: Path | None = None, problems: list[str] | None = None) -> Settings:
+    """The saved settings, or defaults when there is no file yet.
+
+    A file that is not valid JSON is reported in `problems` (and left alone) rather than raised: the
+    window must open even when someone broke the file by hand.
+    """
+    path = path or settings_path()
+    if not path.is_file():
+        return Settings()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        if problems is not None:
+            problems.append(f"{InputError(f'cannot read settings ({exc})', path)}; using defaults")
+        return Settings()
+    return settings_from_dict(data, problems)
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    """Write the settings atomically (the old file stays whole if the write fails)."""
+    # core may not import io (layers), so this is the small tmp + os.replace form of an atomic write.
+    path = path or settings_path()
+    text = json.dumps(settings.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError as exc:
+        raise InputError(f"cannot save settings: {exc.strerror or exc}", path) from exc
+    return path

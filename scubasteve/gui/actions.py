@@ -1,0 +1,117 @@
+"""Every user action with its id, text and default shortcut; one table feeds menus, settings and F1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    id: str
+    text: str
+    keys: tuple[str, ...]
+    group: str
+    tip: str = ""
+
+
+def _picks() -> list[ActionSpec]:
+    return [
+        ActionSpec(f"pick_{n}", f"Pick proposal {n}", (str(n % 10),), "Proposals")
+        for n in range(1, 11)
+    ]
+
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("open_folder", "Open folder…", ("Ctrl+O",), "File"),
+    ActionSpec("save", "Save now", ("Ctrl+S",), "File", "annotations are saved after every change"),
+    ActionSpec("export_coco", "Export COCO…", ("Ctrl+E",), "File"),
+    ActionSpec("settings", "Settings…", ("Ctrl+,",), "File"),
+    ActionSpec("weights", "Install or import model weights…", ("Ctrl+Shift+M",), "File"),
+    ActionSpec("quit", "Quit", ("Ctrl+Q",), "File"),
+    ActionSpec("undo", "Undo", ("Ctrl+Z",), "Edit"),
+    ActionSpec("redo", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Edit"),
+    ActionSpec("pick_label", "Choose label…", ("L",), "Edit", "type to filter, Enter to choose"),
+    ActionSpec("relabel", "Relabel selected…", ("R",), "Edit"),
+    ActionSpec("delete", "Delete selected annotation", ("Delete",), "Edit"),
+    ActionSpec("hide", "Hide/show selected annotation", ("H",), "Edit"),
+    ActionSpec("hide_all", "Hide/show all annotations", ("Shift+H",), "Edit"),
+    ActionSpec("tool_box", "Box tool (proposals)", ("W",), "Tools"),
+    ActionSpec("tool_polygon", "Polygon tool", ("P",), "Tools", "click vertices, Enter closes"),
+    ActionSpec("tool_edit", "Edit vertices", ("V",), "Tools", "drag to move, double-click to insert"),
+    ActionSpec("tool_brush", "Brush on selected mask", ("B",), "Tools"),
+    ActionSpec("tool_eraser", "Eraser on selected mask", ("E",), "Tools"),
+    ActionSpec("brush_bigger", "Bigger brush", ("]",), "Tools"),
+    ActionSpec("brush_smaller", "Smaller brush", ("[",), "Tools"),
+    ActionSpec("accept", "Accept proposal", ("Return", "Enter"), "Proposals"),
+    ActionSpec("discard", "Discard proposals", ("Escape",), "Proposals"),
+    ActionSpec("next_proposal", "Next proposal", ("Tab",), "Proposals"),
+    ActionSpec("prev_proposal", "Previous proposal", ("Shift+Tab", "Backtab"), "Proposals"),
+    *_picks(),
+    ActionSpec("next_image", "Next image", ("D", "PgDown"), "Navigate"),
+    ActionSpec("prev_image", "Previous image", ("A", "PgUp"), "Navigate"),
+    ActionSpec("next_todo", "Next image to do", ("Shift+D",), "Navigate"),
+    ActionSpec("fit", "Fit image to window", ("F",), "View"),
+    ActionSpec("actual_size", "Actual size (1:1)", ("Ctrl+0",), "View"),
+    ActionSpec("zoom_in", "Zoom in", ("Ctrl++", "Ctrl+="), "View"),
+    ActionSpec("zoom_out", "Zoom out", ("Ctrl+-",), "View"),
+    ActionSpec("preannotate_image", "Pre-annotate this image (PixelLib)", ("Ctrl+R",), "Pre-annotate"),
+    ActionSpec("preannotate_folder", "Pre-annotate the folder (PixelLib)", ("Ctrl+Shift+R",), "Pre-annotate"),
+    ActionSpec("review_accept", "Accept pre-annotation", ("Y",), "Pre-annotate"),
+    ActionSpec("review_reject", "Reject pre-annotation", ("N",), "Pre-annotate"),
+    ActionSpec("shortcuts", "Keyboard shortcuts", ("F1",), "Help"),
+)  # fmt: skip
+
+SPECS: dict[str, ActionSpec] = {spec.id: spec for spec in ACTIONS}
+
+
+def key_sequences(spec: ActionSpec, overrides: Mapping[str, str]) -> list[QKeySequence]:
+    """The action's keys: the user's override (one sequence, may be empty) or the defaults."""
+    if spec.id in overrides:
+        text = overrides[spec.id]
+        return [QKeySequence(text)] if text else []
+    return [QKeySequence(k) for k in spec.keys]
+
+
+class ActionRegistry(QObject):
+    """Creates the QActions of `ACTIONS`, applies shortcut overrides, connects handlers."""
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+        self.actions: dict[str, QAction] = {}
+        for spec in ACTIONS:
+            action = QAction(spec.text, parent)
+            action.setObjectName(spec.id)
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            if spec.tip:
+                action.setStatusTip(spec.tip)
+            self.actions[spec.id] = action
+        self.apply_shortcuts({})
+
+    def __getitem__(self, action_id: str) -> QAction:
+        return self.actions[action_id]
+
+    def on(self, action_id: str, handler: Callable[[], object]) -> None:
+        self.actions[action_id].triggered.connect(lambda _checked=False: handler())
+
+    def apply_shortcuts(self, overrides: Mapping[str, str]) -> None:
+        for spec in ACTIONS:
+            self.actions[spec.id].setShortcuts(key_sequences(spec, overrides))
+
+    def set_enabled(self, ids: tuple[str, ...] | list[str], enabled: bool) -> None:
+        for action_id in ids:
+            self.actions[action_id].setEnabled(enabled)
+
+    def shortcut_rows(self) -> list[tuple[str, str, str]]:
+        """(group, action text, keys) for the F1 table, in table order."""
+        rows = []
+        for spec in ACTIONS:
+            keys = ", ".join(
+                s.toString(QKeySequence.SequenceFormat.NativeText)
+                for s in self.actions[spec.id].shortcuts()
+            )
+            rows.append((spec.group, spec.text, keys))
+        return rows

@@ -1,0 +1,86 @@
+"""`scubasteve` with no subcommand: the desktop window.
+
+Only Qt and the light core modules load before the window is shown; the engine (and torch with it)
+is created on its own thread afterwards, so the window appears within about a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: Called with the window once it is first shown (the start-up benchmark sets it).
+on_first_shown: Callable[[object], None] | None = None
+
+#: How long a busy engine thread may keep the GIL before the GUI thread gets it (Python's default is
+#: 5 ms). Every Qt callback into Python needs the GIL, so with 5 ms one repaint could wait tens of
+#: milliseconds while an engine computes; 1 ms roughly halved the worst stalls measured (ADR 0506).
+GIL_SWITCH_INTERVAL = 0.001
+
+
+def tune_interpreter() -> None:
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+
+
+def run_app(folder: Path | None = None) -> int:
+    """Open the main window (on `folder` if given) and run until it is closed."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before anything imports TensorFlow
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from PySide6.QtWidgets import QApplication
+
+    from scubasteve.core.settings import load_settings
+    from scubasteve.gui.main_window import MainWindow
+
+    tune_interpreter()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Scuba Steve")
+    app.setOrganizationName("scubasteve")
+    problems: list[str] = []
+    settings = load_settings(problems=problems)
+    window = MainWindow(settings)
+    start_folder = Path(folder).expanduser() if folder else None
+
+    def shown() -> None:
+        from scubasteve.gui.qtcheck import reference_leak
+
+        leak = reference_leak()
+        if leak:
+            log.error("%s", leak)
+            window.show_error(leak)
+        window.start(start_folder)
+        for problem in problems:
+            window.show_message(problem)
+        if on_first_shown is not None:
+            on_first_shown(window)
+
+    window.first_shown.connect(shown)
+    previous_hook = sys.excepthook
+    sys.excepthook = _report_to(window)
+    window.show()
+    try:
+        return int(app.exec())
+    finally:
+        sys.excepthook = previous_hook
+
+
+def _report_to(window):  # type: ignore[no-untyped-def]
+    """An excepthook for errors escaping Qt callbacks: log the traceback, tell the user in a notice.
+
+    The annotations are saved after every change, so the user can keep working or restart.
+    """
+
+    def hook(kind, value, tb) -> None:  # type: ignore[no-untyped-def]
+        log.error("unexpected error", exc_info=(kind, value, tb))
+        try:
+            window.show_error(
+                f"Unexpected error: {value}. Your annotations are saved; details in the log."
+            )
+        except Exception:  # the window itself may be what failed
+            sys.__excepthook__(kind, value, tb)
+
+    return hook

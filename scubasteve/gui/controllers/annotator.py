@@ -1,0 +1,154 @@
+"""The current image's editing state: label, selection, hidden annotations, and what the canvas shows.
+
+It turns document changes into scene updates and user intentions (delete, relabel, hide) into core
+commands; widgets only call it and listen to it.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, relabel
+from scubasteve.core.labels import RecentLabels
+from scubasteve.gui.canvas.scene import CanvasScene
+from scubasteve.gui.controllers.document import DocState, DocumentController
+from scubasteve.gui.controllers.images import LoadedImage
+from scubasteve.gui.controllers.proposals import AcceptedProposal, ProposalController
+from scubasteve.gui.stats import timings
+
+
+class AnnotatorController(QObject):
+    annotations_changed = Signal(object, object, object)  # annotations, hidden ids, selected id
+    selection_changed = Signal(object)
+    label_changed = Signal(str)
+    stats_changed = Signal(object, object)  # total LabelTiming, per-label rows
+    image_changed = Signal(object)  # LoadedImage | None
+    message = Signal(str)
+
+    def __init__(
+        self,
+        scene: CanvasScene,
+        documents: DocumentController,
+        proposals: ProposalController,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.scene = scene
+        self.documents = documents
+        self.proposals = proposals
+        self.labels = RecentLabels([])
+        self.label = ""
+        self.selected: str | None = None
+        self.entry: LoadedImage | None = None
+        self.all_hidden = False
+        self._stats_timer = QTimer(self)
+        self._stats_timer.setSingleShot(True)
+        self._stats_timer.setInterval(250)
+        self._stats_timer.timeout.connect(self._compute_stats)
+        documents.changed.connect(self._doc_changed)
+        proposals.accepted.connect(self._accepted)
+
+    # -- label --------------------------------------------------------------------------------------
+
+    def set_labels(self, labels: list[str], recent: list[str]) -> None:
+        self.labels = RecentLabels(labels, recent)
+        if not self.label:
+            self.set_label((self.labels.recent or labels or [""])[0])
+
+    def set_label(self, label: str) -> None:
+        if not label:
+            return
+        self.labels.use(label)
+        self.label = label
+        self.proposals.label = label
+        self.label_changed.emit(label)
+
+    # -- image --------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> DocState | None:
+        return self.documents.current
+
+    def show_image(self, entry: LoadedImage) -> None:
+        self.entry = entry
+        self.documents.adopt(entry.key, entry.doc, entry.json_path, entry.problem)
+        self.documents.activate(entry.key)
+        self.selected = None
+        self.scene.set_image(entry.levels)
+        self.proposals.set_image(entry.key, entry.rgb)
+        self.image_changed.emit(entry)
+        for warning in entry.warnings[:3]:
+            self.message.emit(warning)
+        self.refresh()
+
+    def refresh(self) -> None:
+        state = self.state
+        if state is None:
+            self.scene.sync_annotations([], set(), None)
+            self.annotations_changed.emit([], set(), None)
+            return
+        anns = state.doc.annotations
+        if self.selected is not None and all(a.id != self.selected for a in anns):
+            self.selected = None
+            self.selection_changed.emit(None)
+        hidden = {a.id for a in anns} if self.all_hidden else state.hidden
+        self.scene.sync_annotations(anns, hidden, self.selected)
+        self.annotations_changed.emit(list(anns), set(hidden), self.selected)
+
+    def _doc_changed(self, key: str) -> None:
+        if self.state is not None and key == self.state.key:
+            self.refresh()
+        self.update_stats()
+
+    def update_stats(self) -> None:
+        """Recompute the time statistics soon (bursts of changes are computed once)."""
+        self._stats_timer.start()
+
+    def _compute_stats(self) -> None:
+        anns = [a for doc in self.documents.all_docs() for a in doc.annotations]
+        total, rows = timings(anns)
+        self.stats_changed.emit(total, rows)
+
+    # -- edits --------------------------------------------------------------------------------------
+
+    def _accepted(self, accepted: AcceptedProposal) -> None:
+        if self.documents.push(AddAnnotation(accepted.annotation), accepted.image_key):
+            self.labels.use(accepted.annotation.label)
+
+    def select(self, annotation_id: str | None) -> None:
+        if annotation_id == self.selected:
+            return
+        self.selected = annotation_id
+        self.selection_changed.emit(annotation_id)
+        self.refresh()
+
+    def set_visible(self, annotation_id: str, visible: bool) -> None:
+        state = self.state
+        if state is None:
+            return
+        if visible:
+            state.hidden.discard(annotation_id)
+        else:
+            state.hidden.add(annotation_id)
+        self.refresh()
+
+    def toggle_selected_hidden(self) -> None:
+        if self.state is not None and self.selected is not None:
+            self.set_visible(self.selected, self.selected in self.state.hidden)
+
+    def toggle_all_hidden(self) -> None:
+        self.all_hidden = not self.all_hidden
+        self.refresh()
+
+    def delete_selected(self) -> None:
+        if self.selected is None:
+            self.message.emit("Select an annotation first (click it in the list or with V).")
+            return
+        self.documents.push(DeleteAnnotation(self.selected))
+
+    def relabel_selected(self, label: str) -> None:
+        state = self.state
+        if state is None or self.selected is None:
+            return
+        self.documents.push(relabel(state.doc, self.selected, label))
+        self.labels.use(label)

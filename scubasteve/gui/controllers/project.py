@@ -1,0 +1,153 @@
+"""The open folder: scanning it on a worker, the image list, and moving between images.
+
+Images that cannot be decoded are marked unreadable, reported, and skipped in the direction the
+user was going.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThreadPool, Signal
+
+from scubasteve.core.project import Project
+from scubasteve.gui.controllers.images import ImageLoader, LoadedImage
+from scubasteve.gui.image_list import ImageListModel, RowState
+from scubasteve.gui.workers import submit
+
+
+@dataclass
+class ScanResult:
+    project: Project
+    names: list[str]
+    states: list[RowState]
+
+
+def scan_folder(folder: Path, output_folder: str) -> ScanResult:
+    """Open the project and find which images already have an annotation file (one listing per folder)."""
+    project = Project.open(folder, annotation_dir=output_folder or None)
+    json_names: dict[Path, set[str]] = {}
+    states: list[RowState] = []
+    names: list[str] = []
+    for image in project.images:
+        target = project.annotation_path(image)
+        present = json_names.get(target.parent)
+        if present is None:
+            try:
+                with os.scandir(target.parent) as entries:
+                    present = {e.name for e in entries if e.name.endswith(".json")}
+            except OSError:
+                present = set()
+            json_names[target.parent] = present
+        states.append(RowState.DONE if target.name in present else RowState.TODO)
+        try:
+            names.append(str(image.relative_to(project.root)))
+        except ValueError:
+            names.append(image.name)
+    return ScanResult(project, names, states)
+
+
+class ProjectController(QObject):
+    opened = Signal(object)  # Project
+    open_failed = Signal(str)
+    image_shown = Signal(object)  # LoadedImage
+    current_row_changed = Signal(int)
+    message = Signal(str)
+
+    def __init__(self, pool: QThreadPool, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._pool = pool
+        self.project: Project | None = None
+        self.model = ImageListModel()
+        self.loader = ImageLoader(pool, self._json_path)
+        self.loader.loaded.connect(self._on_loaded)
+        self.loader.failed.connect(self._on_failed)
+        self.row = -1
+        self._wanted = -1  # the row whose image is being loaded to be shown
+        self._direction = 1
+        self.output_folder = ""
+
+    def _json_path(self, image: Path) -> Path:
+        if self.project is None:
+            return image.with_suffix(".json")
+        return self.project.annotation_path(image)
+
+    def open_folder(self, folder: Path) -> None:
+        submit(
+            self._pool,
+            scan_folder,
+            Path(folder),
+            self.output_folder,
+            on_done=self._scanned,
+            on_error=lambda exc: self.open_failed.emit(str(exc)),
+            priority=2,
+        )
+
+    def _scanned(self, result: ScanResult) -> None:
+        self.project = result.project
+        self.loader.clear()
+        self.row = self._wanted = -1
+        self.model.reset(list(result.project.images), result.names, result.states)
+        self.opened.emit(result.project)
+        if not result.project.images:
+            self.message.emit(f"No images in {result.project.root}.")
+            return
+        first = self.model.find(-1, 1, (RowState.TODO, RowState.REVIEW))
+        self.go(first if first >= 0 else 0)
+
+    # -- navigation ---------------------------------------------------------------------------------
+
+    def go(self, row: int, direction: int = 1) -> None:
+        if not 0 <= row < self.model.rowCount():
+            return
+        self._wanted, self._direction = row, direction
+        self.current_row_changed.emit(row)
+        self.loader.request(self.model.path(row), show=True)
+
+    def step(self, step: int) -> None:
+        base = self._wanted if self._wanted >= 0 else self.row
+        row = base + step
+        while 0 <= row < self.model.rowCount() and self.model.state(row) == RowState.UNREADABLE:
+            row += step
+        if 0 <= row < self.model.rowCount():
+            self.go(row, step)
+
+    def next_todo(self) -> None:
+        row = self.model.find(max(self.row, self._wanted), 1, (RowState.TODO, RowState.REVIEW))
+        if row < 0:
+            self.message.emit("Every image is done.")
+            return
+        self.go(row)
+
+    def _on_loaded(self, entry: LoadedImage) -> None:
+        row = self.model.row_of(entry.path) if self._wanted < 0 else self._wanted
+        if row < 0 or self.model.path(row) != entry.path:
+            return  # an older request; the user has moved on
+        self.row, self._wanted = row, -1
+        if entry.problem:
+            self.model.set_state(row, RowState.PROBLEM, entry.problem)
+        self.image_shown.emit(entry)
+        nxt = row + self._direction
+        if 0 <= nxt < self.model.rowCount() and self.model.state(nxt) != RowState.UNREADABLE:
+            self.loader.request(self.model.path(nxt), show=False)
+
+    def _on_failed(self, path: Path, message: str) -> None:
+        row = self.model.row_of(path)
+        if row < 0:
+            return
+        self.model.set_state(row, RowState.UNREADABLE, message)
+        self.message.emit(f"Skipped an unreadable image: {message}")
+        if row == self._wanted:
+            self._wanted = -1
+            nxt = self.model.find(
+                row, self._direction, tuple(s for s in RowState if s != RowState.UNREADABLE)
+            )
+            if nxt >= 0:
+                self.go(nxt, self._direction)
+
+    def mark(self, path: Path, state: RowState, message: str = "") -> None:
+        row = self.model.row_of(path)
+        if row >= 0 and self.model.state(row) not in (RowState.UNREADABLE, RowState.PROBLEM):
+            self.model.set_state(row, state, message)

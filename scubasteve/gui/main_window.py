@@ -1,0 +1,380 @@
+"""The main window: builds the parts and wires their signals. Behaviour lives in the controllers."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QShowEvent
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QVBoxLayout,
+    QWidget,
+)
+
+from scubasteve.core.settings import Settings, save_settings
+from scubasteve.gui.actions import ActionRegistry
+from scubasteve.gui.canvas.scene import CanvasScene
+from scubasteve.gui.canvas.view import ImageView
+from scubasteve.gui.controllers.annotator import AnnotatorController
+from scubasteve.gui.controllers.document import DocumentController
+from scubasteve.gui.controllers.engine import EngineHost, EngineInfo, ProposerFactory
+from scubasteve.gui.controllers.preannotate import PreannotateController, SegmenterFactory
+from scubasteve.gui.controllers.project import ProjectController
+from scubasteve.gui.controllers.proposals import ProposalController
+from scubasteve.gui.image_list import RowState
+from scubasteve.gui.tools.base import ToolContext
+from scubasteve.gui.tools.box_tool import BoxTool
+from scubasteve.gui.tools.brush_tool import BrushTool
+from scubasteve.gui.tools.polygon_tool import PolygonTool
+from scubasteve.gui.tools.vertex_tool import VertexTool
+from scubasteve.gui.views.docks import AnnotationsPanel, ImageListPanel, StatsPanel
+from scubasteve.gui.views.label_picker import LabelPicker
+from scubasteve.gui.views.panels import NoticeBar, PreannotatePanel, ProblemBanner, StatusBar
+from scubasteve.gui.views.proposal_strip import ProposalStrip
+from scubasteve.gui.wiring import folder_timings, wire_actions
+from scubasteve.gui.workers import make_pool, prepare_worker_imports
+
+log = logging.getLogger(__name__)
+
+PROPOSAL_ACTIONS = (
+    "accept",
+    "discard",
+    "next_proposal",
+    "prev_proposal",
+    *(f"pick_{n}" for n in range(1, 11)),
+)
+
+
+def default_segmenter_factory(settings: Settings) -> SegmenterFactory:
+    def make():  # type: ignore[no-untyped-def]
+        from scubasteve.inference.pixellib_engine import InstanceSegmenter
+
+        return InstanceSegmenter(
+            settings.pixellib_model,
+            speed=settings.pixellib_speed,
+            min_score=settings.pixellib_min_score,
+            device="cpu" if settings.device == "cpu" else "auto",
+        )
+
+    return make
+
+
+class MainWindow(QMainWindow):
+    first_shown = Signal()
+
+    def __init__(
+        self,
+        settings: Settings,
+        proposer_factory: ProposerFactory | None = None,
+        segmenter_factory: SegmenterFactory | None = None,
+        save_settings_on_close: bool = True,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("Scuba Steve")
+        self.settings = settings
+        self._save_settings_on_close = save_settings_on_close
+        self._shown_once = False
+        self.pool = make_pool(2, "work")
+        self.save_pool = make_pool(1, "save")
+
+        # controllers
+        self.engine = EngineHost(proposer_factory, self)
+        self.proposals = ProposalController(self.engine, self.pool, self)
+        self.proposals.k = settings.proposals
+        self.proposals.tolerance = settings.polygon_tolerance
+        self.documents = DocumentController(self.save_pool, self)
+        self.project = ProjectController(self.pool, self)
+        self.project.output_folder = settings.output_folder
+        self.scene = CanvasScene()
+        self.annotator = AnnotatorController(self.scene, self.documents, self.proposals, self)
+        self.preannotate = PreannotateController(
+            self.pool, self.documents, self.project._json_path,
+            segmenter_factory or default_segmenter_factory(settings), self,
+        )  # fmt: skip
+
+        # views
+        self.view = ImageView(self.scene)
+        self.banner = ProblemBanner()
+        self.notice = NoticeBar()
+        self.strip = ProposalStrip()
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.notice)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.strip)
+        self.setCentralWidget(central)
+        self.images_panel = ImageListPanel(self.project.model)
+        self.annotations_panel = AnnotationsPanel()
+        self.preannotate_panel = PreannotatePanel()
+        self.stats_panel = StatsPanel()
+        self.docks: dict[str, QDockWidget] = {}
+        for title, widget, area in (
+            ("Images", self.images_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
+            ("Annotations", self.annotations_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Pre-annotate", self.preannotate_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Time per object", self.stats_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+        ):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(title)
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.docks[title] = dock
+        self.images_panel.setMinimumWidth(190)
+        self.resizeDocks(
+            [self.docks["Images"], self.docks["Annotations"]], [230, 300], Qt.Orientation.Horizontal
+        )
+        self.status = StatusBar()
+        self.setStatusBar(self.status)
+        self.label_picker = LabelPicker(self)
+
+        # tools
+        ctx = ToolContext(
+            scene=self.scene, view=self.view, proposals=self.proposals, documents=self.documents,
+            label=lambda: self.annotator.label, selected=lambda: self.annotator.selected,
+            select=self.annotator.select, tolerance=lambda: self.settings.polygon_tolerance,
+        )  # fmt: skip
+        self.tools = {
+            "box": BoxTool(ctx),
+            "polygon": PolygonTool(ctx),
+            "edit": VertexTool(ctx),
+            "brush": BrushTool(ctx, self.pool),
+            "eraser": BrushTool(ctx, self.pool, erase=True),
+        }
+        self.tool_name = ""
+        self._relabel = False  # whether the label picker relabels the selection or sets the label
+        for tool in self.tools.values():
+            tool.message.connect(self.show_message)
+
+        self.actions = ActionRegistry(self)
+        self.actions.apply_shortcuts(settings.shortcuts)
+        wire_actions(self)
+        self._connect()
+        self.set_tool("box")
+        self.actions.set_enabled(PROPOSAL_ACTIONS, False)
+        self.resize(1400, 900)
+
+    # -- wiring -------------------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        p, a, d = self.proposals, self.annotator, self.documents
+        self.engine.engine_ready.connect(self._engine_ready)
+        self.engine.engine_error.connect(self.show_error)
+        p.proposals_changed.connect(self._proposals_changed)
+        p.current_changed.connect(self._current_proposal)
+        p.busy_changed.connect(self.strip.set_busy)
+        p.latency_measured.connect(self.status.set_latency)
+        p.message.connect(self.show_message)
+        self.strip.picked.connect(p.pick)
+        d.save_state_changed.connect(self.status.set_saved)
+        d.message.connect(self.show_message)
+        d.undo_group.canUndoChanged.connect(self.actions["undo"].setEnabled)
+        d.undo_group.canRedoChanged.connect(self.actions["redo"].setEnabled)
+        d.changed.connect(self._doc_changed)
+        self.project.opened.connect(self._project_opened)
+        self.project.open_failed.connect(self.show_error)
+        self.project.image_shown.connect(a.show_image)
+        self.project.current_row_changed.connect(self.images_panel.set_current)
+        self.project.message.connect(self.show_message)
+        self.images_panel.row_activated.connect(self.project.go)
+        self.images_panel.next_todo.connect(self.project.next_todo)
+        a.annotations_changed.connect(self.annotations_panel.show_annotations)
+        a.image_changed.connect(self._image_changed)
+        a.label_changed.connect(self._label_changed)
+        a.stats_changed.connect(self.stats_panel.show_timings)
+        self.stats_panel.whole_folder.connect(lambda: folder_timings(self))
+        a.message.connect(self.show_message)
+        a.selection_changed.connect(self._selection_changed)
+        self.annotations_panel.selected.connect(a.select)
+        self.annotations_panel.visibility_changed.connect(a.set_visible)
+        self.annotations_panel.relabel_requested.connect(
+            lambda: self.open_label_picker(relabel=True)
+        )
+        self.annotations_panel.delete_requested.connect(a.delete_selected)
+        self.label_picker.chosen.connect(self._label_chosen)
+        self.label_picker.closed.connect(self._refocus)
+        pre = self.preannotate
+        pre.progress.connect(self.preannotate_panel.set_progress)
+        pre.running_changed.connect(self.preannotate_panel.set_running)
+        pre.message.connect(self.preannotate_panel.status.setText)
+        pre.message.connect(self.show_message)
+        pre.weights_missing.connect(self.offer_weights)
+        pre.file_updated.connect(lambda path: self.project.mark(path, RowState.REVIEW))
+        pre.file_updated.connect(self.project.loader.drop)
+        self.preannotate_panel.run_image.connect(self.actions["preannotate_image"].trigger)
+        self.preannotate_panel.run_folder.connect(self.actions["preannotate_folder"].trigger)
+        self.preannotate_panel.cancel.connect(pre.cancel)
+        self.preannotate_panel.accept.connect(lambda: self.review(True))
+        self.preannotate_panel.reject.connect(lambda: self.review(False))
+        self.status.weights_clicked.connect(lambda: self.offer_weights(""))
+
+    def _engine_ready(self, info: EngineInfo) -> None:
+        self.status.set_engine(info.name, info.device, info.note)
+        if info.weights_missing or self.engine.fell_back:
+            self.status.weights.setToolTip(info.weights_missing or "an engine could not start")
+            self.status.weights.show()
+        else:
+            self.status.weights.hide()
+
+    def _project_opened(self, project) -> None:  # type: ignore[no-untyped-def]
+        self.setWindowTitle(f"Scuba Steve — {project.root}")
+        self.settings.last_folder = str(project.root)
+        self.annotator.set_labels(list(project.labels), self.settings.recent_labels)
+
+    def _image_changed(self, entry) -> None:  # type: ignore[no-untyped-def]
+        self.banner.show_problem(entry.problem if entry else None)
+        self.view.fit()
+        tool = self.tools.get(self.tool_name)
+        if isinstance(tool, VertexTool):
+            tool.refresh()
+
+    def _doc_changed(self, key: str) -> None:
+        state = self.documents.get(key)
+        if state is None or state.problem:
+            return
+        pending = any(a.flags.get("needs_review") for a in state.doc.annotations)
+        done = (
+            RowState.REVIEW
+            if pending
+            else RowState.DONE
+            if state.doc.annotations
+            else RowState.TODO
+        )
+        self.project.mark(state.doc.path, done)
+        tool = self.tools.get(self.tool_name)
+        if isinstance(tool, VertexTool) and key == getattr(self.documents.current, "key", None):
+            tool.refresh()
+
+    def _selection_changed(self, _id: object) -> None:
+        tool = self.tools.get(self.tool_name)
+        if isinstance(tool, VertexTool):
+            tool.refresh()
+
+    def _proposals_changed(self, result) -> None:  # type: ignore[no-untyped-def]
+        self.strip.show_set(result)
+        self.actions.set_enabled(PROPOSAL_ACTIONS, result is not None and bool(result.views))
+        self.actions["discard"].setEnabled(self.proposals.active)
+        if result is None:
+            p = self.proposals
+            self.scene.show_proposal(None)
+            self.scene.set_box(p.box if p.active else None, pending=True)
+            self.scene.set_points(p.points if p.active else ())
+        else:
+            self.scene.set_box(result.box)
+            self.scene.set_points(result.points)
+
+    def _current_proposal(self, index: int) -> None:
+        result = self.proposals.result
+        self.strip.set_current(index)
+        self.scene.show_proposal(result.views[index] if result is not None and index >= 0 else None)
+
+    def _label_changed(self, label: str) -> None:
+        self.settings.recent_labels = self.annotator.labels.recent
+        self.label_button.setText(f"Label: {label}  (L)")
+
+    def _label_chosen(self, label: str) -> None:
+        if self._relabel:
+            self.annotator.relabel_selected(label)
+        else:
+            self.annotator.set_label(label)
+
+    def _refocus(self) -> None:
+        # Not every platform hands activation back when a popup closes; the keys must reach us.
+        self.activateWindow()
+        self.view.setFocus()
+
+    # -- behaviour the actions call ----------------------------------------------------------------
+
+    def open_label_picker(self, relabel: bool = False) -> None:
+        if relabel and self.annotator.selected is None:
+            self.show_message("Select an annotation to relabel first.")
+            return
+        self._relabel = relabel
+        self.label_picker.open_with(self.annotator.labels, self.label_button)
+
+    def set_tool(self, name: str) -> None:
+        if name == self.tool_name:
+            return
+        old = self.tools.get(self.tool_name)
+        if old is not None:
+            old.deactivate()
+        if name != "box":
+            self.proposals.discard()
+        self.tool_name = name
+        tool = self.tools[name]
+        tool.activate()
+        self.view.tool = tool
+        self.view.viewport().setCursor(Qt.CursorShape.CrossCursor)
+        self.status.showMessage(f"Tool: {name}", 2000)
+
+    def review(self, accept: bool) -> None:
+        nxt = self.preannotate.review(accept, self.annotator.selected)
+        self.annotator.select(nxt)
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Open image folder", self.settings.last_folder
+        )
+        if folder:
+            self.open_folder(Path(folder))
+
+    def open_folder(self, folder: Path) -> None:
+        self.proposals.discard()
+        self.project.open_folder(folder)
+
+    def offer_weights(self, reason: str) -> None:
+        from scubasteve.gui.views.weights_dialog import WeightsDialog
+
+        dialog = WeightsDialog(reason, self)
+        dialog.installed.connect(
+            lambda _p: self.engine.start(self.settings.engine, self.settings.device)
+        )
+        dialog.open()
+
+    def show_message(self, text: str) -> None:
+        log.info("%s", text)
+        self.status.showMessage(text, 8000)
+
+    def show_error(self, text: str) -> None:
+        self.show_message(text)
+        self.notice.show_text(text)  # not a dialog: the keyboard stays with the canvas
+
+    # -- start-up and shutdown ----------------------------------------------------------------------
+
+    def start(self, folder: Path | None) -> None:
+        """Called once the window is visible: heavy work starts now, in the background."""
+        prepare_worker_imports()
+        self.engine.start(self.settings.engine, self.settings.device)
+        target = folder or (Path(self.settings.last_folder) if self.settings.last_folder else None)
+        if target is not None and target.is_dir():
+            self.open_folder(target)
+        else:
+            self.show_message("Open a folder of images with Ctrl+O (F1 lists every shortcut).")
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._shown_once:
+            self._shown_once = True
+            QTimer.singleShot(0, self.first_shown.emit)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.proposals.discard()
+        self.preannotate.cancel()
+        if not self.documents.flush(10000):
+            self.show_error("Some annotations are still being written; try closing again.")
+            event.ignore()
+            return
+        if self._save_settings_on_close:
+            try:
+                save_settings(self.settings)
+            except Exception as exc:  # settings are a convenience; closing must not fail on them
+                log.warning("could not save settings: %s", exc)
+        self.engine.wait_idle(2000)
+        self.pool.waitForDone(2000)
+        super().closeEvent(event)

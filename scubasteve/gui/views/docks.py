@@ -1,0 +1,221 @@
+"""Dock widgets: image list, annotations of the current image, and time per object.
+
+Views only: they show what controllers give them and emit what the user asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from scubasteve.core.annotation import Annotation
+from scubasteve.gui.canvas.items import REVIEW_FLAG
+from scubasteve.gui.image_list import ImageListModel
+from scubasteve.gui.stats import LabelTiming
+
+
+class ImageListPanel(QWidget):
+    row_activated = Signal(int)
+    next_todo = Signal()
+
+    def __init__(self, model: ImageListModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.view = QListView(self)
+        self.view.setModel(model)
+        self.view.setUniformItemSizes(
+            True
+        )  # constant row height: 20,000 rows scroll without layout
+        self.view.setLayoutMode(QListView.LayoutMode.Batched)
+        self.view.setBatchSize(200)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.summary = QLabel("No folder open")
+        todo = QPushButton("Next to do")
+        todo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        todo.clicked.connect(self.next_todo)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.view)
+        layout.addWidget(todo)
+        self.view.clicked.connect(lambda index: self.row_activated.emit(index.row()))
+        self.view.activated.connect(lambda index: self.row_activated.emit(index.row()))
+        model.counts_changed.connect(self._update_summary)
+        model.modelReset.connect(self._update_summary)
+
+    def _update_summary(self) -> None:
+        self.summary.setText(self.model.summary())
+
+    def set_current(self, row: int) -> None:
+        index = self.model.index(row) if row >= 0 else QModelIndex()
+        self.view.setCurrentIndex(index)
+        if index.isValid():
+            self.view.scrollTo(index)
+
+
+class AnnotationsPanel(QWidget):
+    """The current image's annotations; the check box shows or hides each one."""
+
+    selected = Signal(object)  # annotation id or None
+    visibility_changed = Signal(str, bool)
+    relabel_requested = Signal()
+    delete_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.list = QListWidget(self)
+        self.list.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.header = QLabel("")
+        buttons = QHBoxLayout()
+        for text, signal in (
+            ("Relabel", self.relabel_requested),
+            ("Delete", self.delete_requested),
+        ):
+            b = QPushButton(text)
+            b.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            b.clicked.connect(signal)
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.header)
+        layout.addWidget(self.list)
+        layout.addLayout(buttons)
+        self._updating = False
+        self.list.currentItemChanged.connect(self._current_changed)
+        self.list.itemChanged.connect(self._item_changed)
+
+    def show_annotations(
+        self, annotations: Sequence[Annotation], hidden: set[str], selected: str | None
+    ) -> None:
+        self._updating = True
+        try:
+            self.list.clear()
+            review = 0
+            for ann in annotations:
+                pending = bool(ann.flags.get(REVIEW_FLAG))
+                review += pending
+                extra = " — to review (Y/N)" if pending else ""
+                item = QListWidgetItem(f"{ann.label}  ({ann.source}){extra}")
+                item.setData(Qt.ItemDataRole.UserRole, ann.id)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                item.setCheckState(
+                    Qt.CheckState.Unchecked if ann.id in hidden else Qt.CheckState.Checked
+                )
+                self.list.addItem(item)
+                if ann.id == selected:
+                    self.list.setCurrentItem(item)
+            text = f"{len(annotations)} annotation(s)"
+            self.header.setText(text + (f", {review} to review" if review else ""))
+        finally:
+            self._updating = False
+
+    def _current_changed(self, item: QListWidgetItem | None, _prev: QListWidgetItem | None) -> None:
+        if not self._updating:
+            self.selected.emit(item.data(Qt.ItemDataRole.UserRole) if item else None)
+
+    def _item_changed(self, item: QListWidgetItem) -> None:
+        if not self._updating:
+            visible = item.checkState() == Qt.CheckState.Checked
+            self.visibility_changed.emit(item.data(Qt.ItemDataRole.UserRole), visible)
+
+
+class TimingModel(QAbstractTableModel):
+    """Rows of `LabelTiming`; replaced as a whole (one reset, not one signal per cell)."""
+
+    HEADERS = ("label", "objects", "s / object", "objects / h")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[LabelTiming] = []
+
+    def set_rows(self, rows: Sequence[LabelTiming]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008 (Qt API)
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role != Qt.ItemDataRole.DisplayRole or not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        values = (
+            row.label,
+            str(row.objects),
+            f"{row.seconds_per_object:.1f}",
+            f"{row.objects_per_hour:.0f}",
+        )
+        return values[index.column()]
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section]
+        return None
+
+
+class StatsPanel(QWidget):
+    """Seconds per object and objects per hour, overall and per label."""
+
+    whole_folder = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.scope = QLabel("This session's images")
+        folder = QPushButton("Whole folder")
+        folder.setToolTip("read the times recorded in every annotation file of the folder")
+        folder.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        folder.clicked.connect(self.whole_folder)
+        self.total = QLabel("No timed annotations yet.")
+        self.model = TimingModel()
+        self.table = QTableView(self)
+        self.table.setModel(self.model)
+        self.table.verticalHeader().hide()
+        # Fixed widths: measuring contents on every update cost hundreds of ms with 80 labels.
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        for column, width in enumerate((110, 60, 70)):
+            self.table.setColumnWidth(column, width)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        top = QHBoxLayout()
+        top.addWidget(self.scope, 1)
+        top.addWidget(folder)
+        layout.addLayout(top)
+        layout.addWidget(self.total)
+        layout.addWidget(self.table)
+
+    def show_timings(
+        self, total: LabelTiming, rows: Sequence[LabelTiming], scope: str = "This session's images"
+    ) -> None:
+        self.scope.setText(scope)
+        if total.objects:
+            noun = "object" if total.objects == 1 else "objects"
+            self.total.setText(
+                f"{total.objects} {noun}: {total.seconds_per_object:.1f} s per object, "
+                f"{total.objects_per_hour:.0f} objects per hour"
+            )
+        self.model.set_rows(rows)

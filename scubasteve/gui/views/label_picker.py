@@ -1,0 +1,98 @@
+"""The label picker: a popup list, recent labels first, filtered as you type; Enter chooses.
+
+Typing a label that does not exist yet offers to add it. The picker only shows and reports; the
+recent-first order and filtering come from `scubasteve.core.labels.RecentLabels`.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QFrame, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+
+from scubasteve.core.labels import RecentLabels
+
+NEW_PREFIX = "Add new label: "
+
+
+class LabelPicker(QFrame):
+    chosen = Signal(str)
+    closed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.WindowType.Popup)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.filter = QLineEdit(self)
+        self.filter.setPlaceholderText("Type to filter labels…")
+        self.list = QListWidget(self)
+        self.list.setUniformItemSizes(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.filter)
+        layout.addWidget(self.list)
+        self.resize(260, 360)
+        self._labels: RecentLabels | None = None
+        self.filter.textChanged.connect(self._refill)
+        self.filter.installEventFilter(self)
+        self.list.itemActivated.connect(self._activate)
+        self.list.itemClicked.connect(self._activate)
+
+    def open_with(self, labels: RecentLabels, anchor: QWidget | None = None) -> None:
+        self._labels = labels
+        self.filter.clear()
+        self._refill("")
+        if anchor is not None:
+            self.move(anchor.mapToGlobal(anchor.rect().bottomLeft()))
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        self.filter.setFocus()
+
+    def _refill(self, text: str) -> None:
+        self.list.clear()
+        if self._labels is None:
+            return
+        matches = self._labels.filter(text)
+        recent = set(self._labels.recent)
+        for label in matches:
+            item = QListWidgetItem(label)
+            if label in recent:
+                item.setToolTip("recently used")
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
+            self.list.addItem(item)
+        typed = text.strip()
+        if typed and typed not in matches:
+            self.list.addItem(QListWidgetItem(NEW_PREFIX + typed))
+        if self.list.count():
+            self.list.setCurrentRow(0)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if obj is self.filter and event.type() == QEvent.Type.KeyPress:
+            key = event.key() if isinstance(event, QKeyEvent) else 0
+            if key in (Qt.Key.Key_Down, Qt.Key.Key_Up):
+                row = self.list.currentRow() + (1 if key == Qt.Key.Key_Down else -1)
+                self.list.setCurrentRow(max(0, min(row, self.list.count() - 1)))
+                return True
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                item = self.list.currentItem()
+                if item is not None:
+                    self._activate(item)
+                return True
+            if key == Qt.Key.Key_Escape:
+                self.hide()
+                return True
+        return super().eventFilter(obj, event)
+
+    def hideEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+        super().hideEvent(event)
+        self.closed.emit()
+
+    def _activate(self, item: QListWidgetItem) -> None:
+        text = item.text()
+        if text.startswith(NEW_PREFIX):
+            text = text[len(NEW_PREFIX) :]
+        self.hide()
+        if text.strip():
+            self.chosen.emit(text.strip())

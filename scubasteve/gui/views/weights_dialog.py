@@ -1,0 +1,193 @@
+"""Install or import model weights: download on a QThread with progress and cancel, or import a file.
+
+Uses `scubasteve.inference.weights` (`list_models`, `download`, `import_file`); the dialog only shows
+state and starts work. Nothing is downloaded unless the user asks.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QThread, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+
+class WeightsTask(QThread):
+    """Runs one weights call (download or import) off the GUI thread; reports through signals only."""
+
+    progressed = Signal(int, int)  # bytes done, bytes total (0 when unknown)
+    finished_ok = Signal(str)
+    failed = Signal(str)
+
+    def __init__(
+        self, name: str, source: Path | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.model_name = name
+        self.source = source  # a file to import; None downloads
+        self.cancel_event = threading.Event()
+
+    def run(self) -> None:
+        try:
+            from scubasteve.inference import weights
+
+            if self.source is not None:
+                path = weights.import_file(self.model_name, self.source)
+            else:
+                path = weights.download(
+                    self.model_name,
+                    progress=lambda done, total: self.progressed.emit(int(done), int(total or 0)),
+                    cancel=self.cancel_event,
+                )
+        except Exception as exc:
+            self.failed.emit("cancelled" if self.cancel_event.is_set() else str(exc))
+        else:
+            self.finished_ok.emit(str(path))
+
+
+def _describe(status: Any) -> str:
+    info = getattr(status, "info", None)
+    name = getattr(status, "name", str(status))
+    parts = [name, "installed" if getattr(status, "installed", False) else "not installed"]
+    if info is not None:
+        size = getattr(info, "display_size", None)
+        if isinstance(size, int) and size > 0:
+            parts.append(f"{size / 1e6:.0f} MB")
+        if getattr(info, "description", ""):
+            parts.append(info.description)
+    if getattr(status, "problem", None):
+        parts.append(f"problem: {status.problem}")
+    return " — ".join(parts)
+
+
+class WeightsDialog(QDialog):
+    installed = Signal(str)
+
+    def __init__(self, reason: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Model weights")
+        self.info = QLabel(
+            (reason + "\n\n" if reason else "")
+            + "The classic engine works without weights. Download a model (needs the internet) "
+            "or import a weights file you already have."
+        )
+        self.info.setWordWrap(True)
+        self.list = QListWidget()
+        self.progress = QProgressBar()
+        self.progress.hide()
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.download_button = QPushButton("Download")
+        self.import_button = QPushButton("Import file…")
+        self.cancel_button = QPushButton("Cancel download")
+        self.cancel_button.hide()
+        close = QPushButton("Close")
+        buttons = QHBoxLayout()
+        for b in (self.download_button, self.import_button, self.cancel_button, close):
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        for w in (self.info, self.list, self.progress, self.status):
+            layout.addWidget(w)
+        layout.addLayout(buttons)
+        self.download_button.clicked.connect(self._download)
+        self.import_button.clicked.connect(self._import)
+        self.cancel_button.clicked.connect(self._cancel)
+        close.clicked.connect(self.reject)
+        self._thread: WeightsTask | None = None
+        self.refresh()
+        self.resize(520, 380)
+
+    def refresh(self) -> None:
+        self.list.clear()
+        try:
+            from scubasteve.inference import weights
+
+            models = weights.list_models()
+        except Exception as exc:
+            self.status.setText(f"The weights manager is not available: {exc}")
+            self.download_button.setEnabled(False)
+            self.import_button.setEnabled(False)
+            return
+        for model in models:
+            item = QListWidgetItem(_describe(model))
+            item.setData(256, getattr(model, "name", str(model)))
+            self.list.addItem(item)
+        if self.list.count():
+            self.list.setCurrentRow(0)
+
+    def _selected(self) -> str | None:
+        item = self.list.currentItem()
+        return item.data(256) if item else None
+
+    def _download(self) -> None:
+        name = self._selected()
+        if name:
+            self._start(WeightsTask(name, None, self), f"Downloading {name}…")
+
+    def _start(self, task: WeightsTask, text: str) -> None:
+        if self._thread is not None:
+            return
+        self._thread = task
+        self._thread.progressed.connect(self._on_progress)
+        self._thread.finished_ok.connect(self._on_done)
+        self._thread.failed.connect(self._on_failed)
+        self._thread.finished.connect(self._thread_ended)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.cancel_button.show()
+        self.download_button.setEnabled(False)
+        self.import_button.setEnabled(False)
+        self.status.setText(text)
+        self._thread.start()
+
+    def _on_progress(self, done: int, total: int) -> None:
+        if total > 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * done / total))
+            self.status.setText(f"{done / 1e6:.1f} of {total / 1e6:.1f} MB")
+
+    def _on_done(self, path: str) -> None:
+        self.status.setText(f"Installed: {path}")
+        self.installed.emit(path)
+        self.refresh()
+
+    def _on_failed(self, message: str) -> None:
+        self.status.setText(f"Failed: {message}")
+
+    def _thread_ended(self) -> None:
+        self._thread = None
+        self.progress.hide()
+        self.cancel_button.hide()
+        self.download_button.setEnabled(True)
+        self.import_button.setEnabled(True)
+
+    def _cancel(self) -> None:
+        if self._thread is not None:
+            self._thread.cancel_event.set()
+
+    def _import(self) -> None:
+        name = self._selected()
+        if not name:
+            return
+        file, _ = QFileDialog.getOpenFileName(self, f"Weights file for {name}")
+        if file:
+            self._start(WeightsTask(name, Path(file), self), f"Checking and installing {file}…")
+
+    def reject(self) -> None:
+        if self._thread is not None:
+            self._thread.cancel_event.set()
+            self._thread.wait(5000)
+        super().reject()

@@ -1,0 +1,122 @@
+"""Reference engines for the benchmark: the box itself, and one plain OpenCV GrabCut.
+
+They show what the real engines must beat. Both give at most one proposal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from scubasteve.core.annotation import MaskPatch
+from scubasteve.core.geometry import Box
+from scubasteve.inference.base import (
+    CancelToken,
+    PromptPoint,
+    Proposal,
+    ProposalCallback,
+    as_rgb,
+    validate_box,
+)
+
+
+class _SingleImage:
+    """Holds the current image ((H, W, 3) uint8 RGB)."""
+
+    def __init__(self) -> None:
+        self._image: np.ndarray | None = None
+
+    def set_image(self, image: np.ndarray) -> None:
+        self._image = as_rgb(image)
+
+    def _current(self) -> np.ndarray:
+        if self._image is None:
+            raise ValueError("no image: call set_image() before propose()")
+        return self._image
+
+    @staticmethod
+    def _deliver(proposals: list[Proposal], on_proposal: ProposalCallback | None) -> list[Proposal]:
+        if on_proposal is not None:
+            for p in proposals:
+                on_proposal(p)
+        return proposals
+
+
+class BoxProposer(_SingleImage):
+    """One proposal: the pixels whose centres lie inside the box."""
+
+    name = "box"
+
+    def propose(
+        self,
+        box: Box,
+        k: int = 10,
+        points: Sequence[PromptPoint] = (),
+        *,
+        cancel: CancelToken | None = None,
+        on_proposal: ProposalCallback | None = None,
+    ) -> list[Proposal]:
+        image = self._current()
+        if cancel is not None:
+            cancel.check()
+        h, w = image.shape[:2]
+        box = validate_box(box, w, h)
+        rows, cols = box.pixel_slices(w, h)
+        if k < 1 or rows.stop <= rows.start or cols.stop <= cols.start:
+            return []
+        mask = np.ones((rows.stop - rows.start, cols.stop - cols.start), dtype=bool)
+        return self._deliver(
+            [Proposal(MaskPatch(mask, cols.start, rows.start), 1.0, "box")], on_proposal
+        )
+
+
+class GrabCutProposer(_SingleImage):
+    """One proposal: OpenCV GrabCut initialised with the box, 5 iterations, at full resolution.
+
+    This is the baseline of issue 3, deliberately plain: no downscaling, no shape prior. When
+    GrabCut labels nothing as the object (frequent on cluttered photos) there is no proposal.
+    """
+
+    name = "grabcut"
+
+    def __init__(self, iterations: int = 5) -> None:
+        super().__init__()
+        self.iterations = iterations
+
+    def propose(
+        self,
+        box: Box,
+        k: int = 10,
+        points: Sequence[PromptPoint] = (),
+        *,
+        cancel: CancelToken | None = None,
+        on_proposal: ProposalCallback | None = None,
+    ) -> list[Proposal]:
+        image = self._current()
+        if cancel is not None:
+            cancel.check()
+        h, w = image.shape[:2]
+        box = validate_box(box, w, h)
+        rows, cols = box.pixel_slices(w, h)
+        if k < 1 or rows.stop <= rows.start or cols.stop <= cols.start:
+            return []
+        rect = (cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+        mask = np.zeros((h, w), np.uint8)
+        try:
+            cv2.grabCut(
+                image[:, :, ::-1].copy(),
+                mask,
+                rect,
+                None,
+                None,
+                self.iterations,
+                cv2.GC_INIT_WITH_RECT,
+            )
+        except cv2.error:  # no background pixels (the box covers the image) or no object pixels
+            return []
+        full = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+        if not full.any():
+            return []
+        return self._deliver([Proposal(MaskPatch.from_full(full), 1.0, "grabcut")], on_proposal)

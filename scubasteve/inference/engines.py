@@ -1,0 +1,140 @@
+"""The engine registry: build a `MaskProposer` by name and say which engines can run here.
+
+Names: ``ensemble`` (the app's default: classic + DeepMask when DeepMask weights are installed,
+else the classic engine alone), ``classic`` (no weights), ``deepmask`` (needs weights), and the
+benchmark baselines ``box`` and ``grabcut``. DeepMask, and with it PyTorch, is imported only when
+it is asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from scubasteve.core.errors import InputError
+from scubasteve.inference.base import MaskProposer
+
+log = logging.getLogger(__name__)
+
+ENGINE_NAMES = ("ensemble", "classic", "deepmask", "box", "grabcut")
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    """Whether an engine can run on this installation, and if not (or if reduced) why."""
+
+    name: str
+    available: bool
+    reason: str = ""
+
+
+def _load_deepmask(weights: str | Path | None, device: str) -> MaskProposer:
+    """DeepMask through its package's `load_proposer`; InputError when it cannot be had."""
+    try:
+        from scubasteve.inference.deepmask import load_proposer
+    except ImportError as exc:
+        raise InputError(
+            f"the DeepMask engine is not available in this installation ({exc})"
+        ) from exc
+    return load_proposer(weights, device)
+
+
+def _deepmask_weights_problem(weights: str | Path | None) -> str:
+    """Why DeepMask cannot run ("" when its package is there and its weights resolve).
+
+    Cheap: it looks for the weights file but loads neither the model nor PyTorch.
+    """
+    try:
+        import scubasteve.inference.deepmask  # noqa: F401  (is the engine part of this install?)
+    except ImportError as exc:
+        return f"the DeepMask engine is not available in this installation ({exc})"
+    try:
+        from scubasteve.inference.deepmask.models import resolve
+    except ImportError:
+        try:
+            from scubasteve.inference.weights import resolve_weights
+        except ImportError as exc:
+            return f"the weights manager is not available in this installation ({exc})"
+
+        def resolve(name: str | Path | None) -> Path:
+            return resolve_weights(name, kind="deepmask")
+
+    try:
+        resolve(weights)
+    except InputError as exc:
+        return str(exc)
+    return ""
+
+
+def _classic_problem() -> str:
+    """Why the classic engine cannot run ("" when its libraries are installed), without importing."""
+    import importlib.util
+
+    needed = (("maxflow", "PyMaxflow"), ("skimage", "scikit-image"))
+    missing = [pip for module, pip in needed if importlib.util.find_spec(module) is None]
+    if missing:
+        return f"the classic engine needs {' and '.join(missing)} (pip install {' '.join(missing)})"
+    return ""
+
+
+def create_proposer(
+    name: str, *, device: str = "auto", weights: str | Path | None = None
+) -> MaskProposer:
+    """A ready engine. `weights` (a model name or a file) and `device` concern DeepMask only.
+
+    Raises InputError for an unknown name, and for ``deepmask`` when its weights are missing
+    (the message says how to get them). ``ensemble`` never fails for want of DeepMask: it falls
+    back to the classic engine alone and says why in its `note`.
+    """
+    key = (name or "").strip().lower()
+    if key == "classic":
+        from scubasteve.inference.classic import ClassicProposer
+
+        return ClassicProposer()
+    if key == "box":
+        from scubasteve.inference.baselines import BoxProposer
+
+        return BoxProposer()
+    if key == "grabcut":
+        from scubasteve.inference.baselines import GrabCutProposer
+
+        return GrabCutProposer()
+    if key == "deepmask":
+        return _load_deepmask(weights, device)
+    if key == "ensemble":
+        from scubasteve.inference.classic import ClassicProposer
+        from scubasteve.inference.ensemble import EnsembleProposer
+
+        classic = ClassicProposer()
+        try:
+            deepmask = _load_deepmask(weights, device)
+        except (InputError, ImportError, OSError, RuntimeError) as exc:
+            note = f"the classic engine serves alone: {exc}"
+            log.info("ensemble: %s", note)
+            return EnsembleProposer([classic], note=note)
+        return EnsembleProposer([classic, deepmask], note="classic + DeepMask")
+    raise InputError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")
+
+
+def engine_status(weights: str | Path | None = None) -> list[EngineStatus]:
+    """The status of every engine, in `ENGINE_NAMES` order; cheap (loads no model)."""
+    problem = _deepmask_weights_problem(weights)
+    if problem:
+        deepmask = EngineStatus("deepmask", False, problem)
+        ensemble = EngineStatus(
+            "ensemble", True, f"the classic engine serves alone (DeepMask: {problem})"
+        )
+    else:
+        deepmask = EngineStatus("deepmask", True, "")
+        ensemble = EngineStatus("ensemble", True, "classic + DeepMask")
+    classic_problem = _classic_problem()
+    if classic_problem:
+        ensemble = EngineStatus("ensemble", False, classic_problem)
+    return [
+        ensemble,
+        EngineStatus("classic", not classic_problem, classic_problem),
+        deepmask,
+        EngineStatus("box", True, "baseline: the box itself"),
+        EngineStatus("grabcut", True, "baseline: one plain OpenCV GrabCut"),
+    ]

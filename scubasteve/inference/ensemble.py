@@ -1,0 +1,124 @@
+"""`EnsembleProposer`: several engines' proposals merged into one ranked, duplicate-free list.
+
+Scores of different engines mean different things (the classic engine estimates IoU, DeepMask
+gives an objectness probability), so they are not compared. Each proposal instead gets
+``2 / (rank + 2)`` from its rank within its own engine (1 for an engine's best, then 0.67, 0.5...)
+plus `agreement_weight` times its best mask IoU with any proposal of another engine: independent
+engines that find the same mask are more likely right. With one engine the order is that engine's
+own. Near-duplicates across engines are then removed (the higher fused score stays) and the top
+`k` kept. See docs/adr/0101-ensemble-ranking.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from scubasteve.core.geometry import Box
+from scubasteve.inference.base import (
+    DEFAULT_DUPLICATE_IOU,
+    Cancelled,
+    CancelToken,
+    MaskProposer,
+    PromptPoint,
+    Proposal,
+    ProposalCallback,
+    deduplicate,
+    patch_iou,
+)
+
+log = logging.getLogger(__name__)
+
+
+class EnsembleProposer:
+    """Runs `engines` in order on each request and fuses their proposals.
+
+    `note` says how the ensemble was put together (for example why DeepMask is missing); the app
+    shows it. An engine that fails with an unexpected error is logged and skipped, so one broken
+    engine does not take the others down; a bad box (ValueError) and cancellation propagate.
+    """
+
+    name = "ensemble"
+
+    def __init__(
+        self,
+        engines: Sequence[MaskProposer],
+        *,
+        agreement_weight: float = 0.5,
+        duplicate_iou: float = DEFAULT_DUPLICATE_IOU,
+        note: str = "",
+    ) -> None:
+        if not engines:
+            raise ValueError("an ensemble needs at least one engine")
+        self.engines = list(engines)
+        self.agreement_weight = agreement_weight
+        self.duplicate_iou = duplicate_iou
+        self.note = note
+
+    @property
+    def engine_names(self) -> list[str]:
+        return [e.name for e in self.engines]
+
+    def set_image(self, image: np.ndarray) -> None:
+        for engine in self.engines:
+            engine.set_image(image)
+
+    def propose(
+        self,
+        box: Box,
+        k: int = 10,
+        points: Sequence[PromptPoint] = (),
+        *,
+        cancel: CancelToken | None = None,
+        on_proposal: ProposalCallback | None = None,
+    ) -> list[Proposal]:
+        """Up to `k` proposals from all engines, best first (see the module docstring)."""
+        shown: list[Proposal] = []
+
+        def forward(p: Proposal) -> None:
+            # Pass progress through, without repeating what another engine already showed.
+            if on_proposal is None or len(shown) >= k:
+                return
+            if all(patch_iou(p.patch, q.patch) <= self.duplicate_iou for q in shown):
+                shown.append(p)
+                on_proposal(p)
+
+        results: list[list[Proposal]] = []
+        failures: list[Exception] = []
+        for engine in self.engines:
+            if cancel is not None:
+                cancel.check()
+            try:
+                results.append(
+                    engine.propose(
+                        box, k, points, cancel=cancel, on_proposal=forward if on_proposal else None
+                    )
+                )
+            except (Cancelled, ValueError):
+                raise
+            except Exception as exc:  # one broken engine must not stop the others
+                log.warning("engine %s failed on box %s: %s", engine.name, box, exc, exc_info=True)
+                failures.append(exc)
+        if not results and failures:
+            raise failures[0]
+        return self.fuse(results, k)
+
+    def fuse(self, results: Sequence[Sequence[Proposal]], k: int) -> list[Proposal]:
+        """Merge per-engine ranked lists into one (see the module docstring)."""
+        fused: list[Proposal] = []
+        for i, props in enumerate(results):
+            others = [q for j, other in enumerate(results) if j != i for q in other]
+            for rank, p in enumerate(props):
+                agree = max((patch_iou(p.patch, q.patch) for q in others), default=0.0)
+                score = 2.0 / (rank + 2) + self.agreement_weight * agree
+                extras = dict(p.extras) | {
+                    "engine_score": float(p.score),
+                    "engine_rank": float(rank),
+                    "cross_agreement": float(agree),
+                }
+                fused.append(Proposal(p.patch, score, p.source, extras))
+        # Stable sort: ties keep the engines' order, so the first engine's proposals lead.
+        fused.sort(key=lambda p: p.score, reverse=True)
+        return deduplicate(fused, k, self.duplicate_iou)

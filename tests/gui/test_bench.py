@@ -1,0 +1,67 @@
+"""The benchmarks run end to end (with a fake engine) and the KLM estimate adds up its operators."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+from gui_fakes import FakeProposer
+from PIL import Image
+
+from scubasteve.bench.klm import B, K, M, ObjectActions, P, human_seconds
+from scubasteve.core.annotation import Annotation, ImageDoc
+
+pytestmark = pytest.mark.gui
+
+
+def test_klm_estimate_counts_each_operator():
+    base = human_seconds(ObjectActions(label_keys=0, pick_keys=0, clicks=0, wait_seconds=0.0))
+    assert base == pytest.approx(M + P + B + P + B + M + K)
+    more = human_seconds(ObjectActions(label_keys=3, pick_keys=1, clicks=2, wait_seconds=0.5))
+    assert more - base == pytest.approx(M + 3 * K + K + 2 * (M + P + 2 * B) + 0.5)
+
+
+def test_annotator_benchmark_plays_a_user_through_the_window(tmp_path, capsys):
+    from scubasteve.bench.annotator import run
+    from scubasteve.io.coco import write_coco
+
+    images = tmp_path / "images"
+    images.mkdir()
+    docs = []
+    for i in range(2):
+        arr = np.full((120, 160, 3), 100, np.uint8)
+        path = images / f"im{i}.png"
+        Image.fromarray(arr).save(path)
+        anns = []
+        for j, label in enumerate(("cat", "dog")):
+            mask = np.zeros((120, 160), bool)
+            mask[20 + 10 * j : 80 + 10 * j, 20 + 60 * j : 70 + 60 * j] = True
+            anns.append(Annotation.from_mask(label, mask))
+        docs.append(ImageDoc(path, 160, 120, anns))
+    coco = tmp_path / "instances.json"
+    write_coco(coco, docs, categories=["cat", "dog"], root=images)
+    out = tmp_path / "log.json"
+    args = argparse.Namespace(
+        coco=coco, images=images, limit=3, max_clicks=2, engine="classic", device="cpu", out=out
+    )
+    assert run(args, proposer_factory=lambda name, device: FakeProposer()) == 0
+    printed = capsys.readouterr().out
+    assert "| objects | 3 |" in printed and "latency p50 s" in printed
+    log = json.loads(out.read_text())
+    assert len(log["objects"]) == 3
+    # The fake's proposal 0 is exactly the box, and these objects are boxes: IoU 1 with no clicks.
+    assert all(o["iou"] > 0.95 and o["clicks"] == 0 for o in log["objects"])
+    assert log["objects"][0]["label_keys"] == 0, "cat is the first label of the project"
+    assert log["objects"][1]["label_keys"] >= 2, "dog was chosen with the picker"
+
+
+@pytest.mark.slow
+def test_startup_benchmark_times_help_and_the_first_window(capsys, monkeypatch):
+    from scubasteve.bench.startup import run
+
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert run(argparse.Namespace(repeat=1)) == 0
+    out = capsys.readouterr().out
+    assert "| scubasteve --help |" in out and "| window first shown |" in out

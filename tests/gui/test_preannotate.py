@@ -1,0 +1,116 @@
+"""PixelLib pre-annotation (with a fake segmenter): current image, whole folder, review keys."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from gui_helpers import key
+from PySide6.QtCore import Qt
+
+from scubasteve.gui.canvas.items import REVIEW_FLAG
+from scubasteve.gui.image_list import RowState
+
+pytestmark = pytest.mark.gui
+
+
+def _pending(window):  # type: ignore[no-untyped-def]
+    return [a for a in window.documents.current.doc.annotations if a.flags.get(REVIEW_FLAG)]
+
+
+def test_preannotating_the_image_adds_results_to_review_with_y_and_n(
+    make_window, image_folder, qtbot
+):
+    window = make_window(image_folder)
+    key(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(
+        lambda: len(_pending(window)) == 1 and not window.preannotate.running, timeout=5000
+    )
+    row = window.project.model.row_of(window.annotator.entry.path)
+    assert window.project.model.state(row) == RowState.REVIEW
+    key(window, Qt.Key.Key_Y)
+    anns = window.documents.current.doc.annotations
+    assert len(anns) == 1 and not anns[0].flags.get(REVIEW_FLAG) and anns[0].label == "person"
+    assert window.project.model.state(row) == RowState.DONE
+    key(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(
+        lambda: len(_pending(window)) == 1 and not window.preannotate.running, timeout=5000
+    )
+    key(window, Qt.Key.Key_N)
+    assert len(window.documents.current.doc.annotations) == 1
+
+
+def test_preannotating_the_folder_writes_other_images_files_and_can_be_cancelled(
+    make_window, image_folder, qtbot
+):
+    window = make_window(image_folder)
+    progress: list[tuple[int, int]] = []
+    window.preannotate.progress.connect(lambda d, t: progress.append((d, t)))
+    key(
+        window,
+        Qt.Key.Key_R,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
+    qtbot.waitUntil(
+        lambda: not window.preannotate.running and progress and progress[-1][0] == 3, timeout=10000
+    )
+    assert progress[-1] == (3, 3)
+    for name in ("img2.json", "img3.json"):
+        data = json.loads((image_folder / name).read_text())
+        assert [s["label"] for s in data["shapes"]] == ["person"]
+        assert data["shapes"][0]["flags"].get(REVIEW_FLAG) is True
+    assert window.project.model.count(RowState.REVIEW) == 3
+    key(window, Qt.Key.Key_D)
+    qtbot.waitUntil(lambda: window.annotator.entry.path.name == "img2.png", timeout=5000)
+    assert len(_pending(window)) == 1, "the file written in the background is what the image shows"
+
+    window.preannotate.run(
+        [image_folder / "img1.png", image_folder / "img2.png", image_folder / "img3.png"]
+    )
+    window.preannotate.cancel()
+    qtbot.waitUntil(lambda: not window.preannotate.running, timeout=5000)
+    assert progress[-1][0] < 3
+
+
+def test_missing_pixellib_weights_offer_the_weights_dialog(make_window, image_folder, qtbot):
+    class WeightsNotInstalled(Exception):
+        pass
+
+    def factory():  # type: ignore[no-untyped-def]
+        try:
+            raise WeightsNotInstalled("mask_rcnn_coco")
+        except WeightsNotInstalled as exc:
+            raise ValueError("model 'mask_rcnn_coco' is missing") from exc
+
+    window = make_window(image_folder)
+    window.preannotate._factory = factory
+    offered: list[str] = []
+    window.preannotate.weights_missing.connect(offered.append)
+    window.preannotate.run([window.annotator.entry.path])
+    qtbot.waitUntil(lambda: bool(offered), timeout=5000)
+    assert not window.preannotate.running
+    assert window.documents.current.doc.annotations == []
+
+
+def test_coco_export_leaves_out_unreviewed_preannotations(make_window, image_folder, qtbot):
+    from pycocotools.coco import COCO
+
+    from scubasteve.gui.wiring import export_coco
+
+    window = make_window(image_folder)
+    key(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(
+        lambda: len(_pending(window)) == 1 and not window.preannotate.running, timeout=5000
+    )
+    messages: list[str] = []
+    window.status.messageChanged.connect(messages.append)
+    out = image_folder / "coco.json"
+    export_coco(window, out)
+    qtbot.waitUntil(lambda: any(m.startswith("Exported") for m in messages), timeout=10000)
+    assert any("1 pre-annotation(s) not yet reviewed left out" in m for m in messages)
+    assert COCO(str(out)).getAnnIds() == []
+    key(window, Qt.Key.Key_Y)
+    messages.clear()
+    export_coco(window, out)
+    qtbot.waitUntil(lambda: any(m.startswith("Exported") for m in messages), timeout=10000)
+    assert len(COCO(str(out)).getAnnIds()) == 1

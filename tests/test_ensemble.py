@@ -1,0 +1,142 @@
+"""EnsembleProposer: fusion across engines, duplicates, progress pass-through, failures."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from proposal_helpers import assert_valid_proposals, box_around, disc_scene
+
+from scubasteve.core.annotation import MaskPatch
+from scubasteve.core.geometry import Box
+from scubasteve.inference.base import Cancelled, CancelToken, MaskProposer, Proposal
+from scubasteve.inference.classic import ClassicProposer
+from scubasteve.inference.ensemble import EnsembleProposer
+
+
+def square(x: int, y: int, side: int) -> MaskPatch:
+    return MaskPatch(np.ones((side, side), bool), x, y)
+
+
+class FakeEngine:
+    """Returns fixed proposals (best first) and records what it was asked."""
+
+    def __init__(self, name: str, patches: list[MaskPatch], fail: Exception | None = None):
+        self.name = name
+        self.patches = patches
+        self.fail = fail
+        self.images: list[tuple[int, ...]] = []
+
+    def set_image(self, image: np.ndarray) -> None:
+        self.images.append(image.shape)
+
+    def propose(self, box, k=10, points=(), *, cancel=None, on_proposal=None):
+        if cancel is not None:
+            cancel.check()
+        if self.fail is not None:
+            raise self.fail
+        props = [Proposal(p, 100.0 - i, f"{self.name}:{i}") for i, p in enumerate(self.patches[:k])]
+        for p in props:
+            if on_proposal is not None:
+                on_proposal(p)
+        return props
+
+
+BOX = Box(0, 0, 100, 100)
+
+
+def test_ensemble_implements_the_proposer_protocol():
+    assert isinstance(EnsembleProposer([FakeEngine("a", [])]), MaskProposer)
+
+
+def test_an_empty_ensemble_is_refused():
+    with pytest.raises(ValueError):
+        EnsembleProposer([])
+
+
+def test_one_engine_keeps_its_own_order():
+    patches = [square(0, 0, 10), square(50, 50, 20), square(20, 0, 5)]
+    props = EnsembleProposer([FakeEngine("a", patches)]).propose(BOX)
+    assert [p.source for p in props] == ["a:0", "a:1", "a:2"]
+    assert [p.score for p in props] == sorted((p.score for p in props), reverse=True)
+
+
+def test_a_mask_found_by_both_engines_outranks_one_found_by_one():
+    shared = square(40, 40, 30)
+    a = FakeEngine("a", [square(0, 0, 10), shared])
+    b = FakeEngine("b", [square(70, 0, 12), MaskPatch(np.ones((30, 31), bool), 40, 40)])
+    props = EnsembleProposer([a, b]).propose(BOX)
+    # Each engine ranked the shared mask second, yet agreement lifts it to the top.
+    assert props[0].patch.box() in (shared.box(), Box(40, 40, 71, 70))
+    assert props[0].extras["cross_agreement"] > 0.9
+
+
+def test_duplicates_across_engines_are_removed_and_k_respected():
+    a = FakeEngine("a", [square(0, 0, 10), square(20, 20, 10), square(40, 40, 10)])
+    b = FakeEngine("b", [square(0, 0, 10), square(60, 60, 10)])
+    props = EnsembleProposer([a, b]).propose(BOX, k=3)
+    assert len(props) == 3
+    boxes = [p.patch.box() for p in props]
+    assert len(set(boxes)) == 3
+    assert Box(0, 0, 10, 10) in boxes
+
+
+def test_engine_scores_are_kept_in_extras():
+    props = EnsembleProposer([FakeEngine("a", [square(0, 0, 10)])]).propose(BOX)
+    assert props[0].extras["engine_score"] == 100.0
+    assert props[0].extras["engine_rank"] == 0.0
+
+
+def test_progress_passes_through_without_duplicates():
+    a = FakeEngine("a", [square(0, 0, 10), square(20, 20, 10)])
+    b = FakeEngine("b", [square(0, 0, 10), square(60, 60, 10)])
+    seen: list[Proposal] = []
+    EnsembleProposer([a, b]).propose(BOX, on_proposal=seen.append)
+    assert [p.source for p in seen] == ["a:0", "a:1", "b:1"]
+
+
+def test_set_image_reaches_every_engine():
+    a, b = FakeEngine("a", []), FakeEngine("b", [])
+    EnsembleProposer([a, b]).set_image(np.zeros((5, 6, 3), np.uint8))
+    assert a.images == [(5, 6, 3)] and b.images == [(5, 6, 3)]
+
+
+def test_cancelled_request_raises_cancelled():
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        EnsembleProposer([FakeEngine("a", [square(0, 0, 10)])]).propose(BOX, cancel=token)
+
+
+def test_a_failing_engine_is_logged_and_skipped(caplog):
+    broken = FakeEngine("broken", [], fail=RuntimeError("CUDA out of memory"))
+    good = FakeEngine("good", [square(0, 0, 10)])
+    with caplog.at_level(logging.WARNING):
+        props = EnsembleProposer([broken, good]).propose(BOX)
+    assert [p.source for p in props] == ["good:0"]
+    assert "CUDA out of memory" in caplog.text
+
+
+def test_all_engines_failing_raises_the_first_error():
+    a = FakeEngine("a", [], fail=RuntimeError("first"))
+    b = FakeEngine("b", [], fail=RuntimeError("second"))
+    with pytest.raises(RuntimeError, match="first"):
+        EnsembleProposer([a, b]).propose(BOX)
+
+
+def test_a_bad_box_is_not_swallowed():
+    with pytest.raises(ValueError):
+        EnsembleProposer([FakeEngine("a", [], fail=ValueError("box outside"))]).propose(BOX)
+
+
+def test_ensemble_of_the_classic_engine_matches_it():
+    image, mask = disc_scene()
+    classic = ClassicProposer()
+    classic.set_image(image)
+    alone = classic.propose(box_around(mask))
+    ensemble = EnsembleProposer([ClassicProposer()])
+    ensemble.set_image(image)
+    fused = ensemble.propose(box_around(mask))
+    assert_valid_proposals(fused, *image.shape[:2], k=10, engine="classic")
+    assert [p.source for p in fused] == [p.source for p in alone]

@@ -1,0 +1,44 @@
+"""The typed settings model (no Qt): defaults, round trip, bad values, broken files."""
+
+from __future__ import annotations
+
+import json
+
+from scubasteve.core.settings import Settings, load_settings, save_settings, settings_path
+
+
+def test_settings_round_trip_through_the_config_folder():
+    s = Settings(
+        device="cpu", engine="classic", polygon_tolerance=0.5, shortcuts={"accept": "Space"}
+    )
+    s.recent_labels = ["dog", "cat"]
+    path = save_settings(s)
+    assert path == settings_path()
+    loaded = load_settings()
+    assert loaded == s
+    assert [p.name for p in path.parent.iterdir()] == ["settings.json"], "no temporary files left"
+
+
+def test_bad_values_fall_back_to_defaults_and_are_reported(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(
+        json.dumps(
+            {"device": "tpu", "polygon_tolerance": "fine", "proposals": 50, "future_key": 1}
+        ),
+        encoding="utf-8",
+    )
+    problems: list[str] = []
+    s = load_settings(path, problems)
+    assert (s.device, s.polygon_tolerance, s.proposals) == ("auto", 1.0, 10)
+    assert len(problems) == 3 and any("'tpu'" in p for p in problems)
+    save_settings(s, path)
+    assert json.loads(path.read_text())["future_key"] == 1, "unknown keys survive a save"
+
+
+def test_a_broken_settings_file_gives_defaults_and_is_left_alone(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text("{ not json", encoding="utf-8")
+    problems: list[str] = []
+    assert load_settings(path, problems) == Settings()
+    assert problems and str(path) in problems[0]
+    assert path.read_text() == "{ not json"
