@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from deepmask_data import shapes_docs, write_labelme_project
+from deepmask_data import shapes_docs, shapes_image, write_labelme_project
 
 from scubasteve.core.errors import InputError
 from scubasteve.inference.deepmask import load_proposer
@@ -342,3 +342,22 @@ def test_sharpmask_command_trains_on_a_named_deepmask_and_the_engine_refines(tmp
     assert logits.shape == (1, cfg.window, cfg.window)  # refined masks cover the whole window
     props = eng.propose(Box(10, 10, 50, 50))  # a barely trained net may find nothing
     assert all(p.source.startswith("deepmask:sharp") for p in props)
+
+
+def test_engine_registry_serves_trained_weights_alone_and_in_the_ensemble(tmp_path):
+    from scubasteve.core.geometry import Box
+    from scubasteve.inference.deepmask.models import register
+    from scubasteve.inference.engines import create_proposer, engine_status
+
+    cfg = tiny_config(**MICRO)
+    path = save_weights(tmp_path / "w.pt", N.build_network(cfg).state_dict(), cfg, {})
+    register("mine", "deepmask", path, {})
+    assert next(s for s in engine_status("mine") if s.name == "deepmask").available
+    alone = create_proposer("deepmask", device="cpu", weights="mine")
+    assert alone.name == "deepmask" and alone.config == cfg
+    both = create_proposer("ensemble", device="cpu", weights="mine")
+    assert both.engine_names == ["classic", "deepmask"]
+    image, _ = shapes_image(0)
+    both.set_image(image)
+    props = both.propose(Box(40, 30, 120, 100), k=10)
+    assert 1 <= len(props) <= 10 and {p.engine for p in props} <= {"classic", "deepmask"}
