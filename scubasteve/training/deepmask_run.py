@@ -17,14 +17,8 @@ from scubasteve.core.annotation import ImageDoc
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import data_dir
 from scubasteve.inference.deepmask.config import DeepMaskConfig
-from scubasteve.training.deepmask_data import Instance, collect_instances
-from scubasteve.training.deepmask_train import (
-    EpochResult,
-    Trainer,
-    TrainOptions,
-    TrainResult,
-    sources_for,
-)
+from scubasteve.training.deepmask_data import Instance, SampleSource, collect_instances
+from scubasteve.training.deepmask_train import EpochResult, Trainer, TrainOptions, TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -172,3 +166,20 @@ def register_result(name: str, result: TrainResult, meta: dict[str, Any]) -> Pat
     return register(
         name, kind, result.best, {**meta, "best_val_iou": result.best_iou, "history": history}
     )
+
+
+def sources_for(
+    docs: list[ImageDoc],
+    train_ids: list[int],
+    val_ids: list[int],
+    instances: list[Instance],
+    cfg: DeepMaskConfig,
+    label_size: int | None = None,
+) -> tuple[SampleSource, SampleSource | None]:
+    train = [i for i in instances if i.doc in set(train_ids)]
+    val = [i for i in instances if i.doc in set(val_ids)]
+    if not train:
+        raise InputError("no usable training objects in the training images")
+    t = SampleSource(docs, train, cfg, label_size=label_size)
+    v = SampleSource(docs, val, cfg, label_size=label_size) if val else None
+    return t, v

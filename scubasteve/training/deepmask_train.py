@@ -28,20 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from scubasteve.core.annotation import ImageDoc
 from scubasteve.core.errors import InputError
 from scubasteve.inference.deepmask.checkpoint import (
-    FORMAT_VERSION,
-    TRAINING_FORMAT,
-    check_payload,
-    cpu_state,
-    read_payload,
     save_weights,
-    tree_digest,
-    write_payload,
 )
 from scubasteve.inference.deepmask.config import DeepMaskConfig
-from scubasteve.training.deepmask_data import Instance, SampleSource
+from scubasteve.training.deepmask_data import SampleSource
 
 log = logging.getLogger(__name__)
 
@@ -367,53 +359,17 @@ class Trainer:
         return self.run_dir / "state.pt"
 
     def save_state(self) -> None:
-        import torch
+        """Write everything needed to resume (atomically, with checksums) to `state_path()`."""
+        from scubasteve.training.deepmask_state import save_training_state
 
-        state = cpu_state(self.net.state_dict())
-        payload = {
-            "format": TRAINING_FORMAT,
-            "format_version": FORMAT_VERSION,
-            "config": self.cfg.to_dict(),
-            "options": _jsonable(asdict(self.opts)),
-            "epoch": self.epoch,
-            "best_iou": self.best_iou,
-            "history": [asdict(h) for h in self.history],
-            "state_dict": state,
-            "optimizer": self.optimizer.state_dict(),
-            "rng": {
-                "numpy": self.rng.bit_generator.state,
-                "torch": torch.get_rng_state(),
-                "python": list(random.getstate()[1]),
-                "python_version": random.getstate()[0],
-                "python_gauss": random.getstate()[2],
-            },
-        }
-        payload["sha256"] = tree_digest(state)
-        payload["optimizer_sha256"] = tree_digest(payload["optimizer"])
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_payload(self.state_path(), payload)
+        save_training_state(self, self.state_path())
 
     def load_state(self, path: Path | None = None) -> None:
-        import torch
+        """Continue from a `state.pt`; damaged or foreign files raise `InputError`."""
+        from scubasteve.training.deepmask_state import restore_training_state
 
-        path = path or self.state_path()
-        payload = check_payload(path, read_payload(path, "cpu"), TRAINING_FORMAT)
-        if payload.get("optimizer_sha256") != tree_digest(payload.get("optimizer")):
-            raise InputError(
-                "the optimiser state does not match its checksum; the file is damaged", path
-            )
-        saved = DeepMaskConfig.from_dict(dict(payload["config"]))
-        if saved != self.cfg:
-            raise InputError("the run was started with another network configuration", path)
-        self.net.load_state_dict(payload["state_dict"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.epoch = int(payload["epoch"])
-        self.best_iou = float(payload.get("best_iou", -1.0))
-        self.history = [EpochResult(**h) for h in payload.get("history", [])]
-        rng = payload["rng"]
-        self.rng.bit_generator.state = rng["numpy"]
-        torch.set_rng_state(rng["torch"])
-        random.setstate((rng["python_version"], tuple(rng["python"]), rng["python_gauss"]))
+        restore_training_state(self, path or self.state_path())
 
     def save_weights(self, name: str, meta: dict[str, Any]) -> Path:
         return save_weights(self.run_dir / name, self.net.state_dict(), self.cfg, meta)
@@ -456,20 +412,3 @@ def _append_log(path: Path, record: dict[str, Any]) -> None:
         fh.write(json.dumps(record) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
-
-
-def sources_for(
-    docs: list[ImageDoc],
-    train_ids: list[int],
-    val_ids: list[int],
-    instances: list[Instance],
-    cfg: DeepMaskConfig,
-    label_size: int | None = None,
-) -> tuple[SampleSource, SampleSource | None]:
-    train = [i for i in instances if i.doc in set(train_ids)]
-    val = [i for i in instances if i.doc in set(val_ids)]
-    if not train:
-        raise InputError("no usable training objects in the training images")
-    t = SampleSource(docs, train, cfg, label_size=label_size)
-    v = SampleSource(docs, val, cfg, label_size=label_size) if val else None
-    return t, v
