@@ -56,11 +56,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = kinds.add_parser("training", help="DeepMask training throughput and quality on a split")
     t.add_argument("--coco", type=Path, required=True)
     t.add_argument("--images", type=Path, required=True)
-    t.add_argument("--epochs", type=int, default=5)
+    t.add_argument("--epochs", type=int, default=5, help="0: measure the throughput only")
+    t.add_argument(
+        "--evaluate",
+        default=None,
+        metavar="WEIGHTS",
+        help="only score these DeepMask weights (name or file) on the validation split",
+    )
     t.add_argument("--device", default="auto")
     t.add_argument("--val-fraction", type=float, default=0.2)
     t.add_argument("--limit", type=int, default=None, help="at most this many validation objects")
     t.add_argument("--out", type=Path, default=None, help="run folder")
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--batches-per-epoch", type=int, default=None)
+    t.add_argument("--throughput-steps", type=int, default=4, help="timed batches (0: skip)")
+    t.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out")
+    t.add_argument(
+        "--bf16", choices=("auto", "on", "off"), default="auto", help="bfloat16 autocast"
+    )
     t.set_defaults(handler=lazy("scubasteve.training.bench:run"))
 
     s = kinds.add_parser("startup", help="time `scubasteve --help` and the window's first paint")

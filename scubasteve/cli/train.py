@@ -26,6 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--val-fraction", type=float, default=0.2)
     d.add_argument("--resume", action="store_true", help="continue an interrupted run")
     d.add_argument("--out", type=Path, default=None, help="run folder (checkpoints, log)")
+    d.add_argument(
+        "--arch",
+        choices=("resnet50", "tiny"),
+        default="resnet50",
+        help="network when starting from random weights: the published ResNet-50 DeepMask, or a "
+        "tiny one for quick checks",
+    )
+    _sgd_options(d)
     d.set_defaults(handler=lazy("scubasteve.training.deepmask_cli:cmd_train"))
 
     s = kinds.add_parser("sharpmask", help="train the SharpMask refinement on a frozen DeepMask")
@@ -41,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--device", default="auto")
     s.add_argument("--resume", action="store_true")
     s.add_argument("--out", type=Path, default=None)
+    s.add_argument("--val-fraction", type=float, default=0.2)
+    _sgd_options(s)
     s.set_defaults(handler=lazy("scubasteve.training.deepmask_cli:cmd_train_sharpmask"))
 
     f = kinds.add_parser(
@@ -52,6 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--epochs", type=int, default=5)
     f.add_argument("--holdout", type=float, default=0.2)
     f.add_argument("--device", default="auto")
+    f.add_argument("--batch-size", type=int, default=16)
+    f.add_argument("--lr", type=float, default=1e-3)
+    f.add_argument("--limit", type=int, default=None, help="at most this many held-out objects")
+    f.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
     f.set_defaults(handler=lazy("scubasteve.training.deepmask_cli:cmd_from_project"))
 
     m = kinds.add_parser(
@@ -97,3 +111,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--out", type=Path, default=None, help="run folder (default runs/maskrcnn/NAME)")
     m.add_argument("--overwrite", action="store_true", help="reuse a run folder with checkpoints")
     m.set_defaults(handler=lazy("scubasteve.training.maskrcnn_cli:cmd_train"))
+
+
+def _sgd_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument(
+        "--batches-per-epoch", type=int, default=None, help="default: each object about twice"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and the sampling")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    p.add_argument(
+        "--bf16",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="bfloat16 autocast (auto: where the CPU/GPU runs it fast)",
+    )

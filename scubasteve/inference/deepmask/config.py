@@ -1,0 +1,136 @@
+"""The DeepMask / SharpMask architecture as plain data (no torch here).
+
+The published network: a ResNet-50 trunk up to layer3 (stride 16, 1024 channels) on a 192x192 input,
+a one-cell border crop (the 16 px of context on each side), a 1x1 conv to 128 channels, ReLU, a
+10x10 conv to a 512-d embedding, a mask head 512 -> 56*56 (upsampled to the 160 window) and a score
+head. `DeepMaskConfig()` is that network; `tiny_config()` is a narrow, shallow member of the same
+family (bottleneck ResNet trunk, stride 16, same heads) for fast tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from scubasteve.core.errors import InputError
+
+#: Padding of the trunk's 3x3 and 7x7 convolutions. "zeros": torchvision's. "reflect": the PyTorch
+#: port (reflection for 3x3, symmetric for the 7x7 stem). "symmetric": the Torch7 original (mirror
+#: including the edge, i.e. replicate for 1 px, symmetric for the 3 px of the stem).
+PADDINGS = ("zeros", "reflect", "symmetric")
+
+#: ImageNet statistics the trunk expects (RGB, on 0..1 pixels).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: The grey that fills crops outside the image: the ImageNet mean, which normalises to zero.
+GREY_RGB = (124, 116, 104)
+
+
+@dataclass(frozen=True)
+class DeepMaskConfig:
+    """Sizes of one DeepMask network. All sizes in input pixels unless said otherwise.
+
+    `input_size`: the square crop the network sees (window plus context on each side).
+    `window`: the central part its mask covers. `mask_size`: side of the mask head's output.
+    `label_size`: resolution of the training labels (the mask is upsampled to it for the loss).
+    `object_fraction`: the object's longest side as a fraction of the window during training.
+    `trunk_width`/`trunk_blocks`: the bottleneck ResNet trunk (64, (3, 4, 6) is ResNet-50 to layer3).
+    `sharpmask`: whether the network has the SharpMask refinement (`km`, `ks` its channel counts).
+    """
+
+    input_size: int = 192
+    window: int = 160
+    stride: int = 16
+    mask_size: int = 56
+    label_size: int = 112
+    object_fraction: float = 128 / 224
+    trunk_width: int = 64
+    trunk_blocks: tuple[int, int, int] = (3, 4, 6)
+    neck_channels: int = 128
+    embed_channels: int = 512
+    score_hidden: int = 1024
+    padding: str = "zeros"
+    sharpmask: bool = False
+    km: int = 32
+    ks: int = 32
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.padding not in PADDINGS:
+            problems.append(f"padding {self.padding!r} is not one of {', '.join(PADDINGS)}")
+        if self.window % self.stride or self.input_size % self.stride:
+            problems.append("input_size and window must be multiples of the stride")
+        if self.input_size <= self.window or (self.input_size - self.window) % (2 * self.stride):
+            problems.append("input_size - window must be a positive even number of strides")
+        if len(self.trunk_blocks) != 3 or min(self.trunk_blocks) < 1:
+            problems.append("trunk_blocks needs three positive block counts")
+        if self.sharpmask and (self.km < 16 or self.km % 16 or self.ks < 16 or self.ks % 16):
+            problems.append("SharpMask needs km and ks multiples of 16")
+        if not 0.1 <= self.object_fraction <= 1.0:
+            problems.append("object_fraction must lie in [0.1, 1]")
+        if problems:
+            raise InputError("invalid DeepMask configuration: " + "; ".join(problems))
+        object.__setattr__(self, "trunk_blocks", tuple(int(b) for b in self.trunk_blocks))
+
+    @property
+    def fsz(self) -> int:
+        """Cells of the window at the trunk's stride (10 for the published network)."""
+        return self.window // self.stride
+
+    @property
+    def context(self) -> int:
+        """Input pixels of context on each side of the window (16)."""
+        return (self.input_size - self.window) // 2
+
+    @property
+    def context_cells(self) -> int:
+        return self.context // self.stride
+
+    @property
+    def trunk_channels(self) -> tuple[int, int, int, int]:
+        """Channels after the stem, layer1, layer2 and layer3 (64, 256, 512, 1024)."""
+        w = self.trunk_width
+        return (w, 4 * w, 8 * w, 16 * w)
+
+    @property
+    def object_size(self) -> float:
+        """The object's longest side inside the window, in input pixels (about 91)."""
+        return self.window * self.object_fraction
+
+    def with_sharpmask(self, on: bool = True) -> DeepMaskConfig:
+        return DeepMaskConfig(**{**self.to_dict(), "sharpmask": on})
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["trunk_blocks"] = list(self.trunk_blocks)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeepMaskConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"unknown DeepMask configuration keys: {', '.join(unknown)}")
+        values = dict(data)
+        if "trunk_blocks" in values:
+            values["trunk_blocks"] = tuple(values["trunk_blocks"])
+        return cls(**values)
+
+
+def tiny_config(**overrides: Any) -> DeepMaskConfig:
+    """A small network of the same family (for tests): 112 input, 80 window, 16-wide trunk."""
+    base = dict(
+        input_size=112,
+        window=80,
+        mask_size=28,
+        label_size=56,
+        trunk_width=16,
+        trunk_blocks=(1, 1, 1),
+        neck_channels=32,
+        embed_channels=128,
+        score_hidden=128,
+        km=16,
+        ks=16,
+    )
+    base.update(overrides)
+    return DeepMaskConfig(**base)  # type: ignore[arg-type]

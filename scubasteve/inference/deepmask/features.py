@@ -1,0 +1,148 @@
+"""Trunk features of canvases, cached per image, and the heads run on windows of them.
+
+The trunk is fully convolutional (stride 16), so one pass over a canvas gives the features of every
+network window in it: the window whose top-left feature cell is (i, j) covers canvas pixels
+[16 j, 16 j + 160) x [16 i, 16 i + 160), with its 16 px of context around it. This is how the
+published full-image inference runs DeepMask, and what makes box inference cheap once an image's
+levels are computed: only the 10x10 conv and the heads run per window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scubasteve.inference.deepmask.canvas import Canvas
+from scubasteve.inference.deepmask.config import DeepMaskConfig
+
+
+@dataclass
+class LevelFeatures:
+    """Features of one canvas. `reduced`: (neck_channels, rows, cols) after the 1x1 conv and ReLU.
+    `hs`: SharpMask horizontal outputs (C_k, rows * 2^k, cols * 2^k), or None."""
+
+    scale: float
+    ox: float
+    oy: float
+    reduced: Any
+    hs: list[Any] | None = None
+
+    @property
+    def rows(self) -> int:
+        return int(self.reduced.shape[1])
+
+    @property
+    def cols(self) -> int:
+        return int(self.reduced.shape[2])
+
+    def nbytes(self) -> int:
+        tensors = [self.reduced, *(self.hs or [])]
+        return int(sum(t.numel() * t.element_size() for t in tensors))
+
+    def centre_cell(self, x: float, y: float, cfg: DeepMaskConfig) -> tuple[int, int]:
+        """Top-left cell (i, j) of the window centred nearest to image point (x, y)."""
+        j = round((self.scale * x + self.ox - cfg.window / 2) / cfg.stride)
+        i = round((self.scale * y + self.oy - cfg.window / 2) / cfg.stride)
+        return self.clamp(i, j, cfg)
+
+    def clamp(self, i: int, j: int, cfg: DeepMaskConfig) -> tuple[int, int]:
+        return (
+            int(min(max(i, 0), max(self.rows - cfg.fsz, 0))),
+            int(min(max(j, 0), max(self.cols - cfg.fsz, 0))),
+        )
+
+    def window(self, i: int, j: int, cfg: DeepMaskConfig) -> tuple[float, float, float]:
+        """(x0, y0, side) of window (i, j) in image coordinates."""
+        s = self.scale
+        return (cfg.stride * j - self.ox) / s, (cfg.stride * i - self.oy) / s, cfg.window / s
+
+
+def compute_features(
+    net: Any,
+    cfg: DeepMaskConfig,
+    canvases: list[Canvas],
+    device: str,
+    refine: bool,
+    bf16: bool = False,
+) -> list[LevelFeatures]:
+    """Features of canvases of one size, in one batched forward pass."""
+    import torch
+
+    from scubasteve.inference.deepmask import network as N
+
+    if not canvases:
+        return []
+    batch = np.stack([c.pixels for c in canvases])
+    with torch.inference_mode(), N.autocast(device, bf16):
+        x = N.normalise(batch, device=device).contiguous(memory_format=torch.channels_last)
+        feats, skips = N.run_trunk(net, cfg, x, skips=refine)
+        reduced = net["neck"][1](net["neck"][0](feats))
+        hs = N.horizontal(net, [feats, *skips]) if refine else None
+    out = []
+    for b, c in enumerate(canvases):
+        out.append(
+            LevelFeatures(
+                c.scale,
+                c.ox,
+                c.oy,
+                reduced[b].contiguous(),
+                [h[b].contiguous() for h in hs] if hs is not None else None,
+            )
+        )
+    return out
+
+
+def run_windows(
+    net: Any,
+    cfg: DeepMaskConfig,
+    windows: list[tuple[LevelFeatures, int, int]],
+    refine: bool,
+    bf16: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mask logits (N, m, m) (SharpMask: (N, window, window)) and objectness logits (N,)."""
+    import torch
+
+    from scubasteve.inference.deepmask import network as N
+
+    f = cfg.fsz
+    device = str(windows[0][0].reduced.device)
+    with torch.inference_mode(), N.autocast(device, bf16):
+        x = torch.stack([lf.reduced[:, i : i + f, j : j + f] for lf, i, j in windows])
+        if not bf16:
+            x = x.float()  # features cached in bfloat16 by a bf16 set_image
+        emb = net["neck"][2](x)
+        scores = N.score_logits(net, emb).reshape(-1)
+        if refine:
+            hs = []
+            for k in range(4):
+                r = 2**k
+                hs.append(
+                    torch.stack(
+                        [
+                            lf.hs[k][:, i * r : (i + f) * r, j * r : (j + f) * r]
+                            for lf, i, j in windows
+                        ]  # type: ignore[index]
+                    )
+                )
+            masks = N.refine(net, cfg, emb, hs if bf16 else [h.float() for h in hs])
+        else:
+            masks = N.mask_logits(net, cfg, emb)
+            if masks.ndim == 5:  # h = w = 1 always here, but keep the shape contract explicit
+                masks = masks[:, 0, 0]
+        return masks.float().cpu().numpy(), scores.float().cpu().numpy()
+
+
+def dense_scores(net: Any, lf: LevelFeatures, bf16: bool = False) -> tuple[Any, np.ndarray]:
+    """Embeddings (1, 512, r, c) and objectness logits (r, c) of every window of a level."""
+    import torch
+
+    from scubasteve.inference.deepmask import network as N
+
+    with torch.inference_mode(), N.autocast(str(lf.reduced.device), bf16):
+        emb = net["neck"][2](lf.reduced[None])
+        scores = N.score_logits(net, emb)[0]
+        if scores.ndim == 0:
+            scores = scores.reshape(1, 1)
+        return emb, scores.float().cpu().numpy()
