@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -267,6 +268,15 @@ def test_killed_cli_run_resumes_and_installs_a_loadable_model(tmp_path):
     assert out.returncode == 0, out.stderr
     assert f"epoch {done + 1}:" in out.stdout and "epoch 1:" not in out.stdout
     assert "installed as 'shapes'" in out.stdout
+    # The installed model carries its comparison with the classic engine on the validation images.
+    assert "| trained |" in out.stdout and "| classic |" in out.stdout
+    from scubasteve.core.paths import models_dir
+
+    sidecars = [json.loads(p.read_text()) for p in models_dir().glob("*.json")]
+    heldout = next(d["meta"]["heldout"] for d in sidecars if d.get("name") == "shapes")
+    assert heldout["objects"] >= 1 and {"top1", "best", "classic_top1", "classic_best"} <= set(
+        heldout
+    )
     # Fresh run without --resume refuses to overwrite it.
     again = _cli(*base, "--epochs", "1", cwd=tmp_path, env=_env())
     assert again.returncode == 2 and "--resume" in again.stderr
@@ -305,6 +315,8 @@ def test_learning_from_a_project_reports_held_out_quality_before_and_after(tmp_p
     assert all(0.0 <= v <= 1.0 for v in report.after.best + report.before.best)
     table = report.table()
     assert "before (start.pt)" in table and "after (proj)" in table
+    assert report.classic is not None and report.classic.objects == report.after.objects
+    assert "| classic engine |" in table
     gained = report.gain()[1] >= 0
     assert (report.installed is not None) == gained
     assert ("installed as 'proj'" in report.verdict()) == gained
@@ -361,3 +373,23 @@ def test_engine_registry_serves_trained_weights_alone_and_in_the_ensemble(tmp_pa
     both.set_image(image)
     props = both.propose(Box(40, 30, 120, 100), k=10)
     assert 1 <= len(props) <= 10 and {p.engine for p in props} <= {"classic", "deepmask"}
+
+
+@pytest.mark.parametrize(("best", "expect"), [(0.50, ["classic"]), (0.70, ["classic", "deepmask"])])
+def test_ensemble_leaves_out_a_trained_model_that_measured_below_the_classic_engine(
+    tmp_path, best, expect
+):
+    from scubasteve.inference.deepmask.models import register
+    from scubasteve.inference.engines import create_proposer, engine_status
+
+    cfg = tiny_config(**MICRO)
+    path = save_weights(tmp_path / "w.pt", N.build_network(cfg).state_dict(), cfg, {})
+    record = {"objects": 50, "top1": 0.45, "best": best, "classic_top1": 0.6, "classic_best": 0.7}
+    register("measured", "deepmask", path, {"heldout": record})
+    ensemble = create_proposer("ensemble", device="cpu", weights="measured")
+    assert ensemble.engine_names == expect
+    status = next(s for s in engine_status("measured") if s.name == "ensemble")
+    if expect == ["classic"]:
+        assert "0.500" in ensemble.note and "classic engine serves alone" in status.reason
+    else:
+        assert ensemble.weights == [1.0, pytest.approx(0.75)] and "trusted 0.75" in ensemble.note

@@ -174,3 +174,27 @@ def test_engine_status_says_what_the_classic_engine_misses(monkeypatch):
     assert not status["classic"].available
     assert "PyMaxflow" in status["classic"].reason
     assert not status["ensemble"].available
+
+
+def test_deepmask_trust_follows_the_held_out_record():
+    from scubasteve.inference.engines import deepmask_trust
+
+    assert deepmask_trust(None, "'m'") == (1.0, "")
+    worse = {
+        "objects": 189,
+        "top1": 0.443,
+        "best": 0.506,
+        "classic_top1": 0.643,
+        "classic_best": 0.707,
+    }
+    weight, reason = deepmask_trust(worse, "'m'")
+    assert weight == 0.0 and "'m'" in reason and "0.506" in reason and "0.707" in reason
+    few = dict(worse, objects=5)  # too few objects to act on
+    assert deepmask_trust(few, "'m'") == (1.0, "")
+    close = dict(worse, best=0.70, top1=0.5)
+    weight, reason = deepmask_trust(close, "'m'")
+    assert reason == "" and weight == pytest.approx(0.5 / 0.643)
+    better = dict(worse, best=0.8, top1=0.75)
+    assert deepmask_trust(better, "'m'") == (1.0, "")
+    no_classic = {"objects": 189, "top1": 0.1, "best": 0.1}
+    assert deepmask_trust(no_classic, "'m'") == (1.0, "")

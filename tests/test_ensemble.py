@@ -72,6 +72,22 @@ def test_a_mask_found_by_both_engines_outranks_one_found_by_one():
     assert props[0].extras["cross_agreement"] > 0.9
 
 
+def test_a_less_trusted_engine_yields_the_lead_but_keeps_its_places():
+    a = FakeEngine("a", [square(0, 0, 10), square(20, 20, 10), square(40, 40, 10)])
+    b = FakeEngine("b", [square(60, 0, 10), square(0, 60, 10)])
+    equal = EnsembleProposer([a, b]).propose(BOX)
+    assert [p.source for p in equal][:2] == ["a:0", "b:0"]
+    weighted = EnsembleProposer([a, b], weights=[1.0, 0.5]).propose(BOX)
+    # b's best (0.5 x 1) now ties a's third (2/4) and follows it; all five masks are still offered.
+    assert [p.source for p in weighted] == ["a:0", "a:1", "a:2", "b:0", "b:1"]
+
+
+@pytest.mark.parametrize("weights", [[1.0], [1.0, 0.0], [1.0, 1.5], [1.0, float("nan")]])
+def test_trust_weights_must_be_one_per_engine_in_zero_one(weights):
+    with pytest.raises(ValueError, match="trust weight"):
+        EnsembleProposer([FakeEngine("a", []), FakeEngine("b", [])], weights=weights)
+
+
 def test_duplicates_across_engines_are_removed_and_k_respected():
     a = FakeEngine("a", [square(0, 0, 10), square(20, 20, 10), square(40, 40, 10)])
     b = FakeEngine("b", [square(0, 0, 10), square(60, 60, 10)])

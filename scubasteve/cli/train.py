@@ -127,3 +127,10 @@ def _sgd_options(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="bfloat16 autocast (auto: where the CPU/GPU runs it fast)",
     )
+    p.add_argument(
+        "--compare-limit",
+        type=int,
+        default=200,
+        help="at the end, compare the model's proposals with the classic engine's on up to this "
+        "many validation objects (recorded with the model; the ensemble uses it); 0 skips",
+    )

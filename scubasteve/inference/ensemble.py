@@ -2,8 +2,8 @@
 
 Scores of different engines mean different things (the classic engine estimates IoU, DeepMask
 gives an objectness probability), so they are not compared. Each proposal instead gets
-``2 / (rank + 2)`` from its rank within its own engine (1 for an engine's best, then 0.67, 0.5...)
-plus `agreement_weight` times its best mask IoU with any proposal of another engine: independent
+``2 / (rank + 2)`` from its rank within its own engine (1 for an engine's best, then 0.67, 0.5...),
+times that engine's trust weight (1 unless the engine's measured quality says otherwise), plus `agreement_weight` times its best mask IoU with any proposal of another engine: independent
 engines that find the same mask are more likely right. With one engine the order is that engine's
 own. Near-duplicates across engines are then removed (the higher fused score stays) and the top
 `k` kept. See docs/adr/0101-ensemble-ranking.md.
@@ -49,10 +49,16 @@ class EnsembleProposer:
         agreement_weight: float = 0.5,
         duplicate_iou: float = DEFAULT_DUPLICATE_IOU,
         note: str = "",
+        weights: Sequence[float] | None = None,
     ) -> None:
         if not engines:
             raise ValueError("an ensemble needs at least one engine")
+        if weights is not None and (
+            len(weights) != len(engines) or not all(0.0 < w <= 1.0 for w in weights)
+        ):
+            raise ValueError(f"one trust weight in (0, 1] per engine expected, got {list(weights)}")
         self.engines = list(engines)
+        self.weights = [1.0] * len(self.engines) if weights is None else [float(w) for w in weights]
         self.agreement_weight = agreement_weight
         self.duplicate_iou = duplicate_iou
         self.note = note
@@ -112,7 +118,7 @@ class EnsembleProposer:
             others = [q for j, other in enumerate(results) if j != i for q in other]
             for rank, p in enumerate(props):
                 agree = max((patch_iou(p.patch, q.patch) for q in others), default=0.0)
-                score = 2.0 / (rank + 2) + self.agreement_weight * agree
+                score = self.weights[i] * 2.0 / (rank + 2) + self.agreement_weight * agree
                 extras = dict(p.extras) | {
                     "engine_score": float(p.score),
                     "engine_rank": float(rank),

@@ -104,9 +104,34 @@ def _run(args: argparse.Namespace, refine: bool, init: Any, kind: str) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: continue with the same command plus --resume (run folder {run_dir})")
         return 130
+    limit = getattr(args, "compare_limit", 0)
+    if limit and result.best is not None and val_ids:
+        meta["heldout"] = _compare_with_classic(
+            result.best, [data.docs[i] for i in val_ids], device, limit
+        )
     path = register_result(args.name, result, meta)
     print(f"best validation mean IoU {result.best_iou:.3f}; installed as {args.name!r} ({path})")
     return 0
+
+
+def _compare_with_classic(
+    weights: Path, docs: list[Any], device: str, limit: int
+) -> dict[str, float]:
+    """Proposal quality of the trained weights and of the classic engine on the same objects."""
+    from scubasteve.inference.deepmask import proposer_from_file
+    from scubasteve.training.deepmask_eval import (
+        classic_quality,
+        evaluate_boxes,
+        format_quality,
+        heldout_record,
+    )
+
+    print(f"comparing with the classic engine on up to {limit} validation objects ...", flush=True)
+    trained = evaluate_boxes(proposer_from_file(weights, device), docs, limit=limit)
+    classic = classic_quality(docs, limit=limit)
+    rows = [("trained", trained)] + ([("classic", classic)] if classic is not None else [])
+    print(format_quality(rows))
+    return heldout_record(trained, classic)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -112,3 +112,30 @@ def format_quality(rows: Sequence[tuple[str, ProposalQuality]], k: int = 10) -> 
             f"| {s['set_image_ms_p50']:.0f} |"
         )
     return "\n".join(lines)
+
+
+def classic_quality(
+    docs: Sequence[ImageDoc], *, limit: int | None = None
+) -> ProposalQuality | None:
+    """The classic engine's quality on the same objects, or None when it cannot run here."""
+    try:
+        from scubasteve.inference.engines import create_proposer
+
+        classic = create_proposer("classic")
+    except Exception:  # a missing optional dependency only costs the comparison
+        return None
+    return evaluate_boxes(classic, docs, limit=limit)
+
+
+def heldout_record(deepmask: ProposalQuality, classic: ProposalQuality | None) -> dict[str, float]:
+    """What a model's sidecar keeps of a held-out measurement (the ensemble reads it).
+
+    Both engines are measured on the same objects, so the ensemble can tell whether this model's
+    proposals deserve the classic engine's trust (see `scubasteve.inference.engines`).
+    """
+    s = deepmask.summary()
+    record = {"objects": s["objects"], "top1": s["top1_mean_iou"], "best": s["best_mean_iou"]}
+    if classic is not None and classic.objects == deepmask.objects:
+        c = classic.summary()
+        record |= {"classic_top1": c["top1_mean_iou"], "classic_best": c["best_mean_iou"]}
+    return record

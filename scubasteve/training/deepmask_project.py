@@ -4,6 +4,8 @@ The project's LabelMe files are split by image into a training part and a held-o
 quality (mean IoU of the top-ranked and of the best of ten proposals for each held-out object's box)
 is measured with the starting model, the model is fine-tuned on the training part only, and measured
 again. The held-out part is never used for training or model selection, so "after" is honest.
+The classic engine is measured on the same objects: the installed model's sidecar records both,
+and the ensemble leaves a model out that is clearly below the classic engine.
 The new model is installed under `name` only when it is not worse (best of ten) than the start.
 """
 
@@ -18,7 +20,13 @@ from typing import Any
 
 from scubasteve.core.errors import InputError
 from scubasteve.training.deepmask_data import check_dataset, collect_instances, split_by_image
-from scubasteve.training.deepmask_eval import ProposalQuality, evaluate_boxes, format_quality
+from scubasteve.training.deepmask_eval import (
+    ProposalQuality,
+    classic_quality,
+    evaluate_boxes,
+    format_quality,
+    heldout_record,
+)
 from scubasteve.training.deepmask_run import default_run_dir, load_dataset, starting_network, train
 from scubasteve.training.deepmask_train import TrainOptions
 
@@ -33,6 +41,7 @@ class ProjectReport:
     run_dir: Path
     installed: Path | None
     name: str
+    classic: ProposalQuality | None = None
 
     def table(self) -> str:
         return (
@@ -40,6 +49,7 @@ class ProjectReport:
             f"(trained on {self.train_images} images)\n"
             + format_quality(
                 [(f"before ({self.start})", self.before), (f"after ({self.name})", self.after)]
+                + ([("classic engine", self.classic)] if self.classic is not None else [])
             )
         )
 
@@ -54,12 +64,21 @@ class ProjectReport:
         )
         if self.installed is not None:
             how = "fine-tuning helped" if best >= 0.01 else "no clear change from fine-tuning"
-            return f"{how} ({change}); installed as {self.name!r} ({self.installed})"
+            text = f"{how} ({change}); installed as {self.name!r} ({self.installed})"
+            return text + self._against_classic()
         return (
             f"fine-tuning did not help ({change}); the model was not installed. Its weights are in "
             f"{self.run_dir / 'last.pt'} (install anyway with: scubasteve models import {self.name} "
             f"{self.run_dir / 'last.pt'} --kind deepmask)"
         )
+
+    def _against_classic(self) -> str:
+        from scubasteve.inference.engines import deepmask_trust
+
+        if self.classic is None:
+            return ""
+        _, left_out = deepmask_trust(heldout_record(self.after, self.classic), repr(self.name))
+        return f". Note: {left_out}" if left_out else ""
 
 
 def _engine(net: Any, cfg: Any, device: str) -> Any:
@@ -121,7 +140,10 @@ def learn_from_project(
         meta={"project": str(folder), "start": start},
     )
     after = evaluate_boxes(_engine(net, cfg, device), holdout_docs, limit=limit)
-    report = ProjectReport(start, before, after, len(train_ids), len(hold_ids), run_dir, None, name)
+    classic = classic_quality(holdout_docs, limit=limit)
+    report = ProjectReport(
+        start, before, after, len(train_ids), len(hold_ids), run_dir, None, name, classic
+    )
     if after.objects == 0:
         raise InputError(
             "the held-out images have no objects to measure; use a larger --holdout", folder
@@ -139,6 +161,7 @@ def learn_from_project(
                 "holdout_top1_gain": top1,
                 "holdout_best_gain": best,
                 "holdout_best_mean_iou": after.summary()["best_mean_iou"],
+                "heldout": heldout_record(after, classic),
             },
         )
     return report

@@ -120,6 +120,28 @@ def register(name: str, kind: str, path: Path, meta: dict[str, Any]) -> Path:
     return dest
 
 
+def heldout_quality(path: Path) -> dict[str, float] | None:
+    """The held-out measurement recorded when the model at `path` was installed, if any.
+
+    Models trained here carry ``meta.heldout`` in their sidecar (top-1 and best-of-ten mean IoU of
+    the DeepMask engine and of the classic engine on the same held-out objects). Published models
+    and plain files have none.
+    """
+    path = Path(path)
+    folder = models_dir()
+    if not folder.is_dir() or path.parent.resolve() != folder.resolve():
+        return None
+    for sidecar in folder.glob("*.json"):
+        try:
+            data = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("file") == path.name:
+            record = (data.get("meta") or {}).get("heldout")
+            return record if isinstance(record, dict) else None
+    return None
+
+
 def load_weights_file(path: Path) -> Any:
     """`LoadedWeights` of any supported file; published formats are converted once and cached."""
     from scubasteve.inference.deepmask.checkpoint import load_weights, save_weights
