@@ -231,7 +231,11 @@ def test_cli_reports_an_unannotated_folder_without_a_traceback(tmp_path):
         "train", "deepmask", "--labelme", str(folder), "--arch", "tiny", cwd=tmp_path, env=_env()
     )
     assert out.returncode == 2
-    assert "error" in out.stderr and "no images" in out.stderr and "Traceback" not in out.stderr
+    assert (
+        "error" in out.stderr
+        and "no annotated images" in out.stderr
+        and "Traceback" not in out.stderr
+    )
 
 
 @pytest.mark.slow

@@ -34,6 +34,10 @@ AREA_SHAPES = ("polygon", "rectangle", "circle", "mask")
 OPEN_SHAPES = ("line", "linestrip", "point", "points")
 SHAPE_TYPES = AREA_SHAPES + OPEN_SHAPES
 
+#: Flag set on pre-annotations until the user accepts them (kept in the LabelMe shape's flags).
+#: Unreviewed pre-annotations are left out of COCO exports and of training data.
+REVIEW_FLAG = "needs_review"
+
 
 def new_id() -> str:
     return uuid.uuid4().hex

@@ -32,10 +32,13 @@ class Settings:
     `shortcuts` maps an action id (see the GUI's action table) to a key sequence such as ``"Ctrl+S"``;
     only changed shortcuts are stored. `output_folder` empty means LabelMe JSON beside the images.
     `polygon_tolerance` is the simplification tolerance in pixels used when a mask becomes polygons.
+    `deepmask_model` names the DeepMask weights the engines use; empty means the default installed
+    model (see the weights manager).
     """
 
     device: str = "auto"
     engine: str = "ensemble"
+    deepmask_model: str = ""
     polygon_tolerance: float = 1.0
     output_folder: str = ""
     shortcuts: dict[str, str] = field(default_factory=dict)

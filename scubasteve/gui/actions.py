@@ -30,7 +30,6 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("save", "Save now", ("Ctrl+S",), "File", "annotations are saved after every change"),
     ActionSpec("export_coco", "Export COCO…", ("Ctrl+E",), "File"),
     ActionSpec("settings", "Settings…", ("Ctrl+,",), "File"),
-    ActionSpec("weights", "Install or import model weights…", ("Ctrl+Shift+M",), "File"),
     ActionSpec("quit", "Quit", ("Ctrl+Q",), "File"),
     ActionSpec("undo", "Undo", ("Ctrl+Z",), "Edit"),
     ActionSpec("redo", "Redo", ("Ctrl+Shift+Z", "Ctrl+Y"), "Edit"),
@@ -62,6 +61,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("preannotate_folder", "Pre-annotate the folder (PixelLib)", ("Ctrl+Shift+R",), "Pre-annotate"),
     ActionSpec("review_accept", "Accept pre-annotation", ("Y",), "Pre-annotate"),
     ActionSpec("review_reject", "Reject pre-annotation", ("N",), "Pre-annotate"),
+    ActionSpec("weights", "Install or import model weights…", ("Ctrl+Shift+M",), "Models"),
+    ActionSpec("learn", "Improve DeepMask from this folder's annotations", ("Ctrl+Shift+L",), "Models",
+               "fine-tunes DeepMask on the accepted annotations, measures it on held-out images; again to cancel"),
     ActionSpec("shortcuts", "Keyboard shortcuts", ("F1",), "Help"),
 )  # fmt: skip
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QShowEvent
@@ -16,12 +17,18 @@ from PySide6.QtWidgets import (
 )
 
 from scubasteve.core.settings import Settings, save_settings
-from scubasteve.gui.actions import ActionRegistry
+from scubasteve.gui.actions import SPECS, ActionRegistry
 from scubasteve.gui.canvas.scene import CanvasScene
 from scubasteve.gui.canvas.view import ImageView
 from scubasteve.gui.controllers.annotator import AnnotatorController
 from scubasteve.gui.controllers.document import DocumentController
-from scubasteve.gui.controllers.engine import EngineHost, EngineInfo, ProposerFactory
+from scubasteve.gui.controllers.engine import (
+    EngineHost,
+    EngineInfo,
+    ProposerFactory,
+    default_factory,
+)
+from scubasteve.gui.controllers.learning import LearningController
 from scubasteve.gui.controllers.preannotate import PreannotateController, SegmenterFactory
 from scubasteve.gui.controllers.project import ProjectController
 from scubasteve.gui.controllers.proposals import ProposalController
@@ -37,6 +44,7 @@ from scubasteve.gui.views.panels import NoticeBar, PreannotatePanel, ProblemBann
 from scubasteve.gui.views.proposal_strip import ProposalStrip
 from scubasteve.gui.wiring import folder_timings, wire_actions
 from scubasteve.gui.workers import make_pool, prepare_worker_imports
+from scubasteve.inference.base import MaskProposer
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +90,7 @@ class MainWindow(QMainWindow):
         self.save_pool = make_pool(1, "save")
 
         # controllers
-        self.engine = EngineHost(proposer_factory, self)
+        self.engine = EngineHost(proposer_factory or self._default_proposer, self)
         self.proposals = ProposalController(self.engine, self.pool, self)
         self.proposals.k = settings.proposals
         self.proposals.tolerance = settings.polygon_tolerance
@@ -91,6 +99,7 @@ class MainWindow(QMainWindow):
         self.project.output_folder = settings.output_folder
         self.scene = CanvasScene()
         self.annotator = AnnotatorController(self.scene, self.documents, self.proposals, self)
+        self.learning = LearningController(parent=self)
         self.preannotate = PreannotateController(
             self.pool, self.documents, self.project._json_path,
             segmenter_factory or default_segmenter_factory(settings), self,
@@ -213,6 +222,10 @@ class MainWindow(QMainWindow):
         self.preannotate_panel.accept.connect(lambda: self.review(True))
         self.preannotate_panel.reject.connect(lambda: self.review(False))
         self.status.weights_clicked.connect(lambda: self.offer_weights(""))
+        self.learning.message.connect(self.show_message)
+        self.learning.progress.connect(self._learning_progress)
+        self.learning.running_changed.connect(self._learning_running)
+        self.learning.finished.connect(self._learned)
 
     def _engine_ready(self, info: EngineInfo) -> None:
         self.status.set_engine(info.name, info.device, info.note)
@@ -328,6 +341,44 @@ class MainWindow(QMainWindow):
         self.proposals.discard()
         self.project.open_folder(folder)
 
+    # -- learning from the folder's annotations -------------------------------------------------------
+
+    def _default_proposer(self, name: str, device: str) -> MaskProposer:
+        # Runs on the engine thread; reads the setting when the engine is (re)created.
+        return default_factory(name, device, self.settings.deepmask_model or None)
+
+    def toggle_learning(self) -> None:
+        """Start fine-tuning DeepMask on this folder's annotations, or cancel a run in progress."""
+        if self.learning.running:
+            self.learning.cancel()
+            return
+        project = self.project.project
+        if project is None:
+            self.show_message("Open a folder first.")
+            return
+        if not self.documents.flush(10000):
+            self.show_error("Annotations are still being written; try again in a moment.")
+            return
+        folder = project.annotation_dir or project.root
+        self.learning.start(
+            folder, init=self.settings.deepmask_model or None, device=self.settings.device
+        )
+
+    def _learning_progress(self, done: int, total: int) -> None:
+        self.status.showMessage(f"DeepMask learning: epoch {done} of {total} done", 0)
+
+    def _learning_running(self, running: bool) -> None:
+        text = "Cancel DeepMask learning" if running else SPECS["learn"].text
+        self.actions["learn"].setText(text)
+
+    def _learned(self, report: Any) -> None:
+        if report.installed is None:
+            return
+        # Use the new model from now on; the ensemble still leaves it out if it measured worse
+        # than the classic engine (the verdict says so).
+        self.settings.deepmask_model = report.name
+        self.engine.start(self.settings.engine, self.settings.device)
+
     def offer_weights(self, reason: str) -> None:
         from scubasteve.gui.views.weights_dialog import WeightsDialog
 
@@ -366,6 +417,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.proposals.discard()
         self.preannotate.cancel()
+        self.learning.cancel()
         if not self.documents.flush(10000):
             self.show_error("Some annotations are still being written; try closing again.")
             event.ignore()
@@ -377,4 +429,5 @@ class MainWindow(QMainWindow):
                 log.warning("could not save settings: %s", exc)
         self.engine.wait_idle(2000)
         self.pool.waitForDone(2000)
+        self.learning.wait(5000)
         super().closeEvent(event)

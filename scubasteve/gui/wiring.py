@@ -51,6 +51,7 @@ def wire_actions(w: MainWindow) -> None:
     acts.on("preannotate_folder", lambda: preannotate(w, folder=True))
     acts.on("review_accept", lambda: w.review(True))
     acts.on("review_reject", lambda: w.review(False))
+    acts.on("learn", w.toggle_learning)
     acts.on("shortcuts", lambda: show_shortcuts(w))
     acts.actions["undo"].setEnabled(False)
     acts.actions["redo"].setEnabled(False)
@@ -139,7 +140,7 @@ def export_coco(w: MainWindow, path: Path) -> None:
     def work() -> str:
         import dataclasses
 
-        from scubasteve.gui.canvas.items import REVIEW_FLAG
+        from scubasteve.core.annotation import REVIEW_FLAG
         from scubasteve.io.coco import write_coco
         from scubasteve.io.labelme import read_labelme
 
@@ -192,7 +193,11 @@ def open_settings(w: MainWindow) -> None:
         from scubasteve.gui.main_window import default_segmenter_factory
 
         w.preannotate.set_factory(default_segmenter_factory(new))
-    if (new.engine, new.device) != (old.engine, old.device):
+    if (new.engine, new.device, new.deepmask_model) != (
+        old.engine,
+        old.device,
+        old.deepmask_model,
+    ):
         w.engine.start(new.engine, new.device)
     if new.output_folder != old.output_folder and w.project.project is not None:
         w.project.output_folder = new.output_folder

@@ -93,7 +93,9 @@ def check_dataset(
 ) -> None:
     """Clear errors for datasets that cannot train anything."""
     if summary.images == 0:
-        raise InputError("the dataset has no images", where)
+        raise InputError(
+            "the dataset has no annotated images (no LabelMe shapes or COCO annotations)", where
+        )
     if not instances:
         if summary.annotations == 0:
             raise InputError(f"the dataset has no annotations ({summary.images} images)", where)

@@ -8,7 +8,7 @@ import pytest
 from gui_helpers import key
 from PySide6.QtCore import Qt
 
-from scubasteve.gui.canvas.items import REVIEW_FLAG
+from scubasteve.core.annotation import REVIEW_FLAG
 from scubasteve.gui.image_list import RowState
 
 pytestmark = pytest.mark.gui

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from scubasteve.core.annotation import Annotation
+from scubasteve.core.annotation import REVIEW_FLAG, Annotation
 from scubasteve.gui.render import label_color, polygons_path, rgb_view_qimage
 
 Z_IMAGE, Z_ANNOTATION, Z_SELECTED, Z_PROPOSAL, Z_TOOL = 0, 10, 15, 20, 30
@@ -117,10 +117,6 @@ class AnnotationItem(QGraphicsPathItem):
         fill.setAlpha(90 if selected else 55)
         self.setBrush(QBrush(fill))
         self.setZValue(Z_SELECTED if selected else Z_ANNOTATION)
-
-
-#: Flag set on pre-annotations until the user accepts them (kept in the LabelMe shape's flags).
-REVIEW_FLAG = "needs_review"
 
 
 def annotation_path(annotation: Annotation) -> QPainterPath:

@@ -30,10 +30,11 @@ ProposerFactory = Callable[[str, str], MaskProposer]
 FALLBACK_ENGINE = "classic"
 
 
-def default_factory(name: str, device: str) -> MaskProposer:
+def default_factory(name: str, device: str, weights: str | None = None) -> MaskProposer:
+    """The registry's engine `name`; `weights` names the DeepMask model (None: the default)."""
     from scubasteve.inference.engines import create_proposer  # heavy: imported on the engine thread
 
-    return create_proposer(name, device=device)
+    return create_proposer(name, device=device, weights=weights or None)
 
 
 @dataclass(eq=False)

@@ -17,9 +17,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
-from scubasteve.core.annotation import Annotation, ImageDoc
+from scubasteve.core.annotation import REVIEW_FLAG, Annotation, ImageDoc
 from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, ReplaceAnnotation
-from scubasteve.gui.canvas.items import REVIEW_FLAG
 from scubasteve.gui.controllers.document import DocumentController, write_doc
 from scubasteve.gui.workers import submit
 

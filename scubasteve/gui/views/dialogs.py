@@ -86,6 +86,9 @@ class SettingsDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.output)
         row.addWidget(browse)
+        self.dm_model = QLineEdit(s.deepmask_model)
+        self.dm_model.setPlaceholderText("the default installed model")
+        self.dm_model.setToolTip("a model name from `scubasteve models list`, or a weights file")
         self.pl_model = QLineEdit(s.pixellib_model)
         self.pl_speed = QComboBox()
         self.pl_speed.addItems(list(PIXELLIB_SPEEDS))
@@ -98,6 +101,7 @@ class SettingsDialog(QDialog):
         form.addRow("Proposal engine", self.engine)
         for name, reason in _engine_notes():
             self.engine.setItemData(self.engine.findText(name), reason, Qt.ItemDataRole.ToolTipRole)
+        form.addRow("DeepMask model", self.dm_model)
         form.addRow("Proposals per box", self.proposals)
         form.addRow("Polygon tolerance", self.tolerance)
         form.addRow("Annotation folder", row)
@@ -132,6 +136,7 @@ class SettingsDialog(QDialog):
         s = self._settings
         s.device = self.device.currentText()
         s.engine = self.engine.currentText()
+        s.deepmask_model = self.dm_model.text().strip()
         s.proposals = self.proposals.value()
         s.polygon_tolerance = float(self.tolerance.value())
         s.output_folder = self.output.text().strip()

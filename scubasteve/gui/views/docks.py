@@ -23,8 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from scubasteve.core.annotation import Annotation
-from scubasteve.gui.canvas.items import REVIEW_FLAG
+from scubasteve.core.annotation import REVIEW_FLAG, Annotation
 from scubasteve.gui.image_list import ImageListModel
 from scubasteve.gui.stats import LabelTiming
 

@@ -1,0 +1,143 @@
+"""Learning from the user in the app: fine-tune DeepMask on the folder's accepted annotations.
+
+The work is `scubasteve.training.deepmask_project.learn_from_project` (what `scubasteve train
+from-project` runs): hold out part of the annotated images, measure, fine-tune on the rest, measure
+again, install the model if it did not get worse. It takes minutes, so it runs on its own thread;
+progress and the verdict come back as signals. Cancelling stops it at the next batch. Pre-annotations
+that were not accepted are not used.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from scubasteve.gui.workers import make_pool, submit
+from scubasteve.inference.base import Cancelled
+
+log = logging.getLogger(__name__)
+
+#: folder, keyword options -> a report with `installed`, `name`, `table()` and `verdict()`.
+LearnFunction = Callable[..., Any]
+
+
+def _learn_from_project(folder: Path, **options: Any) -> Any:
+    from scubasteve.inference.device import resolve_device
+    from scubasteve.training.deepmask_project import learn_from_project
+
+    options["device"] = resolve_device(options.get("device", "auto")).device  # auto -> cpu/cuda/mps
+    return learn_from_project(folder, **options)
+
+
+def model_name_for(folder: Path) -> str:
+    """A valid model name for a project folder: ``deepmask-<folder name>``."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", folder.name).strip("-._")
+    return f"deepmask-{stem or 'project'}"[:64]
+
+
+class LearningController(QObject):
+    progress = Signal(int, int)  # epochs done, epochs in the run
+    running_changed = Signal(bool)
+    message = Signal(str)
+    finished = Signal(object)  # the report
+
+    def __init__(
+        self, learn: LearnFunction | None = None, parent: QObject | None = None, epochs: int = 5
+    ) -> None:
+        super().__init__(parent)
+        self._learn = learn or _learn_from_project
+        self._pool = make_pool(1, "learning")
+        self._cancel = threading.Event()
+        self.epochs = epochs
+        self.running = False
+
+    def start(
+        self, folder: Path, *, init: str | None, device: str, name: str | None = None
+    ) -> None:
+        """Fine-tune on `folder`'s LabelMe files, starting from `init` (None: the default model)."""
+        if self.running:
+            self.message.emit("DeepMask is already learning from this folder.")
+            return
+        self._cancel.clear()
+        self._set_running(True)
+        name = name or model_name_for(folder)
+        self.progress.emit(0, self.epochs)
+        self.message.emit(
+            f"DeepMask is learning from the annotations in {folder.name} ({self.epochs} epochs; "
+            "proposals are slower meanwhile). The same action cancels."
+        )
+
+        def on_epoch(result: Any) -> None:
+            # Runs on the learning thread: signals are queued to the GUI thread.
+            self.progress.emit(int(result.epoch), self.epochs)
+            self._check_cancel()
+
+        def batch_bar(*_args: Any, **_kwargs: Any) -> Any:
+            self._check_cancel()
+            return _CancelBar(self._check_cancel)
+
+        options = dict(
+            init=init,
+            name=name,
+            epochs=self.epochs,
+            device=device,
+            progress=batch_bar,
+            on_epoch=on_epoch,
+        )
+        submit(
+            self._pool,
+            lambda: self._learn(folder, **options),
+            on_done=self._done,
+            on_error=self._failed,
+        )
+
+    def cancel(self) -> None:
+        if self.running:
+            self._cancel.set()
+            self.message.emit("Cancelling DeepMask learning…")
+
+    def wait(self, msecs: int) -> bool:
+        return self._pool.waitForDone(msecs)
+
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled("learning cancelled")
+
+    def _set_running(self, running: bool) -> None:
+        self.running = running
+        self.running_changed.emit(running)
+
+    def _done(self, report: Any) -> None:
+        self._set_running(False)
+        self.message.emit(f"DeepMask learning: {report.verdict()}")
+        log.info("learning from the project:\n%s", report.table())
+        self.finished.emit(report)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._set_running(False)
+        if isinstance(exc, Cancelled):
+            self.message.emit("DeepMask learning cancelled; nothing was installed.")
+        else:
+            self.message.emit(f"DeepMask could not learn from this folder: {exc}")
+
+
+class _CancelBar:
+    """The trainer's per-epoch progress bar: shows nothing, but stops the run after a batch."""
+
+    def __init__(self, check: Callable[[], None]) -> None:
+        self._check = check
+
+    def update(self, *_args: Any, **_kwargs: Any) -> None:
+        self._check()
+
+    def set_postfix_str(self, *_args: Any, **_kwargs: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,136 @@
+"""Learning from the folder's annotations in the app: progress, cancel, the new model in use."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from gui_helpers import key
+from PySide6.QtCore import Qt
+
+from scubasteve.gui.controllers.learning import model_name_for
+
+pytestmark = pytest.mark.gui
+
+CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+
+
+@dataclass
+class FakeReport:
+    name: str
+    installed: Path | None
+
+    def verdict(self) -> str:
+        return "fine-tuning helped (fake)" if self.installed else "did not help (fake)"
+
+    def table(self) -> str:
+        return "| fake |"
+
+
+def test_the_action_trains_in_the_background_then_serves_the_new_model(
+    make_window, image_folder, qtbot, tmp_path
+):
+    calls: list[tuple[Path, dict]] = []
+    engines: list[str] = []
+    window = make_window(image_folder, factory=lambda name, device: _record(engines, name))
+
+    def learn(folder: Path, **options):  # type: ignore[no-untyped-def]
+        calls.append((folder, options))
+        bar = options["progress"](total=3, desc="epoch 1")
+        for _ in range(3):
+            bar.update(1)
+        for epoch in range(1, options["epochs"] + 1):
+            options["on_epoch"](type("Epoch", (), {"epoch": epoch})())
+        return FakeReport(options["name"], tmp_path / "new.pt")
+
+    window.learning._learn = learn
+    window.settings.deepmask_model = "start-model"
+    qtbot.waitUntil(lambda: len(engines) == 1, timeout=5000)
+    progress: list[tuple[int, int]] = []
+    window.learning.progress.connect(lambda d, t: progress.append((d, t)))
+    with qtbot.waitSignal(window.learning.finished, timeout=10000):
+        key(window, Qt.Key.Key_L, CTRL_SHIFT)
+    folder, options = calls[0]
+    assert folder == image_folder.resolve() and options["init"] == "start-model"
+    assert options["name"] == model_name_for(image_folder) == "deepmask-photos"
+    assert progress[-1] == (5, 5)
+    assert window.settings.deepmask_model == "deepmask-photos"
+    qtbot.waitUntil(lambda: len(engines) == 2, timeout=5000)  # the engine was made again
+    assert not window.learning.running
+    assert window.actions["learn"].text().startswith("Improve DeepMask")
+
+
+def test_the_same_action_cancels_and_nothing_changes(make_window, image_folder, qtbot):
+    window = make_window(image_folder)
+    started, messages = threading.Event(), []
+
+    def learn(folder: Path, **options):  # type: ignore[no-untyped-def]
+        bar = options["progress"](total=10**9, desc="epoch 1")
+        started.set()
+        while True:  # a batch at a time until cancelled
+            bar.update(1)
+            threading.Event().wait(0.005)
+
+    window.learning._learn = learn
+    window.learning.message.connect(messages.append)
+    key(window, Qt.Key.Key_L, CTRL_SHIFT)
+    qtbot.waitUntil(lambda: started.is_set() and window.learning.running, timeout=5000)
+    assert window.actions["learn"].text() == "Cancel DeepMask learning"
+    key(window, Qt.Key.Key_L, CTRL_SHIFT)
+    qtbot.waitUntil(lambda: not window.learning.running, timeout=5000)
+    assert any("cancelled; nothing was installed" in m for m in messages)
+    assert window.settings.deepmask_model == ""
+
+
+def test_a_folder_without_enough_annotations_gets_a_message(make_window, image_folder, qtbot):
+    window = make_window(image_folder)
+    messages: list[str] = []
+    window.learning.message.connect(messages.append)
+    window.learning.epochs = 1
+    key(window, Qt.Key.Key_L, CTRL_SHIFT)  # the real learning code: no annotations at all here
+    qtbot.waitUntil(lambda: not window.learning.running and len(messages) >= 2, timeout=20000)
+    assert "could not learn from this folder" in messages[-1]
+    assert "no annotated images" in messages[-1]
+
+
+def _record(engines: list[str], name: str):  # type: ignore[no-untyped-def]
+    from gui_fakes import FakeProposer
+
+    engines.append(name)
+    return FakeProposer()
+
+
+def test_real_learning_on_a_small_project_installs_and_reports(make_window, tmp_path, qtbot):
+    torch = pytest.importorskip("torch")
+    from deepmask_data import write_labelme_project
+
+    from scubasteve.inference.deepmask import network as N
+    from scubasteve.inference.deepmask.checkpoint import save_weights
+    from scubasteve.inference.deepmask.config import tiny_config
+    from scubasteve.inference.deepmask.models import register
+
+    folder = write_labelme_project(tmp_path / "project", 6)
+    cfg = tiny_config(trunk_width=8)
+    torch.manual_seed(0)
+    register(
+        "tiny",
+        "deepmask",
+        save_weights(tmp_path / "t.pt", N.build_network(cfg).state_dict(), cfg, {}),
+        {},
+    )
+    window = make_window(folder)
+    window.settings.deepmask_model = "tiny"
+    window.learning.epochs = 1
+    messages: list[str] = []
+    window.learning.message.connect(messages.append)
+    with qtbot.waitSignal(window.learning.finished, timeout=120000) as blocker:
+        key(window, Qt.Key.Key_L, CTRL_SHIFT)
+    report = blocker.args[0]
+    assert report.before.objects == report.after.objects >= 1 and report.classic is not None
+    assert messages[-1].startswith("DeepMask learning: ")
+    if report.installed is not None:
+        assert window.settings.deepmask_model == "deepmask-project"
+    else:
+        assert window.settings.deepmask_model == "tiny" and "not installed" in messages[-1]
