@@ -36,6 +36,19 @@ class _SingleImage:
             raise ValueError("no image: call set_image() before propose()")
         return self._image
 
+    def _box_pixels(
+        self, box: Box, k: int, cancel: CancelToken | None
+    ) -> tuple[np.ndarray, slice, slice] | None:
+        """The image and the box's pixel rows/columns; None when there is nothing to propose."""
+        image = self._current()
+        if cancel is not None:
+            cancel.check()
+        h, w = image.shape[:2]
+        rows, cols = validate_box(box, w, h).pixel_slices(w, h)
+        if k < 1 or rows.stop <= rows.start or cols.stop <= cols.start:
+            return None
+        return image, rows, cols
+
     @staticmethod
     def _deliver(proposals: list[Proposal], on_proposal: ProposalCallback | None) -> list[Proposal]:
         if on_proposal is not None:
@@ -58,14 +71,10 @@ class BoxProposer(_SingleImage):
         cancel: CancelToken | None = None,
         on_proposal: ProposalCallback | None = None,
     ) -> list[Proposal]:
-        image = self._current()
-        if cancel is not None:
-            cancel.check()
-        h, w = image.shape[:2]
-        box = validate_box(box, w, h)
-        rows, cols = box.pixel_slices(w, h)
-        if k < 1 or rows.stop <= rows.start or cols.stop <= cols.start:
+        found = self._box_pixels(box, k, cancel)
+        if found is None:
             return []
+        _, rows, cols = found
         mask = np.ones((rows.stop - rows.start, cols.stop - cols.start), dtype=bool)
         return self._deliver(
             [Proposal(MaskPatch(mask, cols.start, rows.start), 1.0, "box")], on_proposal
@@ -94,16 +103,12 @@ class GrabCutProposer(_SingleImage):
         cancel: CancelToken | None = None,
         on_proposal: ProposalCallback | None = None,
     ) -> list[Proposal]:
-        image = self._current()
-        if cancel is not None:
-            cancel.check()
-        h, w = image.shape[:2]
-        box = validate_box(box, w, h)
-        rows, cols = box.pixel_slices(w, h)
-        if k < 1 or rows.stop <= rows.start or cols.stop <= cols.start:
+        found = self._box_pixels(box, k, cancel)
+        if found is None:
             return []
+        image, rows, cols = found
         rect = (cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
-        mask = np.zeros((h, w), np.uint8)
+        mask = np.zeros(image.shape[:2], np.uint8)
         try:
             cv2.grabCut(
                 image[:, :, ::-1].copy(),
