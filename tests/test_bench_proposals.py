@@ -147,7 +147,7 @@ class Silent:
     def set_image(self, image):
         pass
 
-    def propose(self, box, k=10, points=(), *, cancel=None, on_proposal=None):
+    def propose(self, box, k=10, points=(), *, previous=None, cancel=None, on_proposal=None):
         return []
 
 

@@ -31,7 +31,7 @@ class FakeEngine:
     def set_image(self, image: np.ndarray) -> None:
         self.images.append(image.shape)
 
-    def propose(self, box, k=10, points=(), *, cancel=None, on_proposal=None):
+    def propose(self, box, k=10, points=(), *, previous=None, cancel=None, on_proposal=None):
         if cancel is not None:
             cancel.check()
         if self.fail is not None:
