@@ -81,16 +81,13 @@ def test_engine_that_raises_falls_back_to_classic_and_keeps_working(
 
 
 def test_engine_without_weights_falls_back_and_offers_weights(make_window, image_folder, qtbot):
-    class WeightsNotInstalled(Exception):
-        pass
+    from scubasteve.inference.weights import WeightsNotInstalled
 
     good = FakeProposer()
 
     def factory(name: str, device: str):  # type: ignore[no-untyped-def]
         if name != "classic":
-            raise WeightsNotInstalled(
-                "deepmask weights are not installed; run scubasteve models ..."
-            )
+            raise WeightsNotInstalled("deepmask", detail="no DeepMask weights in the models folder")
         return good
 
     window = make_window(image_folder, good, factory)
@@ -155,3 +152,20 @@ def test_engine_that_fails_on_the_gpu_is_tried_on_the_cpu_first(make_window, ima
         lambda: window.engine.name == "deepmask" and window.engine.device == "cpu", timeout=5000
     )
     assert ("classic", "cpu") not in tried[1:]
+
+
+def test_only_the_missing_weights_error_counts_as_missing_weights():
+    from scubasteve.gui.controllers.engine import is_weights_missing
+    from scubasteve.inference.weights import WeightsNotInstalled
+
+    try:
+        try:
+            raise WeightsNotInstalled("mask_rcnn_coco")
+        except WeightsNotInstalled as exc:
+            raise ValueError("the segmenter could not start") from exc
+    except ValueError as wrapped:
+        assert is_weights_missing(wrapped), "found through the cause chain"
+    # A device or library problem whose text happens to say "not installed" is not about weights:
+    # the engine host retries such an engine on the CPU instead of offering the models dialog.
+    assert not is_weights_missing(RuntimeError("libcudnn.so.9 is not installed"))
+    assert not is_weights_missing(None)
