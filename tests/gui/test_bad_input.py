@@ -49,8 +49,10 @@ def test_unparsable_annotation_file_is_shown_and_never_overwritten(
     window.annotator.set_label("cat")
     drag_box(window, Box(80, 60, 240, 180))
     qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
+    refusals: list[str] = []
+    window.documents.message.connect(refusals.append)
     key(window, Qt.Key.Key_Return)
-    qtbot.wait(300)
+    qtbot.waitUntil(lambda: any("read-only" in m for m in refusals), timeout=5000)
     window.documents.flush()
     assert broken.read_bytes() == before
     assert window.documents.current.doc.annotations == []
