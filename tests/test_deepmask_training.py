@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from deepmask_data import shapes_docs, shapes_image, write_labelme_project
+from helpers.deepmask_data import shapes_docs, shapes_image, write_labelme_project
 
 from scubasteve.core.errors import InputError
 from scubasteve.inference.deepmask import load_proposer

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from proposal_helpers import box_around, disc_scene, full_iou
+from helpers.proposals import box_around, disc_scene, full_iou
 
 from scubasteve.core.errors import InputError
 from scubasteve.core.geometry import Box

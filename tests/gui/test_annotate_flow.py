@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from gui_fakes import FakeProposer, proposal_mask
-from gui_helpers import drag_box, key
+from helpers.gui_fakes import FakeProposer, proposal_mask
+from helpers.gui_input import drag_box, key
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
@@ -88,7 +88,7 @@ def test_tab_cycles_and_escape_discards(make_window, image_folder, qtbot):
 
 
 def test_click_inside_the_box_adds_a_point_and_reproposes(make_window, image_folder, qtbot):
-    from gui_helpers import click
+    from helpers.gui_input import click
 
     window = make_window(image_folder)
     drag_box(window, Box(80, 60, 240, 180))

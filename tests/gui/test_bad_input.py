@@ -7,8 +7,8 @@ import shutil
 import time
 
 import pytest
-from gui_fakes import FakeProposer
-from gui_helpers import drag_box, key
+from helpers.gui_fakes import FakeProposer
+from helpers.gui_input import drag_box, key
 from PySide6.QtCore import Qt
 
 from scubasteve.core.geometry import Box
@@ -108,7 +108,7 @@ def test_engine_without_weights_falls_back_and_offers_weights(make_window, image
 def test_folder_of_20000_images_opens_and_the_list_stays_responsive(make_window, tmp_path, qtbot):
     folder = tmp_path / "many"
     folder.mkdir()
-    from gui_fakes import make_images
+    from helpers.gui_fakes import make_images
 
     (seed,) = make_images(tmp_path / "seed", n=1, size=(64, 48))
     for i in range(20000):

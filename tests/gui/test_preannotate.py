@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from gui_helpers import key
+from helpers.gui_input import key
 from PySide6.QtCore import Qt
 
 from scubasteve.core.annotation import REVIEW_FLAG
