@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.proposals import textured_background
 from PIL import Image
-from proposal_helpers import textured_background
 
 from scubasteve.bench.proposals import EngineReport, evaluate_proposer, format_table
 from scubasteve.bench.samples import load_coco_samples, load_labelme_samples

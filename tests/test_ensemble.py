@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 import pytest
-from proposal_helpers import assert_valid_proposals, box_around, disc_scene
+from helpers.proposals import assert_valid_proposals, box_around, disc_scene
 
 from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.geometry import Box
