@@ -338,4 +338,3 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_json(args.out, payload, indent=None)
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
-

@@ -115,7 +115,7 @@ class ClassicProposer:
 
         pool: list[Candidate] = []
         shown: list[tuple[np.ndarray, Proposal]] = []
-        for cand in self._candidates(cache, crop, box, points, previous, cancel):
+        for cand in self.candidates(cache, crop, box, points, previous, cancel):
             if not cand.mask.any() or any(_iou(cand.mask, p.mask) == 1.0 for p in pool):
                 continue
             pool.append(cand)
@@ -125,14 +125,14 @@ class ClassicProposer:
             cancel.check()
         return self._rank(crop, pool, k)
 
-    def _candidates(
+    def candidates(
         self,
         cache: ImageCache,
         crop: Crop,
         box: Box,
-        points: Sequence[PromptPoint],
-        previous: MaskPatch | None,
-        cancel: CancelToken | None,
+        points: Sequence[PromptPoint] = (),
+        previous: MaskPatch | None = None,
+        cancel: CancelToken | None = None,
     ) -> Iterator[Candidate]:
         """Every generator's candidates in delivery order.
 
