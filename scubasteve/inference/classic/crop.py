@@ -49,6 +49,8 @@ class Crop:
     clicks: tuple[tuple[float, float, bool], ...] = ()
     #: The full image (H, W, 3) uint8, for outlines at image resolution (None: plain upsampling).
     guide: np.ndarray | None = None
+    #: The mask a click request corrects (image resolution), None for a fresh box.
+    previous: MaskPatch | None = None
     #: Image-resolution patches of this request's candidate masks, by id of the mask array.
     patches: dict[int, MaskPatch] = field(default_factory=dict)
 

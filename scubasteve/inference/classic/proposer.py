@@ -34,6 +34,9 @@ from scubasteve.inference.classic.generate import Candidate, generate
 #: Below duplicate_iou - this (working resolution) two candidates are surely distinct, above
 #: duplicate_iou + this surely duplicates; in between the image-resolution masks decide.
 UNSURE_IOU = 0.05
+#: Added to the score of a local edit of the mask being corrected (they answer the click; the
+#: global re-cuts are alternatives for when the user wants to start over).
+EDIT_BONUS = float(__import__("os").environ.get("SS_EDIT_BONUS", 0.3))
 #: Agreement assumed for a candidate shown before the others exist (about the fitted data's mean).
 PROVISIONAL_AGREEMENT = 0.6
 
@@ -112,11 +115,15 @@ class ClassicProposer:
         if k < 1:
             return []
         crop = self.crop(cache, box, points)
+        if previous is not None and points:
+            crop.previous = previous
 
         pool: list[Candidate] = []
         shown: list[tuple[np.ndarray, Proposal]] = []
         for cand in self.candidates(cache, crop, box, points, previous, cancel):
-            if not cand.mask.any() or any(_iou(cand.mask, p.mask) == 1.0 for p in pool):
+            if not cand.mask.any():
+                continue
+            if cand.patch is None and any(_iou(cand.mask, p.mask) == 1.0 for p in pool):
                 continue
             pool.append(cand)
             if on_proposal is not None and len(shown) < k:
@@ -212,7 +219,8 @@ class ClassicProposer:
             _Scored(
                 c,
                 ranking.score(ranking.features(crop, c.mask, c.family, float(a)))
-                - ranking.click_penalty(c.mask, bumps),
+                - ranking.click_penalty(c.mask, bumps)
+                + (EDIT_BONUS if c.family == "edit" else 0.0),
                 float(a),
             )
             for c, a in zip(honouring, agreement, strict=True)
@@ -260,6 +268,14 @@ class ClassicProposer:
         matters on huge images where image-resolution masks are large. With `proposal` None only
         the clear cases are decided and anything unclear counts as distinct.
         """
+        if crop.previous is not None:
+            # Edits of a large mask differ in a small region: compare what they change.
+            if proposal is None:
+                return True
+            return all(
+                change_iou(proposal.patch, other.patch, crop.previous) <= self.duplicate_iou
+                for _, other in kept
+            )
         for other_mask, other in kept:
             iou = _iou(mask, other_mask)
             if crop.frame.scale_x > 1.0 or crop.frame.scale_y > 1.0:
@@ -283,6 +299,23 @@ class ClassicProposer:
             source=f"{self.name}:{cand.name}",
             extras={"agreement": agreement},
         )
+
+
+def change_iou(a: MaskPatch, b: MaskPatch, base: MaskPatch) -> float:
+    """IoU of the pixels that `a` and `b` each change in `base` (1.0 when neither changes any)."""
+    x0 = min(a.x, b.x, base.x)
+    y0 = min(a.y, b.y, base.y)
+    x1 = max(a.x + a.width, b.x + b.width, base.x + base.width)
+    y1 = max(a.y + a.height, b.y + b.height, base.y + base.height)
+
+    def paste(p: MaskPatch) -> np.ndarray:
+        out = np.zeros((y1 - y0, x1 - x0), bool)
+        out[p.y - y0 : p.y - y0 + p.height, p.x - x0 : p.x - x0 + p.width] = p.mask
+        return out
+
+    ref = paste(base)
+    da, db = paste(a) ^ ref, paste(b) ^ ref
+    return _iou(da, db)
 
 
 def _widen_to_points(box: Box, points: Sequence[PromptPoint], width: int, height: int) -> Box:
