@@ -175,8 +175,18 @@ def test_bench_clicks_command_prints_both_keep_modes_and_writes_traces(tmp_path,
     coco = write_coco(tmp_path)
     out = tmp_path / "clicks.json"
     rc = main(
-        ["bench", "clicks", "--coco", str(coco), "--images", str(tmp_path / "images"),
-         "--max-clicks", "3", "--out", str(out)]  # fmt: skip
+        [
+            "bench",
+            "clicks",
+            "--coco",
+            str(coco),
+            "--images",
+            str(tmp_path / "images"),
+            "--max-clicks",
+            "3",
+            "--out",
+            str(out),
+        ]
     )
     assert rc == 0
     table = capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import cv2
 import numpy as np
 import pytest
 from helpers.proposals import (
@@ -12,10 +13,19 @@ from helpers.proposals import (
     disc_scene,
     full_iou,
     snowman_scene,
+    textured_background,
 )
 
+from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.geometry import Box
-from scubasteve.inference.base import Cancelled, CancelToken, MaskProposer, PromptPoint, patch_iou
+from scubasteve.inference.base import (
+    Cancelled,
+    CancelToken,
+    MaskProposer,
+    PromptPoint,
+    Proposal,
+    patch_iou,
+)
 from scubasteve.inference.classic import ClassicProposer
 
 
@@ -230,3 +240,71 @@ def test_classic_beats_the_box_on_real_photos(shared_data):
     assert len(top) == 16
     assert np.mean(top) > np.mean(box) + 0.08
     assert np.mean(best) > np.mean(box) + 0.15
+
+
+# --- corrective clicks on the mask being corrected --------------------------------------------
+
+
+def _bitten_disc() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A large red disc and a previous mask with a bite out of its right side and a false blob
+    on the left (image, truth, previous)."""
+    image, mask = disc_scene(h=360, w=420, centre=(210, 180), radius=130, seed=4)
+    previous = mask.copy()
+    previous[150:210, 290:345] = False  # the bite
+    previous[170:190, 60:75] = True  # a false blob left of the disc, far from the bite
+    return image, mask, previous
+
+
+def test_a_click_edits_the_mask_being_corrected_near_the_click_only():
+    image, mask, previous = _bitten_disc()
+    engine = ClassicProposer()
+    engine.set_image(image)
+    box = box_around(mask)
+    click = PromptPoint(317, 180, positive=True)  # inside the bite
+    props = engine.propose(box, points=[click], previous=MaskPatch.from_full(previous))
+    edits = [p for p in props if ":edit" in p.source]
+    assert edits, [p.source for p in props]
+    assert props[0] in edits  # the edits answer the click, so they come first
+    h, w = mask.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    side = max(box.width, box.height)
+    for p in edits:
+        full = p.patch.to_full(h, w)
+        assert full[180, 317]
+        reach = float(p.source.rsplit("-", 1)[1])
+        far = np.hypot(xs - 317, ys - 180) > (3 * reach + 0.05) * side
+        changed = (full != previous) & far
+        assert changed.sum() <= 0.002 * far.sum(), p.source  # outside its reach: as it was
+    bite = mask & ~previous
+    best = max(edits, key=lambda p: full_iou(p, mask))
+    filled = best.patch.to_full(h, w) & bite
+    assert filled.sum() >= 0.8 * bite.sum()  # the bite is filled up to the disc's edge
+    assert full_iou(best, mask) > full_iou(
+        Proposal(MaskPatch.from_full(previous), 0, "previous"), mask
+    )
+
+
+def test_without_previous_mask_clicks_recut_the_whole_object():
+    image, mask, _ = _bitten_disc()
+    engine = ClassicProposer()
+    engine.set_image(image)
+    props = engine.propose(box_around(mask), points=[PromptPoint(317, 180, positive=True)])
+    assert props and not any(":edit" in p.source for p in props)
+
+
+def test_large_object_outline_follows_the_image_not_the_working_grid():
+    """A gear with 24 teeth (26 px wide) on a 400 px disc: the working window of the box
+    (96 px) blurs the teeth; the best proposal must keep them."""
+    h, w, cx, cy, r, teeth, depth = 520, 560, 280, 260, 200, 24, 18
+    image = textured_background(h, w, seed=5)
+    a = np.linspace(0, 2 * np.pi, 720, endpoint=False)
+    rad = r + depth * (np.sin(a * teeth) > 0)
+    pts = np.stack([cx + rad * np.cos(a), cy + rad * np.sin(a)], 1).astype(np.int32)
+    m = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(m, [pts], 1)
+    mask = m.astype(bool)
+    image[mask] = (200, 40, 40)
+    engine = ClassicProposer()
+    engine.set_image(image)
+    props = engine.propose(box_around(mask))
+    assert max(full_iou(p, mask) for p in props) >= 0.99

@@ -32,7 +32,7 @@ from scubasteve.inference.classic.crop import Crop, build_crop
 from scubasteve.inference.classic.frame import Frame
 
 #: Longest box side (working pixels) of the fine window.
-FINE_SIDE = int(__import__('os').environ.get('SS_FINE', 224))
+FINE_SIDE = int(__import__("os").environ.get("SS_FINE", 224))
 #: Below this box side (image pixels) the shared window is as fine as it needs to be.
 SHARED_SIDE = 96
 #: GrabCut iterations (OpenCV's example uses 5; 4 loses nothing measurable here and is cheaper).
@@ -43,6 +43,8 @@ EDIT_SMOOTHNESS = 25.0
 EDIT_STAY = 6.0
 #: Reaches of the local edits, as fractions of the box's longer side: one candidate each.
 EDIT_REACHES = (0.08, 0.16, 0.32, 0.64)
+#: Pixels farther from the click than this many reaches keep their label in the previous mask.
+EDIT_LIMIT = 3.0
 #: Weight of the newest click's own colour model in its side's model.
 CLICK_MODEL_WEIGHT = float(__import__("os").environ.get("SS_CLICKW", 0.5))
 
@@ -121,6 +123,8 @@ def local_edits(
     to the rest of the window plus the negative seeds. Each pixel pays `EDIT_STAY` x (1 - exp(-d^2
     / 2 r^2)) for leaving the previous mask, d its distance to the click and r the reach: near the
     click colour and edges decide, far from it the previous mask stays. Clicks are hard labels.
+    Beyond `EDIT_LIMIT` reaches the previous mask is a hard label: an edit never changes the
+    mask far from the click.
     Returns (reach, mask) pairs, reach 0 for the smallest possible edit (the previous mask with
     the clicks' seeds imposed); masks equal to `previous` are left out.
     """
@@ -162,6 +166,9 @@ def local_edits(
         stay = EDIT_STAY * (1.0 - np.exp(-d2 / (2 * r * r)))
         cost_fg = base_fg + stay * ~previous
         cost_bg = base_bg + stay * previous
+        far = d2 > (EDIT_LIMIT * r) ** 2  # beyond the reach the previous mask is kept as it is
+        cost_fg[far & ~previous] = graphcut.HARD
+        cost_bg[far & previous] = graphcut.HARD
         mask = graphcut.cut(
             crop, cost_fg.astype(np.float32), cost_bg.astype(np.float32), EDIT_SMOOTHNESS
         )
@@ -175,3 +182,61 @@ def to_shared(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (mask.shape[1], mask.shape[0]) == size:
         return mask.copy()
     return cv2.resize(mask.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA) > 127
+
+
+def apply_edit(
+    previous: MaskPatch,
+    frame: Frame,
+    before: np.ndarray,
+    after: np.ndarray,
+    guide: np.ndarray | None,
+) -> MaskPatch:
+    """The image-resolution mask `previous` with only the region an edit changed replaced.
+
+    `before`/`after` are the window's masks (h, w) bool before and after the edit. Pixels of the
+    image outside the changed region (grown by one working pixel) keep `previous` exactly, so
+    resampling never moves the outline away from the click.
+    """
+    changed = cv2.dilate((before ^ after).astype(np.uint8), np.ones((3, 3), np.uint8))
+    cx, cy, cw, ch = cv2.boundingRect(changed)
+    if cw == 0 or ch == 0:
+        return previous
+    edited = frame.to_patch(after, guide=guide)
+    # The changed region's bounds in image pixels (within the window).
+    x0 = frame.x0 + int(np.floor(cx / frame.scale_x))
+    y0 = frame.y0 + int(np.floor(cy / frame.scale_y))
+    x1 = min(frame.x1, frame.x0 + int(np.ceil((cx + cw) / frame.scale_x)))
+    y1 = min(frame.y1, frame.y0 + int(np.ceil((cy + ch) / frame.scale_y)))
+    region = (
+        cv2.resize(
+            changed[cy : cy + ch, cx : cx + cw] * 255,
+            (x1 - x0, y1 - y0),
+            interpolation=cv2.INTER_LINEAR,
+        )
+        > 0
+    )
+    ox0, oy0 = min(previous.x, x0), min(previous.y, y0)
+    ox1 = max(previous.x + previous.width, x1)
+    oy1 = max(previous.y + previous.height, y1)
+    out = np.zeros((oy1 - oy0, ox1 - ox0), bool)
+    _paste(out, previous, ox0, oy0)
+    new = np.zeros((y1 - y0, x1 - x0), bool)
+    _paste(new, edited, x0, y0)
+    sub = out[y0 - oy0 : y1 - oy0, x0 - ox0 : x1 - ox0]
+    sub[region] = new[region]
+    bx, by, bw, bh = cv2.boundingRect(out.astype(np.uint8))
+    if bw == 0 or bh == 0:
+        return MaskPatch(np.zeros((1, 1), bool), x0, y0)
+    return MaskPatch(out[by : by + bh, bx : bx + bw].copy(), ox0 + bx, oy0 + by)
+
+
+def _paste(target: np.ndarray, patch: MaskPatch, x0: int, y0: int) -> None:
+    """OR a patch into `target`, whose top-left pixel is image pixel (x0, y0) (clipped)."""
+    h, w = target.shape
+    tx0, ty0 = max(patch.x - x0, 0), max(patch.y - y0, 0)
+    tx1 = min(patch.x - x0 + patch.width, w)
+    ty1 = min(patch.y - y0 + patch.height, h)
+    if tx1 > tx0 and ty1 > ty0:
+        target[ty0:ty1, tx0:tx1] |= patch.mask[
+            ty0 - (patch.y - y0) : ty1 - (patch.y - y0), tx0 - (patch.x - x0) : tx1 - (patch.x - x0)
+        ]

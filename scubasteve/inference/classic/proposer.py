@@ -23,6 +23,7 @@ from scubasteve.inference.classic import graphcut, ranking, shapes
 from scubasteve.inference.classic.cache import ImageCache
 from scubasteve.inference.classic.crop import Crop, build_crop
 from scubasteve.inference.classic.fine import (
+    apply_edit,
     fine_crop,
     grabcut,
     local_edits,
@@ -37,6 +38,8 @@ UNSURE_IOU = 0.05
 #: Added to the score of a local edit of the mask being corrected (they answer the click; the
 #: global re-cuts are alternatives for when the user wants to start over).
 EDIT_BONUS = float(__import__("os").environ.get("SS_EDIT_BONUS", 0.3))
+#: Whether a kept coarse proposal takes the outline of a near-duplicate fine-window one.
+FINER_OUTLINES = bool(int(__import__("os").environ.get("SS_FINER", 1)))
 #: Agreement assumed for a candidate shown before the others exist (about the fitted data's mean).
 PROVISIONAL_AGREEMENT = 0.6
 
@@ -161,7 +164,9 @@ class ClassicProposer:
             window = fine()
             before = previous_in(window.frame, previous)
             for reach, mask in local_edits(window, before):
-                yield self._fine_candidate(crop, window, f"edit-{reach:g}", "edit", mask)
+                edited = apply_edit(previous, window.frame, before, mask, window.guide)
+                shared = (to_shared(mask, crop.frame.size) | crop.fg_seeds) & ~crop.bg_seeds
+                yield Candidate(f"edit-{reach:g}", "edit", shared, edited)
             if cancel is not None:
                 cancel.check()
         yield from generate(crop, cancel)
@@ -227,9 +232,13 @@ class ClassicProposer:
         ]
         scored.sort(key=lambda s: s.score, reverse=True)
         kept: list[tuple[np.ndarray, Proposal]] = []
+        finer = FINER_OUTLINES and min(crop.frame.scale_x, crop.frame.scale_y) < 1.0
+        fine_used: set[int] = set()
         for s in scored:
             mask = s.candidate.mask
             if not self._distinct(crop, mask, None, kept):
+                if finer and s.candidate.family == "grabcut":
+                    self._refine_outline(crop, s, kept, fine_used)
                 continue
             p = self._proposal(crop, s.candidate, s.score, s.agreement)
             if p.area and self._distinct(crop, mask, p, kept):
@@ -237,6 +246,27 @@ class ClassicProposer:
                 if len(kept) >= k:
                     break
         return [p for _, p in kept]
+
+    def _refine_outline(
+        self,
+        crop: Crop,
+        fine: _Scored,
+        kept: list[tuple[np.ndarray, Proposal]],
+        used: set[int],
+    ) -> None:
+        """Give a kept coarse proposal the outline of its fine-window near-duplicate.
+
+        On an object larger than the shared window the fine candidate is the same object drawn
+        at (near) image resolution; the kept proposal keeps its rank and score.
+        """
+        for i, (mask, p) in enumerate(kept):
+            if i in used or p.source.split(":", 1)[-1].startswith(("grabcut", "edit")):
+                continue
+            if _iou(fine.candidate.mask, mask) > self.duplicate_iou + UNSURE_IOU:
+                better = self._proposal(crop, fine.candidate, p.score, p.extras["agreement"])
+                kept[i] = (mask, better)
+                used.add(i)
+                return
 
     def _show(
         self,
