@@ -38,9 +38,9 @@ SHARED_SIDE = 96
 #: GrabCut iterations (OpenCV's example uses 5; 4 loses nothing measurable here and is cheaper).
 GRABCUT_ITERATIONS = 4
 #: Smoothness of the local edit's cut, per unit of contrast weight (4-neighbour edges).
-EDIT_SMOOTHNESS = 25.0
+EDIT_SMOOTHNESS = float(__import__("os").environ.get("SS_SM", 25.0))
 #: Cost (nats) of leaving the previous mask, reached far from the click.
-EDIT_STAY = 6.0
+EDIT_STAY = float(__import__("os").environ.get("SS_STAY", 6.0))
 #: Reaches of the local edits, as fractions of the box's longer side: one candidate each.
 EDIT_REACHES = (0.08, 0.16, 0.32, 0.64)
 #: Pixels farther from the click than this many reaches keep their label in the previous mask.
