@@ -1,0 +1,413 @@
+"""`Sam2Proposer`: ten ranked masks for a box from Meta's SAM 2 (the `sam2` package).
+
+`set_image` runs SAM 2's image encoder once (through upstream's `SAM2ImagePredictor`) and keeps the
+embedding in a small LRU keyed by the image's bytes, so that going back to an image is free;
+`prefetch` fills it for the next image on a background thread. `propose(box)` then asks the mask
+decoder several prompt variants (see `prompts`): SAM's three ambiguity-aware masks for the box, its
+single mask, the box with its centre point, the box shrunk and grown; if that leaves fewer than `k`
+distinct masks, the best masks' logits are cut at other levels. Near-duplicates (IoU > 0.9) go, and
+the rest are ranked by SAM's predicted IoU.
+
+`Proposal.score` is SAM's own predicted IoU: the decoder's estimate of the mask's IoU with the
+object the prompt means (about 0..1; not calibrated, and untrained weights predict noise). For a
+mask cut at another logit level it is the parent's predicted IoU times the cut mask's IoU with the
+parent, so it never ranks above the mask it came from. With clicks, masks that contradict a click
+(a positive click outside, a negative one inside) rank after those that honour all clicks.
+
+Clicks follow SAM's interactive loop: box and clicks with the previous answer's low-resolution
+logits as `mask_input`, a single mask out (plus multi-mask and fresh variants for the other nine).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scubasteve.core.annotation import MaskPatch
+from scubasteve.core.geometry import Box
+from scubasteve.inference.base import (
+    DEFAULT_DUPLICATE_IOU,
+    CancelToken,
+    PromptPoint,
+    Proposal,
+    ProposalCallback,
+    as_rgb,
+    patch_iou,
+    validate_box,
+)
+from scubasteve.inference.sam2.prompts import (
+    Prompt,
+    decode,
+    first_prompt,
+    more_prompts,
+    region_for,
+    region_logits,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sam2Options:
+    """Inference settings.
+
+    `cache_images`: image embeddings kept (about 16 MB each on the CPU). `jitter`: the shrunk and
+    grown boxes move each side by this share of the box. `cuts`: extra logit levels (0 is SAM's
+    own) at which the best masks are cut when the prompts left fewer than `k` distinct masks.
+    `margin`: masks are kept within the box grown by this share (and the clicks). `bf16`: bfloat16
+    autocast; None: on CUDA only, as upstream recommends.
+    """
+
+    cache_images: int = 4
+    jitter: float = 0.05
+    cuts: tuple[float, ...] = (-2.0, 2.0, -4.0, 4.0, -1.0, 1.0, -8.0, 8.0, -0.5, 0.5)
+    duplicate_iou: float = DEFAULT_DUPLICATE_IOU
+    margin: float = 0.25
+    bf16: bool | None = None
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """One image's SAM 2 features (tensors on the engine's device) and its (height, width)."""
+
+    features: dict[str, Any]
+    hw: tuple[int, int]
+
+
+@dataclass
+class _Candidate:
+    patch: MaskPatch
+    score: float
+    tag: str
+    logits: np.ndarray  # (256, 256) low-resolution logits it was cut from
+    violations: int
+    extras: dict[str, float]
+
+
+def image_key(rgb: np.ndarray) -> str:
+    """A digest of the image's pixels: the embedding cache's key."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(str(rgb.shape).encode())
+    digest.update(np.ascontiguousarray(rgb).data)
+    return digest.hexdigest()
+
+
+class Sam2Proposer:
+    """The SAM 2 engine behind the `MaskProposer` protocol (see the module docstring)."""
+
+    name = "sam2"
+
+    def __init__(
+        self,
+        model: Any,
+        device: str = "cpu",
+        options: Sam2Options | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        from sam2.utils.transforms import SAM2Transforms
+
+        self.model = model.to(device).eval()
+        self.device = device
+        self.options = options or Sam2Options()
+        self.meta = dict(meta or {})
+        bf16 = self.options.bf16
+        self.bf16 = str(device).startswith("cuda") if bf16 is None else bool(bf16)
+        self.transforms = SAM2Transforms(resolution=model.image_size, mask_threshold=0.0)
+        self._cache: OrderedDict[str, Embedding] = OrderedDict()
+        self._lock = threading.Lock()
+        self._pending: dict[str, threading.Event] = {}
+        self._current: Embedding | None = None
+        self._current_key = ""
+        self._last: tuple[str, tuple[float, ...], tuple[PromptPoint, ...], np.ndarray] | None = None
+        #: Image encoder runs so far (a cache hit does not count); seconds of the last one.
+        self.encoder_runs = 0
+        self.last_encode_s = 0.0
+        #: How well the prompt variants of the last `propose` agreed (see `_Ranking.agreement`).
+        self.last_agreement = 1.0
+
+    # --- per-image work ---------------------------------------------------------------------------
+
+    def _autocast(self) -> Any:
+        import torch
+
+        kind = str(self.device).split(":", 1)[0]
+        return torch.autocast(kind, dtype=torch.bfloat16, enabled=self.bf16)
+
+    def _encode(self, rgb: np.ndarray) -> Embedding:
+        import torch
+        from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+        t0 = time.perf_counter()
+        predictor = SAM2ImagePredictor(self.model)  # one per call: safe beside a prefetch
+        with torch.inference_mode(), self._autocast():
+            predictor.set_image(rgb)
+        feats = predictor._features  # upstream keeps them there; see SAM2ImagePredictor.set_image
+        assert feats is not None
+        emb = Embedding(
+            {"image_embed": feats["image_embed"], "high_res_feats": list(feats["high_res_feats"])},
+            (int(rgb.shape[0]), int(rgb.shape[1])),
+        )
+        with self._lock:
+            self.encoder_runs += 1
+            self.last_encode_s = time.perf_counter() - t0
+        return emb
+
+    def _store(self, key: str, emb: Embedding) -> None:
+        with self._lock:
+            self._cache[key] = emb
+            self._cache.move_to_end(key)
+            while len(self._cache) > max(1, self.options.cache_images):
+                self._cache.popitem(last=False)
+
+    def _cached(self, key: str) -> Embedding | None:
+        """The cached embedding of `key`, waiting for a prefetch of it that is under way."""
+        with self._lock:
+            pending = self._pending.get(key)
+        if pending is not None:
+            pending.wait()
+        with self._lock:
+            emb = self._cache.get(key)
+            if emb is not None:
+                self._cache.move_to_end(key)
+            return emb
+
+    def set_image(self, image: np.ndarray, *, cancel: CancelToken | None = None) -> None:
+        """Take an (H, W, 3) uint8 RGB image (grey/RGBA accepted) and compute its embedding.
+
+        Seconds on a CPU for a new image; nothing for one in the cache. `cancel` (an extension of
+        the protocol) is checked before the encoder runs (one encoder pass cannot be stopped).
+        """
+        rgb = as_rgb(image)
+        key = image_key(rgb)
+        self._current, self._current_key = None, ""
+        emb = self._cached(key)
+        if emb is None:
+            if cancel is not None:
+                cancel.check()
+            emb = self._encode(rgb)
+            self._store(key, emb)
+        self._current, self._current_key = emb, key
+
+    def prefetch(self, image: np.ndarray) -> threading.Thread | None:
+        """Compute `image`'s embedding on a background thread (the next image, say); returns the
+        thread, or None when it is cached or under way. `set_image` of it then waits for it."""
+        rgb = as_rgb(image)
+        key = image_key(rgb)
+        with self._lock:
+            if key in self._cache or key in self._pending:
+                return None
+            done = self._pending[key] = threading.Event()
+
+        def work() -> None:
+            try:
+                self._store(key, self._encode(rgb))
+            except Exception as exc:  # set_image will compute it again and report
+                log.warning("SAM 2 prefetch failed: %s", exc)
+            finally:
+                with self._lock:
+                    self._pending.pop(key, None)
+                done.set()
+
+        thread = threading.Thread(target=work, name="sam2-prefetch", daemon=True)
+        thread.start()
+        return thread
+
+    # --- box prompts ------------------------------------------------------------------------------
+
+    def _previous(self, box: Box, points: Sequence[PromptPoint]) -> np.ndarray | None:
+        """The last answer's logits when this request adds clicks to it (same image and box)."""
+        last = self._last
+        if last is None or not points:
+            return None
+        key, last_box, last_points, logits = last
+        same_box = np.allclose(last_box, (box.x0, box.y0, box.x1, box.y1), atol=0.5)
+        extends = tuple(points[: len(last_points)]) == last_points
+        return logits if key == self._current_key and same_box and extends else None
+
+    def propose(
+        self,
+        box: Box,
+        k: int = 10,
+        points: Sequence[PromptPoint] = (),
+        *,
+        cancel: CancelToken | None = None,
+        on_proposal: ProposalCallback | None = None,
+    ) -> list[Proposal]:
+        """Up to `k` distinct masks for the object in `box`, best first (see the module docstring)."""
+        emb = self._current
+        if emb is None:
+            raise RuntimeError("call set_image before propose")
+        height, width = emb.hw
+        box = validate_box(box, width, height)
+        if k <= 0:
+            return []
+        points = tuple(points)
+        opts = self.options
+        region = region_for(box, points, opts.margin, width, height)
+        previous = self._previous(box, points)
+        ranking = _Ranking(k, opts.duplicate_iou, points, on_proposal)
+
+        def run(prompt: Prompt) -> None:
+            _check(cancel)
+            with self._inference():
+                logits, ious = decode(self.model, self.transforms, emb.features, emb.hw, prompt)
+            for b in range(logits.shape[0]):
+                for c in range(logits.shape[1]):
+                    tag = f"{prompt.tag}{b if logits.shape[0] > 1 else ''}-m{c}"
+                    ranking.add_logits(logits[b, c], float(ious[b, c]), tag, emb.hw, region)
+
+        run(first_prompt(box, points, previous))
+        for prompt in more_prompts(box, points, previous, opts.jitter, width, height):
+            run(prompt)
+        self.last_agreement = ranking.agreement()
+        for level in opts.cuts:
+            if ranking.distinct_count() >= k:
+                break
+            _check(cancel)
+            ranking.add_cuts(level, emb.hw, region)
+        _check(cancel)
+        out = ranking.ranked()
+        if out:
+            best = ranking.logits_of(out[0])
+            self._last = (self._current_key, (box.x0, box.y0, box.x1, box.y1), points, best)
+        return out
+
+    def _inference(self) -> Any:
+        import contextlib
+
+        import torch
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        stack.enter_context(self._autocast())
+        return stack
+
+
+class _Ranking:
+    """Collects candidates, delivers each new distinct one, and ranks them at the end."""
+
+    def __init__(
+        self,
+        k: int,
+        duplicate_iou: float,
+        points: Sequence[PromptPoint],
+        on_proposal: ProposalCallback | None,
+    ) -> None:
+        self.k, self.duplicate_iou, self.points = k, duplicate_iou, tuple(points)
+        self.on_proposal = on_proposal
+        self.candidates: list[_Candidate] = []
+        self.delivered: list[Proposal] = []
+        self._by_proposal: dict[int, _Candidate] = {}
+        self._variant_best: dict[str, _Candidate] = {}
+
+    def _violations(self, patch: MaskPatch) -> int:
+        bad = 0
+        for p in self.points:
+            col, row = int(p.x) - patch.x, int(p.y) - patch.y
+            inside = 0 <= row < patch.height and 0 <= col < patch.width and patch.mask[row, col]
+            bad += int(bool(inside) != p.positive)
+        return bad
+
+    def add_logits(
+        self,
+        logits: np.ndarray,
+        score: float,
+        tag: str,
+        hw: tuple[int, int],
+        region: Box,
+        level: float = 0.0,
+        extras: dict[str, float] | None = None,
+    ) -> _Candidate | None:
+        patch = _patch(region_logits(logits, hw, region) > level, region)
+        if patch.area == 0:
+            return None
+        info = {"predicted_iou": score} if extras is None else extras
+        cand = _Candidate(patch, score, tag, logits, self._violations(patch), info)
+        self.candidates.append(cand)
+        variant = tag.rsplit("-m", 1)[0]
+        best = self._variant_best.get(variant)
+        if best is None or (cand.violations, -cand.score) < (best.violations, -best.score):
+            self._variant_best[variant] = cand
+        self._deliver(cand)
+        return cand
+
+    def add_cuts(self, level: float, hw: tuple[int, int], region: Box) -> None:
+        """Cut the current best distinct masks' logits at `level` (scored below their parent)."""
+        for parent in self._distinct(self.k):
+            if parent.extras.get("cut", 0.0) != 0.0:
+                continue
+            patch = _patch(region_logits(parent.logits, hw, region) > level, region)
+            if patch.area == 0:
+                continue
+            overlap = patch_iou(patch, parent.patch)
+            extras = {"predicted_iou": parent.score, "cut": level, "parent_overlap": overlap}
+            cand = _Candidate(
+                patch, parent.score * overlap, f"{parent.tag}-cut{level:+g}", parent.logits,
+                self._violations(patch), extras,
+            )  # fmt: skip
+            self.candidates.append(cand)
+            self._deliver(cand)
+
+    def _deliver(self, cand: _Candidate) -> None:
+        if self.on_proposal is None or len(self.delivered) >= self.k:
+            return
+        if all(patch_iou(cand.patch, q.patch) <= self.duplicate_iou for q in self.delivered):
+            prop = self._proposal(cand)
+            self.delivered.append(prop)
+            self.on_proposal(prop)
+
+    def _proposal(self, cand: _Candidate) -> Proposal:
+        prop = Proposal(cand.patch, cand.score, f"sam2:{cand.tag}", dict(cand.extras))
+        self._by_proposal[id(prop)] = cand
+        return prop
+
+    def _distinct(self, limit: int) -> list[_Candidate]:
+        kept: list[_Candidate] = []
+        for cand in sorted(self.candidates, key=lambda c: (c.violations, -c.score)):
+            if all(patch_iou(cand.patch, q.patch) <= self.duplicate_iou for q in kept):
+                kept.append(cand)
+                if len(kept) >= limit:
+                    break
+        return kept
+
+    def agreement(self) -> float:
+        """Mean IoU of the best mask overall with the best mask of each prompt variant: near 1
+        when the box, its centre point and the shrunk and grown boxes all point at one object."""
+        best = self._distinct(1)
+        if not best or not self._variant_best:
+            return 0.0
+        ious = [patch_iou(best[0].patch, c.patch) for c in self._variant_best.values()]
+        return float(np.mean(ious))
+
+    def distinct_count(self) -> int:
+        return len(self._distinct(self.k))
+
+    def ranked(self) -> list[Proposal]:
+        shown = {id(self._by_proposal[id(p)]): p for p in self.delivered}
+        return [shown.get(id(c)) or self._proposal(c) for c in self._distinct(self.k)]
+
+    def logits_of(self, prop: Proposal) -> np.ndarray:
+        return self._by_proposal[id(prop)].logits
+
+
+def _patch(mask: np.ndarray, region: Box) -> MaskPatch:
+    """The tight patch of a region-sized mask (1x1 empty when nothing is set)."""
+    x0, y0 = int(region.x0), int(region.y0)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return MaskPatch(np.zeros((1, 1), dtype=bool), x0, y0)
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    return MaskPatch(mask[r0:r1, c0:c1].copy(), x0 + int(c0), y0 + int(r0))
+
+
+def _check(cancel: CancelToken | None) -> None:
+    if cancel is not None:
+        cancel.check()
