@@ -75,14 +75,14 @@ def _verify(info: ModelInfo, path: Path, cancel: Any = None) -> tuple[int, str]:
     size = path.stat().st_size
     if info.size is not None and size != info.size:
         raise ChecksumMismatch(f"the file is {size:,} bytes but {info.name} is {info.size:,} bytes")
+    problem = _content_problem(info.kind, path, info.name)  # says best what a wrong file is
+    if problem:
+        raise ChecksumMismatch(f"this is not the {info.name} file: {problem}")
     if info.sha256 is None:
         with open(path, "rb") as fh:
             problem = sniff_problem(fh.read(512), info.format)
         if problem:
             raise ChecksumMismatch(f"this is not the {info.name} file: {problem}")
-    problem = _content_problem(info.kind, path, info.name)
-    if problem:
-        raise ChecksumMismatch(f"this is not the {info.name} file: {problem}")
     digest = file_sha256(path, cancel)
     if info.sha256 is not None and digest != info.sha256.lower():
         raise ChecksumMismatch(

@@ -5,13 +5,14 @@ embedding in a small LRU keyed by the image's bytes, so that going back to an im
 `prefetch` fills it for the next image on a background thread. `propose(box)` then asks the mask
 decoder several prompt variants (see `prompts`): SAM's three ambiguity-aware masks for the box, its
 single mask, the box with its centre point, the box shrunk and grown; if that leaves fewer than `k`
-distinct masks, the best masks' logits are cut at other levels. Near-duplicates (IoU > 0.9) go, and
-the rest are ranked by SAM's predicted IoU.
+distinct masks, the best masks' logits are cut at other levels (chosen so that the mask grows or
+shrinks to a set share of its area: 0.7x, 1.4x, 0.5x...). Near-duplicates (IoU > 0.9) go, and the
+rest are ranked by SAM's predicted IoU.
 
 `Proposal.score` is SAM's own predicted IoU: the decoder's estimate of the mask's IoU with the
 object the prompt means (about 0..1; not calibrated, and untrained weights predict noise). For a
 mask cut at another logit level it is the parent's predicted IoU times the cut mask's IoU with the
-parent, so it never ranks above the mask it came from. With clicks, masks that contradict a click
+parent (its area ratio: the masks are nested), so it never ranks above the mask it came from. With clicks, masks that contradict a click
 (a positive click outside, a negative one inside) rank after those that honour all clicks.
 
 Clicks follow SAM's interactive loop: box and clicks with the previous answer's low-resolution
@@ -60,15 +61,16 @@ class Sam2Options:
     """Inference settings.
 
     `cache_images`: image embeddings kept (about 16 MB each on the CPU). `jitter`: the shrunk and
-    grown boxes move each side by this share of the box. `cuts`: extra logit levels (0 is SAM's
-    own) at which the best masks are cut when the prompts left fewer than `k` distinct masks.
+    grown boxes move each side by this share of the box. `area_ratios`: when the prompts left
+    fewer than `k` distinct masks, the best ones are cut again at the logit levels that give these
+    multiples of their area, one ratio after the other until there are `k`.
     `margin`: masks are kept within the box grown by this share (and the clicks). `bf16`: bfloat16
     autocast; None: on CUDA only, as upstream recommends.
     """
 
     cache_images: int = 4
     jitter: float = 0.05
-    cuts: tuple[float, ...] = (-2.0, 2.0, -4.0, 4.0, -1.0, 1.0, -8.0, 8.0, -0.5, 0.5)
+    area_ratios: tuple[float, ...] = (0.7, 1.4, 0.5, 2.0, 0.35, 2.8, 0.25)
     duplicate_iou: float = DEFAULT_DUPLICATE_IOU
     margin: float = 0.25
     bf16: bool | None = None
@@ -268,11 +270,11 @@ class Sam2Proposer:
         for prompt in more_prompts(box, points, previous, opts.jitter, width, height):
             run(prompt)
         self.last_agreement = ranking.agreement()
-        for level in opts.cuts:
+        for ratio in opts.area_ratios:
             if ranking.distinct_count() >= k:
                 break
             _check(cancel)
-            ranking.add_cuts(level, emb.hw, region)
+            ranking.add_cuts(ratio, emb.hw, region)
         _check(cancel)
         out = ranking.ranked()
         if out:
@@ -339,18 +341,24 @@ class _Ranking:
         self._deliver(cand)
         return cand
 
-    def add_cuts(self, level: float, hw: tuple[int, int], region: Box) -> None:
-        """Cut the current best distinct masks' logits at `level` (scored below their parent)."""
+    def add_cuts(self, ratio: float, hw: tuple[int, int], region: Box) -> None:
+        """Cut each of the best distinct masks' logits at the level that gives `ratio` times its
+        area (scored below their parent: see the module docstring)."""
         for parent in self._distinct(self.k):
-            if parent.extras.get("cut", 0.0) != 0.0:
+            if "cut" in parent.extras:
                 continue
-            patch = _patch(region_logits(parent.logits, hw, region) > level, region)
+            values = region_logits(parent.logits, hw, region).ravel()
+            target = round(parent.patch.area * ratio)
+            if not 0 < target < values.size:
+                continue
+            level = float(np.partition(values, values.size - target)[values.size - target])
+            patch = _patch(region_logits(parent.logits, hw, region) >= level, region)
             if patch.area == 0:
                 continue
             overlap = patch_iou(patch, parent.patch)
-            extras = {"predicted_iou": parent.score, "cut": level, "parent_overlap": overlap}
+            extras = {"predicted_iou": parent.score, "cut": level, "area_ratio": ratio}
             cand = _Candidate(
-                patch, parent.score * overlap, f"{parent.tag}-cut{level:+g}", parent.logits,
+                patch, parent.score * overlap, f"{parent.tag}-x{ratio:g}", parent.logits,
                 self._violations(patch), extras,
             )  # fmt: skip
             self.candidates.append(cand)
