@@ -68,7 +68,7 @@ def test_wrong_size_variant_is_refused(tmp_path: Path) -> None:
     problem = ck.checkpoint_problem(path, "sam2.1-hiera-large")
     assert problem == "it holds SAM 2.1 hiera-tiny, not SAM 2.1 hiera-large"
     assert ck.checkpoint_problem(path, "sam2.1-hiera-tiny") is None
-    with pytest.raises(InputError, match="hiera-tiny, not SAM 2.1 hiera-large"):
+    with pytest.raises(InputError, match=r"hiera-tiny, not SAM 2\.1 hiera-large"):
         weights.import_file("sam2.1-hiera-large", path)
     assert weights.installed_path("sam2.1-hiera-large") is None
 

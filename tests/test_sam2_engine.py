@@ -24,7 +24,8 @@ from scubasteve.core.errors import InputError  # noqa: E402
 from scubasteve.core.geometry import Box  # noqa: E402
 from scubasteve.inference import weights, weights_registry  # noqa: E402
 from scubasteve.inference.base import Cancelled, CancelToken, PromptPoint, patch_iou  # noqa: E402
-from scubasteve.inference.sam2 import build_model, engine as engine_mod, proposer_from_file  # noqa: E402
+from scubasteve.inference.sam2 import build_model, proposer_from_file  # noqa: E402
+from scubasteve.inference.sam2 import engine as engine_mod  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -210,6 +211,6 @@ def test_download_import_and_the_engines_that_use_them(
     small = checkpoint.parent / "sam2.1_hiera_small.pt"
     if not small.exists():
         small.symlink_to(checkpoint)
-    with pytest.raises(weights.ChecksumMismatch, match="not SAM 2.1 hiera-small"):
+    with pytest.raises(weights.ChecksumMismatch, match=r"not SAM 2\.1 hiera-small"):
         weights.download("sam2.1-hiera-small")
     assert weights.installed_path("sam2.1-hiera-small") is None
