@@ -109,7 +109,7 @@ def test_without_the_package_sam2_is_unavailable_and_the_ensemble_is_unchanged(
         engines.create_proposer("sam2")
     ens = engines.create_proposer("ensemble")
     assert isinstance(ens, EnsembleProposer)
-    assert [e.name for e in ens.engines][0] == "classic"
+    assert ens.engines[0].name == "classic"
 
 
 def test_sam2_without_weights_says_how_to_get_them() -> None:
@@ -117,7 +117,7 @@ def test_sam2_without_weights_says_how_to_get_them() -> None:
     status = {s.name: s for s in engines.engine_status()}
     assert not status["sam2"].available
     assert "scubasteve models download sam2.1-hiera-tiny" in status["sam2"].reason
-    with pytest.raises(InputError, match="models download sam2.1-hiera-tiny"):
+    with pytest.raises(InputError, match=r"models download sam2\.1-hiera-tiny"):
         engines.create_proposer("sam2")
     assert isinstance(engines.create_proposer("ensemble").engines[0], ClassicProposer)
 

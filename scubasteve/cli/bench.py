@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--engine",
         action="append",
-        help="engine to run (classic, deepmask, ensemble, box, grabcut); repeat for several "
+        help="engine to run (classic, deepmask, sam2, ensemble, box, grabcut); repeat for several "
         "(default: classic)",
     )
     p.add_argument("--box-grow", type=float, default=0.05, help="grow GT boxes by this per side")
@@ -38,7 +38,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--min-area", type=float, default=0.0, help="skip GT instances smaller than this"
     )
     p.add_argument("--image-ids", type=str, default=None, help="only these image ids (a,b,c)")
-    p.add_argument("--weights", type=str, default=None, help="DeepMask weights: a name or a file")
+    p.add_argument(
+        "--weights",
+        type=str,
+        default=None,
+        help="DeepMask (or for sam2: SAM 2) weights: a name or a file",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--out", type=Path, default=None, help="write per-instance proposals (RLE) here")
     p.set_defaults(handler=lazy("scubasteve.bench.proposals:run"))

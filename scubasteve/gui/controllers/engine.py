@@ -193,6 +193,16 @@ class EngineHost(QObject):
             state.proposer.set_image(image)
             state.image_key = key
 
+    def prefetch(self, key: str, image: np.ndarray | None) -> None:
+        """Let engines that can (SAM 2) prepare the next image in the background."""
+        if image is not None:
+            submit(self._pool, self._prefetch, key, image, on_error=lambda exc: None)
+
+    def _prefetch(self, key: str, image: np.ndarray) -> None:
+        prefetch = getattr(self._state.proposer, "prefetch", None)
+        if callable(prefetch) and self._state.image_key != key:
+            prefetch(image)  # starts its own thread: the engine thread stays free
+
     def propose(self, request: ProposalRequest) -> None:
         submit(
             self._pool,

@@ -67,6 +67,11 @@ class Sam2Ensemble:
             except Exception as exc:  # e.g. out of memory: the classic engine carries on
                 self._fail(exc)
 
+    def prefetch(self, image: np.ndarray) -> Any:
+        """SAM 2's embedding of the next image, computed in the background (see `Sam2Proposer`)."""
+        prefetch = getattr(self.primary, "prefetch", None)
+        return prefetch(image) if callable(prefetch) and not self.primary_failed else None
+
     def _fail(self, exc: BaseException) -> None:
         self.primary_failed = f"{type(exc).__name__}: {exc}"
         self.note = f"the classic engine serves alone: SAM 2 failed ({self.primary_failed})"
