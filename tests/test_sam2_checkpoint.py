@@ -31,6 +31,12 @@ def fake_state(width: int = 96, blocks: int = 12, sam21: bool = True) -> dict:
     return sd
 
 
+class Opts:
+    """A plain object, as training scripts pickle their options into checkpoints."""
+
+    lr = 0.1
+
+
 def save(path: Path, payload: object) -> Path:
     torch.save(payload, path)
     return path
@@ -109,6 +115,7 @@ def _other_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         "html": (html, "HTML"),
         "empty": (empty, "empty"),
         "tensor": (save(tmp_path / "t.pt", torch.zeros(3)), "not a SAM 2 checkpoint"),
+        "objects": (save(tmp_path / "o.pth.tar", {"args": Opts(), "state_dict": {}}), "objects"),
     }
 
 

@@ -10,6 +10,7 @@ the size; keys that only SAM 2.1 has (``no_obj_embed_spatial``, ``obj_ptr_tpos_p
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,13 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             if "mmap" not in str(exc).lower():
                 raise
             payload = torch.load(path, map_location="cpu", weights_only=True)  # legacy format
-    except Exception as exc:  # zip errors, unpickling errors, EOF: all mean a damaged file
+    except pickle.UnpicklingError as exc:
+        raise InputError(
+            "holds Python objects besides tensors (another program's checkpoint, such as the "
+            "DeepMask port's), not a SAM 2 checkpoint; it was not loaded, so none of its code ran",
+            path,
+        ) from exc
+    except Exception as exc:  # zip errors, EOF: a damaged file
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(
             f"the file is damaged or incomplete (an interrupted download?) and cannot be read as "
