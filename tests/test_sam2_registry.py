@@ -126,3 +126,15 @@ def test_the_app_setting_accepts_sam2() -> None:
     from scubasteve.core.settings import ENGINES
 
     assert "sam2" in ENGINES and "sam2" in engines.ENGINE_NAMES
+
+
+def test_self_test_step_passes_with_a_note_without_the_extra(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from scubasteve.selftest import Context, check_sam2
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "sam2" else real(name, *a)
+    )
+    assert check_sam2(Context(workdir=tmp_path)) == "not installed (optional: the `sam` extra)"
