@@ -59,7 +59,8 @@ def main() -> None:
     print(f"model {engine.meta['variant']} on {engine.meta['device']}: "
           f"loaded in {time.perf_counter() - t0:.1f} s")  # fmt: skip
     print(
-        "| image | set_image ms | first proposal ms | all ten ms | per click ms | boxes, clicks |"
+        "| image | set_image ms (cpu) | first proposal ms | all ten ms (cpu) "
+        "| per click ms (cpu) | boxes, clicks |"
     )
     print("|---|---|---|---|---|---|")
     for side in args.sizes:

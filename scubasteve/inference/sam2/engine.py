@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 
-from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import (
     DEFAULT_DUPLICATE_IOU,
@@ -41,7 +40,6 @@ from scubasteve.inference.base import (
     Proposal,
     ProposalCallback,
     as_rgb,
-    patch_iou,
     validate_box,
 )
 from scubasteve.inference.sam2.prompts import (
@@ -50,8 +48,8 @@ from scubasteve.inference.sam2.prompts import (
     first_prompt,
     more_prompts,
     region_for,
-    region_logits,
 )
+from scubasteve.inference.sam2.ranking import Ranking
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +63,9 @@ class Sam2Options:
     fewer than `k` distinct masks, the best ones are cut again at the logit levels that give these
     multiples of their area, one ratio after the other until there are `k`.
     `margin`: masks are kept within the box grown by this share (and the clicks). `bf16`: bfloat16
-    autocast; None: on CUDA only, as upstream recommends.
+    autocast; None: on CUDA only, as upstream recommends. `max_encoder_side`: larger images are
+    shrunk (area averaging) to this before upstream's resize to 1024 x 1024, so that a 100 MP photo
+    does not become a 1.2 GB float tensor first; coordinates stay those of the full image.
     """
 
     cache_images: int = 4
@@ -74,6 +74,7 @@ class Sam2Options:
     duplicate_iou: float = DEFAULT_DUPLICATE_IOU
     margin: float = 0.25
     bf16: bool | None = None
+    max_encoder_side: int = 2048
 
 
 @dataclass(frozen=True)
@@ -82,16 +83,6 @@ class Embedding:
 
     features: dict[str, Any]
     hw: tuple[int, int]
-
-
-@dataclass
-class _Candidate:
-    patch: MaskPatch
-    score: float
-    tag: str
-    logits: np.ndarray  # (256, 256) low-resolution logits it was cut from
-    violations: int
-    extras: dict[str, float]
 
 
 def image_key(rgb: np.ndarray) -> str:
@@ -150,7 +141,7 @@ class Sam2Proposer:
         t0 = time.perf_counter()
         predictor = SAM2ImagePredictor(self.model)  # one per call: safe beside a prefetch
         with torch.inference_mode(), self._autocast():
-            predictor.set_image(rgb)
+            predictor.set_image(_bounded(rgb, self.options.max_encoder_side))
         feats = predictor._features  # upstream keeps them there; see SAM2ImagePredictor.set_image
         assert feats is not None
         emb = Embedding(
@@ -255,7 +246,7 @@ class Sam2Proposer:
         opts = self.options
         region = region_for(box, points, opts.margin, width, height)
         previous = self._previous(box, points)
-        ranking = _Ranking(k, opts.duplicate_iou, points, on_proposal)
+        ranking = Ranking(k, opts.duplicate_iou, points, on_proposal)
 
         def run(prompt: Prompt) -> None:
             _check(cancel)
@@ -293,127 +284,16 @@ class Sam2Proposer:
         return stack
 
 
-class _Ranking:
-    """Collects candidates, delivers each new distinct one, and ranks them at the end."""
+def _bounded(rgb: np.ndarray, side: int) -> np.ndarray:
+    """`rgb` shrunk so that its longer side is at most `side` (the encoder sees 1024 px anyway)."""
+    import cv2
 
-    def __init__(
-        self,
-        k: int,
-        duplicate_iou: float,
-        points: Sequence[PromptPoint],
-        on_proposal: ProposalCallback | None,
-    ) -> None:
-        self.k, self.duplicate_iou, self.points = k, duplicate_iou, tuple(points)
-        self.on_proposal = on_proposal
-        self.candidates: list[_Candidate] = []
-        self.delivered: list[Proposal] = []
-        self._by_proposal: dict[int, _Candidate] = {}
-        self._variant_best: dict[str, _Candidate] = {}
-
-    def _violations(self, patch: MaskPatch) -> int:
-        bad = 0
-        for p in self.points:
-            col, row = int(p.x) - patch.x, int(p.y) - patch.y
-            inside = 0 <= row < patch.height and 0 <= col < patch.width and patch.mask[row, col]
-            bad += int(bool(inside) != p.positive)
-        return bad
-
-    def add_logits(
-        self,
-        logits: np.ndarray,
-        score: float,
-        tag: str,
-        hw: tuple[int, int],
-        region: Box,
-        level: float = 0.0,
-        extras: dict[str, float] | None = None,
-    ) -> _Candidate | None:
-        patch = _patch(region_logits(logits, hw, region) > level, region)
-        if patch.area == 0:
-            return None
-        info = {"predicted_iou": score} if extras is None else extras
-        cand = _Candidate(patch, score, tag, logits, self._violations(patch), info)
-        self.candidates.append(cand)
-        variant = tag.rsplit("-m", 1)[0]
-        best = self._variant_best.get(variant)
-        if best is None or (cand.violations, -cand.score) < (best.violations, -best.score):
-            self._variant_best[variant] = cand
-        self._deliver(cand)
-        return cand
-
-    def add_cuts(self, ratio: float, hw: tuple[int, int], region: Box) -> None:
-        """Cut each of the best distinct masks' logits at the level that gives `ratio` times its
-        area (scored below their parent: see the module docstring)."""
-        for parent in self._distinct(self.k):
-            if "cut" in parent.extras:
-                continue
-            values = region_logits(parent.logits, hw, region).ravel()
-            target = round(parent.patch.area * ratio)
-            if not 0 < target < values.size:
-                continue
-            level = float(np.partition(values, values.size - target)[values.size - target])
-            patch = _patch(region_logits(parent.logits, hw, region) >= level, region)
-            if patch.area == 0:
-                continue
-            overlap = patch_iou(patch, parent.patch)
-            extras = {"predicted_iou": parent.score, "cut": level, "area_ratio": ratio}
-            cand = _Candidate(
-                patch, parent.score * overlap, f"{parent.tag}-x{ratio:g}", parent.logits,
-                self._violations(patch), extras,
-            )  # fmt: skip
-            self.candidates.append(cand)
-            self._deliver(cand)
-
-    def _deliver(self, cand: _Candidate) -> None:
-        if self.on_proposal is None or len(self.delivered) >= self.k:
-            return
-        if all(patch_iou(cand.patch, q.patch) <= self.duplicate_iou for q in self.delivered):
-            prop = self._proposal(cand)
-            self.delivered.append(prop)
-            self.on_proposal(prop)
-
-    def _proposal(self, cand: _Candidate) -> Proposal:
-        prop = Proposal(cand.patch, cand.score, f"sam2:{cand.tag}", dict(cand.extras))
-        self._by_proposal[id(prop)] = cand
-        return prop
-
-    def _distinct(self, limit: int) -> list[_Candidate]:
-        kept: list[_Candidate] = []
-        for cand in sorted(self.candidates, key=lambda c: (c.violations, -c.score)):
-            if all(patch_iou(cand.patch, q.patch) <= self.duplicate_iou for q in kept):
-                kept.append(cand)
-                if len(kept) >= limit:
-                    break
-        return kept
-
-    def agreement(self) -> float:
-        """Mean IoU of the best mask overall with the best mask of each prompt variant: near 1
-        when the box, its centre point and the shrunk and grown boxes all point at one object."""
-        best = self._distinct(1)
-        if not best or not self._variant_best:
-            return 0.0
-        ious = [patch_iou(best[0].patch, c.patch) for c in self._variant_best.values()]
-        return float(np.mean(ious))
-
-    def distinct_count(self) -> int:
-        return len(self._distinct(self.k))
-
-    def ranked(self) -> list[Proposal]:
-        shown = {id(self._by_proposal[id(p)]): p for p in self.delivered}
-        return [shown.get(id(c)) or self._proposal(c) for c in self._distinct(self.k)]
-
-    def logits_of(self, prop: Proposal) -> np.ndarray:
-        return self._by_proposal[id(prop)].logits
-
-
-def _patch(mask: np.ndarray, region: Box) -> MaskPatch:
-    """The tight patch of a region-sized mask (1x1 empty when nothing is set)."""
-    x0, y0 = int(region.x0), int(region.y0)
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        return MaskPatch(np.zeros((1, 1), dtype=bool), x0, y0)
-    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    return MaskPatch(mask[r0:r1, c0:c1].copy(), x0 + int(c0), y0 + int(r0))
+    h, w = rgb.shape[:2]
+    if max(h, w) <= side:
+        return rgb
+    scale = side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
 
 
 def _check(cancel: CancelToken | None) -> None:
