@@ -87,6 +87,10 @@ def test_ten_distinct_proposals_ranked_by_predicted_iou(engine, scene) -> None: 
     assert [p.score for p in props] == sorted((p.score for p in props), reverse=True)
     # Progressive: proposals arrived before the call returned, each distinct from the earlier.
     assert 1 <= len(delivered) <= 10
+    # The first shown is SAM's own choice among its three masks for the box.
+    assert delivered[0].source.startswith("sam2:box-m")
+    box_ious = [p.extras["predicted_iou"] for p in delivered if p.source.startswith("sam2:box-m")]
+    assert delivered[0].extras["predicted_iou"] == max(box_ious)
     for i, p in enumerate(delivered):
         assert all(patch_iou(p.patch, q.patch) <= 0.9 for q in delivered[:i])
     assert engine.meta["variant"] == "SAM 2.1 hiera-tiny"

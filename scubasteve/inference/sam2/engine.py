@@ -252,10 +252,11 @@ class Sam2Proposer:
             _check(cancel)
             with self._inference():
                 logits, ious = decode(self.model, self.transforms, emb.features, emb.hw, prompt)
-            for b in range(logits.shape[0]):
-                for c in range(logits.shape[1]):
-                    tag = f"{prompt.tag}{b if logits.shape[0] > 1 else ''}-m{c}"
-                    ranking.add_logits(logits[b, c], float(ious[b, c]), tag, emb.hw, region)
+            # Best predicted IoU first, so that the first mask shown is SAM's own choice.
+            for flat in np.argsort(-ious, axis=None, kind="stable"):
+                b, c = np.unravel_index(flat, ious.shape)
+                tag = f"{prompt.tag}{b if logits.shape[0] > 1 else ''}-m{c}"
+                ranking.add_logits(logits[b, c], float(ious[b, c]), tag, emb.hw, region)
 
         run(first_prompt(box, points, previous))
         for prompt in more_prompts(box, points, previous, opts.jitter, width, height):
