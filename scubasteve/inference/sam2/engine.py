@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from scubasteve.core.geometry import Box
@@ -123,7 +124,7 @@ class Sam2Proposer:
         #: Image encoder runs so far (a cache hit does not count); seconds of the last one.
         self.encoder_runs = 0
         self.last_encode_s = 0.0
-        #: How well the prompt variants of the last `propose` agreed (see `_Ranking.agreement`).
+        #: How well the prompt variants of the last `propose` agreed (see `Ranking.agreement`).
         self.last_agreement = 1.0
 
     # --- per-image work ---------------------------------------------------------------------------
@@ -287,8 +288,6 @@ class Sam2Proposer:
 
 def _bounded(rgb: np.ndarray, side: int) -> np.ndarray:
     """`rgb` shrunk so that its longer side is at most `side` (the encoder sees 1024 px anyway)."""
-    import cv2
-
     h, w = rgb.shape[:2]
     if max(h, w) <= side:
         return rgb
