@@ -153,3 +153,12 @@ def test_region_logits_equal_upsampling_then_cropping() -> None:
     expect = full[11:240, 37:290]
     assert part.shape == expect.shape
     assert np.abs(part - expect).max() < 1e-3
+
+
+def test_large_images_are_shrunk_before_the_encoder_and_small_ones_kept() -> None:
+    from scubasteve.inference.sam2.engine import _bounded
+
+    big = np.zeros((3000, 5000, 3), np.uint8)
+    assert _bounded(big, 2048).shape == (1229, 2048, 3)
+    small = np.zeros((1, 1, 3), np.uint8)
+    assert _bounded(small, 2048) is small
