@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from scubasteve.core import atomic
 from scubasteve.core.errors import InputError
-from scubasteve.io import atomic
+from scubasteve.io.atomic import read_json
 
 
 def test_write_replaces_content_and_leaves_no_temporary_files(tmp_path: Path) -> None:
     target = tmp_path / "a.json"
     atomic.atomic_write_json(target, {"x": 1})
     atomic.atomic_write_json(target, {"x": 2})
-    assert atomic.read_json(target) == {"x": 2}
+    assert read_json(target) == {"x": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.proposals import textured_background
 from PIL import Image
-from proposal_helpers import textured_background
 
 from scubasteve.bench.proposals import EngineReport, evaluate_proposer, format_table
 from scubasteve.bench.samples import load_coco_samples, load_labelme_samples
@@ -147,7 +147,7 @@ class Silent:
     def set_image(self, image):
         pass
 
-    def propose(self, box, k=10, points=(), *, cancel=None, on_proposal=None):
+    def propose(self, box, k=10, points=(), *, previous=None, cancel=None, on_proposal=None):
         return []
 
 

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from proposal_helpers import (
+from helpers.proposals import (
     assert_valid_proposals,
     box_around,
     disc_scene,

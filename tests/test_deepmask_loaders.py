@@ -8,10 +8,10 @@ wrong place changes them.
 
 from __future__ import annotations
 
-import deepmask_t7 as t7
 import numpy as np
 import pytest
 import torch
+from helpers import deepmask_t7 as t7
 from torch import nn
 
 from scubasteve.core.errors import InputError

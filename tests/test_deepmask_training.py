@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from deepmask_data import shapes_docs, shapes_image, write_labelme_project
+from helpers.deepmask_data import shapes_docs, shapes_image, write_labelme_project
 
 from scubasteve.core.errors import InputError
 from scubasteve.inference.deepmask import load_proposer
 from scubasteve.inference.deepmask import network as N
 from scubasteve.inference.deepmask.checkpoint import save_weights
 from scubasteve.inference.deepmask.config import tiny_config
-from scubasteve.inference.deepmask.models import weights_not_installed_error
+from scubasteve.inference.weights import WeightsNotInstalled
 from scubasteve.training.deepmask_data import (
     MIN_AREA,
     SampleSource,
@@ -299,7 +299,7 @@ def test_trained_model_is_loaded_by_name(tmp_path):
 
 
 def test_missing_weights_raise_weights_not_installed():
-    with pytest.raises(weights_not_installed_error()):
+    with pytest.raises(WeightsNotInstalled):
         load_proposer(None, device="cpu")
 
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from proposal_helpers import box_around, disc_scene, full_iou
+from helpers.proposals import box_around, disc_scene, full_iou
 
 from scubasteve.core.errors import InputError
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import MaskProposer
 from scubasteve.inference.baselines import BoxProposer, GrabCutProposer
 from scubasteve.inference.classic import ClassicProposer
-from scubasteve.inference.engines import ENGINE_NAMES, create_proposer, engine_status
+from scubasteve.inference.engines import BUILDERS, ENGINE_NAMES, create_proposer, engine_status
 from scubasteve.inference.ensemble import EnsembleProposer
 
 
@@ -58,6 +58,10 @@ def test_engines_without_weights_are_created_by_name(name, cls):
     assert isinstance(engine, cls)
     assert isinstance(engine, MaskProposer)
     assert engine.name == name
+
+
+def test_every_listed_engine_has_a_builder_and_every_builder_is_listed():
+    assert set(BUILDERS) == set(ENGINE_NAMES)
 
 
 def test_unknown_engine_name_is_a_clear_error():

@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 import pytest
-from proposal_helpers import assert_valid_proposals, box_around, disc_scene
+from helpers.proposals import assert_valid_proposals, box_around, disc_scene
 
 from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.geometry import Box
@@ -31,7 +31,7 @@ class FakeEngine:
     def set_image(self, image: np.ndarray) -> None:
         self.images.append(image.shape)
 
-    def propose(self, box, k=10, points=(), *, cancel=None, on_proposal=None):
+    def propose(self, box, k=10, points=(), *, previous=None, cancel=None, on_proposal=None):
         if cancel is not None:
             cancel.check()
         if self.fail is not None:

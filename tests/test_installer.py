@@ -93,6 +93,7 @@ def _missing(module: str) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3900)  # the build itself may take up to 3600 s (below)
 @pytest.mark.skipif(
     os.environ.get("SCUBASTEVE_SKIP_INSTALLER_BUILD") == "1",
     reason="SCUBASTEVE_SKIP_INSTALLER_BUILD=1: the build runs as its own CI step",

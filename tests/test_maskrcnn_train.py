@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _pixellib_helpers import random_maskrcnn_h5
+from helpers.maskrcnn_h5 import random_maskrcnn_h5
 from PIL import Image
 
 from scubasteve.cli import main

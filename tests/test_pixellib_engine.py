@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _pixellib_helpers import CLASSES, fake_h5, random_maskrcnn_h5
+from helpers.maskrcnn_h5 import CLASSES, fake_h5, random_maskrcnn_h5
 
 from scubasteve.core.errors import InputError
 from scubasteve.core.geometry import mask_iou, polygons_to_mask

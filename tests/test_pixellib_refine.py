@@ -43,6 +43,7 @@ class FakeProposer:
         k: int = 10,
         points: Sequence[PromptPoint] = (),
         *,
+        previous: MaskPatch | None = None,
         cancel: CancelToken | None = None,
         on_proposal: object = None,
     ) -> list[Proposal]:

@@ -162,3 +162,15 @@ def test_large_images_are_shrunk_before_the_encoder_and_small_ones_kept() -> Non
     assert _bounded(big, 2048).shape == (1229, 2048, 3)
     small = np.zeros((1, 1, 3), np.uint8)
     assert _bounded(small, 2048) is small
+
+
+def test_a_mask_given_as_previous_becomes_low_resolution_logits() -> None:
+    from scubasteve.core.annotation import MaskPatch
+    from scubasteve.inference.sam2.prompts import mask_logits
+
+    height, width = 300, 500
+    full = np.zeros((height, width), bool)
+    full[:, :250] = True  # the left half
+    logits = mask_logits(MaskPatch.from_full(full), (height, width))
+    assert logits.shape == (1, 256, 256)
+    assert (logits[0, :, :127] > 0).all() and (logits[0, :, 129:] < 0).all()

@@ -121,10 +121,27 @@ def test_clicks_feed_back_the_previous_logits_and_change_the_answer(
         inside = bool(p.full_mask(*scene.shape[:2])[int(click.y), int(click.x)])
         honours.append(inside == click.positive)
     assert honours == sorted(honours, reverse=True)
+    # The mask the user corrects (`previous`) gives its own logits, not the top one's.
+    chosen = after[-1]
+    expected = engine_ranking_logits(engine, chosen)
+    top_logits = engine_ranking_logits(engine, after[0])
+    calls.clear()
+    engine.propose(BOX, k=3, points=[click], previous=chosen.patch)
+    assert np.array_equal(calls[0].mask_input, expected)
+    if chosen is not after[0] and not np.array_equal(expected, top_logits):
+        assert not np.array_equal(calls[0].mask_input, top_logits)
     # A new box starts afresh: no logits from another box are fed back.
     calls.clear()
     engine.propose(Box(10, 10, 60, 60), k=3, points=[PromptPoint(30, 30)])
     assert calls[0].mask_input is None
+
+
+def engine_ranking_logits(engine, proposal) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The logits the engine kept for one of its last returned proposals."""
+    for patch, logits in engine._last[4]:
+        if patch is proposal.patch:
+            return logits
+    raise AssertionError("not one of the last proposals")
 
 
 def test_cancellation_stops_between_decoder_calls(

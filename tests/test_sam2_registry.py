@@ -35,7 +35,8 @@ class FakeEngine:
     def set_image(self, image: np.ndarray) -> None:
         self.images += 1
 
-    def propose(self, box, k=10, points=(), *, cancel=None, on_proposal=None):  # type: ignore[no-untyped-def]
+    def propose(self, box, k=10, points=(), *, previous=None, cancel=None, on_proposal=None):  # type: ignore[no-untyped-def]
+        self.previous = previous
         self.calls += 1
         if self.fail is not None:
             raise self.fail
@@ -74,6 +75,9 @@ def test_an_unsure_sam_gets_the_classic_engine_as_second_opinion(
     ens = Sam2Ensemble(sam, classic)
     out = ens.propose(Box(0, 0, 50, 50))
     assert ens.consulted_backup and classic.calls == 1
+    mask = MaskPatch(np.ones((3, 3), bool), 1, 1)
+    ens.propose(Box(0, 0, 50, 50), points=(), previous=mask)
+    assert sam.previous is mask and classic.previous is mask  # both correct the same mask
     assert out[0].engine == "sam2"  # SAM 2 leads the fusion
     assert "classic" in {p.engine for p in out}
     # The classic square equal to SAM's best (IoU 400/441 > 0.9) is a duplicate and went.

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 
+import pytest
+
+from scubasteve.core.errors import InputError
 from scubasteve.core.settings import Settings, load_settings, save_settings, settings_path
 
 
@@ -42,3 +47,18 @@ def test_a_broken_settings_file_gives_defaults_and_is_left_alone(tmp_path):
     assert load_settings(path, problems) == Settings()
     assert problems and str(path) in problems[0]
     assert path.read_text() == "{ not json"
+
+
+def test_a_save_that_fails_keeps_the_old_settings_file(tmp_path, monkeypatch):
+    path = save_settings(Settings(engine="classic"), tmp_path / "settings.json")
+    before = path.read_bytes()
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(InputError, match="cannot save settings: the disk is full") as info:
+        save_settings(Settings(engine="deepmask"), path)
+    assert info.value.path == path
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["settings.json"], "no temporary files left"

@@ -21,10 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from scubasteve.bench.samples import SampleImage, load_coco_samples, load_labelme_samples
+from scubasteve.bench.samples import (
+    SampleImage,
+    every_nth,
+    load_coco_samples,
+    load_labelme_samples,
+)
 from scubasteve.inference.base import patch_iou
 from scubasteve.inference.classic import ranking
-from scubasteve.inference.classic.generate import generate
 from scubasteve.inference.classic.proposer import ClassicProposer, honours_clicks
 
 
@@ -50,7 +54,7 @@ def collect(images: Sequence[SampleImage], grow: tuple[float, float], seed: int 
             box = s.gt.box().grow(g).clip(si.width, si.height)
             crop = proposer.crop(cache, box)
             pool = []
-            for c in generate(crop):
+            for c in proposer.candidates(cache, crop, box):
                 new = not any(np.array_equal(c.mask, p.mask) for p in pool)
                 if c.mask.any() and honours_clicks(crop, c.mask) and new:
                     pool.append(c)
@@ -62,7 +66,12 @@ def collect(images: Sequence[SampleImage], grow: tuple[float, float], seed: int 
                     for c, a in zip(pool, agree, strict=True)
                 ]
             )
-            iou = np.array([patch_iou(crop.frame.to_patch(m), s.gt) for m in masks])
+            iou = np.array(
+                [
+                    patch_iou(c.patch or crop.frame.to_patch(c.mask, guide=crop.guide), s.gt)
+                    for c in pool
+                ]
+            )
             flat = np.stack([m.ravel() for m in masks]).astype(np.float32)
             inter = flat @ flat.T
             area = np.diag(inter)
@@ -99,27 +108,54 @@ def evaluate(groups: Sequence[Group], coefs: dict[str, float], k: int = 10, dup:
     return float(np.mean(top)), float(np.mean(best))
 
 
+def _dump(label: str, groups: Sequence[Group]) -> None:
+    """Keep the collected groups for quick re-fits (developer convenience)."""
+    import os
+    import pickle
+
+    folder = os.environ.get("SCUBASTEVE_RANKER_DUMP")
+    if folder:
+        with open(Path(folder) / (label.replace(" ", "_") + ".pkl"), "wb") as f:
+            pickle.dump(list(groups), f)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--coco", type=Path, required=True)
     ap.add_argument("--images", type=Path, required=True)
     ap.add_argument("--labelme", type=Path, action="append", default=[])
+    ap.add_argument(
+        "--large-coco",
+        type=Path,
+        default=None,
+        help="a second COCO file (large objects, e.g. davis345): even objects join the fit",
+    )
+    ap.add_argument("--large-images", type=Path, default=None)
     ap.add_argument("--limit", type=int, default=None)
     args = ap.parse_args(argv)
 
     coco = load_coco_samples(args.coco, args.images, limit=args.limit)
     train = collect(coco[0::2], (0.0, 0.10), seed=0)
     held = collect(coco[1::2], (0.05, 0.05))
+    reports = {"coco held-out": held}
+    fitted = train
+    if args.large_coco is not None:
+        large = load_coco_samples(args.large_coco, args.large_images, limit=args.limit)
+        large_train = collect(every_nth(large, 2, 0), (0.0, 0.10), seed=1)
+        reports["large fit half"] = large_train
+        reports["large held-out"] = collect(every_nth(large, 2, 1), (0.05, 0.05))
+        fitted = train + large_train
     unseen = {str(p): collect(load_labelme_samples(p), (0.05, 0.05)) for p in args.labelme}
-    coefs = fit(train)
+    coefs = fit(fitted)
     print("COEFFICIENTS = {")
     for name, value in coefs.items():
         print(f'    "{name}": {value:.4f},')
     print("}")
-    for label, groups in [("train (fit)", train), ("coco held-out", held), *unseen.items()]:
+    for label, groups in [("coco fit half", train), *reports.items(), *unseen.items()]:
         oracle = float(np.mean([g.iou.max() for g in groups]))
         cur = evaluate(groups, ranking.COEFFICIENTS)
         new = evaluate(groups, coefs)
+        _dump(label, groups)
         print(
             f"{label}: n={len(groups)} oracle-all={oracle:.3f} "
             f"current top/best10={cur[0]:.3f}/{cur[1]:.3f} "

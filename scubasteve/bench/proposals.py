@@ -212,15 +212,9 @@ def run(args: argparse.Namespace) -> int:
     from scubasteve.core.errors import InputError
     from scubasteve.inference.engines import create_proposer
 
-    image_ids = None
-    if args.image_ids:
-        try:
-            image_ids = [int(x) for x in args.image_ids.split(",") if x.strip()]
-        except ValueError as exc:
-            raise InputError(f"--image-ids must be comma-separated integers: {exc}") from exc
     if args.k < 1:
         raise InputError(f"--k must be at least 1, got {args.k}")
-    images = _load_samples(args, image_ids)
+    images = load_samples(args)
     total = sum(len(si.samples) for si in images)
     if total == 0:
         raise InputError(
@@ -263,10 +257,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_samples(args: argparse.Namespace, image_ids: list[int] | None) -> list[SampleImage]:
+def load_samples(args: argparse.Namespace) -> list[SampleImage]:
+    """The samples the common options select (--coco/--images or --labelme, --limit, --every...)."""
+    from scubasteve.bench.samples import every_nth
+
+    images = _read_samples(args)
+    every = getattr(args, "every", 1) or 1
+    return every_nth(images, every, getattr(args, "offset", 0)) if every > 1 else images
+
+
+def _read_samples(args: argparse.Namespace) -> list[SampleImage]:
     from scubasteve.bench.samples import load_coco_samples, load_labelme_samples
     from scubasteve.core.errors import InputError
 
+    image_ids = None
+    if getattr(args, "image_ids", None):
+        try:
+            image_ids = [int(x) for x in args.image_ids.split(",") if x.strip()]
+        except ValueError as exc:
+            raise InputError(f"--image-ids must be comma-separated integers: {exc}") from exc
     if args.labelme is not None:
         if args.coco is not None or args.images is not None:
             raise InputError("give either --labelme or --coco with --images, not both")
@@ -282,7 +291,7 @@ def _load_samples(args: argparse.Namespace, image_ids: list[int] | None) -> list
         box_grow=args.box_grow,
         limit=args.limit,
         max_side=args.max_side,
-        min_area=args.min_area,
+        min_area=getattr(args, "min_area", 0.0),
         image_ids=image_ids,
     )
 

@@ -200,3 +200,20 @@ def load_labelme_samples(
             name = str(json_path.relative_to(folder))
             result.append(SampleImage(name, w, h, tuple(samples), load))
     return result
+
+
+def every_nth(images: Sequence[SampleImage], every: int, offset: int = 0) -> list[SampleImage]:
+    """Every `every`-th object from `offset` on, counted over the whole set in order: a fixed split.
+
+    `every=2` with offsets 0 and 1 gives two disjoint halves (one to tune on, one to report).
+    """
+    out, n = [], 0
+    for si in images:
+        kept = []
+        for s in si.samples:
+            if n % every == offset % every:
+                kept.append(s)
+            n += 1
+        if kept:
+            out.append(SampleImage(si.name, si.width, si.height, tuple(kept), si.load))
+    return out

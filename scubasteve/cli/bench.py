@@ -15,38 +15,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = kinds.add_parser(
         "proposals", help="mask proposals from GT boxes: IoU and latency per engine"
     )
-    p.add_argument("--coco", type=Path, help="COCO instances JSON with GT masks")
-    p.add_argument("--images", type=Path, help="folder of the COCO file's images")
-    p.add_argument(
-        "--labelme",
-        type=Path,
-        help="instead of --coco/--images: a folder of LabelMe JSON files (polygons are the truth)",
-    )
-    p.add_argument(
-        "--engine",
-        action="append",
-        help="engine to run (classic, deepmask, sam2, ensemble, box, grabcut); repeat for several "
-        "(default: classic)",
-    )
-    p.add_argument("--box-grow", type=float, default=0.05, help="grow GT boxes by this per side")
-    p.add_argument("--limit", type=int, default=None, help="at most this many instances")
+    _sample_options(p)
     p.add_argument("--k", type=int, default=10, help="proposals per box")
-    p.add_argument(
-        "--max-side", type=int, default=1024, help="downscale longer image sides to this"
-    )
-    p.add_argument(
-        "--min-area", type=float, default=0.0, help="skip GT instances smaller than this"
-    )
-    p.add_argument("--image-ids", type=str, default=None, help="only these image ids (a,b,c)")
-    p.add_argument(
-        "--weights",
-        type=str,
-        default=None,
-        help="DeepMask (or for sam2: SAM 2) weights: a name or a file",
-    )
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     p.add_argument("--out", type=Path, default=None, help="write per-instance proposals (RLE) here")
     p.set_defaults(handler=lazy("scubasteve.bench.proposals:run"))
+
+    c = kinds.add_parser(
+        "clicks",
+        help="interactive protocol: clicks at the largest error until IoU 0.90 (NoC, IoU per click)",
+    )
+    _sample_options(c)
+    c.add_argument("--max-clicks", type=int, default=20, help="clicks per object at most")
+    c.add_argument(
+        "--no-box",
+        action="store_true",
+        help="start from one positive click at the object's centre instead of the box",
+    )
+    c.add_argument(
+        "--keep",
+        action="append",
+        choices=("best", "top"),
+        help="which proposal the user keeps each round: best (by IoU) or top (ranked first); "
+        "default both",
+    )
+    c.add_argument("--jobs", type=int, default=1, help="worker processes (images are split)")
+    c.add_argument("--out", type=Path, default=None, help="write every object's IoU per click here")
+    c.set_defaults(handler=lazy("scubasteve.bench.clicks:run"))
 
     a = kinds.add_parser("annotator", help="play a simulated annotator in the real window")
     a.add_argument("--coco", type=Path, required=True)
@@ -98,6 +92,47 @@ def register(sub: argparse._SubParsersAction) -> None:
         f = kinds.add_parser(name, help=text, add_help=False, prefix_chars="\0")
         f.add_argument("args", nargs=argparse.REMAINDER, help="options of the benchmark (--help)")
         f.set_defaults(handler=_forward(f"scubasteve.bench.{module}:main"))
+
+
+def _sample_options(p: argparse.ArgumentParser) -> None:
+    """The options that choose the objects and engines (shared by `proposals` and `clicks`)."""
+    p.add_argument("--coco", type=Path, help="COCO instances JSON with GT masks")
+    p.add_argument("--images", type=Path, help="folder of the COCO file's images")
+    p.add_argument(
+        "--labelme",
+        type=Path,
+        help="instead of --coco/--images: a folder of LabelMe JSON files (polygons are the truth)",
+    )
+    p.add_argument(
+        "--engine",
+        action="append",
+        help="engine to run (classic, deepmask, sam2, ensemble, box, grabcut); repeat for several "
+        "(default: classic)",
+    )
+    p.add_argument("--box-grow", type=float, default=0.05, help="grow GT boxes by this per side")
+    p.add_argument("--limit", type=int, default=None, help="at most this many instances")
+    p.add_argument(
+        "--every",
+        type=int,
+        default=1,
+        help="only every N-th object (with --offset): a fixed split, e.g. tune on --offset 0, "
+        "report --offset 1",
+    )
+    p.add_argument("--offset", type=int, default=0, help="first object of --every")
+    p.add_argument(
+        "--max-side", type=int, default=1024, help="downscale longer image sides to this"
+    )
+    p.add_argument(
+        "--min-area", type=float, default=0.0, help="skip GT instances smaller than this"
+    )
+    p.add_argument("--image-ids", type=str, default=None, help="only these image ids (a,b,c)")
+    p.add_argument(
+        "--weights",
+        type=str,
+        default=None,
+        help="DeepMask (or for sam2: SAM 2) weights: a name or a file",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
 
 
 def _forward(target: str):  # type: ignore[no-untyped-def]

@@ -31,10 +31,6 @@ class InputError(ScubaSteveError, ValueError):
         return f"{prefix}: {self.problem}" if prefix else self.problem
 
 
-class ScubaSteveWarning(UserWarning):
-    """A problem the program worked around (for example a shape it skipped)."""
-
-
 class Problem:
     """One thing wrong in an input file, for reports such as `scubasteve validate`.
 

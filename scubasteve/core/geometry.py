@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from shapely.geometry import MultiPolygon
 from shapely.geometry import Polygon as ShapelyPolygon
 from shapely.geometry.polygon import orient
 
@@ -166,10 +165,6 @@ class Polygon:
     def scaled(self, sx: float, sy: float) -> Polygon:
         s = np.array([sx, sy])
         return Polygon(self.exterior * s, tuple(h * s for h in self.holes))
-
-
-def polygons_to_shapely(polygons: Iterable[Polygon]) -> MultiPolygon:
-    return MultiPolygon([p.to_shapely() for p in polygons])
 
 
 def polygons_bounds(polygons: Sequence[Polygon]) -> Box:

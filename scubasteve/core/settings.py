@@ -7,15 +7,13 @@ note in `problems`, so that one bad edit of the file never stops the program fro
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from scubasteve.core.atomic import atomic_write_json
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import config_dir
 
@@ -143,22 +141,13 @@ def load_settings(path: Path | None = None, problems: list[str] | None = None) -
 
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
     """Write the settings atomically (the old file stays whole if the write fails)."""
-    # core may not import io (layers), so this is the small tmp + os.replace form of an atomic write.
     path = path or settings_path()
-    text = json.dumps(settings.to_dict(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
     except OSError as exc:
         raise InputError(f"cannot save settings: {exc.strerror or exc}", path) from exc
+    try:
+        atomic_write_json(path, settings.to_dict())
+    except InputError as exc:
+        raise InputError(f"cannot save settings: {exc.problem}", path) from exc
     return path

@@ -98,12 +98,15 @@ class MaskProposer(Protocol):
         k: int = 10,
         points: Sequence[PromptPoint] = (),
         *,
+        previous: MaskPatch | None = None,
         cancel: CancelToken | None = None,
         on_proposal: ProposalCallback | None = None,
     ) -> list[Proposal]:
         """Up to `k` distinct proposals for the object in `box`, best first.
 
-        `points` are corrective clicks; `on_proposal` is called with each new (non-duplicate) proposal
+        `points` are corrective clicks; `previous` is the mask the user is correcting with them
+        (the proposal shown when the clicks were made; engines may keep it away from the clicks);
+        `on_proposal` is called with each new (non-duplicate) proposal
         as soon as it exists, so the first can be shown before the rest are done. Raises `Cancelled`
         when `cancel` is set, and ValueError for a box that does not overlap the image.
         """

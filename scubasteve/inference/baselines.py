@@ -68,6 +68,7 @@ class BoxProposer(_SingleImage):
         k: int = 10,
         points: Sequence[PromptPoint] = (),
         *,
+        previous: MaskPatch | None = None,
         cancel: CancelToken | None = None,
         on_proposal: ProposalCallback | None = None,
     ) -> list[Proposal]:
@@ -100,6 +101,7 @@ class GrabCutProposer(_SingleImage):
         k: int = 10,
         points: Sequence[PromptPoint] = (),
         *,
+        previous: MaskPatch | None = None,
         cancel: CancelToken | None = None,
         on_proposal: ProposalCallback | None = None,
     ) -> list[Proposal]:

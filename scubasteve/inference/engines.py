@@ -12,6 +12,7 @@ imported only when asked for.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,16 +53,7 @@ def _deepmask_weights_problem(weights: str | Path | None) -> str:
         import scubasteve.inference.deepmask  # noqa: F401  (is the engine part of this install?)
     except ImportError as exc:
         return f"the DeepMask engine is not available in this installation ({exc})"
-    try:
-        from scubasteve.inference.deepmask.models import resolve
-    except ImportError:
-        try:
-            from scubasteve.inference.weights import resolve_weights
-        except ImportError as exc:
-            return f"the weights manager is not available in this installation ({exc})"
-
-        def resolve(name: str | Path | None) -> Path:
-            return resolve_weights(name, kind="deepmask")
+    from scubasteve.inference.deepmask.models import resolve
 
     try:
         resolve(weights)
@@ -146,6 +138,62 @@ def _classic_problem() -> str:
     return ""
 
 
+def _classic(weights: str | Path | None, device: str) -> MaskProposer:
+    from scubasteve.inference.classic import ClassicProposer
+
+    return ClassicProposer()
+
+
+def _box(weights: str | Path | None, device: str) -> MaskProposer:
+    from scubasteve.inference.baselines import BoxProposer
+
+    return BoxProposer()
+
+
+def _grabcut(weights: str | Path | None, device: str) -> MaskProposer:
+    from scubasteve.inference.baselines import GrabCutProposer
+
+    return GrabCutProposer()
+
+
+def _ensemble(weights: str | Path | None, device: str) -> MaskProposer:
+    from scubasteve.inference.classic import ClassicProposer
+    from scubasteve.inference.ensemble import EnsembleProposer
+
+    classic = ClassicProposer()
+    if not _sam2_problem():
+        try:
+            from scubasteve.inference.sam2.ensemble import Sam2Ensemble
+
+            return Sam2Ensemble(_load_sam2(None, device), classic)
+        except (InputError, ImportError, OSError, RuntimeError) as exc:
+            log.warning("ensemble: SAM 2 could not start, trying DeepMask: %s", exc)
+    weight, left_out = deepmask_trust(*_deepmask_record(weights))
+    if left_out:
+        log.info("ensemble: %s", left_out)
+        return EnsembleProposer([classic], note=left_out)
+    try:
+        deepmask = _load_deepmask(weights, device)
+    except (InputError, ImportError, OSError, RuntimeError) as exc:
+        note = f"the classic engine serves alone: {exc}"
+        log.info("ensemble: %s", note)
+        return EnsembleProposer([classic], note=note)
+    note = "classic + DeepMask" + (f" (DeepMask trusted {weight:.2f})" if weight < 1 else "")
+    return EnsembleProposer([classic, deepmask], note=note, weights=[1.0, weight])
+
+
+#: engine name -> builder(weights, device). Builders import their engine's modules themselves, so
+#: an engine's libraries load only when it is asked for. Add an engine here and to ENGINE_NAMES.
+BUILDERS: dict[str, Callable[[str | Path | None, str], MaskProposer]] = {
+    "ensemble": _ensemble,
+    "classic": _classic,
+    "deepmask": _load_deepmask,
+    "sam2": _load_sam2,
+    "box": _box,
+    "grabcut": _grabcut,
+}
+
+
 def create_proposer(
     name: str, *, device: str = "auto", weights: str | Path | None = None
 ) -> MaskProposer:
@@ -156,48 +204,10 @@ def create_proposer(
     (the message says how to get them). ``ensemble`` never fails for want of DeepMask: it falls
     back to the classic engine alone and says why in its `note`.
     """
-    key = (name or "").strip().lower()
-    if key == "classic":
-        from scubasteve.inference.classic import ClassicProposer
-
-        return ClassicProposer()
-    if key == "box":
-        from scubasteve.inference.baselines import BoxProposer
-
-        return BoxProposer()
-    if key == "grabcut":
-        from scubasteve.inference.baselines import GrabCutProposer
-
-        return GrabCutProposer()
-    if key == "deepmask":
-        return _load_deepmask(weights, device)
-    if key == "sam2":
-        return _load_sam2(weights, device)
-    if key == "ensemble":
-        from scubasteve.inference.classic import ClassicProposer
-        from scubasteve.inference.ensemble import EnsembleProposer
-
-        classic = ClassicProposer()
-        if not _sam2_problem():
-            try:
-                from scubasteve.inference.sam2.ensemble import Sam2Ensemble
-
-                return Sam2Ensemble(_load_sam2(None, device), classic)
-            except (InputError, ImportError, OSError, RuntimeError) as exc:
-                log.warning("ensemble: SAM 2 could not start, trying DeepMask: %s", exc)
-        weight, left_out = deepmask_trust(*_deepmask_record(weights))
-        if left_out:
-            log.info("ensemble: %s", left_out)
-            return EnsembleProposer([classic], note=left_out)
-        try:
-            deepmask = _load_deepmask(weights, device)
-        except (InputError, ImportError, OSError, RuntimeError) as exc:
-            note = f"the classic engine serves alone: {exc}"
-            log.info("ensemble: %s", note)
-            return EnsembleProposer([classic], note=note)
-        note = "classic + DeepMask" + (f" (DeepMask trusted {weight:.2f})" if weight < 1 else "")
-        return EnsembleProposer([classic, deepmask], note=note, weights=[1.0, weight])
-    raise InputError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")
+    builder = BUILDERS.get((name or "").strip().lower())
+    if builder is None:
+        raise InputError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")
+    return builder(weights, device)
 
 
 def engine_status(weights: str | Path | None = None) -> list[EngineStatus]:

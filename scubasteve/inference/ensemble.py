@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import (
     DEFAULT_DUPLICATE_IOU,
@@ -77,6 +78,7 @@ class EnsembleProposer:
         k: int = 10,
         points: Sequence[PromptPoint] = (),
         *,
+        previous: MaskPatch | None = None,
         cancel: CancelToken | None = None,
         on_proposal: ProposalCallback | None = None,
     ) -> list[Proposal]:
@@ -99,7 +101,12 @@ class EnsembleProposer:
             try:
                 results.append(
                     engine.propose(
-                        box, k, points, cancel=cancel, on_proposal=forward if on_proposal else None
+                        box,
+                        k,
+                        points,
+                        previous=previous,
+                        cancel=cancel,
+                        on_proposal=forward if on_proposal else None,
                     )
                 )
             except (Cancelled, ValueError):

@@ -15,12 +15,12 @@ import logging
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from scubasteve.core.atomic import replace_with, temp_file_beside
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import models_dir
 from scubasteve.inference.base import Cancelled
@@ -163,16 +163,15 @@ def copy_to_temp(src: Path, folder: Path, cancel: Any = None) -> tuple[Path, int
     """
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{src.name}.", suffix=".tmp", dir=folder)
+        out, tmp = temp_file_beside(folder, src.name)
     except OSError as exc:
         raise InputError(
             f"cannot create a file in the models folder: {exc.strerror}", folder
         ) from exc
-    tmp = Path(tmp_name)
     digest = hashlib.sha256()
     size = 0
     try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as fh:
+        with out, open(src, "rb") as fh:
             while block := fh.read(1 << 20):
                 if is_cancelled(cancel):
                     raise Cancelled
@@ -205,9 +204,7 @@ def place(tmp: Path, dest: Path) -> None:
     """Move a verified temporary file into place atomically (same folder, so os.replace)."""
     # mkstemp makes 0600 files; weights need not be private. (No umask read: it is process-wide
     # and racy to query while GUI worker threads run.)
-    with contextlib.suppress(OSError):
-        os.chmod(tmp, 0o644)
-    os.replace(tmp, dest)
+    replace_with(tmp, dest, mode=0o644)
 
 
 @dataclass(frozen=True)

@@ -1,89 +1,15 @@
-"""Atomic file writes: a file is either its old self or completely the new one, never truncated."""
+"""JSON files in and out: `read_json` with clear errors, and the atomic writers (from `core.atomic`)."""
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from scubasteve.core.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from scubasteve.core.errors import InputError
 
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder, then replace.
-
-    The old file (if any) stays intact when anything fails: a read-only folder, a full disk, a kill.
-    Errors are raised as `InputError` naming the file and the cause.
-    """
-    path = Path(path)
-    folder = path.parent
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except FileNotFoundError as exc:
-        raise InputError("the folder does not exist", folder) from exc
-    except PermissionError as exc:
-        raise InputError(
-            "cannot write here: permission denied (is the folder read-only?)", folder
-        ) from exc
-    except OSError as exc:
-        raise InputError(f"cannot create a file here: {exc.strerror}", folder) from exc
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            with contextlib.suppress(OSError):
-                os.chmod(tmp, path.stat().st_mode & 0o7777)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            with contextlib.suppress(OSError):
-                os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if exc.errno == errno.ENOSPC:
-            raise InputError(
-                "the disk is full; the previous file was kept unchanged", path
-            ) from exc
-        if isinstance(exc, PermissionError):
-            raise InputError(
-                "permission denied; the previous file was kept unchanged", path
-            ) from exc
-        raise InputError(f"could not write: {exc.strerror or exc}", path) from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder: Path) -> None:
-    # Make the rename itself durable where the platform allows it (not on Windows).
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: Path, data: Any, indent: int | None = 2) -> None:
-    text = json.dumps(data, indent=indent, ensure_ascii=False, allow_nan=False)
-    atomic_write_text(path, text + "\n")
+__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text", "read_json"]
 
 
 def read_json(path: Path) -> Any:

@@ -5,7 +5,7 @@ A bad file never stops a batch: it is reported (file and shape index) and the re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -221,8 +221,3 @@ def validate_coco(
                 )
         report.annotations += len(doc.annotations)
     return dataset, report
-
-
-def iter_problems(report: Report) -> Iterator[str]:
-    for problem in report.problems:
-        yield str(problem)

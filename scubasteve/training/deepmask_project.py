@@ -103,7 +103,8 @@ def learn_from_project(
     on_epoch: Callable[[Any], None] | None = None,
     seed: int = 0,
 ) -> ProjectReport:
-    from scubasteve.inference.deepmask.models import register, resolve, weights_not_installed_error
+    from scubasteve.inference.deepmask.models import register, resolve
+    from scubasteve.inference.weights import WeightsNotInstalled
 
     data = load_dataset(labelme=Path(folder))
     instances, summary = collect_instances(data.docs)
@@ -115,7 +116,7 @@ def learn_from_project(
     if init is None:
         try:
             start_from = resolve(None)
-        except weights_not_installed_error():
+        except WeightsNotInstalled:
             start_from = None  # nothing installed: learn from scratch (and say so)
     net, cfg, start = starting_network(start_from)
     before = evaluate_boxes(_engine(net, cfg, device), holdout_docs, limit=limit)

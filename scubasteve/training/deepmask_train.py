@@ -29,11 +29,10 @@ from typing import Any
 import numpy as np
 
 from scubasteve.core.errors import InputError
-from scubasteve.inference.deepmask.checkpoint import (
-    save_weights,
-)
+from scubasteve.inference.deepmask.checkpoint import cpu_state, save_weights
 from scubasteve.inference.deepmask.config import DeepMaskConfig
 from scubasteve.training.deepmask_data import SampleSource
+from scubasteve.training.deepmask_state import read_training_state, save_training_state
 
 log = logging.getLogger(__name__)
 
@@ -358,18 +357,59 @@ class Trainer:
     def state_path(self) -> Path:
         return self.run_dir / "state.pt"
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume this run: network, optimiser, epoch, history, generators."""
+        import torch
+
+        version, internal, gauss = random.getstate()
+        return {
+            "config": self.cfg.to_dict(),
+            "options": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.opts).items()
+            },
+            "epoch": self.epoch,
+            "best_iou": self.best_iou,
+            "history": [asdict(h) for h in self.history],
+            "state_dict": cpu_state(self.net.state_dict()),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": {
+                "numpy": self.rng.bit_generator.state,
+                "torch": torch.get_rng_state(),
+                "python": list(internal),
+                "python_version": version,
+                "python_gauss": gauss,
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a `state_dict()`; `InputError` when it is of another configuration."""
+        import torch
+
+        if DeepMaskConfig.from_dict(dict(state["config"])) != self.cfg:
+            raise InputError("the run was started with another network configuration")
+        self.net.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = int(state["epoch"])
+        self.best_iou = float(state.get("best_iou", -1.0))
+        self.history = [EpochResult(**h) for h in state.get("history", [])]
+        rng = state["rng"]
+        self.rng.bit_generator.state = rng["numpy"]
+        torch.set_rng_state(rng["torch"])
+        random.setstate((rng["python_version"], tuple(rng["python"]), rng["python_gauss"]))
+
     def save_state(self) -> None:
         """Write everything needed to resume (atomically, with checksums) to `state_path()`."""
-        from scubasteve.training.deepmask_state import save_training_state
-
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        save_training_state(self, self.state_path())
+        save_training_state(self.state_dict(), self.state_path())
 
     def load_state(self, path: Path | None = None) -> None:
         """Continue from a `state.pt`; damaged or foreign files raise `InputError`."""
-        from scubasteve.training.deepmask_state import restore_training_state
-
-        restore_training_state(self, path or self.state_path())
+        path = path or self.state_path()
+        state = read_training_state(path)
+        try:
+            self.load_state_dict(state)
+        except InputError as exc:
+            raise InputError(exc.problem, path) from exc
 
     def save_weights(self, name: str, meta: dict[str, Any]) -> Path:
         return save_weights(self.run_dir / name, self.net.state_dict(), self.cfg, meta)
@@ -401,10 +441,6 @@ class Trainer:
 
 def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
-
-
-def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
 def _append_log(path: Path, record: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from gui_fakes import FakeProposer, FakeSegmenter, make_images
+from helpers.gui_fakes import FakeProposer, FakeSegmenter, make_images
 
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")

@@ -6,9 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from gui_fakes import FakeProposer, proposal_mask
-from gui_helpers import drag_box, key
+from helpers.gui_fakes import FakeProposer, proposal_mask
+from helpers.gui_input import drag_box, key
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from scubasteve.core.geometry import Box, polygons_to_mask
 from scubasteve.io.labelme import read_labelme
@@ -64,7 +65,8 @@ def test_second_box_while_first_is_pending_drops_the_stale_result(make_window, i
     assert result.request_id == second
     b = result.views[0].proposal.patch.box()
     assert b.x0 >= 140 and b.y0 >= 90, "the shown proposal belongs to the second box"
-    qtbot.wait(100)
+    assert window.engine.wait_idle(5000), "the engine thread finished the first request too"
+    QApplication.processEvents()  # deliver whatever that request sent back
     assert window.proposals.result.request_id == second
     # The first request's work was either never started or stopped at a cancel check.
     assert len(proposer.calls) == 1 or proposer.cancelled >= 1
@@ -86,7 +88,7 @@ def test_tab_cycles_and_escape_discards(make_window, image_folder, qtbot):
 
 
 def test_click_inside_the_box_adds_a_point_and_reproposes(make_window, image_folder, qtbot):
-    from gui_helpers import click
+    from helpers.gui_input import click
 
     window = make_window(image_folder)
     drag_box(window, Box(80, 60, 240, 180))
@@ -172,7 +174,7 @@ def test_enter_right_after_a_new_box_does_not_accept_the_previous_boxs_proposal(
     qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
     drag_box(window, Box(150, 100, 300, 220))
     key(window, Qt.Key.Key_Return)  # too early: nothing to accept for the new box yet
-    qtbot.wait(50)
+    assert window.proposals.pending_accepts == 0, "nothing was taken for tracing"
     assert window.documents.current.doc.annotations == []
     qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
     key(window, Qt.Key.Key_Return)

@@ -7,8 +7,8 @@ import shutil
 import time
 
 import pytest
-from gui_fakes import FakeProposer
-from gui_helpers import drag_box, key
+from helpers.gui_fakes import FakeProposer
+from helpers.gui_input import drag_box, key
 from PySide6.QtCore import Qt
 
 from scubasteve.core.geometry import Box
@@ -49,8 +49,10 @@ def test_unparsable_annotation_file_is_shown_and_never_overwritten(
     window.annotator.set_label("cat")
     drag_box(window, Box(80, 60, 240, 180))
     qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
+    refusals: list[str] = []
+    window.documents.message.connect(refusals.append)
     key(window, Qt.Key.Key_Return)
-    qtbot.wait(300)
+    qtbot.waitUntil(lambda: any("read-only" in m for m in refusals), timeout=5000)
     window.documents.flush()
     assert broken.read_bytes() == before
     assert window.documents.current.doc.annotations == []
@@ -81,16 +83,13 @@ def test_engine_that_raises_falls_back_to_classic_and_keeps_working(
 
 
 def test_engine_without_weights_falls_back_and_offers_weights(make_window, image_folder, qtbot):
-    class WeightsNotInstalled(Exception):
-        pass
+    from scubasteve.inference.weights import WeightsNotInstalled
 
     good = FakeProposer()
 
     def factory(name: str, device: str):  # type: ignore[no-untyped-def]
         if name != "classic":
-            raise WeightsNotInstalled(
-                "deepmask weights are not installed; run scubasteve models ..."
-            )
+            raise WeightsNotInstalled("deepmask", detail="no DeepMask weights in the models folder")
         return good
 
     window = make_window(image_folder, good, factory)
@@ -109,7 +108,7 @@ def test_engine_without_weights_falls_back_and_offers_weights(make_window, image
 def test_folder_of_20000_images_opens_and_the_list_stays_responsive(make_window, tmp_path, qtbot):
     folder = tmp_path / "many"
     folder.mkdir()
-    from gui_fakes import make_images
+    from helpers.gui_fakes import make_images
 
     (seed,) = make_images(tmp_path / "seed", n=1, size=(64, 48))
     for i in range(20000):
@@ -155,3 +154,20 @@ def test_engine_that_fails_on_the_gpu_is_tried_on_the_cpu_first(make_window, ima
         lambda: window.engine.name == "deepmask" and window.engine.device == "cpu", timeout=5000
     )
     assert ("classic", "cpu") not in tried[1:]
+
+
+def test_only_the_missing_weights_error_counts_as_missing_weights():
+    from scubasteve.gui.controllers.engine import is_weights_missing
+    from scubasteve.inference.weights import WeightsNotInstalled
+
+    try:
+        try:
+            raise WeightsNotInstalled("mask_rcnn_coco")
+        except WeightsNotInstalled as exc:
+            raise ValueError("the segmenter could not start") from exc
+    except ValueError as wrapped:
+        assert is_weights_missing(wrapped), "found through the cause chain"
+    # A device or library problem whose text happens to say "not installed" is not about weights:
+    # the engine host retries such an engine on the CPU instead of offering the models dialog.
+    assert not is_weights_missing(RuntimeError("libcudnn.so.9 is not installed"))
+    assert not is_weights_missing(None)

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from gui_fakes import FakeProposer
+from helpers.gui_fakes import FakeProposer
 from PIL import Image
 
 from scubasteve.bench.klm import B, K, M, ObjectActions, P, human_seconds

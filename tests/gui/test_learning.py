@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from gui_helpers import key
+from helpers.gui_input import key
 from PySide6.QtCore import Qt
 
 from scubasteve.gui.controllers.learning import model_name_for
@@ -96,7 +96,7 @@ def test_a_folder_without_enough_annotations_gets_a_message(make_window, image_f
 
 
 def _record(engines: list[str], name: str):  # type: ignore[no-untyped-def]
-    from gui_fakes import FakeProposer
+    from helpers.gui_fakes import FakeProposer
 
     engines.append(name)
     return FakeProposer()
@@ -104,7 +104,7 @@ def _record(engines: list[str], name: str):  # type: ignore[no-untyped-def]
 
 def test_real_learning_on_a_small_project_installs_and_reports(make_window, tmp_path, qtbot):
     torch = pytest.importorskip("torch")
-    from deepmask_data import write_labelme_project
+    from helpers.deepmask_data import write_labelme_project
 
     from scubasteve.inference.deepmask import network as N
     from scubasteve.inference.deepmask.checkpoint import save_weights

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from gui_helpers import key
+from helpers.gui_input import key
 from PySide6.QtCore import Qt
 
 from scubasteve.core.annotation import REVIEW_FLAG
@@ -73,8 +73,7 @@ def test_preannotating_the_folder_writes_other_images_files_and_can_be_cancelled
 
 
 def test_missing_pixellib_weights_offer_the_weights_dialog(make_window, image_folder, qtbot):
-    class WeightsNotInstalled(Exception):
-        pass
+    from scubasteve.inference.weights import WeightsNotInstalled
 
     def factory():  # type: ignore[no-untyped-def]
         try:

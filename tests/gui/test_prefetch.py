@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from gui_fakes import FakeProposer
+from helpers.gui_fakes import FakeProposer
 
 
 class PrefetchingProposer(FakeProposer):

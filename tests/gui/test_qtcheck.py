@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from gui_helpers import drag_box, key
+from helpers.gui_input import drag_box, key
 from PySide6.QtCore import Qt
 
 from scubasteve.core.geometry import Box

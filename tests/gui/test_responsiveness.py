@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 import pytest
-from gui_fakes import FakeProposer
-from gui_helpers import drag_box, key
+from helpers.gui_fakes import FakeProposer
+from helpers.gui_input import drag_box, key
 from PIL import Image
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from gui_helpers import click, drag_box, key, view_point
+from helpers.gui_input import click, drag_box, key, view_point
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 

@@ -99,8 +99,15 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return "out of memory" in text or "outofmemory" in text or "resourceexhausted" in text
 
 
-def _is_weights_problem(exc: BaseException) -> bool:
-    return type(exc).__name__ == "WeightsNotInstalled" or "not installed" in str(exc)
+def is_weights_missing(exc: BaseException | None) -> bool:
+    """True for a missing-weights error, also when an engine wrapped it in its own error."""
+    from scubasteve.inference.weights import WeightsNotInstalled
+
+    while exc is not None:
+        if isinstance(exc, WeightsNotInstalled):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 class _EngineState:
@@ -164,7 +171,7 @@ class EngineHost(QObject):
 
     def _create_failed(self, exc: BaseException) -> None:
         message = f"The {self.name} engine could not start: {exc}"
-        if self.device not in ("cpu", "auto") and not _is_weights_problem(exc):
+        if self.device not in ("cpu", "auto") and not is_weights_missing(exc):
             # The device may be what failed (no CUDA, driver trouble): try the same engine on the CPU.
             self.engine_error.emit(message + ". Trying it on the CPU.")
             self.device = "cpu"

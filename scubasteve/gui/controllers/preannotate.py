@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 from scubasteve.core.annotation import REVIEW_FLAG, Annotation, ImageDoc
 from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, ReplaceAnnotation
 from scubasteve.gui.controllers.document import DocumentController, write_doc
+from scubasteve.gui.controllers.engine import is_weights_missing
 from scubasteve.gui.workers import submit
 
 log = logging.getLogger(__name__)
@@ -45,15 +46,6 @@ def merge_into_file(image: Path, json_path: Path, found: list[Annotation]) -> in
     doc.annotations.extend(found)
     write_doc(doc, json_path)
     return len(found)
-
-
-def is_weights_missing(exc: BaseException | None) -> bool:
-    """True for a missing-weights error, also when an engine wrapped it in its own error."""
-    while exc is not None:
-        if type(exc).__name__ == "WeightsNotInstalled" or "not installed" in str(exc):
-            return True
-        exc = exc.__cause__
-    return False
 
 
 class _FutureRelay(QObject):

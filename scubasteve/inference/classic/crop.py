@@ -47,6 +47,8 @@ class Crop:
     fg_seeds: np.ndarray
     bg_seeds: np.ndarray
     clicks: tuple[tuple[float, float, bool], ...] = ()
+    #: The full image (H, W, 3) uint8, for outlines at image resolution (None: plain upsampling).
+    guide: np.ndarray | None = None
     #: Image-resolution patches of this request's candidate masks, by id of the mask array.
     patches: dict[int, MaskPatch] = field(default_factory=dict)
 
@@ -67,8 +69,12 @@ def build_crop(
     *,
     box_side: int = 96,
     context: float = 0.25,
+    geodesic: bool = True,
 ) -> Crop:
-    """Cut the working window around `box` (clipped to the image) and compute the shared cues."""
+    """Cut the working window around `box` (clipped to the image) and compute the shared cues.
+
+    `geodesic=False` leaves the geodesic distance at zero (for windows that do not use it).
+    """
     frame = Frame.around(box, cache.width, cache.height, box_side=box_side, context=context)
     level, level_scale = cache.level_for(max(frame.scale_x, frame.scale_y))
     rgb = frame.cut(level, level_scale)
@@ -100,7 +106,11 @@ def build_crop(
     gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
     grad = np.sqrt(np.sum(gx * gx + gy * gy, axis=2))
 
-    geodesic = _geodesic_from_ring(grad, frame.box_mask(), min(b.width, b.height))
+    geo = (
+        _geodesic_from_ring(grad, frame.box_mask(), min(b.width, b.height))
+        if geodesic
+        else np.zeros((h, w), np.float32)
+    )
 
     fg_seeds = np.zeros((h, w), bool)
     bg_seeds = np.zeros((h, w), bool)
@@ -125,10 +135,11 @@ def build_crop(
         w_right,
         w_down,
         grad,
-        geodesic,
+        geo,
         fg_seeds,
         bg_seeds,
         tuple(clicks),
+        cache.image,
     )
 
 

@@ -106,12 +106,17 @@ class Frame:
         """Image coordinates to working coordinates."""
         return (x - self.x0) * self.scale_x, (y - self.y0) * self.scale_y
 
-    def to_patch(self, soft: np.ndarray, threshold: float = 0.5) -> MaskPatch:
+    def to_patch(
+        self, soft: np.ndarray, threshold: float = 0.5, guide: np.ndarray | None = None
+    ) -> MaskPatch:
         """A working-resolution mask (bool, or float in 0..1) as an image-resolution `MaskPatch`.
 
         The mask is upsampled bilinearly and thresholded, so the outline is smooth; the patch is
         cropped to the set pixels. Only the mask's own bounding box is resampled, in 8 bits, so
-        that a large object on a huge image costs what its patch costs and no more.
+        that a large object on a huge image costs what its patch costs and no more. With `guide`
+        (the full (H, W, 3) uint8 image) an enlarged outline is snapped to the image's own edges
+        by a guided filter (`snap_to_edges`), so it follows the object at image resolution
+        instead of the working grid.
         """
         m = np.clip(np.asarray(soft, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
         wx, wy, ww, wh = cv2.boundingRect(m)
@@ -129,8 +134,9 @@ class Frame:
         else:
             # Enlarge only the mask's bounding box (plus a working pixel for the blur).
             h, w = m.shape
-            c0, r0 = max(0, wx - 1), max(0, wy - 1)
-            c1, r1 = min(w, wx + ww + 1), min(h, wy + wh + 1)
+            pad = 2 if guide is not None else 1
+            c0, r0 = max(0, wx - pad), max(0, wy - pad)
+            c1, r1 = min(w, wx + ww + pad), min(h, wy + wh + pad)
             ox = self.x0 + round(c0 / self.scale_x)
             oy = self.y0 + round(r0 / self.scale_y)
             size = (
@@ -138,6 +144,10 @@ class Frame:
                 max(1, min(self.y1, self.y0 + round(r1 / self.scale_y)) - oy),
             )
             full = cv2.resize(m[r0:r1, c0:c1], size, interpolation=cv2.INTER_LINEAR)
+            enlarge = 1.0 / min(self.scale_x, self.scale_y)
+            if guide is not None and enlarge >= SNAP_FROM:
+                region = guide[oy : oy + size[1], ox : ox + size[0]]
+                full = snap_to_edges(full, region, enlarge)
         _, binary = cv2.threshold(full, level, 1, cv2.THRESH_BINARY)
         bx, by, bw, bh = cv2.boundingRect(binary)
         if bw == 0 or bh == 0:
@@ -146,3 +156,34 @@ class Frame:
         if tight.shape != binary.shape:  # a view would keep the larger array alive
             tight = tight.copy()
         return MaskPatch(tight, ox + bx, oy + by)
+
+
+#: Enlargement (image pixels per working pixel) from which outlines are snapped to image edges.
+SNAP_FROM = 1.5
+#: Guided-filter regularisation (on 0..1 grey levels): lower follows weaker edges.
+SNAP_EPS = 2e-3
+
+
+def snap_to_edges(soft: np.ndarray, image: np.ndarray, enlarge: float) -> np.ndarray:
+    """An upsampled soft mask (h, w) uint8 0..255 moved onto the edges of `image` (h, w, 3) uint8.
+
+    A guided filter (He et al., 2010) with the image's grey levels as guide: within a window of
+    about two working pixels, the mask becomes a linear function of the image's brightness, so the
+    blurred band that upsampling leaves around the outline is cut where the image itself changes.
+    Returns uint8 0..255 of the same shape.
+    """
+    if soft.shape[:2] != image.shape[:2] or min(soft.shape[:2]) < 3:
+        return soft
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    p = soft.astype(np.float32) / 255.0
+    r = max(1, round(enlarge))
+    k = (2 * r + 1, 2 * r + 1)
+
+    def mean(a: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(a, -1, k, borderType=cv2.BORDER_REFLECT)
+
+    mi, mp = mean(grey), mean(p)
+    a = (mean(grey * p) - mi * mp) / (mean(grey * grey) - mi * mi + SNAP_EPS)
+    b = mp - a * mi
+    q = mean(a) * grey + mean(b)
+    return np.clip(q * 255.0 + 0.5, 0, 255).astype(np.uint8)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from scubasteve.core.annotation import MaskPatch
 from scubasteve.inference.base import CancelToken
 from scubasteve.inference.classic import graphcut, shapes
 from scubasteve.inference.classic.crop import Crop
@@ -27,11 +28,16 @@ from scubasteve.inference.classic.crop import Crop
 
 @dataclass(frozen=True, eq=False)
 class Candidate:
-    """A candidate mask (h, w) bool at working resolution, the generator's name and family."""
+    """A candidate mask (h, w) bool at working resolution, the generator's name and family.
+
+    `patch`: the image-resolution mask when the generator made one itself (on a finer window);
+    None to resample `mask`.
+    """
 
     name: str
     family: str
     mask: np.ndarray
+    patch: MaskPatch | None = None
 
 
 #: Biases added to the object cost of the ellipse cut for its smaller (> 0) and larger variants.

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import (
     DEFAULT_DUPLICATE_IOU,
@@ -18,9 +19,16 @@ from scubasteve.inference.base import (
     patch_iou,
     validate_box,
 )
-from scubasteve.inference.classic import graphcut, ranking
+from scubasteve.inference.classic import graphcut, ranking, shapes
 from scubasteve.inference.classic.cache import ImageCache
 from scubasteve.inference.classic.crop import Crop, build_crop
+from scubasteve.inference.classic.fine import (
+    fine_crop,
+    grabcut,
+    local_edits,
+    previous_in,
+    to_shared,
+)
 from scubasteve.inference.classic.generate import Candidate, generate
 
 #: Below duplicate_iou - this (working resolution) two candidates are surely distinct, above
@@ -84,6 +92,7 @@ class ClassicProposer:
         k: int = 10,
         points: Sequence[PromptPoint] = (),
         *,
+        previous: MaskPatch | None = None,
         cancel: CancelToken | None = None,
         on_proposal: ProposalCallback | None = None,
     ) -> list[Proposal]:
@@ -106,7 +115,7 @@ class ClassicProposer:
 
         pool: list[Candidate] = []
         shown: list[tuple[np.ndarray, Proposal]] = []
-        for cand in generate(crop, cancel):
+        for cand in self.candidates(cache, crop, box, points, previous, cancel):
             if not cand.mask.any() or any(_iou(cand.mask, p.mask) == 1.0 for p in pool):
                 continue
             pool.append(cand)
@@ -115,6 +124,58 @@ class ClassicProposer:
         if cancel is not None:
             cancel.check()
         return self._rank(crop, pool, k)
+
+    def candidates(
+        self,
+        cache: ImageCache,
+        crop: Crop,
+        box: Box,
+        points: Sequence[PromptPoint] = (),
+        previous: MaskPatch | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Iterator[Candidate]:
+        """Every generator's candidates in delivery order.
+
+        After a click on a mask being corrected, the local edits of that mask come first (they
+        are what the user asked for); then the shared window's generators; then GrabCut on the
+        fine window.
+        """
+        fine_box = validate_box(box, cache.width, cache.height)
+        fine_box = _widen_to_points(fine_box, points, cache.width, cache.height)
+        fine_window: Crop | None = None
+
+        def fine() -> Crop:
+            nonlocal fine_window
+            if fine_window is None:
+                fine_window = fine_crop(cache, fine_box, points, self.context)
+            return fine_window
+
+        if previous is not None and points:
+            window = fine()
+            before = previous_in(window.frame, previous)
+            for reach, mask in local_edits(window, before):
+                yield self._fine_candidate(crop, window, f"edit-{reach:g}", "edit", mask)
+            if cancel is not None:
+                cancel.check()
+        yield from generate(crop, cancel)
+        window = fine()
+        cut = grabcut(window)
+        if cut.any():
+            yield self._fine_candidate(crop, window, "grabcut", "grabcut", cut)
+            yield self._fine_candidate(
+                crop,
+                window,
+                "grabcut+filled",
+                "grabcut",
+                shapes.fill_holes(shapes.largest_part(cut)),
+            )
+
+    @staticmethod
+    def _fine_candidate(
+        crop: Crop, window: Crop, name: str, family: str, mask: np.ndarray
+    ) -> Candidate:
+        shared = (to_shared(mask, crop.frame.size) | crop.fg_seeds) & ~crop.bg_seeds
+        return Candidate(name, family, shared, window.frame.to_patch(mask, guide=window.guide))
 
     def crop(self, cache: ImageCache, box: Box, points: Sequence[PromptPoint] = ()) -> Crop:
         """The working window of a request (ValueError when the box misses the image)."""
@@ -213,9 +274,9 @@ class ClassicProposer:
 
     def _proposal(self, crop: Crop, cand: Candidate, score: float, agreement: float) -> Proposal:
         # A shown candidate is often in the final list too: resample its mask only once.
-        patch = crop.patches.get(id(cand.mask))
+        patch = cand.patch or crop.patches.get(id(cand.mask))
         if patch is None:
-            patch = crop.patches[id(cand.mask)] = crop.frame.to_patch(cand.mask)
+            patch = crop.patches[id(cand.mask)] = crop.frame.to_patch(cand.mask, guide=crop.guide)
         return Proposal(
             patch=patch,
             score=score,

@@ -21,7 +21,7 @@ import numpy as np
 
 from scubasteve.inference.classic.crop import BINS_PER_CHANNEL, Crop
 
-FAMILIES = ("gc", "ws", "geo", "shape", "variant", "consensus")
+FAMILIES = ("gc", "ws", "geo", "shape", "variant", "consensus", "grabcut", "edit")
 
 FEATURES = (
     "fill",
@@ -36,6 +36,8 @@ FEATURES = (
     "agree_sq",
     "geo_in",
     "geo_out",
+    "big",
+    "big_grabcut",
     *(f"family_{f}" for f in FAMILIES),
 )
 
@@ -109,6 +111,9 @@ def features(crop: Crop, mask: np.ndarray, family: str, agreement: float) -> np.
     else:
         gaps = (0.5, 0.5, 0.5, 0.5)
     outside = crop.inbox & ~mask
+    # How far the box is above the shared window's scale (0 up to 96 px, 1 from 768 px).
+    side = max(b.width / crop.frame.scale_x, b.height / crop.frame.scale_y)
+    big = min(1.0, max(0.0, math.log2(max(side, 1.0) / 96.0) / 3.0))
     m8 = mask.astype(np.uint8)
     edge_px = cv2.morphologyEx(m8, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)).astype(bool)
     mean_grad = float(crop.grad[crop.inbox].mean()) if crop.inbox.any() else 0.0
@@ -129,6 +134,8 @@ def features(crop: Crop, mask: np.ndarray, family: str, agreement: float) -> np.
         "agree_sq": agreement * agreement,
         "geo_in": float(np.minimum(crop.geodesic[mask], 2.0).mean()) if area else 0.0,
         "geo_out": float(np.minimum(crop.geodesic[outside], 2.0).mean()) if outside.any() else 0.0,
+        "big": big,
+        "big_grabcut": big if family == "grabcut" else 0.0,
     }
     for f in FAMILIES:
         values[f"family_{f}"] = 1.0 if family == f else 0.0

@@ -92,11 +92,6 @@ def whole_canvas_size(
     return up(width * scale + 2 * margin), up(height * scale + 2 * margin)
 
 
-def window_box(canvas_scale: float, ox: float, oy: float, i: int, j: int, stride: int, window: int):  # type: ignore[no-untyped-def]
-    """(x0, y0, side) in image coordinates of the window whose top-left feature cell is (i, j)."""
-    return (stride * j - ox) / canvas_scale, (stride * i - oy) / canvas_scale, window / canvas_scale
-
-
 def warp_logits(
     logits: np.ndarray,
     win: tuple[float, float, float],

@@ -1,9 +1,9 @@
 """Finding, converting and registering DeepMask weights (through the weights manager).
 
 `scubasteve.inference.weights` (the weights manager) resolves names to files and registers models
-trained here. Until it is present this module falls back to the same flat layout
-(``<models_dir>/<name>.pt`` plus ``<name>.json``) so that training and the engine work either way.
-Published files (`.t7`, `.pth.tar`) are converted on first use and the conversion is cached.
+trained here; this module adds what is particular to DeepMask: a SharpMask serves when no plain
+DeepMask is installed, and published files (`.t7`, `.pth.tar`) are converted on first use with the
+conversion cached.
 """
 
 from __future__ import annotations
@@ -11,113 +11,37 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import cache_dir, models_dir
+from scubasteve.inference.weights import WeightsNotInstalled, register_trained, resolve_weights
 
 log = logging.getLogger(__name__)
 
 KINDS = ("deepmask", "sharpmask")
 
 
-class _FallbackWeightsNotInstalled(InputError):
-    """No DeepMask weights are installed (stand-in until the weights manager is present)."""
-
-
-def _manager() -> Any:
-    try:
-        from scubasteve.inference import weights
-    except ImportError:
-        return None
-    return weights
-
-
-def weights_not_installed_error() -> type[InputError]:
-    mgr = _manager()
-    return mgr.WeightsNotInstalled if mgr is not None else _FallbackWeightsNotInstalled
-
-
 def resolve(name_or_path: str | Path | None, kind: str = "deepmask") -> Path:
-    """The weights file for a name, a path, or None (the default installed model of `kind`)."""
-    mgr = _manager()
-    if mgr is not None:
-        if name_or_path is None:
-            try:
-                return Path(mgr.resolve_weights(None, kind=kind))
-            except mgr.WeightsNotInstalled:
-                if kind == "deepmask":
-                    # A SharpMask contains a DeepMask: use it when it is all there is.
-                    return Path(mgr.resolve_weights(None, kind="sharpmask"))
-                raise
-        return Path(mgr.resolve_weights(name_or_path))
-    return _fallback_resolve(name_or_path, kind)
+    """The weights file for a name, a path, or None (the default installed model of `kind`).
 
-
-def _fallback_resolve(name_or_path: str | Path | None, kind: str) -> Path:
-    folder = models_dir()
+    Raises `WeightsNotInstalled` (an `InputError` saying how to get the model) when nothing fits.
+    """
     if name_or_path is not None:
-        text = str(name_or_path)
-        candidate = Path(text).expanduser()
-        if candidate.is_file():
-            return candidate
-        for suffix in (".pt", ".t7", ".pth.tar", ".pth"):
-            path = folder / f"{text}{suffix}"
-            if path.is_file():
-                return path
-        if isinstance(name_or_path, Path) or "/" in text or "\\" in text or candidate.suffix:
-            raise InputError("weights file not found", candidate)
-        raise _FallbackWeightsNotInstalled(
-            f"the DeepMask model {text!r} is not installed in {folder}; train one with "
-            "`scubasteve train deepmask` or import a file with `scubasteve models import`"
-        )
-    entries = []
-    for sidecar in folder.glob("*.json") if folder.is_dir() else []:
-        try:
-            data = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        file = folder / str(data.get("file", ""))
-        if (
-            data.get("kind") in (kind, "sharpmask" if kind == "deepmask" else kind)
-            and file.is_file()
-        ):
-            entries.append((file.stat().st_mtime, data.get("kind") == kind, file))
-    if not entries:
-        raise _FallbackWeightsNotInstalled(
-            f"no {kind} weights are installed (looked in {folder}). Train them with `scubasteve "
-            "train deepmask`, or import published ones with `scubasteve models import`; until then "
-            "the classic engine serves alone"
-        )
-    entries.sort(key=lambda e: (e[1], e[0]))
-    return entries[-1][2]
+        return Path(resolve_weights(name_or_path))
+    try:
+        return Path(resolve_weights(None, kind=kind))
+    except WeightsNotInstalled:
+        if kind == "deepmask":
+            # A SharpMask contains a DeepMask: use it when it is all there is.
+            return Path(resolve_weights(None, kind="sharpmask"))
+        raise
 
 
 def register(name: str, kind: str, path: Path, meta: dict[str, Any]) -> Path:
     """Install a trained `.pt` under `name` so the engine loads it by name; returns its path."""
-    mgr = _manager()
-    if mgr is not None:
-        return Path(mgr.register_trained(name, kind, path, meta))
-    from scubasteve.io.atomic import atomic_write_bytes, atomic_write_json
-
-    folder = models_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    dest = folder / f"{name}.pt"
-    if Path(path).resolve() != dest.resolve():
-        atomic_write_bytes(dest, Path(path).read_bytes())
-    atomic_write_json(
-        folder / f"{name}.json",
-        {
-            "name": name,
-            "kind": kind,
-            "file": dest.name,
-            "trained": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "meta": meta,
-        },
-    )
-    return dest
+    return Path(register_trained(name, kind, path, meta))
 
 
 def heldout_quality(path: Path) -> dict[str, float] | None:

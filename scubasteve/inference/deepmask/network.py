@@ -243,10 +243,6 @@ def normalise(images: Any, device: Any = None) -> torch.Tensor:
     return t.sub_(mean).div_(std)
 
 
-def count_parameters(net: Any) -> int:
-    return int(sum(p.numel() for p in net.parameters()))
-
-
 def bf16_is_fast(device: str) -> bool:
     """Whether bfloat16 autocast speeds this device up (CPUs with native bf16, recent GPUs)."""
     import torch

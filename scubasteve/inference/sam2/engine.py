@@ -33,6 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import (
     DEFAULT_DUPLICATE_IOU,
@@ -41,12 +42,14 @@ from scubasteve.inference.base import (
     Proposal,
     ProposalCallback,
     as_rgb,
+    patch_iou,
     validate_box,
 )
 from scubasteve.inference.sam2.prompts import (
     Prompt,
     decode,
     first_prompt,
+    mask_logits,
     more_prompts,
     region_for,
 )
@@ -120,7 +123,9 @@ class Sam2Proposer:
         self._pending: dict[str, threading.Event] = {}
         self._current: Embedding | None = None
         self._current_key = ""
-        self._last: tuple[str, tuple[float, ...], tuple[PromptPoint, ...], np.ndarray] | None = None
+        #: (image key, box, clicks, best logits, [(patch, logits) of each returned mask]).
+        self._last: tuple[str, tuple[float, ...], tuple[PromptPoint, ...], np.ndarray, list] | None
+        self._last = None
         #: Image encoder runs so far (a cache hit does not count); seconds of the last one.
         self.encoder_runs = 0
         self.last_encode_s = 0.0
@@ -216,15 +221,29 @@ class Sam2Proposer:
 
     # --- box prompts ------------------------------------------------------------------------------
 
-    def _previous(self, box: Box, points: Sequence[PromptPoint]) -> np.ndarray | None:
-        """The last answer's logits when this request adds clicks to it (same image and box)."""
+    def _previous(
+        self, box: Box, points: Sequence[PromptPoint], previous: MaskPatch | None
+    ) -> np.ndarray | None:
+        """The low-resolution logits to give as `mask_input` (None: no earlier answer).
+
+        With `previous` (the mask the user corrects): its logits when it is one of the last
+        answer's masks on this image, else the mask itself turned into logits. Without it, when
+        this request adds clicks to the last one (same image and box): the last answer's best.
+        """
         last = self._last
-        if last is None or not points:
+        same_image = last is not None and last[0] == self._current_key
+        if previous is not None:
+            if same_image and last is not None:
+                for patch, logits in last[4]:
+                    if patch is previous or patch_iou(patch, previous) >= 0.99:
+                        return logits
+            return mask_logits(previous, self._current.hw if self._current else (1, 1))
+        if last is None or not points or not same_image:
             return None
-        key, last_box, last_points, logits = last
+        _, last_box, last_points, logits, _ = last
         same_box = np.allclose(last_box, (box.x0, box.y0, box.x1, box.y1), atol=0.5)
         extends = tuple(points[: len(last_points)]) == last_points
-        return logits if key == self._current_key and same_box and extends else None
+        return logits if same_box and extends else None
 
     def propose(
         self,
@@ -232,10 +251,13 @@ class Sam2Proposer:
         k: int = 10,
         points: Sequence[PromptPoint] = (),
         *,
+        previous: MaskPatch | None = None,
         cancel: CancelToken | None = None,
         on_proposal: ProposalCallback | None = None,
     ) -> list[Proposal]:
-        """Up to `k` distinct masks for the object in `box`, best first (see the module docstring)."""
+        """Up to `k` distinct masks for the object in `box`, best first (see the module docstring).
+
+        `previous`: the mask the clicks correct; its logits become SAM's `mask_input`."""
         emb = self._current
         if emb is None:
             raise RuntimeError("call set_image before propose")
@@ -246,7 +268,7 @@ class Sam2Proposer:
         points = tuple(points)
         opts = self.options
         region = region_for(box, points, opts.margin, width, height)
-        previous = self._previous(box, points)
+        prior = self._previous(box, points, previous)
         ranking = Ranking(k, opts.duplicate_iou, points, on_proposal)
 
         def run(prompt: Prompt) -> None:
@@ -259,8 +281,8 @@ class Sam2Proposer:
                 tag = f"{prompt.tag}{b if logits.shape[0] > 1 else ''}-m{c}"
                 ranking.add_logits(logits[b, c], float(ious[b, c]), tag, emb.hw, region)
 
-        run(first_prompt(box, points, previous))
-        for prompt in more_prompts(box, points, previous, opts.jitter, width, height):
+        run(first_prompt(box, points, prior))
+        for prompt in more_prompts(box, points, prior, opts.jitter, width, height):
             run(prompt)
         self.last_agreement = ranking.agreement()
         for ratio in opts.area_ratios:
@@ -271,8 +293,9 @@ class Sam2Proposer:
         _check(cancel)
         out = ranking.ranked()
         if out:
-            best = ranking.logits_of(out[0])
-            self._last = (self._current_key, (box.x0, box.y0, box.x1, box.y1), points, best)
+            masks = [(p.patch, ranking.logits_of(p)) for p in out]
+            coords = (box.x0, box.y0, box.x1, box.y1)
+            self._last = (self._current_key, coords, points, masks[0][1], masks)
         return out
 
     def _inference(self) -> Any:

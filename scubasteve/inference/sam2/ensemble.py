@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import (
     Cancelled,
@@ -90,6 +91,7 @@ class Sam2Ensemble:
         k: int = 10,
         points: Sequence[PromptPoint] = (),
         *,
+        previous: MaskPatch | None = None,
         cancel: CancelToken | None = None,
         on_proposal: ProposalCallback | None = None,
     ) -> list[Proposal]:
@@ -107,7 +109,9 @@ class Sam2Ensemble:
         sam: list[Proposal] = []
         if not self.primary_failed:
             try:
-                sam = self.primary.propose(box, k, points, cancel=cancel, on_proposal=callback)
+                sam = self.primary.propose(
+                    box, k, points, previous=previous, cancel=cancel, on_proposal=callback
+                )
             except (Cancelled, ValueError):
                 raise
             except Exception as exc:
@@ -117,7 +121,9 @@ class Sam2Ensemble:
             return sam
         if cancel is not None:
             cancel.check()
-        classic = self.backup.propose(box, k, points, cancel=cancel, on_proposal=callback)
+        classic = self.backup.propose(
+            box, k, points, previous=previous, cancel=cancel, on_proposal=callback
+        )
         if not sam:
             return classic
         return self.fuser.fuse([sam, classic], k)

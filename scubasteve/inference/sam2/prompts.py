@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import PromptPoint
 
@@ -166,3 +167,24 @@ def region_logits(logits: np.ndarray, hw: tuple[int, int], region: Box) -> np.nd
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
+
+
+def mask_logits(
+    patch: MaskPatch, hw: tuple[int, int], size: int = 256, value: float = 8.0
+) -> np.ndarray:
+    """A mask given as a patch, as (1, size, size) low-resolution logits (+value inside,
+    -value outside) for `mask_input`, sampled at the low-resolution cells' centres."""
+    height, width = hw
+    sx, sy = width / size, height / size
+    matrix = np.array(
+        [[sx, 0.0, 0.5 * sx - 0.5 - patch.x], [0.0, sy, 0.5 * sy - 0.5 - patch.y]], dtype=np.float64
+    )
+    inside = cv2.warpAffine(
+        patch.mask.astype(np.float32),
+        matrix,
+        (size, size),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0.0,
+    )
+    return np.where(inside > 0.5, value, -value).astype(np.float32)[None]

@@ -58,6 +58,7 @@ class FakeProposer:
         k: int = 10,
         points: Sequence[PromptPoint] = (),
         *,
+        previous: MaskPatch | None = None,
         cancel: CancelToken | None = None,
         on_proposal=None,  # type: ignore[no-untyped-def]
     ) -> list[Proposal]:
