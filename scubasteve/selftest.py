@@ -209,6 +209,34 @@ def check_torch(ctx: Context) -> str:
     return f"torch {torch.__version__}, torchvision {torchvision.__version__}, nms ok, {cuda}"
 
 
+def check_sam2(ctx: Context) -> str:
+    """The SAM 2 engine end to end with a random-initialised hiera-tiny written as upstream writes
+    its checkpoints: the checkpoint reader, the package's configs (data files in a frozen build),
+    the encoder and ten proposals. Passes with a note where the optional extra is not installed."""
+    from scubasteve.inference.sam2 import sam2_problem
+
+    if sam2_problem():
+        return "not installed (optional: the `sam` extra)"
+    image, _, box = ctx.scene()
+    import torch
+    from sam2.build_sam import build_sam2
+
+    from scubasteve.core.geometry import Box
+    from scubasteve.inference.sam2 import proposer_from_file
+
+    torch.manual_seed(0)
+    model = build_sam2("configs/sam2.1/sam2.1_hiera_t.yaml", None, device="cpu")
+    path = ctx.workdir / "sam2.1_hiera_tiny-random.pt"
+    torch.save({"model": model.state_dict()}, path)
+    del model
+    engine = proposer_from_file(path, "cpu")
+    engine.set_image(image)
+    proposals = engine.propose(Box(*box), k=10)
+    if len(proposals) < 10:
+        raise SelfTestFailure(f"SAM 2 gave {len(proposals)} proposals, 10 expected")
+    return f"{engine.meta['variant']} (random weights): 10 proposals, {engine.last_encode_s:.1f} s encoder"
+
+
 def check_tensorflow(ctx: Context) -> str:
     if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         raise SelfTestFailure("TF_USE_LEGACY_KERAS is not 1: TensorFlow would load Keras 3")
@@ -244,6 +272,7 @@ DEFAULT_STEPS: tuple[Step, ...] = (
     Step("classic", check_classic),
     Step("labelme", check_labelme),
     Step("torch", check_torch),
+    Step("sam2", check_sam2),
     Step("tensorflow", check_tensorflow),
     Step("pixellib", check_pixellib),
 )

@@ -106,7 +106,7 @@ def _sample_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--engine",
         action="append",
-        help="engine to run (classic, deepmask, ensemble, box, grabcut); repeat for several "
+        help="engine to run (classic, deepmask, sam2, ensemble, box, grabcut); repeat for several "
         "(default: classic)",
     )
     p.add_argument("--box-grow", type=float, default=0.05, help="grow GT boxes by this per side")
@@ -126,7 +126,12 @@ def _sample_options(p: argparse.ArgumentParser) -> None:
         "--min-area", type=float, default=0.0, help="skip GT instances smaller than this"
     )
     p.add_argument("--image-ids", type=str, default=None, help="only these image ids (a,b,c)")
-    p.add_argument("--weights", type=str, default=None, help="DeepMask weights: a name or a file")
+    p.add_argument(
+        "--weights",
+        type=str,
+        default=None,
+        help="DeepMask (or for sam2: SAM 2) weights: a name or a file",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
 
 

@@ -26,7 +26,7 @@ from scubasteve.core.geometry import (
 )
 
 #: Where an annotation came from. Free strings are allowed; these are the ones the program writes.
-SOURCES = ("manual", "classic", "deepmask", "sharpmask", "pixellib", "imported")
+SOURCES = ("manual", "classic", "deepmask", "sharpmask", "sam2", "pixellib", "imported")
 
 #: LabelMe shape types that enclose an area (and so become polygons or masks for training).
 AREA_SHAPES = ("polygon", "rectangle", "circle", "mask")

@@ -19,7 +19,7 @@ from scubasteve.core.paths import config_dir
 
 SETTINGS_FILENAME = "settings.json"
 DEVICES = ("auto", "cpu", "cuda", "mps")
-ENGINES = ("classic", "deepmask", "ensemble")
+ENGINES = ("classic", "deepmask", "sam2", "ensemble")
 PIXELLIB_SPEEDS = ("1024", "512", "384", "256")
 
 

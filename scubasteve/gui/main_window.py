@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.documents = DocumentController(self.save_pool, self)
         self.project = ProjectController(self.pool, self)
         self.project.output_folder = settings.output_folder
+        self.project.loader.preloaded.connect(lambda e: self.engine.prefetch(e.key, e.rgb))
         self.scene = CanvasScene()
         self.annotator = AnnotatorController(self.scene, self.documents, self.proposals, self)
         self.learning = LearningController(parent=self)

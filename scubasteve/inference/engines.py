@@ -1,10 +1,12 @@
 """The engine registry: build a `MaskProposer` by name and say which engines can run here.
 
-Names: ``ensemble`` (the app's default: classic + DeepMask when DeepMask weights are installed,
-else the classic engine alone; a DeepMask trained here that measured clearly below the classic engine
-on held-out objects is left out, one slightly weaker is trusted less), ``classic`` (no weights), ``deepmask`` (needs weights), and the
-benchmark baselines ``box`` and ``grabcut``. DeepMask, and with it PyTorch, is imported only when
-it is asked for.
+Names: ``ensemble`` (the app's default: SAM 2 first with the classic engine as fallback when the
+`sam` extra and SAM 2 weights are installed; else classic + DeepMask when DeepMask weights are
+installed, else the classic engine alone; a DeepMask trained here that measured clearly below the classic engine
+on held-out objects is left out, one slightly weaker is trusted less), ``classic`` (no weights), ``deepmask`` (needs weights),
+``sam2`` (needs the `sam` extra and SAM 2 weights), and the
+benchmark baselines ``box`` and ``grabcut``. DeepMask and SAM 2, and with them PyTorch, are
+imported only when asked for.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from scubasteve.inference.base import MaskProposer
 
 log = logging.getLogger(__name__)
 
-ENGINE_NAMES = ("ensemble", "classic", "deepmask", "box", "grabcut")
+ENGINE_NAMES = ("ensemble", "classic", "deepmask", "sam2", "box", "grabcut")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,28 @@ def _deepmask_weights_problem(weights: str | Path | None) -> str:
     except InputError as exc:
         return str(exc)
     return ""
+
+
+def _sam2_problem(weights: str | Path | None = None) -> str:
+    """Why SAM 2 cannot run ("" when its package is installed and its weights resolve); cheap."""
+    try:
+        from scubasteve.inference.sam2 import resolve, sam2_problem
+    except ImportError as exc:
+        return f"the SAM 2 engine is not available in this installation ({exc})"
+    problem = sam2_problem()
+    if problem:
+        return problem
+    try:
+        resolve(weights)
+    except InputError as exc:
+        return str(exc)
+    return ""
+
+
+def _load_sam2(weights: str | Path | None, device: str) -> MaskProposer:
+    from scubasteve.inference.sam2 import load_proposer
+
+    return load_proposer(weights, device)
 
 
 # A trained DeepMask is measured with the classic engine on the same held-out objects when it is
@@ -137,6 +161,13 @@ def _ensemble(weights: str | Path | None, device: str) -> MaskProposer:
     from scubasteve.inference.ensemble import EnsembleProposer
 
     classic = ClassicProposer()
+    if not _sam2_problem():
+        try:
+            from scubasteve.inference.sam2.ensemble import Sam2Ensemble
+
+            return Sam2Ensemble(_load_sam2(None, device), classic)
+        except (InputError, ImportError, OSError, RuntimeError) as exc:
+            log.warning("ensemble: SAM 2 could not start, trying DeepMask: %s", exc)
     weight, left_out = deepmask_trust(*_deepmask_record(weights))
     if left_out:
         log.info("ensemble: %s", left_out)
@@ -157,6 +188,7 @@ BUILDERS: dict[str, Callable[[str | Path | None, str], MaskProposer]] = {
     "ensemble": _ensemble,
     "classic": _classic,
     "deepmask": _load_deepmask,
+    "sam2": _load_sam2,
     "box": _box,
     "grabcut": _grabcut,
 }
@@ -165,7 +197,8 @@ BUILDERS: dict[str, Callable[[str | Path | None, str], MaskProposer]] = {
 def create_proposer(
     name: str, *, device: str = "auto", weights: str | Path | None = None
 ) -> MaskProposer:
-    """A ready engine. `weights` (a model name or a file) and `device` concern DeepMask only.
+    """A ready engine. `weights` (a model name or a file) names the DeepMask model, or for
+    ``sam2`` the SAM 2 model; `device` concerns DeepMask and SAM 2.
 
     Raises InputError for an unknown name, and for ``deepmask`` when its weights are missing
     (the message says how to get them). ``ensemble`` never fails for want of DeepMask: it falls
@@ -189,6 +222,10 @@ def engine_status(weights: str | Path | None = None) -> list[EngineStatus]:
         deepmask = EngineStatus("deepmask", True, "")
         _, left_out = deepmask_trust(*_deepmask_record(weights))
         ensemble = EngineStatus("ensemble", True, left_out or "classic + DeepMask")
+    sam2_problem = _sam2_problem()
+    sam2 = EngineStatus("sam2", not sam2_problem, sam2_problem)
+    if not sam2_problem:
+        ensemble = EngineStatus("ensemble", True, "SAM 2 first, the classic engine as fallback")
     classic_problem = _classic_problem()
     if classic_problem:
         ensemble = EngineStatus("ensemble", False, classic_problem)
@@ -196,6 +233,7 @@ def engine_status(weights: str | Path | None = None) -> list[EngineStatus]:
         ensemble,
         EngineStatus("classic", not classic_problem, classic_problem),
         deepmask,
+        sam2,
         EngineStatus("box", True, "baseline: the box itself"),
         EngineStatus("grabcut", True, "baseline: one plain OpenCV GrabCut"),
     ]

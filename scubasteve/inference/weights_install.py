@@ -75,6 +75,9 @@ def _verify(info: ModelInfo, path: Path, cancel: Any = None) -> tuple[int, str]:
     size = path.stat().st_size
     if info.size is not None and size != info.size:
         raise ChecksumMismatch(f"the file is {size:,} bytes but {info.name} is {info.size:,} bytes")
+    problem = _content_problem(info.kind, path, info.name)  # says best what a wrong file is
+    if problem:
+        raise ChecksumMismatch(f"this is not the {info.name} file: {problem}")
     if info.sha256 is None:
         with open(path, "rb") as fh:
             problem = sniff_problem(fh.read(512), info.format)
@@ -87,6 +90,15 @@ def _verify(info: ModelInfo, path: Path, cancel: Any = None) -> tuple[int, str]:
             f"{info.sha256[:12]}...): the file is damaged or not {info.name}"
         )
     return size, digest
+
+
+def _content_problem(kind: str, path: Path, name: str | None) -> str | None:
+    """Why the file cannot be a `kind` model, from reading it (kinds without a reader: None)."""
+    if kind == "sam2":  # no published checksum: read the checkpoint and check its variant
+        from scubasteve.inference.sam2.checkpoint import checkpoint_problem
+
+        return checkpoint_problem(path, name)
+    return None
 
 
 def download(
@@ -186,6 +198,9 @@ def import_file(
                     f"e.g. `scubasteve models import {name} FILE --kind deepmask`"
                 )
             kind = existing.info.kind
+        problem = _content_problem(kind, src, None)
+        if problem:
+            raise InputError(f"cannot import as a {kind} model: {problem}", src)
         meta = {
             "imported_from": str(src.resolve()),
             "description": f"{kind} imported from {src.name}",

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from scubasteve.core.labels import COCO80
 
-#: Kinds of model. "resnet" is the ImageNet trunk used to start DeepMask training from scratch.
-KINDS = ("deepmask", "sharpmask", "maskrcnn", "resnet")
+#: Kinds of model. "resnet" is the ImageNet trunk used to start DeepMask training from scratch;
+#: "sam2" a Segment Anything 2 checkpoint (the optional `sam` extra runs it).
+KINDS = ("deepmask", "sharpmask", "maskrcnn", "resnet", "sam2")
 
 #: File formats, so that loaders can pick their reader without guessing from the name.
 #: "t7": a Torch7 serialised object (read with `torchfile`); "pth-port": the DeepMask PyTorch port's
@@ -66,6 +67,31 @@ _DEEPMASK_HOST = "https://dl.fbaipublicfiles.com/deepmask/models"
 _DEEPMASK_S3 = "https://s3.amazonaws.com/deepmask/models"
 _DEEPMASK_HOME = "https://github.com/facebookresearch/deepmask"
 _DEEPMASK_LICENSE = "BSD + PATENTS (facebookresearch/deepmask)"
+
+# SAM 2.1 (facebookresearch/sam2, Apache-2.0): the addresses are those of upstream's
+# checkpoints/download_ckpts.sh and README.md ("Download Checkpoints"); the parameter counts are the
+# README's "Size (M)" column. Upstream publishes no file sizes or checksums, so none are pinned: a
+# download or import is checked against the server's length and by reading the checkpoint itself
+# (scubasteve.inference.sam2.checkpoint: its architecture must be the named variant).
+_SAM2_HOST = "https://dl.fbaipublicfiles.com/segment_anything_2/092824"
+_SAM2_HOME = "https://github.com/facebookresearch/sam2"
+
+
+def _sam2(size: str, params: str) -> ModelInfo:
+    return ModelInfo(
+        name=f"sam2.1-hiera-{size.replace('_', '-')}",
+        kind="sam2",
+        filename=f"sam2.1_hiera_{size}.pt",
+        url=f"{_SAM2_HOST}/sam2.1_hiera_{size}.pt",
+        size=None,
+        sha256=None,
+        license="Apache-2.0 (facebookresearch/sam2)",
+        description=f"SAM 2.1, Hiera-{size.replace('_', '-')} image encoder ({params} M "
+        "parameters), Meta's Segment Anything 2; needs the `sam` extra",
+        format="pt",
+        homepage=_SAM2_HOME,
+    )
+
 
 KNOWN_MODELS: tuple[ModelInfo, ...] = (
     ModelInfo(
@@ -139,6 +165,10 @@ KNOWN_MODELS: tuple[ModelInfo, ...] = (
         format="pth-port",
         homepage="https://github.com/foolwood/deepmask-pytorch",
     ),
+    _sam2("tiny", "38.9"),
+    _sam2("small", "46"),
+    _sam2("base_plus", "80.8"),
+    _sam2("large", "224.4"),
 )
 
 #: The model `resolve_weights(None, kind)` prefers for each kind when it is installed.
@@ -147,6 +177,7 @@ DEFAULT_MODELS: dict[str, str] = {
     "sharpmask": "sharpmask-t7",
     "maskrcnn": "mask_rcnn_coco",
     "resnet": "resnet50-t7",
+    "sam2": "sam2.1-hiera-tiny",
 }
 
 

@@ -31,9 +31,14 @@ FALLBACK_ENGINE = "classic"
 
 
 def default_factory(name: str, device: str, weights: str | None = None) -> MaskProposer:
-    """The registry's engine `name`; `weights` names the DeepMask model (None: the default)."""
+    """The registry's engine `name`; `weights` names the DeepMask model (None: the default).
+
+    The SAM 2 engine always gets the default installed SAM 2 model (a DeepMask name means nothing
+    to it)."""
     from scubasteve.inference.engines import create_proposer  # heavy: imported on the engine thread
 
+    if name == "sam2":
+        weights = None
     return create_proposer(name, device=device, weights=weights or None)
 
 
@@ -72,6 +77,12 @@ def deepmask_problem() -> str:
     except Exception as exc:  # a broken registry must not stop the window
         return str(exc)
     return next((s.reason for s in statuses if s.name == "deepmask" and not s.available), "")
+
+
+def _serves_sam2(proposer: MaskProposer) -> bool:
+    """Whether SAM 2 answers (then missing DeepMask weights are no news for the user)."""
+    engines = getattr(proposer, "engines", None) or [proposer]
+    return any(getattr(e, "name", "") == "sam2" for e in engines)
 
 
 class EngineFailed(Exception):
@@ -152,7 +163,7 @@ class EngineHost(QObject):
             name=getattr(proposer, "name", name) or name,
             device=str(dev),
             note=str(getattr(proposer, "note", "") or ""),
-            weights_missing=deepmask_problem(),
+            weights_missing="" if _serves_sam2(proposer) else deepmask_problem(),
         )
 
     def _created(self, info: EngineInfo) -> None:
@@ -188,6 +199,16 @@ class EngineHost(QObject):
             state.image_key = ""
             state.proposer.set_image(image)
             state.image_key = key
+
+    def prefetch(self, key: str, image: np.ndarray | None) -> None:
+        """Let engines that can (SAM 2) prepare the next image in the background."""
+        if image is not None:
+            submit(self._pool, self._prefetch, key, image, on_error=lambda exc: None)
+
+    def _prefetch(self, key: str, image: np.ndarray) -> None:
+        prefetch = getattr(self._state.proposer, "prefetch", None)
+        if callable(prefetch) and self._state.image_key != key:
+            prefetch(image)  # starts its own thread: the engine thread stays free
 
     def propose(self, request: ProposalRequest) -> None:
         submit(

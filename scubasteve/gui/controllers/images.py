@@ -89,6 +89,7 @@ class ImageLoader(QObject):
     """Loads images on `pool`, caches a few, and merges duplicate requests for the same path."""
 
     loaded = Signal(object)  # LoadedImage
+    preloaded = Signal(object)  # LoadedImage decoded ahead (the next image): engines may prepare it
     failed = Signal(object, str)  # Path, message
 
     def __init__(
@@ -143,6 +144,8 @@ class ImageLoader(QObject):
             self._cache.popitem(last=False)
         if show:
             self.loaded.emit(entry)
+        else:
+            self.preloaded.emit(entry)
 
     def _failed(self, path: Path, exc: BaseException) -> None:
         show = self._in_flight.pop(str(path), False)
