@@ -115,7 +115,8 @@ def _dump(label: str, groups: Sequence[Group]) -> None:
 
     folder = os.environ.get("SCUBASTEVE_RANKER_DUMP")
     if folder:
-        with open(Path(folder) / (label.replace(" ", "_") + ".pkl"), "wb") as f:
+        name = "".join(ch if ch.isalnum() else "_" for ch in label)
+        with open(Path(folder) / (name + ".pkl"), "wb") as f:
             pickle.dump(list(groups), f)
 
 

@@ -7,8 +7,9 @@ it, which generator made it). A linear model maps them to
 an estimate of the candidate's IoU with the true object; proposals are ranked by that estimate.
 
 The coefficients below were fitted by `python -m scubasteve.bench.classic_ranker` on one half of
-the images of coco128-seg (ridge regression, prompt boxes grown by a random 0..10 % per side) and
-checked on the other half and on two LabelMe sets never used for fitting (docs/proposals.md).
+the images of coco128-seg and one half of the objects of davis345 (ridge regression, prompt boxes
+grown by a random 0..10 % per side) and checked on the other halves and on two LabelMe sets never
+used for fitting (docs/proposals.md).
 """
 
 from __future__ import annotations
@@ -43,25 +44,29 @@ FEATURES = (
 
 #: Fitted coefficients (see the module docstring); "bias" is the intercept.
 COEFFICIENTS: dict[str, float] = {
-    "bias": 0.0776,
-    "fill": 0.2730,
-    "fill_sq": -0.2504,
-    "gap_mean": 0.7212,
-    "gap_max": -0.5512,
-    "contrast": 0.2116,
-    "edge": 0.0336,
-    "compact": 0.0815,
-    "parts": 0.0321,
-    "agree": 0.2170,
-    "agree_sq": 0.3175,
-    "geo_in": -0.0046,
-    "geo_out": -0.0198,
-    "family_gc": -0.0128,
-    "family_ws": 0.0177,
-    "family_geo": 0.0466,
-    "family_shape": 0.0450,
-    "family_variant": -0.0141,
-    "family_consensus": -0.0179,
+    "bias": 0.2068,
+    "fill": -0.1850,
+    "fill_sq": 0.0014,
+    "gap_mean": 0.1355,
+    "gap_max": -0.4926,
+    "contrast": 0.1865,
+    "edge": 0.0227,
+    "compact": 0.0408,
+    "parts": -0.0681,
+    "agree": 0.4357,
+    "agree_sq": 0.2775,
+    "geo_in": 0.0152,
+    "geo_out": 0.0334,
+    "big": -0.1396,
+    "big_grabcut": 0.1638,
+    "family_gc": -0.0059,
+    "family_ws": 0.0054,
+    "family_geo": 0.0399,
+    "family_shape": 0.0501,
+    "family_variant": -0.0089,
+    "family_consensus": -0.0255,
+    "family_grabcut": -0.0216,
+    "family_edit": 0.0000,
 }
 
 #: Coarser colour bins for the contrast feature (8 per channel): robust with few pixels.
