@@ -59,13 +59,16 @@ class Proposal:
     `patch`: the mask as a `MaskPatch` (box-local bool array plus its image offset), so that ten
     proposals on a 12,000 x 9,000 image stay small. `score`: higher is better, comparable between
     proposals of one engine (the ensemble re-ranks across engines). `source`: the engine's name plus
-    an optional detail after a colon, e.g. ``classic:grabcut-m10``.
+    an optional detail after a colon, e.g. ``classic:grabcut-m10``. `quality`: the engine's
+    estimate of the mask's IoU with the object the user means (0..1), or None when the engine has
+    none; this, not the rank score, is what the window shows and what is saved as `score`.
     """
 
     patch: MaskPatch
     score: float
     source: str
     extras: dict[str, float] = field(default_factory=dict)
+    quality: float | None = None
 
     @property
     def engine(self) -> str:

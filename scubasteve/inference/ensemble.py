@@ -131,7 +131,7 @@ class EnsembleProposer:
                     "engine_rank": float(rank),
                     "cross_agreement": float(agree),
                 }
-                fused.append(Proposal(p.patch, score, p.source, extras))
+                fused.append(Proposal(p.patch, score, p.source, extras, p.quality))
         # Stable sort: ties keep the engines' order, so the first engine's proposals lead.
         fused.sort(key=lambda p: p.score, reverse=True)
         return deduplicate(fused, k, self.duplicate_iou)

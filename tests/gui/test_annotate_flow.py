@@ -29,6 +29,7 @@ def test_accepting_proposal_three_writes_labelme_json_and_undo_removes_it(
     qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
     assert len(window.proposals.result.views) == 10
     assert window.strip.shown == 10
+    assert "IoU≈0.75" in window.strip._buttons[2].text()
 
     key(window, Qt.Key.Key_3)
     assert window.proposals.current == 2
@@ -45,6 +46,7 @@ def test_accepting_proposal_three_writes_labelme_json_and_undo_removes_it(
     got = polygons_to_mask(ann.polygons, 240, 320)
     assert np.array_equal(got, expected)
     assert ann.seconds is not None and ann.seconds >= 0
+    assert ann.score == pytest.approx(0.75)  # the proposal's IoU estimate, not its rank score
 
     key(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: not window.documents.unsaved, timeout=5000)

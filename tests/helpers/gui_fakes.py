@@ -77,7 +77,12 @@ class FakeProposer:
             cancel.check()
         shift = sum(1 if p.positive else -1 for p in points)
         found = [
-            Proposal(proposal_mask(box, i + max(shift, 0), w, h), 1.0 - 0.05 * i, f"fake:{i}")
+            Proposal(
+                proposal_mask(box, i + max(shift, 0), w, h),
+                1.0 - 0.05 * i,
+                f"fake:{i}",
+                quality=round(0.95 - 0.1 * i, 2),  # an IoU estimate, unlike the rank score
+            )
             for i in range(k)
         ]
         if self.progressive and on_proposal is not None:

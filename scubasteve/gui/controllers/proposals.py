@@ -237,7 +237,7 @@ class ProposalController(QObject):
             ann = Annotation(
                 label=label,
                 polygons=polygons,
-                score=float(proposal.score),
+                score=proposal.quality,
                 source=proposal.source,
                 seconds=round(seconds, 2) if seconds is not None else None,
             )

@@ -56,9 +56,16 @@ class ProposalStrip(QWidget):
         for i, view in enumerate(views):
             b = self._button(i)
             b.setIcon(QPixmap.fromImage(view.thumbnail))
-            b.setText(f"{key_of(i)}  ·  {view.proposal.score:.2f}")
+            quality = view.proposal.quality
+            b.setText(f"{key_of(i)}  ·  IoU≈{quality:.2f}" if quality is not None else key_of(i))
             b.setToolTip(
-                f"{view.proposal.source}, score {view.proposal.score:.3f} (key {key_of(i)})"
+                f"{view.proposal.source}"
+                + (
+                    f", estimated IoU with the object {quality:.2f}"
+                    if quality is not None
+                    else ", no quality estimate from this engine"
+                )
+                + f" (key {key_of(i)})"
             )
             b.show()
         for b in self._buttons[len(views) :]:

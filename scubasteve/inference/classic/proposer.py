@@ -49,6 +49,7 @@ class _Scored:
     candidate: Candidate
     score: float
     agreement: float
+    estimate: float
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -205,8 +206,8 @@ class ClassicProposer:
         """The candidate scored with its agreement to the candidates found so far."""
         others = [_iou(cand.mask, p.mask) for p in pool if p is not cand]
         agree = float(np.mean(others)) if others else PROVISIONAL_AGREEMENT
-        feats = ranking.features(crop, cand.mask, cand.family, agree)
-        return self._proposal(crop, cand, ranking.score(feats), agree)
+        estimate = ranking.score(ranking.features(crop, cand.mask, cand.family, agree))
+        return self._proposal(crop, cand, estimate, agree, estimate)
 
     def _rank(self, crop: Crop, pool: list[Candidate], k: int) -> list[Proposal]:
         if not pool:
@@ -220,16 +221,15 @@ class ClassicProposer:
             honouring = [c for c in honouring if c.mask.any()]
         agreement = ranking.mean_agreement([c.mask for c in honouring])
         bumps = graphcut.click_bumps(crop)
-        scored = [
-            _Scored(
-                c,
-                ranking.score(ranking.features(crop, c.mask, c.family, float(a)))
+        scored = []
+        for c, a in zip(honouring, agreement, strict=True):
+            estimate = ranking.score(ranking.features(crop, c.mask, c.family, float(a)))
+            rank_score = (
+                estimate
                 - ranking.click_penalty(c.mask, bumps)
-                + (EDIT_BONUS if c.family == "edit" else 0.0),
-                float(a),
+                + (EDIT_BONUS if c.family == "edit" else 0.0)
             )
-            for c, a in zip(honouring, agreement, strict=True)
-        ]
+            scored.append(_Scored(c, rank_score, float(a), estimate))
         scored.sort(key=lambda s: s.score, reverse=True)
         kept: list[tuple[np.ndarray, Proposal]] = []
         finer = FINER_OUTLINES and min(crop.frame.scale_x, crop.frame.scale_y) < 1.0
@@ -240,7 +240,7 @@ class ClassicProposer:
                 if finer and s.candidate.family == "grabcut":
                     self._refine_outline(crop, s, kept, fine_used)
                 continue
-            p = self._proposal(crop, s.candidate, s.score, s.agreement)
+            p = self._proposal(crop, s.candidate, s.score, s.agreement, s.estimate)
             if p.area and self._distinct(crop, mask, p, kept):
                 kept.append((mask, p))
                 if len(kept) >= k:
@@ -263,7 +263,9 @@ class ClassicProposer:
             if i in used or p.source.split(":", 1)[-1].startswith(("grabcut", "edit")):
                 continue
             if _iou(fine.candidate.mask, mask) > self.duplicate_iou + UNSURE_IOU:
-                better = self._proposal(crop, fine.candidate, p.score, p.extras["agreement"])
+                better = self._proposal(
+                    crop, fine.candidate, p.score, p.extras["agreement"], fine.estimate
+                )
                 kept[i] = (mask, better)
                 used.add(i)
                 return
@@ -318,7 +320,9 @@ class ClassicProposer:
                 return False
         return True
 
-    def _proposal(self, crop: Crop, cand: Candidate, score: float, agreement: float) -> Proposal:
+    def _proposal(
+        self, crop: Crop, cand: Candidate, score: float, agreement: float, estimate: float
+    ) -> Proposal:
         # A shown candidate is often in the final list too: resample its mask only once.
         patch = cand.patch or crop.patches.get(id(cand.mask))
         if patch is None:
@@ -328,6 +332,7 @@ class ClassicProposer:
             score=score,
             source=f"{self.name}:{cand.name}",
             extras={"agreement": agreement},
+            quality=round(estimate, 3),
         )
 
 

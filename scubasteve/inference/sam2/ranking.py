@@ -111,7 +111,9 @@ class Ranking:
             self.on_proposal(prop)
 
     def _proposal(self, cand: Candidate) -> Proposal:
-        prop = Proposal(cand.patch, cand.score, f"sam2:{cand.tag}", dict(cand.extras))
+        prop = Proposal(
+            cand.patch, cand.score, f"sam2:{cand.tag}", dict(cand.extras), quality=cand.score
+        )
         self._by_proposal[id(prop)] = cand
         return prop
 
