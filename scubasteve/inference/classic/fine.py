@@ -32,21 +32,21 @@ from scubasteve.inference.classic.crop import Crop, build_crop
 from scubasteve.inference.classic.frame import Frame
 
 #: Longest box side (working pixels) of the fine window.
-FINE_SIDE = int(__import__("os").environ.get("SS_FINE", 224))
+FINE_SIDE = 224
 #: Below this box side (image pixels) the shared window is as fine as it needs to be.
 SHARED_SIDE = 96
 #: GrabCut iterations (OpenCV's example uses 5; 4 loses nothing measurable here and is cheaper).
 GRABCUT_ITERATIONS = 4
 #: Smoothness of the local edit's cut, per unit of contrast weight (4-neighbour edges).
-EDIT_SMOOTHNESS = float(__import__("os").environ.get("SS_SM", 25.0))
+EDIT_SMOOTHNESS = 25.0
 #: Cost (nats) of leaving the previous mask, reached far from the click.
-EDIT_STAY = float(__import__("os").environ.get("SS_STAY", 6.0))
+EDIT_STAY = 6.0
 #: Reaches of the local edits, as fractions of the box's longer side: one candidate each.
 EDIT_REACHES = (0.08, 0.16, 0.32, 0.64)
 #: Pixels farther from the click than this many reaches keep their label in the previous mask.
 EDIT_LIMIT = 3.0
 #: Weight of the newest click's own colour model in its side's model.
-CLICK_MODEL_WEIGHT = float(__import__("os").environ.get("SS_CLICKW", 0.5))
+CLICK_MODEL_WEIGHT = 0.5
 
 
 def fine_crop(cache: ImageCache, box: Box, points: Sequence[PromptPoint], context: float) -> Crop:

@@ -37,9 +37,7 @@ from scubasteve.inference.classic.generate import Candidate, generate
 UNSURE_IOU = 0.05
 #: Added to the score of a local edit of the mask being corrected (they answer the click; the
 #: global re-cuts are alternatives for when the user wants to start over).
-EDIT_BONUS = float(__import__("os").environ.get("SS_EDIT_BONUS", 0.3))
-#: Whether a kept coarse proposal takes the outline of a near-duplicate fine-window one.
-FINER_OUTLINES = bool(int(__import__("os").environ.get("SS_FINER", 1)))
+EDIT_BONUS = 0.3
 #: Agreement assumed for a candidate shown before the others exist (about the fitted data's mean).
 PROVISIONAL_AGREEMENT = 0.6
 
@@ -232,7 +230,7 @@ class ClassicProposer:
             scored.append(_Scored(c, rank_score, float(a), estimate))
         scored.sort(key=lambda s: s.score, reverse=True)
         kept: list[tuple[np.ndarray, Proposal]] = []
-        finer = FINER_OUTLINES and min(crop.frame.scale_x, crop.frame.scale_y) < 1.0
+        finer = min(crop.frame.scale_x, crop.frame.scale_y) < 1.0
         fine_used: set[int] = set()
         for s in scored:
             mask = s.candidate.mask
