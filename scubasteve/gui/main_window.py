@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QShowEvent
+from PySide6.QtCore import QPoint, QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QCursor, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QMainWindow,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from scubasteve.core.geometry import polygons_bounds
 from scubasteve.core.settings import Settings, save_settings
 from scubasteve.gui.actions import SPECS, ActionRegistry
 from scubasteve.gui.canvas.scene import CanvasScene
@@ -40,8 +43,15 @@ from scubasteve.gui.tools.polygon_tool import PolygonTool
 from scubasteve.gui.tools.vertex_tool import VertexTool
 from scubasteve.gui.views.docks import AnnotationsPanel, ImageListPanel, StatsPanel
 from scubasteve.gui.views.label_picker import LabelPicker
-from scubasteve.gui.views.panels import NoticeBar, PreannotatePanel, ProblemBanner, StatusBar
+from scubasteve.gui.views.panels import (
+    PREANNOTATE_TEXT,
+    NoticeBar,
+    PreannotatePanel,
+    ProblemBanner,
+    StatusBar,
+)
 from scubasteve.gui.views.proposal_strip import ProposalStrip
+from scubasteve.gui.views.start_page import StartPage, remember_folder
 from scubasteve.gui.wiring import folder_timings, wire_actions
 from scubasteve.gui.workers import make_pool, prepare_worker_imports
 from scubasteve.inference.base import MaskProposer
@@ -94,10 +104,12 @@ class MainWindow(QMainWindow):
         self.proposals = ProposalController(self.engine, self.pool, self)
         self.proposals.k = settings.proposals
         self.proposals.tolerance = settings.polygon_tolerance
+        self.proposals.min_island = settings.min_island_area
         self.documents = DocumentController(self.save_pool, self)
         self.project = ProjectController(self.pool, self)
         self.project.output_folder = settings.output_folder
         self.scene = CanvasScene()
+        self.scene.instance_colors = settings.instance_colors
         self.annotator = AnnotatorController(self.scene, self.documents, self.proposals, self)
         self.learning = LearningController(parent=self)
         self.preannotate = PreannotateController(
@@ -116,8 +128,14 @@ class MainWindow(QMainWindow):
         layout.setSpacing(0)
         layout.addWidget(self.banner)
         layout.addWidget(self.notice)
-        layout.addWidget(self.view, 1)
+        self.start_page = StartPage()
+        self.start_page.show_recent(settings.recent_folders)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.start_page)
+        self.pages.addWidget(self.view)
+        layout.addWidget(self.pages, 1)
         layout.addWidget(self.strip)
+        self.strip.hide()  # until a folder is open
         self.setCentralWidget(central)
         self.images_panel = ImageListPanel(self.project.model)
         self.annotations_panel = AnnotationsPanel()
@@ -148,6 +166,7 @@ class MainWindow(QMainWindow):
             scene=self.scene, view=self.view, proposals=self.proposals, documents=self.documents,
             label=lambda: self.annotator.label, selected=lambda: self.annotator.selected,
             select=self.annotator.select, tolerance=lambda: self.settings.polygon_tolerance,
+            min_island=lambda: self.settings.min_island_area,
         )  # fmt: skip
         self.tools = {
             "box": BoxTool(ctx),
@@ -160,6 +179,7 @@ class MainWindow(QMainWindow):
         self._relabel = False  # whether the label picker relabels the selection or sets the label
         for tool in self.tools.values():
             tool.message.connect(self.show_message)
+            tool.notice.connect(self.show_error)
 
         self.actions = ActionRegistry(self)
         self.actions.apply_shortcuts(settings.shortcuts)
@@ -183,7 +203,7 @@ class MainWindow(QMainWindow):
         self.strip.picked.connect(p.pick)
         d.save_state_changed.connect(self.status.set_saved)
         d.message.connect(self.show_message)
-        d.undo_group.canUndoChanged.connect(self.actions["undo"].setEnabled)
+        d.undo_group.canUndoChanged.connect(lambda _can: self._update_undo())
         d.undo_group.canRedoChanged.connect(self.actions["redo"].setEnabled)
         d.changed.connect(self._doc_changed)
         self.project.opened.connect(self._project_opened)
@@ -222,6 +242,8 @@ class MainWindow(QMainWindow):
         self.preannotate_panel.accept.connect(lambda: self.review(True))
         self.preannotate_panel.reject.connect(lambda: self.review(False))
         self.status.weights_clicked.connect(lambda: self.offer_weights(""))
+        self.start_page.open_clicked.connect(self.open_folder_dialog)
+        self.start_page.folder_chosen.connect(lambda f: self.open_folder(Path(f)))
         self.learning.message.connect(self.show_message)
         self.learning.progress.connect(self._learning_progress)
         self.learning.running_changed.connect(self._learning_running)
@@ -238,10 +260,36 @@ class MainWindow(QMainWindow):
     def _project_opened(self, project) -> None:  # type: ignore[no-untyped-def]
         self.setWindowTitle(f"Scuba Steve — {project.root}")
         self.settings.last_folder = str(project.root)
+        self.settings.recent_folders = remember_folder(self.settings.recent_folders, project.root)
+        self.pages.setCurrentWidget(self.view)
+        self.strip.show()
         self.annotator.set_labels(list(project.labels), self.settings.recent_labels)
+
+    def _update_hint(self) -> None:
+        entry = self.annotator.entry
+        if entry is not None and entry.problem:
+            hint = "This image is read-only: its annotation file cannot be read (see above)."
+        else:
+            hint = self.tools[self.tool_name].hint
+        self.strip.set_idle_hint(hint)
+
+    def undo(self) -> None:
+        """Ctrl+Z: while refining a box, the last click goes; otherwise the last change."""
+        if self.proposals.active and self.proposals.points:
+            self.proposals.remove_last_point()
+            self.scene.set_points(self.proposals.points)
+            self._update_undo()
+        else:
+            self.documents.undo_group.undo()
+
+    def _update_undo(self) -> None:
+        can = self.documents.undo_group.canUndo() or bool(self.proposals.points)
+        self.actions["undo"].setEnabled(can)
 
     def _image_changed(self, entry) -> None:  # type: ignore[no-untyped-def]
         self.banner.show_problem(entry.problem if entry else None)
+        self.preannotate_panel.status.setText(PREANNOTATE_TEXT)
+        self._update_hint()
         self.view.fit()
         tool = self.tools.get(self.tool_name)
         if isinstance(tool, VertexTool):
@@ -271,6 +319,7 @@ class MainWindow(QMainWindow):
 
     def _proposals_changed(self, result) -> None:  # type: ignore[no-untyped-def]
         self.strip.show_set(result)
+        self._update_undo()
         self.actions.set_enabled(PROPOSAL_ACTIONS, result is not None and bool(result.views))
         self.actions["discard"].setEnabled(self.proposals.active)
         if result is None:
@@ -309,9 +358,26 @@ class MainWindow(QMainWindow):
             self.show_message("Select an annotation to relabel first.")
             return
         self._relabel = relabel
-        self.label_picker.open_with(self.annotator.labels, self.label_button)
+        self.label_picker.open_with(self.annotator.labels, self._picker_anchor(relabel))
+
+    def _picker_anchor(self, relabel: bool) -> QPoint:
+        """Where the label picker opens: at the cursor over the image, the object when relabelling."""
+        view = self.view
+        if relabel and self.annotator.state is not None and self.annotator.selected is not None:
+            with contextlib.suppress(KeyError):
+                ann = self.annotator.state.doc.get(self.annotator.selected)
+                box = polygons_bounds(ann.polygons) if ann.polygons else None
+                if box is not None:
+                    point = view.mapFromScene(QPointF(box.x1, box.y0))
+                    if view.viewport().rect().contains(point):
+                        return view.viewport().mapToGlobal(point)
+        cursor = QCursor.pos()
+        if view.viewport().rect().contains(view.viewport().mapFromGlobal(cursor)):
+            return cursor
+        return self.label_button.mapToGlobal(self.label_button.rect().bottomLeft())
 
     def set_tool(self, name: str) -> None:
+        self.actions[f"tool_{name}"].setChecked(True)
         if name == self.tool_name:
             return
         old = self.tools.get(self.tool_name)
@@ -324,6 +390,7 @@ class MainWindow(QMainWindow):
         tool.activate()
         self.view.tool = tool
         self.view.viewport().setCursor(Qt.CursorShape.CrossCursor)
+        self._update_hint()
         self.status.showMessage(f"Tool: {name}", 2000)
 
     def review(self, accept: bool) -> None:
