@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             from scubasteve.gui.app import run_app
 
-            return run_app(folder=args.open)
+            return run_app(folder=args.open, exit_at_once=True)
         return int(args.handler(args) or 0)
     except ScubaSteveError as exc:
         print(f"scubasteve: error: {exc}", file=sys.stderr)

@@ -27,8 +27,13 @@ def tune_interpreter() -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
 
 
-def run_app(folder: Path | None = None) -> int:
-    """Open the main window (on `folder` if given) and run until it is closed."""
+def run_app(folder: Path | None = None, exit_at_once: bool = False) -> int:
+    """Open the main window (on `folder` if given) and run until it is closed.
+
+    `exit_at_once` (the `scubasteve` command): once the window closed with everything saved, the
+    process ends without waiting for engine threads or the interpreter's teardown of PyTorch and
+    TensorFlow (ADR 0507); in-process callers (self-test, benchmarks) keep the default.
+    """
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before anything imports TensorFlow
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the CLI sets "0" with -v
     from PySide6.QtWidgets import QApplication
@@ -66,9 +71,16 @@ def run_app(folder: Path | None = None) -> int:
     sys.excepthook = _report_to(window)
     window.show()
     try:
-        return int(app.exec())
+        status = int(app.exec())
     finally:
         sys.excepthook = previous_hook
+    if exit_at_once and window.closed_cleanly:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+        os._exit(status)
+    return status
 
 
 def check_display() -> int:

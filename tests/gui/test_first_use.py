@@ -191,3 +191,28 @@ def test_preannotate_text_is_reset_when_the_image_changes(make_window, image_fol
     key(window, Qt.Key.Key_D)
     qtbot.waitUntil(lambda: window.annotator.entry.path != first, timeout=5000)
     assert window.preannotate_panel.status.text() == PREANNOTATE_TEXT
+
+
+def test_closing_right_after_enter_saves_the_object_and_does_not_wait_for_the_engine(
+    make_window, image_folder, qtbot
+):
+    import json
+    import time
+
+    from gui_fakes import FakeProposer
+
+    slow = FakeProposer()
+    window = make_window(image_folder, slow)
+    window.annotator.set_label("dog")
+    drag_box(window, Box(80, 60, 240, 180))
+    qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
+    key(window, Qt.Key.Key_Return)  # outlined on a worker, saved on another
+    slow.delay = 3.0  # the engine is then busy with a box for seconds
+    drag_box(window, Box(20, 20, 120, 120))
+    start = time.perf_counter()
+    window.close()
+    closed_in = time.perf_counter() - start
+    saved = json.loads(window.documents.current.json_path.read_text(encoding="utf-8"))
+    assert [s["label"] for s in saved["shapes"]] == ["dog"]
+    assert window.closed_cleanly
+    assert closed_in < 2.0, f"close waited {closed_in:.1f} s"
