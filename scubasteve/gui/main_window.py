@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, QPoint, QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QCursor, QShowEvent
+from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -19,7 +18,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from scubasteve.core.geometry import polygons_bounds
 from scubasteve.core.settings import Settings, save_settings
 from scubasteve.gui.actions import SPECS, ActionRegistry
 from scubasteve.gui.canvas.scene import CanvasScene
@@ -53,7 +51,7 @@ from scubasteve.gui.views.panels import (
 )
 from scubasteve.gui.views.proposal_strip import ProposalStrip
 from scubasteve.gui.views.start_page import StartPage, remember_folder
-from scubasteve.gui.wiring import folder_timings, wire_actions
+from scubasteve.gui.wiring import folder_timings, picker_anchor, undo, update_undo, wire_actions
 from scubasteve.gui.workers import make_pool, prepare_worker_imports
 from scubasteve.inference.base import MaskProposer
 
@@ -276,17 +274,10 @@ class MainWindow(QMainWindow):
         self.strip.set_idle_hint(hint)
 
     def undo(self) -> None:
-        """Ctrl+Z: while refining a box, the last click goes; otherwise the last change."""
-        if self.proposals.active and self.proposals.points:
-            self.proposals.remove_last_point()
-            self.scene.set_points(self.proposals.points)
-            self._update_undo()
-        else:
-            self.documents.undo_group.undo()
+        undo(self)
 
     def _update_undo(self) -> None:
-        can = self.documents.undo_group.canUndo() or bool(self.proposals.points)
-        self.actions["undo"].setEnabled(can)
+        update_undo(self)
 
     def _image_changed(self, entry) -> None:  # type: ignore[no-untyped-def]
         self.banner.show_problem(entry.problem if entry else None)
@@ -360,23 +351,7 @@ class MainWindow(QMainWindow):
             self.show_message("Select an annotation to relabel first.")
             return
         self._relabel = relabel
-        self.label_picker.open_with(self.annotator.labels, self._picker_anchor(relabel))
-
-    def _picker_anchor(self, relabel: bool) -> QPoint:
-        """Where the label picker opens: at the cursor over the image, the object when relabelling."""
-        view = self.view
-        if relabel and self.annotator.state is not None and self.annotator.selected is not None:
-            with contextlib.suppress(KeyError):
-                ann = self.annotator.state.doc.get(self.annotator.selected)
-                box = polygons_bounds(ann.polygons) if ann.polygons else None
-                if box is not None:
-                    point = view.mapFromScene(QPointF(box.x1, box.y0))
-                    if view.viewport().rect().contains(point):
-                        return view.viewport().mapToGlobal(point)
-        cursor = QCursor.pos()
-        if view.viewport().rect().contains(view.viewport().mapFromGlobal(cursor)):
-            return cursor
-        return self.label_button.mapToGlobal(self.label_button.rect().bottomLeft())
+        self.label_picker.open_with(self.annotator.labels, picker_anchor(self, relabel))
 
     def set_tool(self, name: str) -> None:
         self.actions[f"tool_{name}"].setChecked(True)

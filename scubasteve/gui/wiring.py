@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QPoint, QPointF
+from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import QFileDialog, QToolButton
 
+from scubasteve.core.geometry import polygons_bounds
 from scubasteve.gui.actions import ACTIONS, TOOL_ACTIONS
 from scubasteve.gui.workers import submit
 
@@ -235,3 +239,36 @@ def show_shortcuts(w: MainWindow) -> None:
 
     dialog = ShortcutsDialog(w.actions.shortcut_rows(), w)
     dialog.open()
+
+
+def undo(w: MainWindow) -> None:
+    """Ctrl+Z: while refining a box, the last click goes (as in labelme); otherwise the last change."""
+    if w.proposals.active and w.proposals.points:
+        w.proposals.remove_last_point()
+        w.scene.set_points(w.proposals.points)
+        update_undo(w)
+    else:
+        w.documents.undo_group.undo()
+
+
+def update_undo(w: MainWindow) -> None:
+    can = w.documents.undo_group.canUndo() or bool(w.proposals.points)
+    w.actions["undo"].setEnabled(can)
+
+
+def picker_anchor(w: MainWindow, relabel: bool) -> QPoint:
+    """Where the label picker opens: at the cursor over the image, at the object when relabelling."""
+    view = w.view
+    state, selected = w.annotator.state, w.annotator.selected
+    if relabel and state is not None and selected is not None:
+        with contextlib.suppress(KeyError):
+            ann = state.doc.get(selected)
+            if ann.polygons:
+                box = polygons_bounds(ann.polygons)
+                point = view.mapFromScene(QPointF(box.x1, box.y0))
+                if view.viewport().rect().contains(point):
+                    return view.viewport().mapToGlobal(point)
+    cursor = QCursor.pos()
+    if view.viewport().rect().contains(view.viewport().mapFromGlobal(cursor)):
+        return cursor
+    return w.label_button.mapToGlobal(w.label_button.rect().bottomLeft())
