@@ -47,8 +47,8 @@ class BaseTool(QObject):
         if state is None or not state.problem:
             return False
         self.notice.emit(
-            f"This image is read-only: {state.json_path.name} cannot be read ({state.problem}). "
-            "Fix or move that file to annotate this image."
+            f"This image is read-only, its annotation file cannot be read: {state.problem}. "
+            f"Fix or move {state.json_path.name} to annotate this image."
         )
         return True
 
