@@ -64,7 +64,9 @@ def test_display_check_reports_a_display_that_cannot_be_reached(monkeypatch) -> 
     command = [sys.executable, "-m", "scubasteve", "--check-display"]
     name, problem = display_problem(command, None)
     assert name == "xcb"
-    assert problem is not None and "could not connect to display :9731" in problem
+    assert problem is not None
+    # Where Qt's X11 libraries are installed Qt names the display; elsewhere we name the libraries.
+    assert "could not connect to display :9731" in problem or "missing system libraries" in problem
 
 
 def test_display_check_without_a_display_says_so(monkeypatch) -> None:
