@@ -5,7 +5,7 @@ failed and why, and the remaining steps still run so that one report shows every
 Exit status 0 when every step passed, 1 otherwise.
 
 The test never touches the user's settings or models: after reporting where the user folders are,
-it points them at a temporary folder. Qt runs offscreen, so it also works without a display.
+it points them at a temporary folder. Qt runs offscreen, so it also works without a display; the\n`display` step then opens a window on the real display (if any) in a child process.
 
 Environment: SCUBASTEVE_SELF_TEST_REPORT=FILE also writes the report to FILE (a windowed Windows
 build has no console to print to; without the variable it then writes `self-test.txt` in the user
@@ -58,6 +58,7 @@ class Context:
     box: tuple[float, float, float, float] | None = None
     label: str = "object"
     best_mask: np.ndarray | None = None
+    qt_platform: str | None = None  # QT_QPA_PLATFORM as the user had it (the test runs offscreen)
     notes: dict[str, Any] = field(default_factory=dict)
 
     def scene(self) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float, float]]:
@@ -141,6 +142,19 @@ def check_window(ctx: Context) -> str:
         raise SelfTestFailure(f"the window closed with status {status}")
     width, height = seen["size"]
     return f"'{seen['title']}' opened offscreen ({width}x{height}) and closed"
+
+
+def check_display(ctx: Context) -> str:
+    from scubasteve.gui.qtcheck import display_problem
+
+    frozen = getattr(sys, "frozen", False)
+    command = [sys.executable, *([] if frozen else ["-m", "scubasteve"]), "--check-display"]
+    name, problem = display_problem(command, ctx.qt_platform)
+    if problem:
+        raise SelfTestFailure(f"the window cannot open on the display ({name}): {problem}")
+    if name == "none":
+        return "no display to check (DISPLAY and WAYLAND_DISPLAY unset); the window needs one"
+    return f"a window opened on the display (platform {name})"
 
 
 def check_classic(ctx: Context) -> str:
@@ -240,11 +254,12 @@ def check_sam2(ctx: Context) -> str:
 def check_tensorflow(ctx: Context) -> str:
     if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         raise SelfTestFailure("TF_USE_LEGACY_KERAS is not 1: TensorFlow would load Keras 3")
-    from scubasteve.inference.tf_runtime import preload_triton
+    from scubasteve.inference.tf_runtime import native_log_filter, preload_triton
 
     preload_triton()  # Triton loaded after TensorFlow crashes the process (ADR 0403)
-    import tensorflow as tf
-    import tf_keras
+    with native_log_filter():  # TensorFlow's native notices only with -v
+        import tensorflow as tf
+        import tf_keras
 
     if not tf.keras.layers.Dense.__module__.startswith("tf_keras."):
         raise SelfTestFailure(f"tf.keras is {tf.keras.layers.Dense.__module__}, not tf_keras")
@@ -269,6 +284,7 @@ DEFAULT_STEPS: tuple[Step, ...] = (
     Step("paths", check_paths),
     Step("resources", check_resources),
     Step("window", check_window),
+    Step("display", check_display),
     Step("classic", check_classic),
     Step("labelme", check_labelme),
     Step("torch", check_torch),
@@ -337,7 +353,7 @@ def _prepare_environment(workdir: Path) -> dict[str, str | None]:
     wanted = {
         "QT_QPA_PLATFORM": "offscreen",
         "TF_USE_LEGACY_KERAS": "1",
-        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"),
     }
     if "PySide6.QtGui" in sys.modules:
         del wanted["QT_QPA_PLATFORM"]  # too late to change; the window step shows what it gets
@@ -405,7 +421,7 @@ def run_self_test(steps: Sequence[Step] | None = None, out: TextIO | None = None
         f"{platform.machine()}, Python {platform.python_version()})\n"
     )
     workdir = Path(tempfile.mkdtemp(prefix="scubasteve-selftest-"))
-    ctx = Context(workdir=workdir, user_models_dir=_user_models_dir())
+    ctx = Context(workdir, _user_models_dir(), qt_platform=os.environ.get("QT_QPA_PLATFORM"))
     old_env = _prepare_environment(workdir)
     start = time.perf_counter()
     try:

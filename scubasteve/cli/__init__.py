@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check that the installation works (window, engines, file writing) and exit",
     )
+    # The child process of the self-test's display check: open a window on the display, exit 0.
+    parser.add_argument("--check-display", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name in COMMAND_MODULES:
@@ -65,9 +68,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # TensorFlow's C++ logging (oneDNN notices, cuInit failures on CPU-only machines) goes straight
+    # to stderr; it must be configured before TensorFlow loads. -v shows it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if args.verbose else "3")
     from scubasteve.core.errors import ScubaSteveError
 
     try:
+        if args.check_display:
+            from scubasteve.gui.app import check_display
+
+            return check_display()
         if args.self_test:
             from scubasteve.selftest import run_self_test
 
@@ -75,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             from scubasteve.gui.app import run_app
 
-            return run_app(folder=args.open)
+            return run_app(folder=args.open, exit_at_once=True)
         return int(args.handler(args) or 0)
     except ScubaSteveError as exc:
         print(f"scubasteve: error: {exc}", file=sys.stderr)

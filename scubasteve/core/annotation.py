@@ -92,8 +92,11 @@ class MaskPatch:
             full[y0:y1, x0:x1] = self.mask[y0 - self.y : y1 - self.y, x0 - self.x : x1 - self.x]
         return full
 
-    def to_polygons(self, tolerance: float = DEFAULT_TOLERANCE) -> list[Polygon]:
-        return mask_to_polygons(self.mask, tolerance, offset=(float(self.x), float(self.y)))
+    def to_polygons(
+        self, tolerance: float = DEFAULT_TOLERANCE, min_island: float = 0.0
+    ) -> list[Polygon]:
+        offset = (float(self.x), float(self.y))
+        return mask_to_polygons(self.mask, tolerance, offset=offset, min_island=min_island)
 
 
 @dataclass(frozen=True, eq=False)

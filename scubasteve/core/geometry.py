@@ -229,13 +229,16 @@ def mask_to_polygons(
     tolerance: float = DEFAULT_TOLERANCE,
     offset: tuple[float, float] = (0.0, 0.0),
     min_area: float = MIN_POLYGON_AREA,
+    min_island: float = 0.0,
 ) -> list[Polygon]:
     """Polygons (with holes) outlining the set pixels of `mask`.
 
     `mask`: (H, W) array, non-zero = inside. `tolerance`: how far (pixels) the outline may stray from
     the exact pixel-edge outline; up to 1 no pixel changes side, 0 keeps every staircase corner. `offset`: (x, y) added to every
     vertex, for masks that cover only part of an image. Returns valid polygons, largest first, none
-    self-intersecting or smaller than `min_area`.
+    self-intersecting or smaller than `min_area`. `min_island` (square pixels): parts of the mask
+    smaller than this are dropped (except the largest) and holes smaller than this are filled, so
+    specks and pinholes do not become shapes of their own.
     """
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D, got shape {mask.shape}")
@@ -244,6 +247,8 @@ def mask_to_polygons(
     outline = _pixel_outline(mask)
     if outline.is_empty:
         return []
+    if min_island > 0:
+        outline = _drop_specks(outline, min_island)
     if tolerance > 1.0:
         # Coarser than a pixel: plain Douglas-Peucker; pixels along the outline may change side.
         outline = shapely.simplify(outline, tolerance, preserve_topology=True)
@@ -258,6 +263,17 @@ def mask_to_polygons(
     if offset != (0.0, 0.0):
         result = [p.translated(*offset) for p in result]
     return result
+
+
+def _drop_specks(outline: shapely.Geometry, min_area: float) -> shapely.Geometry:
+    """`outline` without parts (but the largest) or holes smaller than `min_area`."""
+    parts = sorted(_iter_polygons(outline), key=lambda p: p.area, reverse=True)
+    kept = [
+        ShapelyPolygon(p.exterior, [r for r in p.interiors if ShapelyPolygon(r).area >= min_area])
+        for i, p in enumerate(parts)
+        if i == 0 or p.area >= min_area
+    ]
+    return kept[0] if len(kept) == 1 else MultiPolygon(kept)
 
 
 def _simplify_exact(poly: ShapelyPolygon, tolerance: float) -> ShapelyPolygon:

@@ -29,7 +29,10 @@ class Settings:
 
     `shortcuts` maps an action id (see the GUI's action table) to a key sequence such as ``"Ctrl+S"``;
     only changed shortcuts are stored. `output_folder` empty means LabelMe JSON beside the images.
-    `polygon_tolerance` is the simplification tolerance in pixels used when a mask becomes polygons.
+    `polygon_tolerance` is the simplification tolerance in pixels used when a mask becomes polygons;
+    `min_island_area`: parts and holes of an accepted mask smaller than this (square pixels) are
+    dropped (filled), so specks do not become shapes of their own. `instance_colors`: each object
+    its own colour instead of one per label. `recent_folders`: most recent first (the start page).
     `deepmask_model` names the DeepMask weights the engines use; empty means the default installed
     model (see the weights manager).
     """
@@ -38,6 +41,8 @@ class Settings:
     engine: str = "ensemble"
     deepmask_model: str = ""
     polygon_tolerance: float = 1.0
+    min_island_area: float = 10.0
+    instance_colors: bool = False
     output_folder: str = ""
     shortcuts: dict[str, str] = field(default_factory=dict)
     proposals: int = 10
@@ -46,6 +51,7 @@ class Settings:
     pixellib_min_score: float = 0.5
     recent_labels: list[str] = field(default_factory=list)
     last_folder: str = ""
+    recent_folders: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -66,7 +72,7 @@ def _check(name: str, value: Any, default: Any) -> Any:
         value = str(value)
         if value not in PIXELLIB_SPEEDS:
             raise ValueError(f"must be one of {', '.join(PIXELLIB_SPEEDS)}")
-    elif name in ("polygon_tolerance", "pixellib_min_score"):
+    elif name in ("polygon_tolerance", "pixellib_min_score", "min_island_area"):
         if (
             isinstance(value, bool)
             or not isinstance(value, (int, float))
@@ -78,6 +84,8 @@ def _check(name: str, value: Any, default: Any) -> Any:
             raise ValueError("must be between 0 and 20 pixels")
         if name == "pixellib_min_score" and not 0.0 <= value <= 1.0:
             raise ValueError("must be between 0 and 1")
+        if name == "min_island_area" and not 0.0 <= value <= 10000.0:
+            raise ValueError("must be between 0 and 10000 square pixels")
     elif name == "proposals":
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10:
             raise ValueError("must be a whole number from 1 to 10")
@@ -87,9 +95,12 @@ def _check(name: str, value: Any, default: Any) -> Any:
         ):
             raise ValueError("must map action names to key sequences (text)")
         value = dict(value)
-    elif name == "recent_labels":
+    elif name == "instance_colors":
+        if not isinstance(value, bool):
+            raise ValueError("must be true or false")
+    elif name in ("recent_labels", "recent_folders"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ValueError("must be a list of labels")
+            raise ValueError("must be a list of text")
         value = list(value)
     elif isinstance(default, str) and not isinstance(value, str):
         raise ValueError("must be text")

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("accept", "Accept proposal", ("Return", "Enter"), "Proposals"),
     ActionSpec("discard", "Discard proposals", ("Escape",), "Proposals"),
     ActionSpec("next_proposal", "Next proposal", ("Tab",), "Proposals"),
-    ActionSpec("prev_proposal", "Previous proposal", ("Shift+Tab", "Backtab"), "Proposals"),
+    ActionSpec("prev_proposal", "Previous proposal", ("Shift+Tab",), "Proposals"),  # not also Backtab: X11 reports Shift+Backtab, which matches both (ambiguous)
     *_picks(),
     ActionSpec("next_image", "Next image", ("D", "PgDown"), "Navigate"),
     ActionSpec("prev_image", "Previous image", ("A", "PgUp"), "Navigate"),
@@ -68,6 +68,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
 )  # fmt: skip
 
 SPECS: dict[str, ActionSpec] = {spec.id: spec for spec in ACTIONS}
+
+#: The canvas tools; their actions are checkable and exclusive, so the toolbar shows the active one.
+TOOL_ACTIONS = ("tool_box", "tool_polygon", "tool_edit", "tool_brush", "tool_eraser")
 
 
 def key_sequences(spec: ActionSpec, overrides: Mapping[str, str]) -> list[QKeySequence]:
@@ -91,6 +94,11 @@ class ActionRegistry(QObject):
             if spec.tip:
                 action.setStatusTip(spec.tip)
             self.actions[spec.id] = action
+        self.tool_group = QActionGroup(self)
+        self.tool_group.setExclusive(True)
+        for action_id in TOOL_ACTIONS:
+            self.actions[action_id].setCheckable(True)
+            self.tool_group.addAction(self.actions[action_id])
         self.apply_shortcuts({})
 
     def __getitem__(self, action_id: str) -> QAction:

@@ -27,14 +27,22 @@ def tune_interpreter() -> None:
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
 
 
-def run_app(folder: Path | None = None) -> int:
-    """Open the main window (on `folder` if given) and run until it is closed."""
+def run_app(folder: Path | None = None, exit_at_once: bool = False) -> int:
+    """Open the main window (on `folder` if given) and run until it is closed.
+
+    `exit_at_once` (the `scubasteve` command): once the window closed with everything saved, the
+    process ends without waiting for engine threads or the interpreter's teardown of PyTorch and
+    TensorFlow (ADR 0507); in-process callers (self-test, benchmarks) keep the default.
+    """
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before anything imports TensorFlow
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # the CLI sets "0" with -v
     from PySide6.QtWidgets import QApplication
 
     from scubasteve.core.settings import load_settings
     from scubasteve.gui.main_window import MainWindow
+    from scubasteve.gui.qtcheck import undo_cv2_plugin_redirect
+
+    undo_cv2_plugin_redirect()  # importing cv2 (above) pointed Qt at cv2's own plugins (ADR 0507)
 
     tune_interpreter()
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -63,9 +71,36 @@ def run_app(folder: Path | None = None) -> int:
     sys.excepthook = _report_to(window)
     window.show()
     try:
-        return int(app.exec())
+        status = int(app.exec())
     finally:
         sys.excepthook = previous_hook
+    if exit_at_once and window.closed_cleanly:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+        os._exit(status)
+    return status
+
+
+def check_display() -> int:
+    """Open and close a small window on the display Qt would use (`--check-display`): 0 if it works.
+
+    A platform plugin that cannot load aborts the process, so the self-test runs this in a child.
+    """
+    import cv2  # noqa: F401  (imported as the window imports it, to undo its redirect the same way)
+    from PySide6.QtWidgets import QApplication, QLabel
+
+    from scubasteve.gui.qtcheck import undo_cv2_plugin_redirect
+
+    undo_cv2_plugin_redirect()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    label = QLabel("Scuba Steve display check")
+    label.show()
+    app.processEvents()
+    print(f"platform {app.platformName()}: a window opened and closed")
+    label.close()
+    return 0
 
 
 def _report_to(window):  # type: ignore[no-untyped-def]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QMainWindow,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -40,9 +42,16 @@ from scubasteve.gui.tools.polygon_tool import PolygonTool
 from scubasteve.gui.tools.vertex_tool import VertexTool
 from scubasteve.gui.views.docks import AnnotationsPanel, ImageListPanel, StatsPanel
 from scubasteve.gui.views.label_picker import LabelPicker
-from scubasteve.gui.views.panels import NoticeBar, PreannotatePanel, ProblemBanner, StatusBar
+from scubasteve.gui.views.panels import (
+    PREANNOTATE_TEXT,
+    NoticeBar,
+    PreannotatePanel,
+    ProblemBanner,
+    StatusBar,
+)
 from scubasteve.gui.views.proposal_strip import ProposalStrip
-from scubasteve.gui.wiring import folder_timings, wire_actions
+from scubasteve.gui.views.start_page import StartPage, remember_folder
+from scubasteve.gui.wiring import folder_timings, picker_anchor, undo, update_undo, wire_actions
 from scubasteve.gui.workers import make_pool, prepare_worker_imports
 from scubasteve.inference.base import MaskProposer
 
@@ -86,6 +95,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self._save_settings_on_close = save_settings_on_close
         self._shown_once = False
+        self.closed_cleanly = False  # everything saved on close: the process may end at once
         self.pool = make_pool(2, "work")
         self.save_pool = make_pool(1, "save")
 
@@ -94,11 +104,13 @@ class MainWindow(QMainWindow):
         self.proposals = ProposalController(self.engine, self.pool, self)
         self.proposals.k = settings.proposals
         self.proposals.tolerance = settings.polygon_tolerance
+        self.proposals.min_island = settings.min_island_area
         self.documents = DocumentController(self.save_pool, self)
         self.project = ProjectController(self.pool, self)
         self.project.output_folder = settings.output_folder
         self.project.loader.preloaded.connect(lambda e: self.engine.prefetch(e.key, e.rgb))
         self.scene = CanvasScene()
+        self.scene.instance_colors = settings.instance_colors
         self.annotator = AnnotatorController(self.scene, self.documents, self.proposals, self)
         self.learning = LearningController(parent=self)
         self.preannotate = PreannotateController(
@@ -117,8 +129,14 @@ class MainWindow(QMainWindow):
         layout.setSpacing(0)
         layout.addWidget(self.banner)
         layout.addWidget(self.notice)
-        layout.addWidget(self.view, 1)
+        self.start_page = StartPage()
+        self.start_page.show_recent(settings.recent_folders)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.start_page)
+        self.pages.addWidget(self.view)
+        layout.addWidget(self.pages, 1)
         layout.addWidget(self.strip)
+        self.strip.hide()  # until a folder is open
         self.setCentralWidget(central)
         self.images_panel = ImageListPanel(self.project.model)
         self.annotations_panel = AnnotationsPanel()
@@ -149,6 +167,7 @@ class MainWindow(QMainWindow):
             scene=self.scene, view=self.view, proposals=self.proposals, documents=self.documents,
             label=lambda: self.annotator.label, selected=lambda: self.annotator.selected,
             select=self.annotator.select, tolerance=lambda: self.settings.polygon_tolerance,
+            min_island=lambda: self.settings.min_island_area,
         )  # fmt: skip
         self.tools = {
             "box": BoxTool(ctx),
@@ -161,6 +180,7 @@ class MainWindow(QMainWindow):
         self._relabel = False  # whether the label picker relabels the selection or sets the label
         for tool in self.tools.values():
             tool.message.connect(self.show_message)
+            tool.notice.connect(self.show_error)
 
         self.actions = ActionRegistry(self)
         self.actions.apply_shortcuts(settings.shortcuts)
@@ -184,7 +204,7 @@ class MainWindow(QMainWindow):
         self.strip.picked.connect(p.pick)
         d.save_state_changed.connect(self.status.set_saved)
         d.message.connect(self.show_message)
-        d.undo_group.canUndoChanged.connect(self.actions["undo"].setEnabled)
+        d.undo_group.canUndoChanged.connect(lambda _can: self._update_undo())
         d.undo_group.canRedoChanged.connect(self.actions["redo"].setEnabled)
         d.changed.connect(self._doc_changed)
         self.project.opened.connect(self._project_opened)
@@ -223,6 +243,8 @@ class MainWindow(QMainWindow):
         self.preannotate_panel.accept.connect(lambda: self.review(True))
         self.preannotate_panel.reject.connect(lambda: self.review(False))
         self.status.weights_clicked.connect(lambda: self.offer_weights(""))
+        self.start_page.open_clicked.connect(self.open_folder_dialog)
+        self.start_page.folder_chosen.connect(lambda f: self.open_folder(Path(f)))
         self.learning.message.connect(self.show_message)
         self.learning.progress.connect(self._learning_progress)
         self.learning.running_changed.connect(self._learning_running)
@@ -239,10 +261,29 @@ class MainWindow(QMainWindow):
     def _project_opened(self, project) -> None:  # type: ignore[no-untyped-def]
         self.setWindowTitle(f"Scuba Steve — {project.root}")
         self.settings.last_folder = str(project.root)
+        self.settings.recent_folders = remember_folder(self.settings.recent_folders, project.root)
+        self.pages.setCurrentWidget(self.view)
+        self.strip.show()
         self.annotator.set_labels(list(project.labels), self.settings.recent_labels)
+
+    def _update_hint(self) -> None:
+        entry = self.annotator.entry
+        if entry is not None and entry.problem:
+            hint = "This image is read-only: its annotation file cannot be read (see above)."
+        else:
+            hint = self.tools[self.tool_name].hint
+        self.strip.set_idle_hint(hint)
+
+    def undo(self) -> None:
+        undo(self)
+
+    def _update_undo(self) -> None:
+        update_undo(self)
 
     def _image_changed(self, entry) -> None:  # type: ignore[no-untyped-def]
         self.banner.show_problem(entry.problem if entry else None)
+        self.preannotate_panel.status.setText(PREANNOTATE_TEXT)
+        self._update_hint()
         self.view.fit()
         tool = self.tools.get(self.tool_name)
         if isinstance(tool, VertexTool):
@@ -272,6 +313,7 @@ class MainWindow(QMainWindow):
 
     def _proposals_changed(self, result) -> None:  # type: ignore[no-untyped-def]
         self.strip.show_set(result)
+        self._update_undo()
         self.actions.set_enabled(PROPOSAL_ACTIONS, result is not None and bool(result.views))
         self.actions["discard"].setEnabled(self.proposals.active)
         if result is None:
@@ -310,9 +352,10 @@ class MainWindow(QMainWindow):
             self.show_message("Select an annotation to relabel first.")
             return
         self._relabel = relabel
-        self.label_picker.open_with(self.annotator.labels, self.label_button)
+        self.label_picker.open_with(self.annotator.labels, picker_anchor(self, relabel))
 
     def set_tool(self, name: str) -> None:
+        self.actions[f"tool_{name}"].setChecked(True)
         if name == self.tool_name:
             return
         old = self.tools.get(self.tool_name)
@@ -325,6 +368,7 @@ class MainWindow(QMainWindow):
         tool.activate()
         self.view.tool = tool
         self.view.viewport().setCursor(Qt.CursorShape.CrossCursor)
+        self._update_hint()
         self.status.showMessage(f"Tool: {name}", 2000)
 
     def review(self, accept: bool) -> None:
@@ -416,9 +460,18 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.first_shown.emit)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        """Save everything, then go at once: engine work in flight is not waited for (ADR 0507).
+
+        Quitting took 2.1 s: the close waited up to 2 s for the engine thread to finish the image
+        it was preparing (or a proposal) although nothing of it is kept.
+        """
         self.proposals.discard()
         self.preannotate.cancel()
         self.learning.cancel()
+        # An accepted mask still being outlined becomes an annotation (and is saved) first.
+        deadline = time.monotonic() + 10.0
+        while self.proposals.pending_accepts and time.monotonic() < deadline:
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
         if not self.documents.flush(10000):
             self.show_error("Some annotations are still being written; try closing again.")
             event.ignore()
@@ -428,7 +481,5 @@ class MainWindow(QMainWindow):
                 save_settings(self.settings)
             except Exception as exc:  # settings are a convenience; closing must not fail on them
                 log.warning("could not save settings: %s", exc)
-        self.engine.wait_idle(2000)
-        self.pool.waitForDone(2000)
-        self.learning.wait(5000)
+        self.closed_cleanly = True
         super().closeEvent(event)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QPoint, QPointF
+from PySide6.QtGui import QCursor
 from PySide6.QtWidgets import QFileDialog, QToolButton
 
-from scubasteve.gui.actions import ACTIONS
+from scubasteve.core.geometry import polygons_bounds
+from scubasteve.gui.actions import ACTIONS, TOOL_ACTIONS
 from scubasteve.gui.workers import submit
 
 if TYPE_CHECKING:
@@ -23,7 +27,7 @@ def wire_actions(w: MainWindow) -> None:
     acts.on("settings", lambda: open_settings(w))
     acts.on("weights", lambda: w.offer_weights(""))
     acts.on("quit", w.close)
-    acts.on("undo", w.documents.undo_group.undo)
+    acts.on("undo", w.undo)
     acts.on("redo", w.documents.undo_group.redo)
     acts.on("pick_label", w.open_label_picker)
     acts.on("relabel", lambda: w.open_label_picker(relabel=True))
@@ -71,7 +75,7 @@ def wire_actions(w: MainWindow) -> None:
     w.label_button.clicked.connect(w.open_label_picker)
     bar.addWidget(w.label_button)
     bar.addSeparator()
-    for action_id in ("tool_box", "tool_polygon", "tool_edit", "tool_brush", "tool_eraser"):
+    for action_id in TOOL_ACTIONS:
         bar.addAction(acts[action_id])
     bar.addSeparator()
     for action_id in ("undo", "redo", "prev_image", "next_image", "fit"):
@@ -122,12 +126,16 @@ def export_coco_dialog(w: MainWindow) -> None:
     if w.project.project is None:
         w.show_message("Open a folder first.")
         return
-    root = w.project.project.root
     path, _ = QFileDialog.getSaveFileName(
-        w, "Export COCO", str(root / "instances.json"), "JSON (*.json)"
+        w, "Export COCO", str(default_export_path(w.project.project.root)), "JSON (*.json)"
     )
     if path:
         export_coco(w, Path(path))
+
+
+def default_export_path(root: Path) -> Path:
+    """Beside the image folder, not in it (an export inside would be listed among its files)."""
+    return root.parent / f"{root.name}_coco.json"
 
 
 def export_coco(w: MainWindow, path: Path) -> None:
@@ -135,7 +143,8 @@ def export_coco(w: MainWindow, path: Path) -> None:
     project = w.project.project
     if project is None:
         return
-    open_docs = {str(d.path): d for d in w.documents.all_docs()}
+    problems = w.documents.problems()
+    open_docs = {str(d.path): d for d in w.documents.all_docs() if str(d.path) not in problems}
 
     def work() -> str:
         import dataclasses
@@ -144,8 +153,11 @@ def export_coco(w: MainWindow, path: Path) -> None:
         from scubasteve.io.coco import write_coco
         from scubasteve.io.labelme import read_labelme
 
-        docs, skipped, unreviewed = [], 0, 0
+        docs, skipped, unreviewed = [], [], 0
         for image in project.images:
+            if str(image) in problems:  # open, read-only: its file could not be read
+                skipped.append(project.annotation_path(image).name)
+                continue
             doc = open_docs.get(str(image))
             if doc is None:
                 json_path = project.annotation_path(image)
@@ -154,23 +166,33 @@ def export_coco(w: MainWindow, path: Path) -> None:
                 try:
                     doc = read_labelme(json_path)
                 except Exception:
-                    skipped += 1
+                    skipped.append(json_path.name)
                     continue
                 doc.path = image
             kept = [a for a in doc.annotations if not a.flags.get(REVIEW_FLAG)]
             unreviewed += len(doc.annotations) - len(kept)
             docs.append(dataclasses.replace(doc, annotations=kept))
         write_coco(path, docs, categories=project.labels, root=project.root)
-        note = f"; {skipped} unreadable annotation file(s) skipped" if skipped else ""
+        note = ""
+        if skipped:
+            names = ", ".join(skipped[:5]) + (
+                f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+            )
+            note = (
+                f"; left out {len(skipped)} image(s) whose annotation file cannot be read: {names}"
+            )
         if unreviewed:
             note += f"; {unreviewed} pre-annotation(s) not yet reviewed left out"
         return f"Exported {len(docs)} image(s) to {path}{note}."
+
+    def done(text: str) -> None:
+        (w.show_error if "cannot be read" in text else w.show_message)(text)
 
     w.show_message("Exporting COCO…")
     submit(
         w.pool,
         work,
-        on_done=w.show_message,
+        on_done=done,
         on_error=lambda exc: w.show_error(f"Export failed: {exc}"),
     )
 
@@ -188,6 +210,10 @@ def open_settings(w: MainWindow) -> None:
     w.actions.apply_shortcuts(new.shortcuts)
     w.proposals.k = new.proposals
     w.proposals.tolerance = new.polygon_tolerance
+    w.proposals.min_island = new.min_island_area
+    if new.instance_colors != old.instance_colors:
+        w.scene.instance_colors = new.instance_colors
+        w.annotator.refresh()
     pixellib = ("pixellib_model", "pixellib_speed", "pixellib_min_score", "device")
     if any(getattr(new, k) != getattr(old, k) for k in pixellib):
         from scubasteve.gui.main_window import default_segmenter_factory
@@ -213,3 +239,36 @@ def show_shortcuts(w: MainWindow) -> None:
 
     dialog = ShortcutsDialog(w.actions.shortcut_rows(), w)
     dialog.open()
+
+
+def undo(w: MainWindow) -> None:
+    """Ctrl+Z: while refining a box, the last click goes (as in labelme); otherwise the last change."""
+    if w.proposals.active and w.proposals.points:
+        w.proposals.remove_last_point()
+        w.scene.set_points(w.proposals.points)
+        update_undo(w)
+    else:
+        w.documents.undo_group.undo()
+
+
+def update_undo(w: MainWindow) -> None:
+    can = w.documents.undo_group.canUndo() or bool(w.proposals.points)
+    w.actions["undo"].setEnabled(can)
+
+
+def picker_anchor(w: MainWindow, relabel: bool) -> QPoint:
+    """Where the label picker opens: at the cursor over the image, at the object when relabelling."""
+    view = w.view
+    state, selected = w.annotator.state, w.annotator.selected
+    if relabel and state is not None and selected is not None:
+        with contextlib.suppress(KeyError):
+            ann = state.doc.get(selected)
+            if ann.polygons:
+                box = polygons_bounds(ann.polygons)
+                point = view.mapFromScene(QPointF(box.x1, box.y0))
+                if view.viewport().rect().contains(point):
+                    return view.viewport().mapToGlobal(point)
+    cursor = QCursor.pos()
+    if view.viewport().rect().contains(view.viewport().mapFromGlobal(cursor)):
+        return cursor
+    return w.label_button.mapToGlobal(w.label_button.rect().bottomLeft())

@@ -10,8 +10,10 @@ and `Session` (`GraphSession`), so several models can live side by side on that 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -86,13 +88,14 @@ def import_tensorflow() -> Any:
     only works with Keras 2. If something imported TensorFlow earlier with Keras 3, say so plainly.
     """
     already = "tensorflow" in sys.modules
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not already:
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
         preload_triton()
     try:
-        import tensorflow as tf
-        import tf_keras  # noqa: F401  (Keras 2; PixelLib needs it)
+        with native_log_filter():
+            import tensorflow as tf
+            import tf_keras  # noqa: F401  (Keras 2; PixelLib needs it)
     except ImportError as exc:
         raise TensorFlowUnavailable(
             f"PixelLib needs TensorFlow and tf_keras ({exc}); install them with "
@@ -112,6 +115,50 @@ def import_tensorflow() -> Any:
     except ImportError as exc:
         raise TensorFlowUnavailable(f"PixelLib cannot be imported: {exc}") from exc
     return tf
+
+
+#: Lines TensorFlow's native libraries write to stderr (absl/glog format) while being imported.
+_NATIVE_LOG_LINE = re.compile(
+    rb"^(WARNING: All log messages before absl::InitializeLog|[IWE]\d{4} )"
+)
+
+
+@contextlib.contextmanager
+def native_log_filter() -> Any:
+    """Drop TensorFlow's native log lines from stderr meanwhile, unless -v (TF_CPP_MIN_LOG_LEVEL < 3).
+
+    TF_CPP_MIN_LOG_LEVEL=3 silences TensorFlow's own logging, but lines written through absl before
+    it is initialised ("Could not find cuda drivers ...") ignore it. Stderr (fd 2) goes through a
+    pipe meanwhile and every other line is passed on, so nothing else written then is lost.
+    """
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "3":
+        yield
+        return
+    try:
+        saved = os.dup(2)
+        read_end, write_end = os.pipe()
+        os.dup2(write_end, 2)
+        os.close(write_end)
+    except OSError:  # no usable stderr (a windowed build): nothing to filter
+        yield
+        return
+
+    def pump() -> None:
+        with os.fdopen(read_end, "rb") as lines:
+            for line in lines:
+                if not _NATIVE_LOG_LINE.match(line):
+                    with contextlib.suppress(OSError):
+                        os.write(saved, line)
+
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last write end: the pump reads to the end and stops
+        thread.join(5.0)
+        os.close(saved)
 
 
 def preload_triton() -> None:

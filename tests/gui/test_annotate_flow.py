@@ -125,7 +125,10 @@ def test_coco_export_writes_the_folder_and_skips_unreadable_files(make_window, i
     coco = COCO(str(out))
     (ann,) = coco.loadAnns(coco.getAnnIds())
     assert coco.loadCats(ann["category_id"])[0]["name"] == "dog"
-    assert any("1 unreadable annotation file" in m for m in messages)
+    assert any(
+        "left out 1 image(s) whose annotation file cannot be read: img3.json" in m for m in messages
+    )
+    assert window.notice.isVisible() and "img3.json" in window.notice.text.text()
     assert (image_folder / "img3.json").read_text() == "{ broken"
 
 

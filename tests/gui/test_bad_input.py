@@ -41,19 +41,24 @@ def test_unparsable_annotation_file_is_shown_and_never_overwritten(
     broken.write_text('{"shapes": [ {"label": "cat", ', encoding="utf-8")
     before = broken.read_bytes()
     window = make_window(image_folder)
+    row = window.project.model.row_of(image_folder / "img1.png")
+    # "problem" in the list before it is opened, and not counted as done
+    qtbot.waitUntil(lambda: window.project.model.state(row) == RowState.PROBLEM, timeout=5000)
+    assert "1 annotation file cannot be read" in window.images_panel.summary.text()
+    assert "0 of" in window.images_panel.summary.text()
     window.project.go(0)  # the folder opens at the first image to do, which is img2
     qtbot.waitUntil(lambda: window.annotator.entry.path.name == "img1.png", timeout=5000)
     assert window.banner.isVisible() and "img1.json" in window.banner.text()
-    row = window.project.model.row_of(image_folder / "img1.png")
     assert window.project.model.state(row) == RowState.PROBLEM
     window.annotator.set_label("cat")
+    calls = len(window.proposer.calls)
     drag_box(window, Box(80, 60, 240, 180))
-    qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
-    refusals: list[str] = []
-    window.documents.message.connect(refusals.append)
-    key(window, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: any("read-only" in m for m in refusals), timeout=5000)
+    # the box tool refuses, with the reason above the image (not proposals that cannot be saved)
+    assert window.notice.isVisible() and "read-only" in window.notice.text.text()
+    assert window.proposals.pending_id is None and window.proposals.result is None
+    key(window, Qt.Key.Key_Return)  # nothing to accept: no request was made
     window.documents.flush()
+    assert len(window.proposer.calls) == calls
     assert broken.read_bytes() == before
     assert window.documents.current.doc.annotations == []
 

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QGraphicsEllipseItem,
     QGraphicsItem,
     QGraphicsPathItem,
+    QGraphicsSimpleTextItem,
     QStyleOptionGraphicsItem,
     QWidget,
 )
@@ -99,15 +100,17 @@ def cosmetic_pen(
 class AnnotationItem(QGraphicsPathItem):
     """One annotation drawn as a filled, outlined path; dashed while it awaits review."""
 
-    def __init__(self, annotation: Annotation) -> None:
+    def __init__(self, annotation: Annotation, per_instance: bool = False) -> None:
         super().__init__()
         self.annotation = annotation
+        self.per_instance = per_instance  # a colour per object (its id), not per label
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self.setPath(annotation_path(annotation))
         self.set_selected(False)
 
     def set_selected(self, selected: bool) -> None:
-        color = label_color(self.annotation.label)
+        ann = self.annotation
+        color = label_color(ann.id if self.per_instance else ann.label)
         review = bool(self.annotation.flags.get(REVIEW_FLAG))
         style = Qt.PenStyle.DashLine if review else Qt.PenStyle.SolidLine
         self.setPen(
@@ -134,10 +137,18 @@ def annotation_path(annotation: Annotation) -> QPainterPath:
 
 
 class PointMarker(QGraphicsEllipseItem):
-    """A corrective click: green for positive, red for negative; constant size on screen."""
+    """A corrective click, numbered: green for positive, red for negative; constant size on screen."""
 
-    def __init__(self, x: float, y: float, positive: bool) -> None:
+    def __init__(self, x: float, y: float, positive: bool, number: int = 0) -> None:
         super().__init__(-5, -5, 10, 10)
+        if number:
+            text = QGraphicsSimpleTextItem(str(number), self)
+            font = text.font()
+            font.setBold(True)
+            text.setFont(font)
+            text.setBrush(QBrush(QColor("white")))
+            text.setPen(QPen(QColor("black"), 0.5))
+            text.setPos(6, -8)
         self.setPos(x, y)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
         color = QColor(40, 220, 60) if positive else QColor(230, 40, 40)

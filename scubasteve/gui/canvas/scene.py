@@ -42,6 +42,7 @@ class CanvasScene(QGraphicsScene):
         self._box_item.hide()
         self.addItem(self._box_item)
         self._markers: list[PointMarker] = []
+        self.instance_colors = False  # a colour per object instead of per label (a setting)
 
     # -- image --------------------------------------------------------------------------------------
 
@@ -77,13 +78,16 @@ class CanvasScene(QGraphicsScene):
         wanted = {a.id: a for a in annotations if a.id not in hidden}
         for ann_id in list(self._annotation_items):
             item = self._annotation_items[ann_id]
-            if wanted.get(ann_id) is not item.annotation:
+            if (
+                wanted.get(ann_id) is not item.annotation
+                or item.per_instance != self.instance_colors
+            ):
                 self.removeItem(item)
                 del self._annotation_items[ann_id]
         for ann_id, ann in wanted.items():
             item = self._annotation_items.get(ann_id)
             if item is None:
-                item = AnnotationItem(ann)
+                item = AnnotationItem(ann, self.instance_colors)
                 self._annotation_items[ann_id] = item
                 self.addItem(item)
             item.set_selected(ann_id == selected)
@@ -129,6 +133,6 @@ class CanvasScene(QGraphicsScene):
     def set_points(self, points: Iterable[PromptPoint]) -> None:
         for marker in self._markers:
             self.removeItem(marker)
-        self._markers = [PointMarker(p.x, p.y, p.positive) for p in points]
+        self._markers = [PointMarker(p.x, p.y, p.positive, n) for n, p in enumerate(points, 1)]
         for marker in self._markers:
             self.addItem(marker)

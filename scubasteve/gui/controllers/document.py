@@ -78,6 +78,10 @@ class DocumentController(QObject):
     def all_docs(self) -> list[ImageDoc]:
         return [s.doc for s in self._states.values()]
 
+    def problems(self) -> dict[str, str]:
+        """Image path -> why its annotation file cannot be read, for the open documents."""
+        return {str(s.doc.path): s.problem for s in self._states.values() if s.problem}
+
     def adopt(self, key: str, doc: ImageDoc, json_path: Path, problem: str | None) -> DocState:
         """Register a freshly loaded document, unless it is already open (then that one wins)."""
         state = self._states.get(key)

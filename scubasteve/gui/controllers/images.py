@@ -51,6 +51,26 @@ class LoadedImage:
         return sum(int(a.nbytes) for a in self.levels)
 
 
+def describe_read_error(json_path: Path, exc: Exception) -> str:
+    """Why an annotation file cannot be read, as the banner, the list and the export say it."""
+    if isinstance(exc, InputError):
+        return str(exc)
+    return f"{json_path}: cannot be read ({type(exc).__name__}: {exc})"
+
+
+def unreadable_annotations(files: list[tuple[int, Path]]) -> list[tuple[int, str]]:
+    """(row, why) for each (row, annotation file) that cannot be read; runs on a worker."""
+    from scubasteve.io.labelme import read_labelme
+
+    found = []
+    for row, json_path in files:
+        try:
+            read_labelme(json_path, [])
+        except Exception as exc:
+            found.append((row, describe_read_error(json_path, exc)))
+    return found
+
+
 def load_entry(path: Path, json_path: Path) -> LoadedImage:
     """Decode `path` and read its LabelMe file (if any). Raises InputError for a bad image."""
     from scubasteve.io.images import load_image
@@ -67,10 +87,8 @@ def load_entry(path: Path, json_path: Path) -> LoadedImage:
         problems: list[Problem] = []
         try:
             read = read_labelme(json_path, problems)
-        except InputError as exc:
-            problem = str(exc)
         except Exception as exc:  # a file that trips the reader must never be overwritten either
-            problem = f"{json_path}: cannot be read ({type(exc).__name__}: {exc})"
+            problem = describe_read_error(json_path, exc)
         else:
             if (read.width, read.height) != (w, h):
                 warnings.append(

@@ -1,7 +1,8 @@
 """The open folder: scanning it on a worker, the image list, and moving between images.
 
 Images that cannot be decoded are marked unreadable, reported, and skipped in the direction the
-user was going.
+user was going. Right after the scan every existing annotation file is read once on a worker, so an
+image whose file cannot be read is "problem" in the list before it is opened (not counted as done).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from scubasteve.core.project import Project
-from scubasteve.gui.controllers.images import ImageLoader, LoadedImage
+from scubasteve.gui.controllers.images import ImageLoader, LoadedImage, unreadable_annotations
 from scubasteve.gui.image_list import ImageListModel, RowState
 from scubasteve.gui.workers import submit
 
@@ -96,6 +97,25 @@ class ProjectController(QObject):
             return
         first = self.model.find(-1, 1, (RowState.TODO, RowState.REVIEW))
         self.go(first if first >= 0 else 0)
+        project = result.project
+        files = [
+            (row, project.annotation_path(image))
+            for row, image in enumerate(project.images)
+            if result.states[row] == RowState.DONE
+        ]
+        if files:
+            submit(self._pool, unreadable_annotations, files,
+                   on_done=lambda found, p=project: self._problems_found(p, found))  # fmt: skip
+
+    def _problems_found(self, project: Project, found: list[tuple[int, str]]) -> None:
+        if project is not self.project:
+            return  # another folder was opened meanwhile
+        for row, why in found:
+            self.model.set_state(row, RowState.PROBLEM, why)
+        if found:
+            self.message.emit(
+                f"{len(found)} annotation file(s) cannot be read; those images are read-only."
+            )
 
     # -- navigation ---------------------------------------------------------------------------------
 

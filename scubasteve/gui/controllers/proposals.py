@@ -57,6 +57,7 @@ class ProposalController(QObject):
         self.points: tuple[PromptPoint, ...] = ()
         self.label = ""
         self.tolerance = 1.0
+        self.min_island = 0.0  # square pixels; the settings' min_island_area
         self.k = 10
         self.started_at: float | None = None
         self.dropped_stale = 0
@@ -96,6 +97,13 @@ class ProposalController(QObject):
         if self.box is None:
             return -1
         self.points = (*self.points, PromptPoint(float(x), float(y), positive))
+        return self._submit(self.box)
+
+    def remove_last_point(self) -> int:
+        """Undo the last corrective click: proposals for the box with the clicks before it."""
+        if self.box is None or not self.points:
+            return -1
+        self.points = self.points[:-1]
         return self._submit(self.box)
 
     def _submit(self, box: Box) -> int:
@@ -185,6 +193,17 @@ class ProposalController(QObject):
 
     def pick(self, index: int) -> None:
         """The user chose proposal `index` (kept when more proposals arrive)."""
+        views = self.result.views if self.result is not None else []
+        if not 0 <= index < len(views):
+            key = (index + 1) % 10
+            if self.result is None:
+                self.message.emit(f"No proposals to pick from (key {key}): drag a box first.")
+            else:
+                more = ", more are coming" if self.result.partial else ""
+                self.message.emit(
+                    f"Key {key}: there are only {len(views)} proposals for this box{more}."
+                )
+            return
         self._picked_by_user = True
         self._select(index)
 
@@ -222,12 +241,13 @@ class ProposalController(QObject):
         proposal = view.proposal
         seconds = time.perf_counter() - self.started_at if self.started_at else None
         label, tolerance, index, key = self.label, self.tolerance, self.current, self._image_key
+        min_island = self.min_island
         latency = self.result.seconds
         self.pending_accepts += 1
         self.discard()  # the window moves on at once; the outline is traced meanwhile
 
         def trace() -> tuple[Polygon, ...]:
-            return tuple(proposal.patch.to_polygons(tolerance))
+            return tuple(proposal.patch.to_polygons(tolerance, min_island))
 
         def done(polygons: tuple[Polygon, ...]) -> None:
             self.pending_accepts -= 1

@@ -24,10 +24,14 @@ class ToolContext:
     selected: Callable[[], str | None]
     select: Callable[[str | None], None]
     tolerance: Callable[[], float]
+    min_island: Callable[[], float] = lambda: 0.0  # parts and holes smaller than this (px²) go
 
 
 class BaseTool(QObject):
-    message = Signal(str)
+    message = Signal(str)  # the status bar
+    notice = Signal(str)  # the notice above the image: the tool refused what the user tried
+    #: What the strip below the image says while this tool is active and there are no proposals.
+    hint = ""
 
     def __init__(self, ctx: ToolContext) -> None:
         super().__init__()
@@ -36,6 +40,17 @@ class BaseTool(QObject):
     def screen_px(self, pixels: float) -> float:
         """`pixels` on screen as image pixels at the current zoom."""
         return pixels / max(self.ctx.view.zoom, 1e-6)
+
+    def refuse_read_only(self) -> bool:
+        """True (and a notice saying why) when the current image's annotations cannot be changed."""
+        state = self.ctx.documents.current
+        if state is None or not state.problem:
+            return False
+        self.notice.emit(
+            f"This image is read-only, its annotation file cannot be read: {state.problem}. "
+            f"Fix or move {state.json_path.name} to annotate this image."
+        )
+        return True
 
     def activate(self) -> None:
         pass

@@ -1,13 +1,15 @@
 """The box tool: drag a box, proposals are requested on release; clicks inside correct them.
 
 A click (no drag) inside the box while proposals are shown adds a point: left button positive,
-right button negative. A drag anywhere starts a new box, which makes the pending request obsolete.
+right button negative; Backspace (or Ctrl+Z, see the window) removes the last click. A drag anywhere
+starts a new box, which makes the pending request obsolete. On a read-only image (its annotation
+file cannot be read) the tool refuses with a notice instead of proposing masks that cannot be saved.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtGui import QKeyEvent, QMouseEvent
 
 from scubasteve.core.geometry import Box
 from scubasteve.gui.tools.base import BaseTool
@@ -17,6 +19,8 @@ CLICK_PX = 4.0
 
 
 class BoxTool(BaseTool):
+    hint = "Drag a box around an object: proposals appear here."
+
     def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
         super().__init__(ctx)
         self._start: QPointF | None = None
@@ -28,6 +32,8 @@ class BoxTool(BaseTool):
 
     def press(self, pos: QPointF, event: QMouseEvent) -> None:
         if event.button() not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            return
+        if self.refuse_read_only():
             return
         self._start, self._button = pos, event.button()
         if event.button() == Qt.MouseButton.LeftButton:
@@ -62,6 +68,13 @@ class BoxTool(BaseTool):
         self.ctx.scene.set_box(box, pending=True)
         self.ctx.scene.set_points(())
         proposals.request(box)
+
+    def key(self, event: QKeyEvent) -> bool:
+        if event.key() == Qt.Key.Key_Backspace and self.ctx.proposals.points:
+            self.ctx.proposals.remove_last_point()
+            self.ctx.scene.set_points(self.ctx.proposals.points)
+            return True
+        return False
 
     def _is_click(self, pos: QPointF, start: QPointF | None = None) -> bool:
         start = start or self._start

@@ -8,8 +8,9 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QMouseEvent
 from PySide6.QtWidgets import QGraphicsEllipseItem
 
+from scubasteve.core.brush import apply_stroke
 from scubasteve.core.commands import replace_geometry
-from scubasteve.core.geometry import mask_to_polygons, polygons_to_mask
+from scubasteve.core.geometry import polygons_to_mask
 from scubasteve.gui.canvas.items import Z_TOOL, OverlayImageItem, cosmetic_pen
 from scubasteve.gui.render import mask_overlay
 from scubasteve.gui.tools.base import BaseTool
@@ -31,10 +32,13 @@ class BrushTool(BaseTool):
         super().__init__(ctx)
         self._pool = pool
         self.erase = erase
+        what = "erase from" if erase else "paint onto"
+        self.hint = f"{'Eraser' if erase else 'Brush'}: {what} the selected annotation ([ and ] change the size)."
         self.radius = 10.0
         self._window: tuple[int, int, np.ndarray] | None = None
         self._last: QPointF | None = None
         self._target: str | None = None
+        self._stroke = np.zeros((0, 0), dtype=np.uint8)  # the pixels this stroke went over
         self._cursor = QGraphicsEllipseItem()
         self._cursor.setPen(cosmetic_pen(QColor(255, 80, 80) if erase else QColor(80, 255, 120), 1))
         self._cursor.setZValue(Z_TOOL)
@@ -73,6 +77,7 @@ class BrushTool(BaseTool):
         w, h = self.ctx.scene.image_size
         margin = int(max(64, 4 * self.radius))
         self._window = annotation_window(ann, w, h, margin)
+        self._stroke = np.zeros_like(self._window[2])
         self._target = ann.id
         self._last = pos
         self._paint(pos)
@@ -94,6 +99,8 @@ class BrushTool(BaseTool):
         thickness = max(1, round(2 * self.radius))
         cv2.line(mask, a, b, value, thickness=thickness, lineType=cv2.LINE_8)
         cv2.circle(mask, b, max(1, round(self.radius)), value, thickness=-1)
+        cv2.line(self._stroke, a, b, 1, thickness=thickness, lineType=cv2.LINE_8)
+        cv2.circle(self._stroke, b, max(1, round(self.radius)), 1, thickness=-1)
         self._last = pos
         rect = QRectF(x0, y0, mask.shape[1], mask.shape[0])
         image = mask_overlay(
@@ -108,8 +115,9 @@ class BrushTool(BaseTool):
     def release(self, pos: QPointF, event: QMouseEvent) -> None:
         if self._window is None or event.button() != Qt.MouseButton.LeftButton:
             return
-        x0, y0, mask = self._window
-        target, tolerance = self._target, self.ctx.tolerance()
+        x0, y0, _mask = self._window
+        stroke, target, tolerance = self._stroke, self._target, self.ctx.tolerance()
+        min_island, erase = self.ctx.min_island(), self.erase
         self._window, self._last = None, None
         state = self.ctx.documents.current
         if state is None or target is None:
@@ -117,10 +125,15 @@ class BrushTool(BaseTool):
             return
         key = state.key
 
+        try:
+            old = state.doc.get(target).polygons
+        except KeyError:
+            self._end_overlay()
+            return
+
         def trace():  # type: ignore[no-untyped-def]
-            return tuple(
-                mask_to_polygons(mask.astype(bool), tolerance, offset=(float(x0), float(y0)))
-            )
+            offset = (float(x0), float(y0))
+            return apply_stroke(old, stroke, offset, tolerance, erase, min_island)
 
         def done(polygons) -> None:  # type: ignore[no-untyped-def]
             self._end_overlay()

@@ -22,6 +22,8 @@ CLOSE_PX = 8.0
 
 
 class PolygonTool(BaseTool):
+    hint = "Polygon: click the vertices; Enter or a click on the first one closes it, Backspace removes the last."
+
     def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
         super().__init__(ctx)
         self.points: list[tuple[float, float]] = []
@@ -45,7 +47,7 @@ class PolygonTool(BaseTool):
         self._redraw()
 
     def press(self, pos: QPointF, event: QMouseEvent) -> None:
-        if event.button() != Qt.MouseButton.LeftButton:
+        if event.button() != Qt.MouseButton.LeftButton or self.refuse_read_only():
             return
         if self._started is None:
             self._started = time.perf_counter()

@@ -57,6 +57,8 @@ def nearest_edge(rings: list[list[np.ndarray]], x: float, y: float, radius: floa
 
 
 class VertexTool(BaseTool):
+    hint = "Edit: click an annotation, drag its vertices; double-click an edge adds one, right-click deletes one."
+
     def __init__(self, ctx) -> None:  # type: ignore[no-untyped-def]
         super().__init__(ctx)
         self._rings: list[list[np.ndarray]] = []

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -76,6 +77,14 @@ class SettingsDialog(QDialog):
         self.tolerance.setSingleStep(0.25)
         self.tolerance.setValue(s.polygon_tolerance)
         self.tolerance.setSuffix(" px")
+        self.min_island = QDoubleSpinBox()
+        self.min_island.setRange(0.0, 10000.0)
+        self.min_island.setDecimals(0)
+        self.min_island.setValue(s.min_island_area)
+        self.min_island.setSuffix(" px²")
+        self.min_island.setToolTip("smaller parts and holes of an accepted mask are dropped")
+        self.instance_colors = QCheckBox("a colour per object (else per label)")
+        self.instance_colors.setChecked(s.instance_colors)
         self.proposals = QSpinBox()
         self.proposals.setRange(1, 10)
         self.proposals.setValue(s.proposals)
@@ -104,6 +113,8 @@ class SettingsDialog(QDialog):
         form.addRow("DeepMask model", self.dm_model)
         form.addRow("Proposals per box", self.proposals)
         form.addRow("Polygon tolerance", self.tolerance)
+        form.addRow("Smallest part or hole", self.min_island)
+        form.addRow("Colours", self.instance_colors)
         form.addRow("Annotation folder", row)
         form.addRow("PixelLib model", self.pl_model)
         form.addRow("PixelLib input size", self.pl_speed)
@@ -139,6 +150,8 @@ class SettingsDialog(QDialog):
         s.deepmask_model = self.dm_model.text().strip()
         s.proposals = self.proposals.value()
         s.polygon_tolerance = float(self.tolerance.value())
+        s.min_island_area = float(self.min_island.value())
+        s.instance_colors = self.instance_colors.isChecked()
         s.output_folder = self.output.text().strip()
         s.pixellib_model = self.pl_model.text().strip() or "mask_rcnn_coco"
         s.pixellib_speed = self.pl_speed.currentText()

@@ -45,6 +45,7 @@ class ImageListPanel(QWidget):
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         self.summary = QLabel("No folder open")
+        self.summary.setWordWrap(True)  # "3 of 10 done, 1 unreadable image, ..." needs two lines
         todo = QPushButton("Next to do")
         todo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         todo.clicked.connect(self.next_todo)
@@ -106,11 +107,14 @@ class AnnotationsPanel(QWidget):
         try:
             self.list.clear()
             review = 0
+            numbers: dict[str, int] = {}
             for ann in annotations:
                 pending = bool(ann.flags.get(REVIEW_FLAG))
                 review += pending
                 extra = " — to review (Y/N)" if pending else ""
-                item = QListWidgetItem(f"{ann.label}  ({ann.source}){extra}")
+                numbers[ann.label] = numbers.get(ann.label, 0) + 1
+                item = QListWidgetItem(f"{ann.label} {numbers[ann.label]}{extra}")
+                item.setToolTip(_source_text(ann))
                 item.setData(Qt.ItemDataRole.UserRole, ann.id)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                 item.setCheckState(
@@ -132,6 +136,16 @@ class AnnotationsPanel(QWidget):
         if not self._updating:
             visible = item.checkState() == Qt.CheckState.Checked
             self.visibility_changed.emit(item.data(Qt.ItemDataRole.UserRole), visible)
+
+
+def _source_text(ann: Annotation) -> str:
+    """Where an annotation came from, for its tooltip: engine, score, time spent."""
+    parts = [f"source: {ann.source or 'drawn by hand'}"]
+    if ann.score is not None:
+        parts.append(f"score {ann.score:.2f}")
+    if ann.seconds is not None:
+        parts.append(f"{ann.seconds:.1f} s")
+    return ", ".join(parts)
 
 
 class TimingModel(QAbstractTableModel):

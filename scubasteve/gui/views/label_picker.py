@@ -6,8 +6,8 @@ recent-first order and filtering come from `scubasteve.core.labels.RecentLabels`
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import QFrame, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from scubasteve.core.labels import RecentLabels
@@ -37,12 +37,17 @@ class LabelPicker(QFrame):
         self.list.itemActivated.connect(self._activate)
         self.list.itemClicked.connect(self._activate)
 
-    def open_with(self, labels: RecentLabels, anchor: QWidget | None = None) -> None:
+    def open_with(self, labels: RecentLabels, at: QPoint | None = None) -> None:
+        """Show the picker with its top-left at `at` (global), kept on the screen."""
         self._labels = labels
         self.filter.clear()
         self._refill("")
-        if anchor is not None:
-            self.move(anchor.mapToGlobal(anchor.rect().bottomLeft()))
+        if at is not None:
+            screen = QGuiApplication.screenAt(at) or QGuiApplication.primaryScreen()
+            area = screen.availableGeometry()
+            x = min(max(at.x(), area.left()), area.right() - self.width())
+            y = min(max(at.y(), area.top()), area.bottom() - self.height())
+            self.move(x, y)
         self.show()
         self.raise_()
         self.activateWindow()

@@ -50,6 +50,9 @@ class StatusBar(QStatusBar):
         )
 
 
+PREANNOTATE_TEXT = "Mask R-CNN (PixelLib) labels whole images; review each result with Y / N."
+
+
 class PreannotatePanel(QWidget):
     run_image = Signal()
     run_folder = Signal()
@@ -67,10 +70,9 @@ class PreannotatePanel(QWidget):
         self.progress.hide()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.hide()
-        self.status = QLabel(
-            "Mask R-CNN (PixelLib) labels whole images; review each result with Y / N."
-        )
+        self.status = QLabel(PREANNOTATE_TEXT)
         self.status.setWordWrap(True)
+        self.status.setMinimumHeight(3 * self.status.fontMetrics().lineSpacing())
         accept, reject = QPushButton("Accept (Y)"), QPushButton("Reject (N)")
         row1, row2 = QHBoxLayout(), QHBoxLayout()
         row1.addWidget(self.image_button)

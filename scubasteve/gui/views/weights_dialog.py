@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import Qt, QThread, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -70,7 +70,8 @@ def _describe(status: Any) -> str:
             parts.append(info.description)
     if getattr(status, "problem", None):
         parts.append(f"problem: {status.problem}")
-    return " — ".join(parts)
+    # The name on its own line, whole; the details wrap below it (names were cut at 520 px).
+    return parts[0] + "\n" + " — ".join(parts[1:])
 
 
 class WeightsDialog(QDialog):
@@ -86,6 +87,9 @@ class WeightsDialog(QDialog):
         )
         self.info.setWordWrap(True)
         self.list = QListWidget()
+        self.list.setWordWrap(True)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.progress = QProgressBar()
         self.progress.hide()
         self.status = QLabel("")
@@ -108,7 +112,7 @@ class WeightsDialog(QDialog):
         close.clicked.connect(self.reject)
         self._thread: WeightsTask | None = None
         self.refresh()
-        self.resize(520, 380)
+        self.resize(760, 440)
 
     def refresh(self) -> None:
         self.list.clear()
@@ -123,6 +127,7 @@ class WeightsDialog(QDialog):
             return
         for model in models:
             item = QListWidgetItem(_describe(model))
+            item.setToolTip(item.text())
             item.setData(256, getattr(model, "name", str(model)))
             self.list.addItem(item)
         if self.list.count():
