@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+from shapely.geometry import MultiPolygon
 from shapely.geometry import Polygon as ShapelyPolygon
 from shapely.geometry.polygon import orient
 
@@ -165,6 +166,11 @@ class Polygon:
     def scaled(self, sx: float, sy: float) -> Polygon:
         s = np.array([sx, sy])
         return Polygon(self.exterior * s, tuple(h * s for h in self.holes))
+
+
+def polygons_to_shapely(polygons: Iterable[Polygon]) -> MultiPolygon:
+    """The polygons as one shapely MultiPolygon (for geometry operations such as brush strokes)."""
+    return MultiPolygon([p.to_shapely() for p in polygons])
 
 
 def polygons_bounds(polygons: Sequence[Polygon]) -> Box:

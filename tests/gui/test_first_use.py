@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gui_helpers import click, drag_box, key
+from helpers.gui_input import click, drag_box, key
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
@@ -199,7 +199,7 @@ def test_closing_right_after_enter_saves_the_object_and_does_not_wait_for_the_en
     import json
     import time
 
-    from gui_fakes import FakeProposer
+    from helpers.gui_fakes import FakeProposer
 
     slow = FakeProposer()
     window = make_window(image_folder, slow)
