@@ -308,3 +308,49 @@ def test_large_object_outline_follows_the_image_not_the_working_grid():
     engine.set_image(image)
     props = engine.propose(box_around(mask))
     assert max(full_iou(p, mask) for p in props) >= 0.99
+
+
+@pytest.mark.parametrize(
+    "points, previous",
+    [
+        ([PromptPoint(150, 120, True), PromptPoint(150, 120, False)], "disc"),  # contradicting
+        ([PromptPoint(-40, 500, True)], "disc"),  # outside the image
+        ([PromptPoint(99.5, 70, False)], "disc"),  # on the box border
+        ([PromptPoint(150, 120, True)], "empty"),  # an empty previous mask
+        ([PromptPoint(150, 120, False)], "elsewhere"),  # a previous mask far outside the box
+        ([PromptPoint(150, 120, True)] * 25, "disc"),  # the same click many times
+    ],
+    ids=[
+        "contradicting",
+        "outside-image",
+        "on-border",
+        "empty-previous",
+        "previous-elsewhere",
+        "many",
+    ],
+)
+def test_awkward_clicks_on_a_previous_mask_give_valid_proposals(disc, points, previous):
+    engine, image, mask = disc
+    h, w = image.shape[:2]
+    prev = {
+        "disc": MaskPatch.from_full(mask),
+        "empty": MaskPatch(np.zeros((1, 1), bool), 0, 0),
+        "elsewhere": MaskPatch(np.ones((30, 30), bool), 5000, 5000),
+    }[previous]
+    props = engine.propose(box_around(mask), points=points, previous=prev)
+    assert_valid_proposals(props, h, w, k=10, engine="classic", distinct=False)
+
+
+def test_a_click_on_a_huge_image_edits_a_large_object_quickly():
+    image, mask = disc_scene(h=9000, w=12000, centre=(6000, 4500), radius=3000, seed=2)
+    engine = ClassicProposer()
+    engine.set_image(image)
+    box = box_around(mask)
+    previous = mask.copy()
+    previous[4300:4700, 8600:9000] = False  # a bite at the right edge
+    t0 = time.perf_counter()
+    props = engine.propose(
+        box, points=[PromptPoint(8800, 4500, True)], previous=MaskPatch.from_full(previous)
+    )
+    assert props and props[0].patch.to_full(9000, 12000)[4500, 8800]
+    assert time.perf_counter() - t0 < 60.0  # no hang; generous because the machine is shared

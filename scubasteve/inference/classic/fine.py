@@ -201,7 +201,14 @@ def apply_edit(
     cx, cy, cw, ch = cv2.boundingRect(changed)
     if cw == 0 or ch == 0:
         return previous
-    edited = frame.to_patch(after, guide=guide)
+    # Resample only around the change (2 working pixels more, for the bilinear blur and the
+    # guided filter): a click on a huge object must not cost the whole object's resampling.
+    h, w = after.shape
+    m0, n0 = max(0, cy - 2), max(0, cx - 2)
+    m1, n1 = min(h, cy + ch + 2), min(w, cx + cw + 2)
+    local = np.zeros_like(after)
+    local[m0:m1, n0:n1] = after[m0:m1, n0:n1]
+    edited = frame.to_patch(local, guide=guide)
     # The changed region's bounds in image pixels (within the window).
     x0 = frame.x0 + int(np.floor(cx / frame.scale_x))
     y0 = frame.y0 + int(np.floor(cy / frame.scale_y))

@@ -145,7 +145,7 @@ class Frame:
             )
             full = cv2.resize(m[r0:r1, c0:c1], size, interpolation=cv2.INTER_LINEAR)
             enlarge = 1.0 / min(self.scale_x, self.scale_y)
-            if guide is not None and enlarge >= SNAP_FROM:
+            if guide is not None and enlarge >= SNAP_FROM and size[0] * size[1] <= SNAP_MAX_PIXELS:
                 region = guide[oy : oy + size[1], ox : ox + size[0]]
                 full = snap_to_edges(full, region, enlarge)
         _, binary = cv2.threshold(full, level, 1, cv2.THRESH_BINARY)
@@ -160,6 +160,9 @@ class Frame:
 
 #: Enlargement (image pixels per working pixel) from which outlines are snapped to image edges.
 SNAP_FROM = 1.5
+#: Largest patch (image pixels) snapped; beyond it (huge objects on huge images) the cost of the
+#: filter outweighs what a person sees at any zoom that shows the whole object.
+SNAP_MAX_PIXELS = 4_000_000
 #: Guided-filter regularisation (on 0..1 grey levels): lower follows weaker edges.
 SNAP_EPS = 2e-3
 

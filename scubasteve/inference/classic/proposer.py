@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ UNSURE_IOU = 0.05
 #: Added to the score of a local edit of the mask being corrected (they answer the click; the
 #: global re-cuts are alternatives for when the user wants to start over).
 EDIT_BONUS = 0.3
+#: Grid points at most on which `change_iou` compares two edits.
+CHANGE_GRID_POINTS = 200_000
 #: Agreement assumed for a candidate shown before the others exist (about the fitted data's mean).
 PROVISIONAL_AGREEMENT = 0.6
 
@@ -117,8 +120,8 @@ class ClassicProposer:
         if k < 1:
             return []
         crop = self.crop(cache, box, points)
-        if previous is not None and points:
-            crop.previous = previous
+        previous = _inside(previous, cache.width, cache.height) if points else None
+        crop.previous = previous
 
         pool: list[Candidate] = []
         shown: list[tuple[np.ndarray, Proposal]] = []
@@ -334,21 +337,45 @@ class ClassicProposer:
         )
 
 
+def _inside(patch: MaskPatch | None, width: int, height: int) -> MaskPatch | None:
+    """A mask patch cut to the image; None when nothing of it is set inside the image."""
+    if patch is None:
+        return None
+    x0, y0 = max(patch.x, 0), max(patch.y, 0)
+    x1, y1 = min(patch.x + patch.width, width), min(patch.y + patch.height, height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    cut = patch.mask[y0 - patch.y : y1 - patch.y, x0 - patch.x : x1 - patch.x]
+    if not cut.any():
+        return None
+    if (x0, y0, x1, y1) == (patch.x, patch.y, patch.x + patch.width, patch.y + patch.height):
+        return patch
+    return MaskPatch(cut.copy(), x0, y0)
+
+
 def change_iou(a: MaskPatch, b: MaskPatch, base: MaskPatch) -> float:
-    """IoU of the pixels that `a` and `b` each change in `base` (1.0 when neither changes any)."""
+    """IoU of the pixels that `a` and `b` each change in `base` (1.0 when neither changes any).
+
+    Large regions are compared on a regular grid of at most about 200,000 points.
+    """
     x0 = min(a.x, b.x, base.x)
     y0 = min(a.y, b.y, base.y)
     x1 = max(a.x + a.width, b.x + b.width, base.x + base.width)
     y1 = max(a.y + a.height, b.y + b.height, base.y + base.height)
+    step = max(1, math.ceil(math.sqrt((x1 - x0) * (y1 - y0) / CHANGE_GRID_POINTS)))
+    rows = np.arange(y0, y1, step)
+    cols = np.arange(x0, x1, step)
 
-    def paste(p: MaskPatch) -> np.ndarray:
-        out = np.zeros((y1 - y0, x1 - x0), bool)
-        out[p.y - y0 : p.y - y0 + p.height, p.x - x0 : p.x - x0 + p.width] = p.mask
+    def sample(p: MaskPatch) -> np.ndarray:
+        out = np.zeros((rows.size, cols.size), bool)
+        ri = np.flatnonzero((rows >= p.y) & (rows < p.y + p.height))
+        ci = np.flatnonzero((cols >= p.x) & (cols < p.x + p.width))
+        if ri.size and ci.size:
+            out[np.ix_(ri, ci)] = p.mask[np.ix_(rows[ri] - p.y, cols[ci] - p.x)]
         return out
 
-    ref = paste(base)
-    da, db = paste(a) ^ ref, paste(b) ^ ref
-    return _iou(da, db)
+    ref = sample(base)
+    return _iou(sample(a) ^ ref, sample(b) ^ ref)
 
 
 def _widen_to_points(box: Box, points: Sequence[PromptPoint], width: int, height: int) -> Box:
