@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -86,6 +87,40 @@ def atomic_write_json(path: Path, data: Any, indent: int | None = 2) -> None:
     atomic_write_text(path, text + "\n")
 
 
+#: JSON nested deeper than this is refused: no annotation format needs it, and deeper documents
+#: would exhaust Python's recursion in the code that walks them.
+MAX_JSON_DEPTH = 64
+
+
+def json_depth(value: Any) -> int:
+    """How deeply lists and objects nest in a parsed JSON value (0 for a plain value)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, dict)):
+            deepest = max(deepest, depth)
+            stack.extend(
+                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
+            )
+    return deepest
+
+
+def json_safe(value: Any) -> tuple[Any, int]:
+    """The value with NaN and infinite numbers as null, and how many were replaced.
+
+    JSON has no NaN; Python's reader accepts it but strict readers (and our writer) do not.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, 1
+    if isinstance(value, dict):
+        pairs = [(k, json_safe(v)) for k, v in value.items()]
+        return {k: v for k, (v, _) in pairs}, sum(n for _, (_, n) in pairs)
+    if isinstance(value, list):
+        items = [json_safe(v) for v in value]
+        return [v for v, _ in items], sum(n for _, n in items)
+    return value, 0
+
+
 def read_json(path: Path) -> Any:
     """Parse a JSON file; `InputError` names the file and the line/column of a syntax error."""
     path = Path(path)
@@ -106,8 +141,13 @@ def read_json(path: Path) -> Any:
     if not text.strip():
         raise InputError("the file is empty (expected JSON)", path)
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(
             f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", path
         ) from exc
+    except RecursionError as exc:
+        raise InputError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep", path) from exc
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise InputError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep", path)
+    return data

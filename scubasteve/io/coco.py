@@ -8,17 +8,24 @@ what COCOeval computes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
 from pycocotools import mask as mask_utils
 
 from scubasteve.core.annotation import Annotation, ImageDoc, MaskPatch
+from scubasteve.core.clipping import (
+    MAX_MASK_PIXELS,
+    MAX_SHAPE_VERTICES,
+    extent_problem,
+    raster_rings,
+)
 from scubasteve.core.errors import InputError, Problem
-from scubasteve.core.geometry import Box, Polygon
+from scubasteve.core.geometry import Box, Polygon, polygons_to_mask
 from scubasteve.io import images
 from scubasteve.io.atomic import atomic_write_json, read_json
 
@@ -40,6 +47,7 @@ class CocoDataset:
     image_ids: list[int]
     annotation_ids: list[list[int]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    file_names: list[str] = field(default_factory=list)  # each doc's `file_name` as in the file
 
     def doc_by_image_id(self, image_id: int) -> ImageDoc:
         return self.docs[self.image_ids.index(image_id)]
@@ -55,21 +63,100 @@ def encode_mask(mask: np.ndarray) -> RLE:
     return rle
 
 
-def decode_rle(rle: Mapping[str, Any], height: int, width: int) -> np.ndarray:
-    """COCO RLE (compressed str/bytes or uncompressed list counts) as an (H, W) bool mask."""
+def rle_string_counts(counts: str) -> list[int]:
+    """The run lengths of a compressed COCO RLE string (pycocotools' encoding, decoded in Python so
+    that a corrupt string is an error message, not a read past its end)."""
+    runs: list[int] = []
+    p, n = 0, len(counts)
+    while p < n:
+        x = k = 0
+        more = True
+        while more:
+            if p >= n:
+                raise ValueError("RLE counts string ends inside a number")
+            c = ord(counts[p]) - 48
+            if not 0 <= c < 64:
+                raise ValueError(f"RLE counts string has {counts[p]!r}, not a character '0'..'o'")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        runs.append(x)
+    return runs
+
+
+def _rle_counts(rle: Mapping[str, Any], height: int, width: int) -> list[int]:
+    size = rle.get("size")
+    if not (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in size)
+    ):
+        raise ValueError(f"RLE 'size' must be [height, width] integers, got {size!r}")
+    if size != [height, width]:
+        raise ValueError(f"RLE size {size} differs from the image's {height}x{width}")
     counts = rle.get("counts")
-    if isinstance(counts, list):
-        compressed = mask_utils.frPyObjects(dict(rle), height, width)
+    if isinstance(counts, str):
+        runs = rle_string_counts(counts)
+    elif isinstance(counts, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in counts
+    ):
+        runs = counts
     else:
-        c = counts.encode("ascii") if isinstance(counts, str) else counts
-        compressed = {"size": list(rle["size"]), "counts": c}
+        raise ValueError("RLE 'counts' must be a string or a list of integers")
+    if any(v < 0 for v in runs):
+        raise ValueError("RLE counts must not be negative")
+    if sum(runs) != height * width:
+        raise ValueError(
+            f"RLE counts add up to {sum(runs):,} pixels, not the image's {height * width:,}"
+        )
+    return runs
+
+
+def decode_rle(rle: Mapping[str, Any], height: int, width: int) -> np.ndarray:
+    """COCO RLE (compressed str or uncompressed list counts) as an (H, W) bool mask.
+
+    The counts are checked first (`ValueError` naming the problem): pycocotools trusts them and
+    writes past its buffer when they add up to more than the image.
+    """
+    runs = _rle_counts(rle, height, width)
+    compressed = mask_utils.frPyObjects({"size": [height, width], "counts": runs}, height, width)
     return mask_utils.decode(compressed).astype(bool)
+
+
+def polygons_from_segmentation(seg: Any, height: int, width: int) -> tuple[Polygon, ...]:
+    """COCO polygon segmentation (a list of flat coordinate lists) as checked polygons.
+
+    `ValueError` when a value is not a number, a ring is too short, a coordinate lies far outside
+    the image or the shape is beyond the work bounds (docs/hostile-inputs.md).
+    """
+    if not isinstance(seg, list) or not seg:
+        raise ValueError("polygon segmentation must be a non-empty list of coordinate lists")
+    polygons = tuple(_flat_polygon(s) for s in seg)
+    for p in polygons:
+        problem = extent_problem(p.exterior, width, height)
+        if problem:
+            raise ValueError(problem)
+    raster_rings([p.exterior for p in polygons], height, width)
+    return polygons
+
+
+def segmentation_mask(seg: Any, height: int, width: int) -> np.ndarray:
+    """A COCO segmentation (polygons or RLE) as an (H, W) bool mask, checked as by the reader."""
+    if isinstance(seg, Mapping):
+        return decode_rle(seg, height, width)
+    return polygons_to_mask(polygons_from_segmentation(seg, height, width), height, width)
 
 
 def annotation_to_rle(ann: Annotation, height: int, width: int) -> RLE:
     """The annotation's area as compressed RLE (str counts) on an image of the given size."""
     if ann.mask is None and not any(p.holes for p in ann.polygons):
-        segs = [p.exterior.ravel().tolist() for p in ann.polygons if len(p.exterior) >= 3]
+        rings = raster_rings([p.exterior for p in ann.polygons], height, width)
+        segs = [r.ravel().tolist() for r in rings]
         if not segs:
             return encode_mask(np.zeros((height, width), dtype=bool))
         rle = mask_utils.merge(mask_utils.frPyObjects(segs, height, width))
@@ -86,13 +173,27 @@ def _default_images_dir(json_path: Path) -> Path:
     return candidate if candidate.is_dir() else json_path.parent
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _flat_polygon(seg: Any) -> Polygon:
-    arr = np.asarray(seg, dtype=np.float64)
-    if arr.ndim != 1 or arr.size < 6 or arr.size % 2:
+    if not isinstance(seg, list) or not all(_is_number(v) for v in seg):
+        raise ValueError("a polygon must be a flat list of numbers [x1, y1, x2, y2, ...]")
+    if len(seg) > 2 * MAX_SHAPE_VERTICES:
+        raise ValueError(f"a polygon has more than {MAX_SHAPE_VERTICES:,} points")
+    try:
+        arr = np.asarray(seg, dtype=np.float64)
+    except OverflowError as exc:
+        raise ValueError("a polygon coordinate is beyond the floating-point range") from exc
+    if arr.size < 6 or arr.size % 2:
         raise ValueError(f"a polygon needs an even number (>= 6) of coordinates, got {arr.size}")
     if not np.isfinite(arr).all():
         raise ValueError("polygon coordinates contain NaN or infinity")
-    return Polygon(arr.reshape(-1, 2))
+    polygon = Polygon(arr.reshape(-1, 2))
+    if len(polygon.exterior) < 3:
+        raise ValueError("a polygon needs 3 distinct points (the last one repeats the first)")
+    return polygon
 
 
 def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: int) -> Annotation:
@@ -102,22 +203,19 @@ def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: in
     if raw.get("iscrowd"):
         extra["iscrowd"] = 1
     score = raw.get("score", meta.get("score"))
+    if score is not None and not (_is_number(score) and math.isfinite(score)):
+        raise ValueError(f"'score' must be a finite number, got {score!r}")
+    seconds = meta.get("seconds")
     common: dict[str, Any] = {
         "label": label,
-        "score": float(score) if isinstance(score, (int, float)) else None,
+        "score": float(score) if score is not None else None,
         "source": str(meta.get("source") or "imported"),
-        "seconds": meta.get("seconds") if isinstance(meta.get("seconds"), (int, float)) else None,
+        "seconds": float(seconds) if _is_number(seconds) and math.isfinite(seconds) else None,
         "extra": extra,
     }
     if isinstance(seg, list) and seg:
-        polygons = tuple(_flat_polygon(s) for s in seg)
-        return Annotation(polygons=polygons, **common)
+        return Annotation(polygons=polygons_from_segmentation(seg, height, width), **common)
     if isinstance(seg, Mapping):
-        size = seg.get("size")
-        if not (isinstance(size, list) and len(size) == 2):
-            raise ValueError("RLE segmentation needs 'size': [height, width]")
-        if [int(size[0]), int(size[1])] != [height, width]:
-            raise ValueError(f"RLE size {size} differs from the image's {height}x{width}")
         patch = MaskPatch.from_full(decode_rle(seg, height, width))
         if patch.area == 0:
             raise ValueError("RLE mask is empty")
@@ -125,9 +223,14 @@ def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: in
         return Annotation(polygons=tuple(patch.to_polygons()), mask=patch, **common)
     bbox = raw.get("bbox")
     if isinstance(bbox, list) and len(bbox) == 4:
+        if not all(_is_number(v) and math.isfinite(v) for v in bbox):
+            raise ValueError(f"bbox must be four finite numbers, got {bbox!r}")
         x, y, w, h = (float(v) for v in bbox)
         if not (w > 0 and h > 0):
             raise ValueError(f"bbox {bbox} has no area")
+        problem = extent_problem(np.array([[x, y], [x + w, y + h]]), width, height)
+        if problem:
+            raise ValueError(problem)
         box = Box.from_xywh(x, y, w, h)
         corners = np.array([[box.x0, box.y0], [box.x1, box.y1]])
         return Annotation(
@@ -139,10 +242,44 @@ def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: in
     raise ValueError("annotation has neither a segmentation nor a bbox")
 
 
+def _int_id(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _image_size(img: Mapping[str, Any]) -> tuple[int, int]:
+    size = []
+    for key in ("width", "height"):
+        v = img.get(key)
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ValueError(f"'{key}' must be a positive integer, got {v!r}")
+        size.append(v)
+    w, h = size
+    if w * h > MAX_MASK_PIXELS:
+        raise ValueError(f"size {w}x{h} is above {MAX_MASK_PIXELS:,} pixels")
+    return w, h
+
+
+def safe_relative_name(file_name: Any) -> PurePosixPath:
+    """`file_name` as a relative path inside the image folder: `ValueError` when there is no name
+    (null, empty, "." or ".."); leading "/", drive letters and ".." parts are dropped."""
+    if not isinstance(file_name, str) or not file_name.strip():
+        raise ValueError(f"'file_name' must be a non-empty string, got {file_name!r}")
+    parts = [
+        p
+        for p in PureWindowsPath(file_name).as_posix().split("/")
+        if p not in ("", ".", "..") and not p.endswith(":")
+    ]
+    if not parts or file_name.rstrip().endswith(("/", "\\")):
+        raise ValueError(f"'file_name' {file_name!r} names no file")
+    return PurePosixPath(*parts)
+
+
 def read_coco(
     path: Path | str, images_dir: Path | str | None = None, problems: list[Problem] | None = None
 ) -> CocoDataset:
-    """Read a COCO instances file. Bad annotations are reported in `problems` and skipped;
+    """Read a COCO instances file. Bad entries are reported in `problems` and skipped;
     a file that is not a COCO instances object raises `InputError`."""
     path = Path(path)
     problems = problems if problems is not None else []
@@ -152,42 +289,73 @@ def read_coco(
     raw_cats = data.get("categories") or []
     if not isinstance(raw_cats, list):
         raise InputError("'categories' must be a list", path)
+    raw_anns = data.get("annotations") or []
+    if not isinstance(raw_anns, list):
+        raise InputError("'annotations' must be a list", path)
     folder = Path(images_dir) if images_dir else _default_images_dir(path)
+    info = data.get("info") or {}
+    if not isinstance(info, Mapping):
+        problems.append(Problem("'info' is not an object; ignored", path, "info", "warning"))
+        info = {}
 
     cat_names: dict[int, str] = {}
     for i, cat in enumerate(raw_cats):
-        if (
-            not isinstance(cat, Mapping)
-            or not isinstance(cat.get("id"), int)
-            or not isinstance(cat.get("name"), str)
-        ):
+        where = f"categories[{i}]"
+        cid = _int_id(cat.get("id")) if isinstance(cat, Mapping) else None
+        name = cat.get("name") if isinstance(cat, Mapping) else None
+        if cid is None or not isinstance(name, str) or not name.strip():
+            problems.append(Problem("category needs an integer 'id' and a 'name'", path, where))
+            continue
+        if cid in cat_names:
             problems.append(
-                Problem("category needs an integer 'id' and a 'name'", path, f"categories[{i}]")
+                Problem(
+                    f"category id {cid} is used twice ({cat_names[cid]!r} and {name!r}); "
+                    f"this entry is ignored, annotations with id {cid} are {cat_names[cid]!r}",
+                    path,
+                    where,
+                )
             )
             continue
-        cat_names[cat["id"]] = cat["name"]
+        cat_names[cid] = name
 
     docs: list[ImageDoc] = []
     image_ids: list[int] = []
+    file_names: list[str] = []
     index_of: dict[int, int] = {}
+    refused: set[int] = set()
     for i, img in enumerate(data["images"]):
         where = f"images[{i}]"
+        image_id = _int_id(img.get("id")) if isinstance(img, Mapping) else None
         try:
-            image_id, file_name = img["id"], img["file_name"]
-            width, height = int(img["width"]), int(img["height"])
-            if width <= 0 or height <= 0:
-                raise ValueError(f"size {width}x{height} is not positive")
-        except (KeyError, TypeError, ValueError) as exc:
-            problems.append(
-                Problem(f"image entry needs id, file_name, width and height ({exc})", path, where)
-            )
+            if not isinstance(img, Mapping):
+                raise ValueError("an image entry must be an object")
+            if image_id is None:
+                raise ValueError(f"'id' must be an integer, got {img.get('id')!r}")
+            width, height = _image_size(img)
+            relative = safe_relative_name(img.get("file_name"))
+        except ValueError as exc:
+            if image_id is not None:
+                refused.add(image_id)
+            problems.append(Problem(f"image entry skipped: {exc}", path, where))
             continue
         if image_id in index_of:
             problems.append(Problem(f"duplicate image id {image_id}", path, where))
             continue
-        image_path = folder / PureWindowsPath(str(file_name)).as_posix()
+        file_name = str(img["file_name"])
+        if relative.as_posix() != PureWindowsPath(file_name).as_posix():
+            problems.append(
+                Problem(
+                    f"file_name {file_name!r} leaves the image folder or is absolute; "
+                    f"read as {relative.as_posix()!r} inside it",
+                    path,
+                    where,
+                    "warning",
+                )
+            )
+        image_path = folder / relative
         index_of[image_id] = len(docs)
         image_ids.append(image_id)
+        file_names.append(relative.as_posix())
         docs.append(
             ImageDoc(
                 path=image_path,
@@ -198,18 +366,22 @@ def read_coco(
         )
 
     ann_ids: list[list[int]] = [[] for _ in docs]
-    for i, raw in enumerate(data.get("annotations") or []):
+    for i, raw in enumerate(raw_anns):
         where = f"annotations[{i}]"
         if not isinstance(raw, Mapping):
             problems.append(Problem("annotation must be an object", path, where))
             continue
-        doc_index = index_of.get(raw.get("image_id"))  # type: ignore[arg-type]
+        image_id = _int_id(raw.get("image_id"))
+        if image_id in refused:
+            continue  # its image was reported
+        doc_index = index_of.get(image_id) if image_id is not None else None
         if doc_index is None:
             problems.append(
                 Problem(f"image_id {raw.get('image_id')!r} is not in 'images'", path, where)
             )
             continue
-        label = cat_names.get(raw.get("category_id"))  # type: ignore[arg-type]
+        category_id = _int_id(raw.get("category_id"))
+        label = cat_names.get(category_id) if category_id is not None else None
         if label is None:
             problems.append(
                 Problem(
@@ -220,11 +392,18 @@ def read_coco(
         doc = docs[doc_index]
         try:
             ann = _parse_annotation(raw, label, doc.height, doc.width)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
             problems.append(Problem(str(exc), path, where))
             continue
+        ann_id = _int_id(raw.get("id"))
+        if ann_id is None and raw.get("id") is not None:
+            problems.append(
+                Problem(
+                    f"'id' {raw.get('id')!r} is not an integer; ignored", path, where, "warning"
+                )
+            )
         doc.annotations.append(ann)
-        ann_ids[doc_index].append(int(raw.get("id", 0) or 0))
+        ann_ids[doc_index].append(ann_id or 0)
 
     ordered = [cat_names[k] for k in sorted(cat_names)]
     return CocoDataset(
@@ -233,7 +412,8 @@ def read_coco(
         category_ids={name: cid for cid, name in cat_names.items()},
         image_ids=image_ids,
         annotation_ids=ann_ids,
-        info=dict(data.get("info") or {}),
+        info=dict(info),
+        file_names=file_names,
     )
 
 
