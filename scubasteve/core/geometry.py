@@ -275,7 +275,8 @@ def _simplify_exact(poly: ShapelyPolygon, tolerance: float) -> ShapelyPolygon:
     """Simplify a pixel-outline polygon keeping every pixel on its side (see core/simplify.py).
 
     The result is checked (valid, same pixels); if the check fails the polygon is simplified by plain
-    Douglas-Peucker within half a pixel instead, which cannot move a pixel centre.
+    Douglas-Peucker within half a pixel instead, checked the same way, and if that fails too only
+    collinear corner points are dropped, so the round trip mask -> polygons -> mask is exact.
     """
     if tolerance <= 0:
         return shapely.simplify(poly, 0.0)  # drop collinear corner points only
@@ -287,7 +288,10 @@ def _simplify_exact(poly: ShapelyPolygon, tolerance: float) -> ShapelyPolygon:
     candidate = ShapelyPolygon(simple[0], simple[1:])
     if candidate.is_valid and _same_pixels(poly, candidate):
         return candidate
-    return shapely.simplify(poly, min(tolerance, 0.5), preserve_topology=True)
+    fallback = shapely.simplify(poly, min(tolerance, 0.5), preserve_topology=True)
+    if fallback.is_valid and _same_pixels(poly, fallback):
+        return fallback
+    return shapely.simplify(poly, 0.0)  # collinear corner points only: exact by construction
 
 
 def _same_pixels(a: ShapelyPolygon, b: ShapelyPolygon) -> bool:

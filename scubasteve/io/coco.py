@@ -345,14 +345,14 @@ def read_coco(
         if relative.as_posix() != PureWindowsPath(file_name).as_posix():
             problems.append(
                 Problem(
-                    f"file_name {file_name!r} leaves the image folder or is absolute; "
-                    f"read as {relative.as_posix()!r} inside it",
+                    f"file_name {file_name!r} is absolute or leaves the image folder; "
+                    f"converted to LabelMe it is named {relative.as_posix()!r}",
                     path,
                     where,
                     "warning",
                 )
             )
-        image_path = folder / relative
+        image_path = folder / PureWindowsPath(file_name).as_posix()
         index_of[image_id] = len(docs)
         image_ids.append(image_id)
         file_names.append(relative.as_posix())
@@ -420,12 +420,19 @@ def read_coco(
 # --- writing ---------------------------------------------------------------------------------------------
 
 
-def _file_name(image: Path, root: Path | None) -> str:
+def _file_name(image: Path, root: Path | None, problems: list[Problem]) -> str:
     if root is not None:
         try:
             return Path(image).resolve().relative_to(Path(root).resolve()).as_posix()
         except ValueError:
-            pass
+            problems.append(
+                Problem(
+                    f"the image is outside {root}; its file_name is written as the absolute path",
+                    image,
+                    severity="warning",
+                )
+            )
+            return Path(image).resolve().as_posix()
     return Path(image).name
 
 
@@ -457,7 +464,7 @@ def coco_dict(
         out_images.append(
             {
                 "id": image_id,
-                "file_name": _file_name(doc.path, root),
+                "file_name": _file_name(doc.path, root, problems),
                 "width": int(doc.width),
                 "height": int(doc.height),
             }
