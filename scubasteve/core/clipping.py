@@ -57,13 +57,13 @@ def clip_ring(ring: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> n
     pts = np.asarray(ring, dtype=np.float64).reshape(-1, 2)
     # Work in units where every value is at most about 1, so that differences cannot overflow.
     top = max(float(np.abs(pts).max(initial=0.0)), abs(x0), abs(y0), abs(x1), abs(y1), 1.0)
-    scale = 2.0 ** math.frexp(top)[1]
-    pts = pts / scale
+    e = math.frexp(top)[1]  # scale by 2**-e: exact, and no value above 1 remains
+    pts = np.ldexp(pts, -e)
     rect = (
-        (0, x0 / scale, False),
-        (0, x1 / scale, True),
-        (1, y0 / scale, False),
-        (1, y1 / scale, True),
+        (0, math.ldexp(x0, -e), False),
+        (0, math.ldexp(x1, -e), True),
+        (1, math.ldexp(y0, -e), False),
+        (1, math.ldexp(y1, -e), True),
     )
     for axis, bound, keep_below in rect:
         if len(pts) == 0:
@@ -78,7 +78,7 @@ def clip_ring(ring: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> n
         cut[:, axis] = bound
         both = np.stack([pts, cut], axis=1).reshape(-1, 2)
         pts = both[np.stack([inside, crossing], axis=1).reshape(-1)]
-    return pts * scale
+    return np.ldexp(pts, e)
 
 
 def outline_pixels(rings: Sequence[np.ndarray]) -> float:
