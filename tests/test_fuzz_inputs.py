@@ -139,9 +139,7 @@ coco_doc = st.one_of(
             "annotations": st.one_of(st.lists(coco_ann, max_size=5), junk),
             "categories": st.one_of(
                 st.lists(
-                    st.fixed_dictionaries(
-                        {"id": st.one_of(st.integers(1, 3), junk), "name": junk}
-                    ),
+                    st.fixed_dictionaries({"id": st.one_of(st.integers(1, 3), junk), "name": junk}),
                     max_size=3,
                 ),
                 junk,

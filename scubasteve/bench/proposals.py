@@ -259,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
     skipped = {name: why for r in reports for name, why in r.skipped_images.items()}
     for name, why in skipped.items():
         print(f"skipped image {name}: {why}", file=sys.stderr)
+    if args.out is not None:
         from scubasteve.io.atomic import atomic_write_json
 
         meta = {
