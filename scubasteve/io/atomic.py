@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from scubasteve.core.errors import InputError
 
 
@@ -127,17 +129,18 @@ def atomic_write_json(path: Path, data: Any, indent: int | None = 2) -> None:
 MAX_JSON_DEPTH = 64
 
 
-def json_depth(value: Any) -> int:
-    """How deeply lists and objects nest in a parsed JSON value (0 for a plain value)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (list, dict)):
-            deepest = max(deepest, depth)
-            stack.extend(
-                (child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)
-            )
-    return deepest
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def json_depth(text: str) -> int:
+    """How deeply lists and objects nest in JSON text (brackets inside strings do not count).
+
+    Works on the text at C speed (a regex and numpy), so that a large file costs no Python walk.
+    """
+    bare = _JSON_STRING.sub("", text).encode("utf-8", "replace")
+    codes = np.frombuffer(bare, dtype=np.uint8)
+    steps = np.isin(codes, (91, 123)).astype(np.int32) - np.isin(codes, (93, 125))
+    return int(np.cumsum(steps).max(initial=0))
 
 
 def json_safe(value: Any) -> tuple[Any, int]:
@@ -145,6 +148,11 @@ def json_safe(value: Any) -> tuple[Any, int]:
 
     JSON has no NaN; Python's reader accepts it but strict readers (and our writer) do not.
     """
+    try:
+        json.dumps(value, allow_nan=False)  # the common case, checked at C speed
+        return value, 0
+    except ValueError:
+        pass
     if isinstance(value, float) and not math.isfinite(value):
         return None, 1
     if isinstance(value, dict):
@@ -175,6 +183,8 @@ def read_json(path: Path) -> Any:
         raise InputError(f"not UTF-8 text (bad byte at offset {exc.start})", path) from exc
     if not text.strip():
         raise InputError("the file is empty (expected JSON)", path)
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise InputError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep", path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -183,6 +193,4 @@ def read_json(path: Path) -> Any:
         ) from exc
     except RecursionError as exc:
         raise InputError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep", path) from exc
-    if json_depth(data) > MAX_JSON_DEPTH:
-        raise InputError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep", path)
     return data

@@ -175,6 +175,8 @@ def parse_shape(
     if shape_type == "polygon":
         polygons = (Polygon(points),)
         kept_points = None
+        if size is not None:
+            check_cost(polygons, *size)  # cheap, and bounds the validity check below
         _check_polygon(polygons[0], problems, path, where)
     elif shape_type == "rectangle":
         polygons = (_rectangle_polygon(points),)
@@ -183,7 +185,7 @@ def parse_shape(
     elif shape_type == "mask":
         mask = _decode_mask(raw.get("mask"), points, f"{path}: {where}")
         polygons = tuple(mask.to_polygons())
-    if size is not None and mask is None:
+    if size is not None and mask is None and shape_type != "polygon":
         check_cost(polygons, *size)
     score = meta.get("score")
     seconds = meta.get("seconds")
@@ -218,11 +220,11 @@ def _check_polygon(polygon: Polygon, problems: list[Problem], path: Path, where:
     cross = edges[0, 0] * edges[:, 1] - edges[0, 1] * edges[:, 0] if len(edges) else edges
     if not np.any(cross):
         raise ShapeError("polygon has zero area (all points on a line)")
-    poly = polygon.to_shapely()
-    if not poly.is_valid:
+    reason = shapely.is_valid_reason(polygon.to_shapely())
+    if reason != "Valid Geometry":
         problems.append(
             Problem(
-                f"polygon is self-intersecting ({shapely.is_valid_reason(poly)})",
+                f"polygon is self-intersecting ({reason})",
                 path,
                 where,
                 "warning",
