@@ -167,3 +167,21 @@ def test_eval_does_not_score_predictions_drawn_on_an_image_of_another_size(
     assert main(["eval", "--gt", str(gt), "--pred", str(pred)]) == 1
     out = capsys.readouterr()
     assert "AP    1.000" not in out.out and "40x20" in out.err
+
+
+def test_image_outside_the_folder_is_exported_with_a_warning_and_a_name_that_exists(
+    tmp_path: Path,
+) -> None:
+    from scubasteve.io.dataset import labelme_to_coco
+
+    outside, folder = tmp_path / "outside", tmp_path / "labels"
+    outside.mkdir()
+    folder.mkdir()
+    (outside / "img.png").write_bytes(images.encode_png(np.zeros((H, W, 3), np.uint8)))
+    shape = {"label": "a", "points": [[1, 1], [8, 1], [8, 8]], "shape_type": "polygon"}
+    doc = {"shapes": [shape], "imagePath": "../outside/img.png", "imageData": None}
+    (folder / "img.json").write_text(json.dumps({**doc, "imageHeight": H, "imageWidth": W}))
+    report = labelme_to_coco(folder, tmp_path / "out.json")
+    name = json.loads((tmp_path / "out.json").read_text())["images"][0]["file_name"]
+    assert (folder / name).is_file()  # was "img.png", which is not in the folder
+    assert any("outside" in p.message and p.severity == "warning" for p in report.problems)
