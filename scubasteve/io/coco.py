@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,6 @@ from pycocotools import mask as mask_utils
 
 from scubasteve.core.annotation import Annotation, ImageDoc, MaskPatch
 from scubasteve.core.clipping import (
-    MAX_MASK_PIXELS,
     extent_problem,
     raster_rings,
 )
@@ -27,12 +26,15 @@ from scubasteve.core.errors import InputError, Problem
 from scubasteve.core.geometry import Box, Polygon
 from scubasteve.io import images
 from scubasteve.io.atomic import atomic_write_json, read_json
-from scubasteve.io.coco_segmentation import (
+from scubasteve.io.coco_checks import (
     RLE,
     decode_rle,
     encode_mask,
+    image_size,
+    int_id,
     is_number,
     polygons_from_segmentation,
+    safe_relative_name,
 )
 
 
@@ -127,40 +129,6 @@ def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: in
     raise ValueError("annotation has neither a segmentation nor a bbox")
 
 
-def _int_id(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _image_size(img: Mapping[str, Any]) -> tuple[int, int]:
-    size = []
-    for key in ("width", "height"):
-        v = img.get(key)
-        if isinstance(v, float) and v.is_integer():
-            v = int(v)
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise ValueError(f"'{key}' must be a positive integer, got {v!r}")
-        size.append(v)
-    w, h = size
-    if w * h > MAX_MASK_PIXELS:
-        raise ValueError(f"size {w}x{h} is above {MAX_MASK_PIXELS:,} pixels")
-    return w, h
-
-
-def safe_relative_name(file_name: Any) -> PurePosixPath:
-    """`file_name` as a relative path inside the image folder: `ValueError` when there is no name
-    (null, empty, "." or ".."); leading "/", drive letters and ".." parts are dropped."""
-    if not isinstance(file_name, str) or not file_name.strip():
-        raise ValueError(f"'file_name' must be a non-empty string, got {file_name!r}")
-    parts = [
-        p
-        for p in PureWindowsPath(file_name).as_posix().split("/")
-        if p not in ("", ".", "..") and not p.endswith(":")
-    ]
-    if not parts or file_name.rstrip().endswith(("/", "\\")):
-        raise ValueError(f"'file_name' {file_name!r} names no file")
-    return PurePosixPath(*parts)
-
-
 def read_coco(
     path: Path | str, images_dir: Path | str | None = None, problems: list[Problem] | None = None
 ) -> CocoDataset:
@@ -186,7 +154,7 @@ def read_coco(
     cat_names: dict[int, str] = {}
     for i, cat in enumerate(raw_cats):
         where = f"categories[{i}]"
-        cid = _int_id(cat.get("id")) if isinstance(cat, Mapping) else None
+        cid = int_id(cat.get("id")) if isinstance(cat, Mapping) else None
         name = cat.get("name") if isinstance(cat, Mapping) else None
         if cid is None or not isinstance(name, str) or not name.strip():
             problems.append(Problem("category needs an integer 'id' and a 'name'", path, where))
@@ -210,13 +178,13 @@ def read_coco(
     refused: set[int] = set()
     for i, img in enumerate(data["images"]):
         where = f"images[{i}]"
-        image_id = _int_id(img.get("id")) if isinstance(img, Mapping) else None
+        image_id = int_id(img.get("id")) if isinstance(img, Mapping) else None
         try:
             if not isinstance(img, Mapping):
                 raise ValueError("an image entry must be an object")
             if image_id is None:
                 raise ValueError(f"'id' must be an integer, got {img.get('id')!r}")
-            width, height = _image_size(img)
+            width, height = image_size(img)
             relative = safe_relative_name(img.get("file_name"))
         except ValueError as exc:
             if image_id is not None:
@@ -256,7 +224,7 @@ def read_coco(
         if not isinstance(raw, Mapping):
             problems.append(Problem("annotation must be an object", path, where))
             continue
-        image_id = _int_id(raw.get("image_id"))
+        image_id = int_id(raw.get("image_id"))
         if image_id in refused:
             continue  # its image was reported
         doc_index = index_of.get(image_id) if image_id is not None else None
@@ -265,7 +233,7 @@ def read_coco(
                 Problem(f"image_id {raw.get('image_id')!r} is not in 'images'", path, where)
             )
             continue
-        category_id = _int_id(raw.get("category_id"))
+        category_id = int_id(raw.get("category_id"))
         label = cat_names.get(category_id) if category_id is not None else None
         if label is None:
             problems.append(
@@ -280,7 +248,7 @@ def read_coco(
         except (ValueError, TypeError, KeyError, OverflowError) as exc:
             problems.append(Problem(str(exc), path, where))
             continue
-        ann_id = _int_id(raw.get("id"))
+        ann_id = int_id(raw.get("id"))
         if ann_id is None and raw.get("id") is not None:
             problems.append(
                 Problem(

@@ -113,7 +113,7 @@ def _results_as_docs(
     import math
 
     from scubasteve.core.annotation import Annotation, MaskPatch
-    from scubasteve.io.coco_segmentation import segmentation_mask
+    from scubasteve.io.coco_checks import segmentation_mask
 
     problems = problems if problems is not None else []
     names = {cid: name for name, cid in dataset.category_ids.items()}

@@ -1,4 +1,4 @@
-"""COCO segmentations checked before pycocotools sees them: RLE counts and polygon coordinates.
+"""COCO entries checked before use: ids, image sizes, file names, RLE counts, polygon coordinates.
 
 pycocotools trusts its input: RLE counts that add up to more than the image make it write past its
 buffer, a corrupt compressed string makes it read past the string's end, and far-out polygon
@@ -9,12 +9,18 @@ vertices cost gigabytes or crash it. Everything here is checked in Python first 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from scubasteve.core.clipping import MAX_SHAPE_VERTICES, extent_problem, raster_rings
+from scubasteve.core.clipping import (
+    MAX_MASK_PIXELS,
+    MAX_SHAPE_VERTICES,
+    extent_problem,
+    raster_rings,
+)
 from scubasteve.core.geometry import Polygon, polygons_to_mask
 
 RLE = dict[str, Any]
@@ -137,3 +143,37 @@ def _flat_polygon(seg: Any) -> Polygon:
     if len(polygon.exterior) < 3:
         raise ValueError("a polygon needs 3 distinct points (the last one repeats the first)")
     return polygon
+
+
+def int_id(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def image_size(img: Mapping[str, Any]) -> tuple[int, int]:
+    size = []
+    for key in ("width", "height"):
+        v = img.get(key)
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ValueError(f"'{key}' must be a positive integer, got {v!r}")
+        size.append(v)
+    w, h = size
+    if w * h > MAX_MASK_PIXELS:
+        raise ValueError(f"size {w}x{h} is above {MAX_MASK_PIXELS:,} pixels")
+    return w, h
+
+
+def safe_relative_name(file_name: Any) -> PurePosixPath:
+    """`file_name` as a relative path inside the image folder: `ValueError` when there is no name
+    (null, empty, "." or ".."); leading "/", drive letters and ".." parts are dropped."""
+    if not isinstance(file_name, str) or not file_name.strip():
+        raise ValueError(f"'file_name' must be a non-empty string, got {file_name!r}")
+    parts = [
+        p
+        for p in PureWindowsPath(file_name).as_posix().split("/")
+        if p not in ("", ".", "..") and not p.endswith(":")
+    ]
+    if not parts or file_name.rstrip().endswith(("/", "\\")):
+        raise ValueError(f"'file_name' {file_name!r} names no file")
+    return PurePosixPath(*parts)
