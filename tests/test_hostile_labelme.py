@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -146,3 +147,17 @@ def test_cli_does_not_crash_on_huge_coordinates(tmp_path: Path, command: str) ->
     assert "far outside" in done.stdout + done.stderr
     if command == "convert":
         assert len(json.loads((tmp_path / "out.json").read_text())["annotations"]) == 2
+
+
+def test_self_intersecting_ring_in_a_group_is_not_made_valid(tmp_path: Path) -> None:
+    # shapely's make_valid took about 8 minutes (loaded machine) for this 500-vertex ring
+    ring = np.random.default_rng(0).uniform(0, 30, (500, 2)).tolist()
+    square = [[1, 1], [5, 1], [5, 5], [1, 5]]
+    shapes = [{**_shape(ring), "group_id": 1}, {**_shape(square), "group_id": 1}]
+    path = _file(tmp_path, "a", shapes)
+    t0 = time.perf_counter()
+    problems: list[Problem] = []
+    doc = read_labelme(path, problems)
+    assert time.perf_counter() - t0 < 30  # a bound against the hang, not a timing
+    assert len(doc.annotations) == 1 and len(doc.annotations[0].polygons) == 2
+    assert "self-intersecting" in str(problems)

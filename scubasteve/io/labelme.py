@@ -25,7 +25,14 @@ from scubasteve.core.errors import InputError, Problem
 from scubasteve.core.project import IMAGE_EXTENSIONS
 from scubasteve.io import images
 from scubasteve.io.atomic import atomic_write_json, json_safe, read_json
-from scubasteve.io.labelme_shapes import META_KEY, SHAPE_KEYS, ShapeError, merge_group, parse_shape
+from scubasteve.io.labelme_shapes import (
+    MAX_GROUP_RINGS,
+    META_KEY,
+    SHAPE_KEYS,
+    ShapeError,
+    merge_group,
+    parse_shape,
+)
 
 #: The labelme format version we write (the shape keys of labelme 5.x).
 LABELME_VERSION = "5.5.0"
@@ -143,6 +150,16 @@ def read_labelme(path: Path | str, problems: list[Problem] | None = None) -> Ima
     first_of_group = {members[0]: members for members in groups.values() if len(members) > 1}
     for members in first_of_group.values():
         skip.update(members[1:])
+        if len(members) > MAX_GROUP_RINGS:
+            problems.append(
+                Problem(
+                    f"group {annotations[members[0]].group_id} has {len(members)} polygons; above "
+                    f"{MAX_GROUP_RINGS} they are kept as parts, not nested into holes",
+                    path,
+                    "shapes",
+                    "warning",
+                )
+            )
     for i, ann in enumerate(annotations):
         if i in skip:
             continue

@@ -25,6 +25,8 @@ from scubasteve.io.atomic import json_safe
 META_KEY = "scubasteve"
 SHAPE_KEYS = {"label", "points", "group_id", "shape_type", "flags", "description", "mask", META_KEY}
 CIRCLE_VERTICES = 64
+#: Groups of more rings than this are not nested into holes (the nesting test is quadratic).
+MAX_GROUP_RINGS = 1000
 
 
 class ShapeError(Exception):
@@ -236,18 +238,24 @@ def merge_group(members: list[Annotation]) -> Annotation:
     """Polygon shapes sharing a group_id and label, as one annotation; nesting parity makes holes."""
     rings = [m.polygons[0].exterior for m in members]
     shapes = [shapely.Polygon(r) for r in rings]
-    fixed = [s if s.is_valid else shapely.make_valid(s) for s in shapes]
+    # A self-intersecting ring takes no part in the nesting: making it valid can take minutes
+    # (a random 500-vertex ring has tens of thousands of crossings), so it stays a part of its own.
+    valid = np.array([s.is_valid for s in shapes]) & (len(shapes) <= MAX_GROUP_RINGS)
+    areas = shapely.area(np.array(shapes, dtype=object))
+    geoms = np.array(shapes, dtype=object)
     depth = []
     container: list[int | None] = []
     for i in range(len(rings)):
-        inner = fixed[i].representative_point()
-        holders = [
-            j
-            for j in range(len(rings))
-            if j != i and fixed[j].area > fixed[i].area and fixed[j].contains(inner)
-        ]
+        if not valid[i]:
+            depth.append(0)
+            container.append(None)
+            continue
+        inner = shapes[i].representative_point()
+        holds = valid & (areas > areas[i]) & shapely.contains(geoms, inner)
+        holds[i] = False
+        holders = np.flatnonzero(holds).tolist()
         depth.append(len(holders))
-        container.append(min(holders, key=lambda j: fixed[j].area) if holders else None)
+        container.append(min(holders, key=lambda j: areas[j]) if holders else None)
     polygons: list[Polygon] = []
     index_of: dict[int, int] = {}
     for i, ring in enumerate(rings):
