@@ -161,3 +161,12 @@ def test_self_intersecting_ring_in_a_group_is_not_made_valid(tmp_path: Path) -> 
     assert time.perf_counter() - t0 < 30  # a bound against the hang, not a timing
     assert len(doc.annotations) == 1 and len(doc.annotations[0].polygons) == 2
     assert "self-intersecting" in str(problems)
+
+
+def test_mask_shape_far_larger_than_the_image_is_refused_before_decoding(tmp_path: Path) -> None:
+    import base64
+
+    png = images.encode_png(np.full((3 * H + 1, 10, 3), 255, np.uint8))
+    mask = {**_shape([[0, 0], [9, 3 * H]], "mask"), "mask": base64.b64encode(png).decode()}
+    count, problems = _read(_file(tmp_path, "a", [GOOD, mask]))
+    assert count == 1 and "larger than three times" in str(problems)

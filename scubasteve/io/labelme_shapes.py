@@ -105,9 +105,19 @@ def _rectangle_polygon(points: np.ndarray) -> Polygon:
     )
 
 
-def _decode_mask(raw: Any, points: np.ndarray, where: str) -> MaskPatch:
+def _decode_mask(
+    raw: Any, points: np.ndarray, where: str, size: tuple[int, int] | None
+) -> MaskPatch:
     if not isinstance(raw, str) or not raw:
         raise ShapeError("a mask shape needs 'mask': a base64-encoded PNG")
+    try:
+        mask_w, mask_h = images.base64_image_size(raw, where)
+    except InputError as exc:
+        raise ShapeError(f"'mask' is not a readable PNG ({exc.problem})") from exc
+    if size is not None and (mask_w > 3 * size[0] or mask_h > 3 * size[1]):
+        raise ShapeError(
+            f"the mask is {mask_w}x{mask_h}, larger than three times the {size[0]}x{size[1]} image"
+        )
     try:
         arr = images.decode_base64_image(raw, where)[:, :, 0] > 0
     except InputError as exc:
@@ -185,7 +195,7 @@ def parse_shape(
     elif shape_type == "circle":
         polygons = (_circle_polygon(points),)
     elif shape_type == "mask":
-        mask = _decode_mask(raw.get("mask"), points, f"{path}: {where}")
+        mask = _decode_mask(raw.get("mask"), points, f"{path}: {where}", size)
         polygons = tuple(mask.to_polygons())
     if size is not None and mask is None and shape_type != "polygon":
         check_cost(polygons, *size)
