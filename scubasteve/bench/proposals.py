@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scubasteve.bench.samples import SampleImage
+from scubasteve.core.errors import InputError
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import MaskProposer, Proposal, patch_iou
 
@@ -54,6 +55,7 @@ class EngineReport:
     engine: str
     results: list[SampleResult] = field(default_factory=list)
     set_image_s: dict[str, float] = field(default_factory=dict)
+    skipped_images: dict[str, str] = field(default_factory=dict)  # name -> why it was not used
 
     @property
     def count(self) -> int:
@@ -119,7 +121,14 @@ def evaluate_proposer(
     total = sum(len(si.samples) for si in images)
     done = 0
     for si in images:
-        image = si.load()
+        try:
+            image = si.load()
+        except InputError as exc:  # a truncated or unreadable image: report it, go on
+            report.skipped_images[si.name] = str(exc)
+            done += len(si.samples)
+            if progress is not None:
+                progress(done, total)
+            continue
         t0 = time.perf_counter()
         proposer.set_image(image)
         report.set_image_s[si.name] = time.perf_counter() - t0
@@ -241,6 +250,9 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     print(format_table(reports, args.k))
+    skipped = {name: why for r in reports for name, why in r.skipped_images.items()}
+    for name, why in skipped.items():
+        print(f"skipped image {name}: {why}", file=sys.stderr)
     if args.out is not None:
         from scubasteve.io.atomic import atomic_write_json
 
@@ -254,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
         }
         atomic_write_json(args.out, predictions_json(reports, images, meta), indent=None)
         print(f"wrote {args.out}", file=sys.stderr)
-    return 0
+    return 1 if skipped else 0
 
 
 def load_samples(args: argparse.Namespace) -> list[SampleImage]:

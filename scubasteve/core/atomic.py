@@ -12,11 +12,44 @@ import contextlib
 import errno
 import json
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import IO, Any
 
 from scubasteve.core.errors import InputError
+
+#: A temporary file of ours older than this was left by a killed process (a write takes seconds).
+STALE_TEMPORARY_SECONDS = 15 * 60
+_STALE_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # tempfile.mkstemp(prefix=".NAME.")
+_cleaned: set[Path] = set()
+
+
+def clean_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove `.NAME.xxxxxxxx.tmp` files older than `STALE_TEMPORARY_SECONDS` from `folder`.
+
+    They are what a process killed in the middle of `atomic_write_bytes` leaves. Done once per
+    folder and process (the first write there); returns the files removed.
+    """
+    folder = Path(folder)
+    if folder in _cleaned:
+        return []
+    _cleaned.add(folder)
+    removed: list[Path] = []
+    cutoff = time.time() - STALE_TEMPORARY_SECONDS
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _STALE_NAME.match(entry.name):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
 
 
 def temp_file_beside(folder: Path, name: str) -> tuple[IO[bytes], Path]:
@@ -56,6 +89,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """
     path = Path(path)
     folder = path.parent
+    clean_stale_temporaries(folder)
     try:
         fh, tmp = temp_file_beside(folder, path.name)
     except FileNotFoundError as exc:

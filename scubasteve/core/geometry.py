@@ -23,6 +23,7 @@ from shapely.geometry import MultiPolygon
 from shapely.geometry import Polygon as ShapelyPolygon
 from shapely.geometry.polygon import orient
 
+from scubasteve.core.clipping import MAX_MASK_PIXELS, raster_rings
 from scubasteve.core.simplify import simplify_pixel_ring
 
 #: Default simplification tolerance in pixels: how far the simplified outline may stray from the exact
@@ -107,9 +108,14 @@ class Box:
 
 
 def _as_ring(points: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
-    arr = np.asarray(points, dtype=np.float64)
+    try:
+        arr = np.asarray(points, dtype=np.float64)
+    except OverflowError as exc:
+        raise ValueError("a ring has a coordinate beyond the float range") from exc
     if arr.ndim != 2 or arr.shape[1] != 2:
         raise ValueError(f"a ring must be an (N, 2) array of x, y points, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError("a ring has a NaN or infinite coordinate")
     if len(arr) > 1 and np.array_equal(arr[0], arr[-1]):
         arr = arr[:-1]  # store rings open; shapely closes them
     return arr
@@ -286,7 +292,8 @@ def _simplify_exact(poly: ShapelyPolygon, tolerance: float) -> ShapelyPolygon:
     """Simplify a pixel-outline polygon keeping every pixel on its side (see core/simplify.py).
 
     The result is checked (valid, same pixels); if the check fails the polygon is simplified by plain
-    Douglas-Peucker within half a pixel instead, which cannot move a pixel centre.
+    Douglas-Peucker within half a pixel instead, checked the same way, and if that fails too only
+    collinear corner points are dropped, so the round trip mask -> polygons -> mask is exact.
     """
     if tolerance <= 0:
         return shapely.simplify(poly, 0.0)  # drop collinear corner points only
@@ -298,7 +305,10 @@ def _simplify_exact(poly: ShapelyPolygon, tolerance: float) -> ShapelyPolygon:
     candidate = ShapelyPolygon(simple[0], simple[1:])
     if candidate.is_valid and _same_pixels(poly, candidate):
         return candidate
-    return shapely.simplify(poly, min(tolerance, 0.5), preserve_topology=True)
+    fallback = shapely.simplify(poly, min(tolerance, 0.5), preserve_topology=True)
+    if fallback.is_valid and _same_pixels(poly, fallback):
+        return fallback
+    return shapely.simplify(poly, 0.0)  # collinear corner points only: exact by construction
 
 
 def _same_pixels(a: ShapelyPolygon, b: ShapelyPolygon) -> bool:
@@ -315,7 +325,7 @@ def _same_pixels(a: ShapelyPolygon, b: ShapelyPolygon) -> bool:
 def _rasterize_rings(rings: Sequence[np.ndarray], height: int, width: int) -> np.ndarray:
     from pycocotools import mask as mask_utils
 
-    segs = [r.ravel().tolist() for r in rings if len(r) >= 3]
+    segs = [r.ravel().tolist() for r in raster_rings(rings, height, width)]
     if not segs:
         return np.zeros((height, width), dtype=bool)
     rles = mask_utils.frPyObjects(segs, height, width)
@@ -327,10 +337,13 @@ def polygons_to_mask(polygons: Sequence[Polygon], height: int, width: int) -> np
 
     Each polygon is its exterior minus its own holes; polygons are then united (so an island inside
     another polygon's hole stays). Rasterisation is pycocotools' own, so masks agree with what COCO
-    tools compute.
+    tools compute. Vertices far outside the image are clipped first (no pixel changes); a NaN or
+    infinite vertex, or a shape beyond the work bounds (`raster_rings`), raises `InputError`.
     """
     if height <= 0 or width <= 0:
         raise ValueError(f"mask size must be positive, got {height}x{width}")
+    if height * width > MAX_MASK_PIXELS:
+        raise ValueError(f"mask size {width}x{height} is above {MAX_MASK_PIXELS:,} pixels")
     plain = [p.exterior for p in polygons if not p.holes]
     mask = _rasterize_rings(plain, height, width)
     for p in polygons:

@@ -81,6 +81,7 @@ def _verify(info: ModelInfo, path: Path, cancel: Any = None) -> tuple[int, str]:
     if info.sha256 is None:
         with open(path, "rb") as fh:
             problem = sniff_problem(fh.read(512), info.format)
+        problem = problem or _torch_zip_problem(path, info.format)
         if problem:
             raise ChecksumMismatch(f"this is not the {info.name} file: {problem}")
     digest = file_sha256(path, cancel)
@@ -98,6 +99,22 @@ def _content_problem(kind: str, path: Path, name: str | None) -> str | None:
         from scubasteve.inference.sam2.checkpoint import checkpoint_problem
 
         return checkpoint_problem(path, name)
+    return None
+
+
+def _torch_zip_problem(path: Path, fmt: str) -> str | None:
+    """Why a zip file cannot be a PyTorch checkpoint (no `*/data.pkl` record), or None."""
+    import zipfile
+
+    if fmt not in ("pt", "pth-port") or not zipfile.is_zipfile(path):
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        return f"it is a damaged zip file ({exc})"
+    if not any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
+        return "it is a plain zip file, not a PyTorch checkpoint (no data.pkl inside)"
     return None
 
 

@@ -8,6 +8,7 @@ what COCOeval computes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PureWindowsPath
@@ -17,12 +18,24 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from scubasteve.core.annotation import Annotation, ImageDoc, MaskPatch
+from scubasteve.core.clipping import (
+    extent_problem,
+    raster_rings,
+)
 from scubasteve.core.errors import InputError, Problem
 from scubasteve.core.geometry import Box, Polygon
 from scubasteve.io import images
 from scubasteve.io.atomic import atomic_write_json, read_json
-
-RLE = dict[str, Any]
+from scubasteve.io.coco_checks import (
+    RLE,
+    decode_rle,
+    encode_mask,
+    image_size,
+    int_id,
+    is_number,
+    polygons_from_segmentation,
+    safe_relative_name,
+)
 
 
 @dataclass
@@ -40,6 +53,7 @@ class CocoDataset:
     image_ids: list[int]
     annotation_ids: list[list[int]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    file_names: list[str] = field(default_factory=list)  # each doc's `file_name` as in the file
 
     def doc_by_image_id(self, image_id: int) -> ImageDoc:
         return self.docs[self.image_ids.index(image_id)]
@@ -48,28 +62,11 @@ class CocoDataset:
 # --- RLE helpers --------------------------------------------------------------------------------------
 
 
-def encode_mask(mask: np.ndarray) -> RLE:
-    """A full-image (H, W) bool mask as compressed COCO RLE with a str `counts` (JSON-ready)."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
-
-
-def decode_rle(rle: Mapping[str, Any], height: int, width: int) -> np.ndarray:
-    """COCO RLE (compressed str/bytes or uncompressed list counts) as an (H, W) bool mask."""
-    counts = rle.get("counts")
-    if isinstance(counts, list):
-        compressed = mask_utils.frPyObjects(dict(rle), height, width)
-    else:
-        c = counts.encode("ascii") if isinstance(counts, str) else counts
-        compressed = {"size": list(rle["size"]), "counts": c}
-    return mask_utils.decode(compressed).astype(bool)
-
-
 def annotation_to_rle(ann: Annotation, height: int, width: int) -> RLE:
     """The annotation's area as compressed RLE (str counts) on an image of the given size."""
     if ann.mask is None and not any(p.holes for p in ann.polygons):
-        segs = [p.exterior.ravel().tolist() for p in ann.polygons if len(p.exterior) >= 3]
+        rings = raster_rings([p.exterior for p in ann.polygons], height, width)
+        segs = [r.ravel().tolist() for r in rings]
         if not segs:
             return encode_mask(np.zeros((height, width), dtype=bool))
         rle = mask_utils.merge(mask_utils.frPyObjects(segs, height, width))
@@ -86,15 +83,6 @@ def _default_images_dir(json_path: Path) -> Path:
     return candidate if candidate.is_dir() else json_path.parent
 
 
-def _flat_polygon(seg: Any) -> Polygon:
-    arr = np.asarray(seg, dtype=np.float64)
-    if arr.ndim != 1 or arr.size < 6 or arr.size % 2:
-        raise ValueError(f"a polygon needs an even number (>= 6) of coordinates, got {arr.size}")
-    if not np.isfinite(arr).all():
-        raise ValueError("polygon coordinates contain NaN or infinity")
-    return Polygon(arr.reshape(-1, 2))
-
-
 def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: int) -> Annotation:
     seg = raw.get("segmentation")
     meta = raw.get("scubasteve") if isinstance(raw.get("scubasteve"), Mapping) else {}
@@ -102,22 +90,19 @@ def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: in
     if raw.get("iscrowd"):
         extra["iscrowd"] = 1
     score = raw.get("score", meta.get("score"))
+    if score is not None and not (is_number(score) and math.isfinite(score)):
+        raise ValueError(f"'score' must be a finite number, got {score!r}")
+    seconds = meta.get("seconds")
     common: dict[str, Any] = {
         "label": label,
-        "score": float(score) if isinstance(score, (int, float)) else None,
+        "score": float(score) if score is not None else None,
         "source": str(meta.get("source") or "imported"),
-        "seconds": meta.get("seconds") if isinstance(meta.get("seconds"), (int, float)) else None,
+        "seconds": float(seconds) if is_number(seconds) and math.isfinite(seconds) else None,
         "extra": extra,
     }
     if isinstance(seg, list) and seg:
-        polygons = tuple(_flat_polygon(s) for s in seg)
-        return Annotation(polygons=polygons, **common)
+        return Annotation(polygons=polygons_from_segmentation(seg, height, width), **common)
     if isinstance(seg, Mapping):
-        size = seg.get("size")
-        if not (isinstance(size, list) and len(size) == 2):
-            raise ValueError("RLE segmentation needs 'size': [height, width]")
-        if [int(size[0]), int(size[1])] != [height, width]:
-            raise ValueError(f"RLE size {size} differs from the image's {height}x{width}")
         patch = MaskPatch.from_full(decode_rle(seg, height, width))
         if patch.area == 0:
             raise ValueError("RLE mask is empty")
@@ -125,9 +110,14 @@ def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: in
         return Annotation(polygons=tuple(patch.to_polygons()), mask=patch, **common)
     bbox = raw.get("bbox")
     if isinstance(bbox, list) and len(bbox) == 4:
+        if not all(is_number(v) and math.isfinite(v) for v in bbox):
+            raise ValueError(f"bbox must be four finite numbers, got {bbox!r}")
         x, y, w, h = (float(v) for v in bbox)
         if not (w > 0 and h > 0):
             raise ValueError(f"bbox {bbox} has no area")
+        problem = extent_problem(np.array([[x, y], [x + w, y + h]]), width, height)
+        if problem:
+            raise ValueError(problem)
         box = Box.from_xywh(x, y, w, h)
         corners = np.array([[box.x0, box.y0], [box.x1, box.y1]])
         return Annotation(
@@ -142,7 +132,7 @@ def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: in
 def read_coco(
     path: Path | str, images_dir: Path | str | None = None, problems: list[Problem] | None = None
 ) -> CocoDataset:
-    """Read a COCO instances file. Bad annotations are reported in `problems` and skipped;
+    """Read a COCO instances file. Bad entries are reported in `problems` and skipped;
     a file that is not a COCO instances object raises `InputError`."""
     path = Path(path)
     problems = problems if problems is not None else []
@@ -152,42 +142,73 @@ def read_coco(
     raw_cats = data.get("categories") or []
     if not isinstance(raw_cats, list):
         raise InputError("'categories' must be a list", path)
+    raw_anns = data.get("annotations") or []
+    if not isinstance(raw_anns, list):
+        raise InputError("'annotations' must be a list", path)
     folder = Path(images_dir) if images_dir else _default_images_dir(path)
+    info = data.get("info") or {}
+    if not isinstance(info, Mapping):
+        problems.append(Problem("'info' is not an object; ignored", path, "info", "warning"))
+        info = {}
 
     cat_names: dict[int, str] = {}
     for i, cat in enumerate(raw_cats):
-        if (
-            not isinstance(cat, Mapping)
-            or not isinstance(cat.get("id"), int)
-            or not isinstance(cat.get("name"), str)
-        ):
+        where = f"categories[{i}]"
+        cid = int_id(cat.get("id")) if isinstance(cat, Mapping) else None
+        name = cat.get("name") if isinstance(cat, Mapping) else None
+        if cid is None or not isinstance(name, str) or not name.strip():
+            problems.append(Problem("category needs an integer 'id' and a 'name'", path, where))
+            continue
+        if cid in cat_names:
             problems.append(
-                Problem("category needs an integer 'id' and a 'name'", path, f"categories[{i}]")
+                Problem(
+                    f"category id {cid} is used twice ({cat_names[cid]!r} and {name!r}); "
+                    f"this entry is ignored, annotations with id {cid} are {cat_names[cid]!r}",
+                    path,
+                    where,
+                )
             )
             continue
-        cat_names[cat["id"]] = cat["name"]
+        cat_names[cid] = name
 
     docs: list[ImageDoc] = []
     image_ids: list[int] = []
+    file_names: list[str] = []
     index_of: dict[int, int] = {}
+    refused: set[int] = set()
     for i, img in enumerate(data["images"]):
         where = f"images[{i}]"
+        image_id = int_id(img.get("id")) if isinstance(img, Mapping) else None
         try:
-            image_id, file_name = img["id"], img["file_name"]
-            width, height = int(img["width"]), int(img["height"])
-            if width <= 0 or height <= 0:
-                raise ValueError(f"size {width}x{height} is not positive")
-        except (KeyError, TypeError, ValueError) as exc:
-            problems.append(
-                Problem(f"image entry needs id, file_name, width and height ({exc})", path, where)
-            )
+            if not isinstance(img, Mapping):
+                raise ValueError("an image entry must be an object")
+            if image_id is None:
+                raise ValueError(f"'id' must be an integer, got {img.get('id')!r}")
+            width, height = image_size(img)
+            relative = safe_relative_name(img.get("file_name"))
+        except ValueError as exc:
+            if image_id is not None:
+                refused.add(image_id)
+            problems.append(Problem(f"image entry skipped: {exc}", path, where))
             continue
         if image_id in index_of:
             problems.append(Problem(f"duplicate image id {image_id}", path, where))
             continue
-        image_path = folder / PureWindowsPath(str(file_name)).as_posix()
+        file_name = str(img["file_name"])
+        if relative.as_posix() != PureWindowsPath(file_name).as_posix():
+            problems.append(
+                Problem(
+                    f"file_name {file_name!r} is absolute or leaves the image folder; "
+                    f"converted to LabelMe it is named {relative.as_posix()!r}",
+                    path,
+                    where,
+                    "warning",
+                )
+            )
+        image_path = folder / PureWindowsPath(file_name).as_posix()
         index_of[image_id] = len(docs)
         image_ids.append(image_id)
+        file_names.append(relative.as_posix())
         docs.append(
             ImageDoc(
                 path=image_path,
@@ -198,18 +219,22 @@ def read_coco(
         )
 
     ann_ids: list[list[int]] = [[] for _ in docs]
-    for i, raw in enumerate(data.get("annotations") or []):
+    for i, raw in enumerate(raw_anns):
         where = f"annotations[{i}]"
         if not isinstance(raw, Mapping):
             problems.append(Problem("annotation must be an object", path, where))
             continue
-        doc_index = index_of.get(raw.get("image_id"))  # type: ignore[arg-type]
+        image_id = int_id(raw.get("image_id"))
+        if image_id in refused:
+            continue  # its image was reported
+        doc_index = index_of.get(image_id) if image_id is not None else None
         if doc_index is None:
             problems.append(
                 Problem(f"image_id {raw.get('image_id')!r} is not in 'images'", path, where)
             )
             continue
-        label = cat_names.get(raw.get("category_id"))  # type: ignore[arg-type]
+        category_id = int_id(raw.get("category_id"))
+        label = cat_names.get(category_id) if category_id is not None else None
         if label is None:
             problems.append(
                 Problem(
@@ -220,11 +245,18 @@ def read_coco(
         doc = docs[doc_index]
         try:
             ann = _parse_annotation(raw, label, doc.height, doc.width)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
             problems.append(Problem(str(exc), path, where))
             continue
+        ann_id = int_id(raw.get("id"))
+        if ann_id is None and raw.get("id") is not None:
+            problems.append(
+                Problem(
+                    f"'id' {raw.get('id')!r} is not an integer; ignored", path, where, "warning"
+                )
+            )
         doc.annotations.append(ann)
-        ann_ids[doc_index].append(int(raw.get("id", 0) or 0))
+        ann_ids[doc_index].append(ann_id or 0)
 
     ordered = [cat_names[k] for k in sorted(cat_names)]
     return CocoDataset(
@@ -233,19 +265,27 @@ def read_coco(
         category_ids={name: cid for cid, name in cat_names.items()},
         image_ids=image_ids,
         annotation_ids=ann_ids,
-        info=dict(data.get("info") or {}),
+        info=dict(info),
+        file_names=file_names,
     )
 
 
 # --- writing ---------------------------------------------------------------------------------------------
 
 
-def _file_name(image: Path, root: Path | None) -> str:
+def _file_name(image: Path, root: Path | None, problems: list[Problem]) -> str:
     if root is not None:
         try:
             return Path(image).resolve().relative_to(Path(root).resolve()).as_posix()
         except ValueError:
-            pass
+            problems.append(
+                Problem(
+                    f"the image is outside {root}; its file_name is written as the absolute path",
+                    image,
+                    severity="warning",
+                )
+            )
+            return Path(image).resolve().as_posix()
     return Path(image).name
 
 
@@ -277,7 +317,7 @@ def coco_dict(
         out_images.append(
             {
                 "id": image_id,
-                "file_name": _file_name(doc.path, root),
+                "file_name": _file_name(doc.path, root, problems),
                 "width": int(doc.width),
                 "height": int(doc.height),
             }

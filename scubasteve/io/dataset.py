@@ -128,9 +128,27 @@ def coco_to_labelme(
     """Write one LabelMe file per image of a COCO file into `out_dir` (image paths stay relative)."""
     report = Report()
     dataset = read_coco(coco_path, images_dir, report.problems)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for doc in progress(dataset.docs, len(dataset.docs), "writing LabelMe"):
-        target = out_dir / labelme_path_for(Path(doc.path.name)).name
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError("exists and is not a folder; give a folder for the LabelMe files", out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the folder: {exc.strerror or exc}", out_dir) from exc
+    # file_name keeps its folders (a/x.jpg -> a/x.json), so images of the same name do not collide.
+    claimed: dict[Path, str] = {}
+    pairs = list(zip(dataset.docs, dataset.file_names, strict=True))
+    for doc, file_name in progress(pairs, len(pairs), "writing LabelMe"):
+        target = out_dir / labelme_path_for(Path(file_name))
+        if target in claimed:
+            report.problems.append(
+                Problem(
+                    f"{file_name!r} and {claimed[target]!r} would both be written here; "
+                    f"{file_name!r} is not written",
+                    target,
+                )
+            )
+            continue
+        claimed[target] = file_name
         if target.exists() and not overwrite:
             report.skipped.append(target)
             report.problems.append(
@@ -138,9 +156,13 @@ def coco_to_labelme(
             )
             continue
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             write_labelme(doc, target)
         except InputError as exc:
             report.problems.append(Problem(exc.problem, exc.path or target))
+            continue
+        except OSError as exc:
+            report.problems.append(Problem(f"cannot write: {exc.strerror or exc}", target))
             continue
         report.written.append(target)
         report.annotations += len(doc.annotations)

@@ -12,7 +12,6 @@ keeps unknown shape keys (`other_data`) and writes them back.
 from __future__ import annotations
 
 import base64
-import math
 import os
 from collections.abc import Mapping
 from pathlib import Path, PureWindowsPath
@@ -21,11 +20,19 @@ from typing import Any
 import numpy as np
 
 from scubasteve.core.annotation import Annotation, ImageDoc
+from scubasteve.core.clipping import MAX_MASK_PIXELS
 from scubasteve.core.errors import InputError, Problem
 from scubasteve.core.project import IMAGE_EXTENSIONS
 from scubasteve.io import images
-from scubasteve.io.atomic import atomic_write_json, read_json
-from scubasteve.io.labelme_shapes import META_KEY, SHAPE_KEYS, ShapeError, merge_group, parse_shape
+from scubasteve.io.atomic import atomic_write_json, json_safe, read_json
+from scubasteve.io.labelme_shapes import (
+    MAX_GROUP_RINGS,
+    META_KEY,
+    SHAPE_KEYS,
+    ShapeError,
+    merge_group,
+    parse_shape,
+)
 
 #: The labelme format version we write (the shape keys of labelme 5.x).
 LABELME_VERSION = "5.5.0"
@@ -38,6 +45,19 @@ def labelme_path_for(image: Path) -> Path:
 
 
 # --- reading -----------------------------------------------------------------------------------------
+
+
+def _unsupported_image(json_path: Path, image_path: str | None) -> Path | None:
+    """The stored image path when it exists but is not an image type we open (e.g. a GIF)."""
+    if not image_path:
+        return None
+    posix = PureWindowsPath(image_path).as_posix() if "\\" in image_path else image_path
+    stored = Path(posix) if Path(posix).is_absolute() else json_path.parent / posix
+    try:
+        exists = stored.is_file()
+    except OSError:  # a name too long or otherwise impossible on this system
+        return None
+    return stored if exists and stored.suffix.lower() not in IMAGE_EXTENSIONS else None
 
 
 def _resolve_image(json_path: Path, image_path: str | None) -> Path | None:
@@ -57,8 +77,11 @@ def _resolve_image(json_path: Path, image_path: str | None) -> Path | None:
         candidates.append(json_path.with_suffix(ext))
         candidates.append(json_path.with_suffix(ext.upper()))
     for candidate in candidates:
-        if candidate.suffix.lower() in IMAGE_EXTENSIONS and candidate.is_file():
-            return candidate
+        try:
+            if candidate.suffix.lower() in IMAGE_EXTENSIONS and candidate.is_file():
+                return candidate
+        except OSError:  # a name too long or otherwise impossible on this system
+            continue
     return None
 
 
@@ -89,19 +112,34 @@ def read_labelme(path: Path | str, problems: list[Problem] | None = None) -> Ima
         )
         image_data = None
     resolved = _resolve_image(path, image_path)
-    width, height = _image_size(path, data, resolved, image_data, problems)
+    unsupported = _unsupported_image(path, image_path) if resolved is None else None
+    if unsupported is not None:
+        problems.append(
+            Problem(
+                f"{unsupported.name} exists but {unsupported.suffix or 'a file without extension'}"
+                f" is not an image type Scuba Steve opens ({', '.join(sorted(IMAGE_EXTENSIONS))})",
+                path,
+                "imagePath",
+                "warning",
+            )
+        )
+    width, height = _image_size(path, data, resolved, image_data, problems, unsupported is None)
 
     annotations: list[Annotation] = []
     unreadable: list[dict[str, Any]] = []
     groups: dict[tuple[str, int], list[int]] = {}
     for i, raw in enumerate(shapes):
         try:
-            ann, where = parse_shape(raw, i, problems, path)
-        except ShapeError as exc:
+            ann, where = parse_shape(raw, i, problems, path, (width, height))
+        except (ShapeError, ValueError, TypeError, OverflowError) as exc:
+            reason = str(exc) if isinstance(exc, ShapeError) else f"cannot be read ({exc})"
             problems.append(
-                Problem(f"{exc}; the shape is kept in the file but not used", path, f"shapes[{i}]")
+                Problem(
+                    f"{reason}; the shape is kept in the file but not used", path, f"shapes[{i}]"
+                )
             )
-            unreadable.append(dict(raw) if isinstance(raw, Mapping) else {"value": raw})
+            kept, _ = json_safe(dict(raw) if isinstance(raw, Mapping) else {"value": raw})
+            unreadable.append(kept)
             continue
         _check_bounds(ann, width, height, problems, path, where)
         if ann.shape_type == "polygon" and ann.group_id is not None:
@@ -112,6 +150,16 @@ def read_labelme(path: Path | str, problems: list[Problem] | None = None) -> Ima
     first_of_group = {members[0]: members for members in groups.values() if len(members) > 1}
     for members in first_of_group.values():
         skip.update(members[1:])
+        if len(members) > MAX_GROUP_RINGS:
+            problems.append(
+                Problem(
+                    f"group {annotations[members[0]].group_id} has {len(members)} polygons; above "
+                    f"{MAX_GROUP_RINGS} they are kept as parts, not nested into holes",
+                    path,
+                    "shapes",
+                    "warning",
+                )
+            )
     for i, ann in enumerate(annotations):
         if i in skip:
             continue
@@ -123,6 +171,26 @@ def read_labelme(path: Path | str, problems: list[Problem] | None = None) -> Ima
     if not isinstance(flags, Mapping):
         problems.append(Problem("'flags' is not an object; ignored", path, "flags", "warning"))
         flags = {}
+    for key in [k for k, v in flags.items() if not isinstance(v, bool)]:
+        problems.append(
+            Problem(
+                f"flag {key!r} is {flags[key]!r}, not true/false; ignored (dropped on save)",
+                path,
+                "flags",
+                "warning",
+            )
+        )
+    flags = {k: v for k, v in flags.items() if isinstance(v, bool)}
+    extra, replaced = json_safe({k: v for k, v in data.items() if k not in _TOP_KEYS})
+    if replaced:
+        problems.append(
+            Problem(
+                f"{replaced} NaN/Infinity value(s) in extra keys; JSON has none, written back as null",
+                path,
+                ", ".join(sorted(extra)),
+                "warning",
+            )
+        )
     doc_path = (
         resolved
         if resolved is not None
@@ -139,7 +207,7 @@ def read_labelme(path: Path | str, problems: list[Problem] | None = None) -> Ima
         height=height,
         annotations=merged,
         flags=dict(flags),
-        extra={k: v for k, v in data.items() if k not in _TOP_KEYS},
+        extra=extra,
         image_data=image_data,
         unreadable_shapes=unreadable,
         loader=_make_loader(doc_path, resolved, image_data, path),
@@ -152,11 +220,23 @@ def _image_size(
     resolved: Path | None,
     image_data: str | None,
     problems: list[Problem],
+    report_missing: bool = True,
 ) -> tuple[int, int]:
     stored_w, stored_h = data.get("imageWidth"), data.get("imageHeight")
     stored_ok = all(
         isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (stored_w, stored_h)
     )
+    if stored_ok and stored_w * stored_h > MAX_MASK_PIXELS:  # type: ignore[operator]
+        problems.append(
+            Problem(
+                f"imageWidth x imageHeight {stored_w}x{stored_h} is above {MAX_MASK_PIXELS:,} "
+                "pixels; ignored",
+                path,
+                "imageWidth",
+                "warning",
+            )
+        )
+        stored_ok = False
     actual: tuple[int, int] | None = None
     try:
         if resolved is not None:
@@ -180,7 +260,7 @@ def _image_size(
             )
         return actual
     if stored_ok:
-        if resolved is None and not image_data:
+        if resolved is None and not image_data and report_missing:
             problems.append(
                 Problem(
                     "the image file was not found; using the stored size",
@@ -229,7 +309,29 @@ def _check_bounds(
 
 
 def _ring_points(ring: np.ndarray) -> list[list[float]]:
-    return [[round(float(x), 3), round(float(y), 3)] for x, y in ring]
+    """Points rounded to 3 decimals, or kept exact where rounding would make points coincide or
+    the ring lose its area (a sub-pixel shape would otherwise not survive being saved)."""
+    rounded = [[round(float(x), 3), round(float(y), 3)] for x, y in ring]
+    exact = np.asarray(ring, dtype=np.float64)
+    if len(exact) > 1 and _collapses(exact, np.asarray(rounded)):
+        return [[float(x), float(y)] for x, y in exact]
+    return rounded
+
+
+def _collapses(exact: np.ndarray, rounded: np.ndarray) -> bool:
+    def same_as_next(a: np.ndarray) -> np.ndarray:
+        return np.all(a == np.roll(a, -1, axis=0), axis=1)
+
+    if np.any(same_as_next(rounded) & ~same_as_next(exact)):
+        return True
+    if len(exact) < 3:
+        return False
+
+    def twice_area(a: np.ndarray) -> float:
+        x, y = a[:, 0] - a[0, 0], a[:, 1] - a[0, 1]
+        return float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+    return twice_area(rounded) == 0 and twice_area(exact) != 0
 
 
 def _meta(ann: Annotation) -> dict[str, Any]:
@@ -304,7 +406,7 @@ def labelme_dict(doc: ImageDoc, json_path: Path, embed_image: bool = False) -> d
     for ann in doc.annotations:
         new, next_gid = annotation_shapes(ann, next_gid)
         shapes.extend(new)
-    shapes.extend(_json_safe(s) for s in doc.unreadable_shapes)
+    shapes.extend(json_safe(s)[0] for s in doc.unreadable_shapes)
     image_data = doc.image_data
     if embed_image and image_data is None:
         image_data = base64.b64encode(Path(doc.path).read_bytes()).decode("ascii")
@@ -321,17 +423,6 @@ def labelme_dict(doc: ImageDoc, json_path: Path, embed_image: bool = False) -> d
         if key not in data:
             data[key] = value
     return data
-
-
-def _json_safe(value: Any) -> Any:
-    """The value with NaN/infinite numbers as null: JSON has no NaN, and strict readers reject it."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def _relative_image_path(image: Path, json_path: Path) -> str:

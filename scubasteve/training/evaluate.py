@@ -101,15 +101,21 @@ def read_side(
                 "as the COCO file those ids come from",
                 path,
             )
-        return _results_as_docs(data, read_coco(gt, None, []), path)
+        return _results_as_docs(data, read_coco(gt, None, []), path, problems)
     return read_coco(path, None, problems).docs
 
 
-def _results_as_docs(results: list[Any], dataset: Any, path: Path) -> list[ImageDoc]:
-    """COCO detections (image_id, category_id, segmentation or bbox, score) as documents."""
-    from scubasteve.core.annotation import Annotation, MaskPatch
-    from scubasteve.io.coco import decode_rle
+def _results_as_docs(
+    results: list[Any], dataset: Any, path: Path, problems: list[Problem] | None = None
+) -> list[ImageDoc]:
+    """COCO detections (image_id, category_id, segmentation, score) as documents. A detection
+    that cannot be used is reported in `problems` (file and index) and the rest go on."""
+    import math
 
+    from scubasteve.core.annotation import Annotation, MaskPatch
+    from scubasteve.io.coco_checks import segmentation_mask
+
+    problems = problems if problems is not None else []
     names = {cid: name for name, cid in dataset.category_ids.items()}
     docs = {
         image_id: ImageDoc(path=doc.path, width=doc.width, height=doc.height)
@@ -118,22 +124,32 @@ def _results_as_docs(results: list[Any], dataset: Any, path: Path) -> list[Image
     for i, r in enumerate(results):
         where = f"[{i}]"
         try:
-            doc, label = docs[r["image_id"]], names[r["category_id"]]
-            seg = r["segmentation"]
-            if isinstance(seg, list):
-                from pycocotools import mask as mask_utils
-
-                rle = mask_utils.merge(mask_utils.frPyObjects(seg, doc.height, doc.width))
-                full = mask_utils.decode(rle).astype(bool)
-            else:
-                full = decode_rle(seg, doc.height, doc.width)
-            patch = MaskPatch.from_full(full)
-            if patch.area == 0:
-                continue
-            score = float(r.get("score", 1.0))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"not a usable COCO detection ({exc})", path, where) from exc
-        doc.annotations.append(Annotation.from_mask(label, patch, score=score, keep_mask=True))
+            if not isinstance(r, dict):
+                raise ValueError("a detection must be an object")
+            image_id, category_id = r.get("image_id"), r.get("category_id")
+            if not isinstance(image_id, int) or image_id not in docs:
+                raise ValueError(f"image_id {image_id!r} is not in the ground truth")
+            if not isinstance(category_id, int) or category_id not in names:
+                raise ValueError(f"category_id {category_id!r} is not in the ground truth")
+            score = r.get("score", 1.0)
+            if isinstance(score, bool) or not isinstance(score, (int, float)):
+                raise ValueError(f"'score' must be a number, got {score!r}")
+            if not math.isfinite(score):
+                raise ValueError(f"'score' must be finite, got {score!r}")
+            doc = docs[image_id]
+            if "segmentation" not in r:
+                raise ValueError("no 'segmentation'")
+            full = segmentation_mask(r["segmentation"], doc.height, doc.width)
+        except (ValueError, TypeError, KeyError, OverflowError) as exc:
+            problems.append(Problem(f"not a usable COCO detection: {exc}", path, where))
+            continue
+        patch = MaskPatch.from_full(full)
+        if patch.area == 0:
+            continue
+        label = names[category_id]
+        doc.annotations.append(
+            Annotation.from_mask(label, patch, score=float(score), keep_mask=True)
+        )
     return list(docs.values())
 
 
@@ -173,8 +189,14 @@ def evaluate_docs(
     iou_type: str = "segm",
     gt_path: Path = Path("ground truth"),
     pred_path: Path = Path("predictions"),
+    problems: list[Problem] | None = None,
 ) -> EvalResult:
-    """Score `pred_docs` against `gt_docs`, images matched by file name (see module docstring)."""
+    """Score `pred_docs` against `gt_docs`, images matched by file name (see module docstring).
+
+    Predictions for an image whose size differs from the ground truth's are not scored (their
+    coordinates belong to another image); each such image is an error in `problems`.
+    """
+    problems = problems if problems is not None else []
     from pycocotools import mask as mask_utils
     from pycocotools.cocoeval import COCOeval
 
@@ -192,6 +214,16 @@ def evaluate_docs(
     category_ids = {c["name"]: c["id"] for c in gt_data["categories"]}
     image_ids = [img["id"] for img in gt_data["images"]]
     # Predictions are drawn on the ground truth's image (same size): an empty doc where none exists.
+    for n in names:
+        if n in pred and (pred[n].width, pred[n].height) != (gt[n].width, gt[n].height):
+            problems.append(
+                Problem(
+                    f"the prediction's image is {pred[n].width}x{pred[n].height} but the ground "
+                    f"truth's is {gt[n].width}x{gt[n].height}; its predictions are not scored",
+                    pred[n].path,
+                )
+            )
+            del pred[n]
     aligned = [
         ImageDoc(path=gt[n].path, width=gt[n].width, height=gt[n].height,
                  annotations=list(pred[n].annotations) if n in pred else [])
@@ -319,10 +351,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     problems: list[Problem] = []
     gt_docs = read_side(args.gt, problems)
     pred_docs = read_side(args.pred, problems, gt=args.gt)
+    result = evaluate_docs(gt_docs, pred_docs, args.iou_type, args.gt, args.pred, problems)
     for problem in problems:
         if problem.severity == "error":
             print(problem, file=sys.stderr)
-    result = evaluate_docs(gt_docs, pred_docs, args.iou_type, args.gt, args.pred)
     for line in result.lines():
         print(line)
     if getattr(args, "json", None):
@@ -332,4 +364,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.plot:
         plot_ap_curve({args.pred.name or str(args.pred): result}, args.plot)
         print(f"plot written to {args.plot}")
-    return 0
+    errors = sum(p.severity == "error" for p in problems)
+    if errors:
+        print(f"{errors} error(s): the entries named above were left out", file=sys.stderr)
+    return 1 if errors else 0
