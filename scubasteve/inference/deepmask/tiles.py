@@ -66,15 +66,18 @@ def tiled_level(
     max_pixels: int,
     cancel: CancelToken | None = None,
 ) -> tuple[LevelFeatures, int]:
-    """Features of the (width, height) = `size` canvas U = scale * X + margin, computed in tiles
-    of at most `max_pixels` canvas pixels; returns them and the number of trunk passes."""
+    """Features of the (width, height) = `size` canvas U = scale * X + margin (sides multiples
+    of the stride, as `whole_canvas_size` makes them), computed in tiles of at most `max_pixels`
+    canvas pixels; returns them and the number of trunk passes."""
     import torch
 
     width, height = size
     s = cfg.stride
+    if width % s or height % s:
+        raise ValueError(f"canvas sides must be multiples of the stride {s}, got {width}x{height}")
     rows, cols = height // s, width // s
     halo = halo_px(cfg) // s
-    side = max(int(math.sqrt(max_pixels)) // s, 2 * halo + 1)
+    side = max(int(math.sqrt(max_pixels)) // s, 2 * halo + 8)  # at least 8 kept cells a side
     core = side - 2 * halo
     reduced: Any = None
     hs: list[Any] | None = None
