@@ -10,6 +10,7 @@ tensor types in `.t7` files.
 from __future__ import annotations
 
 import math
+import re
 
 import deepmask_t7 as t7
 import numpy as np
@@ -195,3 +196,23 @@ def test_gpu_saved_sharpmask_with_const_affine_converts_exactly(tmp_path):
     with torch.inference_mode():
         refined, _ = N.forward_sharpmask(build_model(loaded), loaded.config, x)
     torch.testing.assert_close(refined, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_precision_bench_measures_rank_agreement():
+    from scubasteve.bench.deepmask_precision import spearman, top_overlap
+
+    a = np.arange(200, dtype=np.float32)
+    assert spearman(a, a * 3 + 1) == pytest.approx(1.0)
+    assert spearman(a, -a) == pytest.approx(-1.0)
+    b = a.copy()
+    b[:100], b[100:] = a[100:], a[:100]  # the best 100 become the worst 100
+    assert top_overlap(a, a) == 1.0 and top_overlap(a, b) == 0.0
+
+
+def test_whole_image_bench_reports_all_7_scales(capsys):
+    from scubasteve.cli import main
+
+    assert main(["bench", "deepmask-whole-image", "--tiny", "--size", "300x200", "--k", "5"]) == 0
+    out = capsys.readouterr().out
+    assert len(re.findall(r"^  scale [0-9.]+: [0-9,]+ windows scored$", out, re.M)) == 7
+    assert re.search(r"^peak RSS: \d+ MiB", out, re.M)
