@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from scubasteve.core.settings import Settings, load_settings, save_settings, settings_path
 
 
@@ -42,3 +44,13 @@ def test_a_broken_settings_file_gives_defaults_and_is_left_alone(tmp_path):
     assert load_settings(path, problems) == Settings()
     assert problems and str(path) in problems[0]
     assert path.read_text() == "{ not json"
+
+
+def test_pixellib_min_score_defaults_to_pixellib_own_and_accepts_a_number() -> None:
+    from scubasteve.core.settings import Settings, _check
+
+    assert Settings().pixellib_min_score is None
+    assert _check("pixellib_min_score", None, None) is None
+    assert _check("pixellib_min_score", 0.3, None) == 0.3
+    with pytest.raises(ValueError):
+        _check("pixellib_min_score", 1.5, None)
