@@ -216,3 +216,22 @@ def test_whole_image_bench_reports_all_7_scales(capsys):
     out = capsys.readouterr().out
     assert len(re.findall(r"^  scale [0-9.]+: [0-9,]+ windows scored$", out, re.M)) == 7
     assert re.search(r"^peak RSS: \d+ MiB", out, re.M)
+
+
+def test_heads_run_in_float32_on_features_of_a_bfloat16_trunk():
+    from scubasteve.inference.deepmask.features import LevelFeatures, run_windows
+
+    cfg = tiny_config()
+    torch.manual_seed(3)
+    net = N.build_network(cfg).eval()
+    feats = torch.randn(cfg.neck_channels, 8, 8).relu()
+    half = LevelFeatures(1.0, 0.0, 0.0, feats.to(torch.bfloat16))
+    wide = LevelFeatures(1.0, 0.0, 0.0, feats.to(torch.bfloat16).float())
+    masks, scores = run_windows(net, cfg, [(half, 0, 0), (half, 1, 2)], False)
+    with torch.inference_mode():
+        x = torch.stack([wide.reduced[:, 0:5, 0:5], wide.reduced[:, 1:6, 2:7]])
+        emb = net["neck"][2](x)
+        want_masks = N.mask_logits(net, cfg, emb).numpy()
+        want_scores = N.score_logits(net, emb).numpy()
+    np.testing.assert_array_equal(masks, want_masks)
+    np.testing.assert_array_equal(scores, want_scores)

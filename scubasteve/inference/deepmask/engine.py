@@ -304,7 +304,7 @@ class DeepMaskProposer:
                     i, j = feats[n].centre_cell(p.x, p.y, cfg)
                     add(n, i, j, f"l{n - ideal:+d}pt")
 
-        logits, scores = run_windows(self.net, cfg, windows, self.refine, self.bf16)
+        logits, scores = run_windows(self.net, cfg, windows, self.refine)
         _check(cancel)
         wins = [lf.window(i, j, cfg) for lf, i, j in windows]
         cands = Candidates(logits, scores, wins, tags)
@@ -360,9 +360,7 @@ class DeepMaskProposer:
         for start in range(0, len(entries), _MASK_CHUNK):
             _check(cancel)
             chunk = entries[start : start + _MASK_CHUNK]
-            masks, _ = run_windows(
-                self.net, cfg, [(e[1], e[2], e[3]) for e in chunk], self.refine, self.bf16
-            )
+            masks, _ = run_windows(self.net, cfg, [(e[1], e[2], e[3]) for e in chunk], self.refine)
             for (score, lf, i, j), logit in zip(chunk, masks, strict=True):
                 win = lf.window(i, j, cfg)
                 region = Box(win[0], win[1], win[0] + win[2], win[1] + win[2]).clip(width, height)

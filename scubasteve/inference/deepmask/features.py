@@ -99,19 +99,19 @@ def run_windows(
     cfg: DeepMaskConfig,
     windows: list[tuple[LevelFeatures, int, int]],
     refine: bool,
-    bf16: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mask logits (N, m, m) (SharpMask: (N, window, window)) and objectness logits (N,)."""
+    """Mask logits (N, m, m) (SharpMask: (N, window, window)) and objectness logits (N,).
+
+    The heads run in float32 even on features a bfloat16 trunk computed (they are widened): for
+    the few windows of a box they cost little, and bfloat16 logits reorder near-equal proposals
+    (`scubasteve bench deepmask-precision`, docs/deepmask.md)."""
     import torch
 
     from scubasteve.inference.deepmask import network as N
 
     f = cfg.fsz
-    device = str(windows[0][0].reduced.device)
-    with torch.inference_mode(), N.autocast(device, bf16):
-        x = torch.stack([lf.reduced[:, i : i + f, j : j + f] for lf, i, j in windows])
-        if not bf16:
-            x = x.float()  # features cached in bfloat16 by a bf16 set_image
+    with torch.inference_mode():
+        x = torch.stack([lf.reduced[:, i : i + f, j : j + f] for lf, i, j in windows]).float()
         emb = net["neck"][2](x)
         scores = N.score_logits(net, emb).reshape(-1)
         if refine:
@@ -124,9 +124,9 @@ def run_windows(
                             lf.hs[k][:, i * r : (i + f) * r, j * r : (j + f) * r]
                             for lf, i, j in windows
                         ]  # type: ignore[index]
-                    )
+                    ).float()
                 )
-            masks = N.refine(net, cfg, emb, hs if bf16 else [h.float() for h in hs])
+            masks = N.refine(net, cfg, emb, hs)
         else:
             masks = N.mask_logits(net, cfg, emb)
             if masks.ndim == 5:  # h = w = 1 always here, but keep the shape contract explicit
