@@ -79,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--tiny", action="store_true", help="the tiny test network instead")
     w.add_argument("--sharpmask", action="store_true", help="with the SharpMask refinement")
     w.add_argument("--max-canvas-pixels", type=int, default=1_500_000, help="per trunk pass")
-    w.add_argument("--bf16", choices=("auto", "on", "off"), default="auto")
+    w.add_argument("--bf16", choices=("auto", "on", "off"), default="off")
     w.add_argument("--k", type=int, default=100, help="proposals to return")
     w.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     w.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")

@@ -90,7 +90,9 @@ class DeepMaskOptions:
     full_image_scales: tuple[float, float] = (2**-2.5, 2**0.5)
     full_image_threshold: float | None = None
     local_cache: int = 8
-    bf16: bool | None = None  # bfloat16 trunk and heads; None: where the device runs it fast
+    # bfloat16 trunk (heads stay float32): off by default, as it did not agree closely enough with
+    # float32 on the published layout (docs/deepmask.md, ADR 0204); None: where it runs fast.
+    bf16: bool | None = False
     max_local_levels: int = 2
     min_box_side: float = 4.0
 
