@@ -194,12 +194,11 @@ def test_small_port_checkpoint_converts_to_the_same_outputs(tmp_path):
 
 @pytest.mark.slow
 def test_torch7_deepmask_converts_to_the_same_outputs(tmp_path):
-    import torchfile
 
     rng = np.random.default_rng(0)
     path = tmp_path / "model.t7"
     t7.write_t7(path, t7.deepmask_t7(rng))
-    model = torchfile.load(str(path))[b"model"]
+    model = t7.read_reference(path)[b"model"]
     x = torch.randn(2, 3, 192, 192)
     feat = t7.run(model["trunk"], x)
     ref_mask = t7.run(t7._kids(model["maskBranch"])[0], feat).reshape(2, 56, 56)
@@ -215,12 +214,11 @@ def test_torch7_deepmask_converts_to_the_same_outputs(tmp_path):
 
 
 def test_torch7_sharpmask_converts_to_the_same_outputs(tmp_path):
-    import torchfile
 
     rng = np.random.default_rng(1)
     path = tmp_path / "sharpmask.t7"
     t7.write_t7(path, t7.deepmask_t7(rng, width=16, blocks=(1, 1, 2), fsz=5, oSz=28, sharp_k=16))
-    model = torchfile.load(str(path))[b"model"]
+    model = t7.read_reference(path)[b"model"]
     x = torch.randn(2, 3, 112, 112)
     ref_refined = t7.run_sharpmask(model, x)
     feat = t7.run(model["trunk"], x)
@@ -249,10 +247,9 @@ def test_torch7_resnet_gives_a_trunk_only(tmp_path):
     loaded = load_any(path)
     assert loaded.meta["trunk_only"] and all(k.startswith("trunk.") for k in loaded.state_dict)
     x = torch.randn(1, 3, 64, 64)
-    import torchfile
 
     ref = x
-    for mod in t7._kids(torchfile.load(str(path)))[:7]:
+    for mod in t7._kids(t7.read_reference(path))[:7]:
         ref = t7.run(mod, ref)
     net = N.build_network(loaded.config).eval()
     net.load_state_dict(loaded.state_dict, strict=False)

@@ -354,7 +354,7 @@ def test_sharpmask_command_trains_on_a_named_deepmask_and_the_engine_refines(tmp
     from scubasteve.inference.deepmask.features import run_windows
 
     level = next(iter(eng._levels.values()))
-    logits, _ = run_windows(eng.net, eng.config, [(level, 0, 0)], True, eng.bf16)
+    logits, _ = run_windows(eng.net, eng.config, [(level, 0, 0)], True)
     assert logits.shape == (1, cfg.window, cfg.window)  # refined masks cover the whole window
     props = eng.propose(Box(10, 10, 50, 50))  # a barely trained net may find nothing
     assert all(p.source.startswith("deepmask:sharp") for p in props)

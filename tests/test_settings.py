@@ -62,3 +62,13 @@ def test_a_save_that_fails_keeps_the_old_settings_file(tmp_path, monkeypatch):
     assert info.value.path == path
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["settings.json"], "no temporary files left"
+
+
+def test_pixellib_min_score_defaults_to_pixellib_own_and_accepts_a_number() -> None:
+    from scubasteve.core.settings import Settings, _check
+
+    assert Settings().pixellib_min_score is None
+    assert _check("pixellib_min_score", None, None) is None
+    assert _check("pixellib_min_score", 0.3, None) == 0.3
+    with pytest.raises(ValueError):
+        _check("pixellib_min_score", 1.5, None)

@@ -52,6 +52,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--out", type=Path, default=None, help="write the per-object log (JSON) here")
     a.set_defaults(handler=lazy("scubasteve.bench.annotator:run"))
 
+    d = kinds.add_parser(
+        "deepmask-precision", help="DeepMask in bfloat16 against float32 on the same weights"
+    )
+    d.add_argument("--coco", type=Path, required=True)
+    d.add_argument("--images", type=Path, required=True)
+    d.add_argument("--weights", default=None, help="a name or file (default: random weights)")
+    d.add_argument("--random", choices=("resnet50", "tiny"), default="resnet50")
+    d.add_argument("--seed", type=int, default=0, help="of the random weights")
+    d.add_argument("--limit", type=int, default=40, help="at most this many objects")
+    d.add_argument("--max-side", type=int, default=640, help="downscale longer image sides to this")
+    d.add_argument("--device", default="cpu", help="cpu, cuda or mps")
+    d.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    d.set_defaults(handler=lazy("scubasteve.bench.deepmask_precision:run"))
+
+    w = kinds.add_parser(
+        "deepmask-whole-image", help="DeepMask whole-image mode: time and peak memory"
+    )
+    w.add_argument(
+        "--size",
+        type=lambda t: tuple(int(v) for v in t.lower().split("x")),
+        default=(1920, 1080),
+        help="WIDTHxHEIGHT of the synthetic image (default 1920x1080)",
+    )
+    w.add_argument("--tiny", action="store_true", help="the tiny test network instead")
+    w.add_argument("--sharpmask", action="store_true", help="with the SharpMask refinement")
+    w.add_argument("--max-canvas-pixels", type=int, default=1_500_000, help="per trunk pass")
+    w.add_argument("--bf16", choices=("auto", "on", "off"), default="off")
+    w.add_argument("--k", type=int, default=100, help="proposals to return")
+    w.add_argument("--device", default="cpu", help="cpu, cuda or mps")
+    w.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    w.set_defaults(handler=lazy("scubasteve.bench.deepmask_whole_image:run"))
+
     t = kinds.add_parser("training", help="DeepMask training throughput and quality on a split")
     t.add_argument("--coco", type=Path, required=True)
     t.add_argument("--images", type=Path, required=True)

@@ -48,7 +48,7 @@ class Settings:
     proposals: int = 10
     pixellib_model: str = "mask_rcnn_coco"
     pixellib_speed: str = "1024"
-    pixellib_min_score: float = 0.5
+    pixellib_min_score: float | None = None  # None: PixelLib's threshold for the input size
     recent_labels: list[str] = field(default_factory=list)
     last_folder: str = ""
     recent_folders: list[str] = field(default_factory=list)
@@ -72,6 +72,8 @@ def _check(name: str, value: Any, default: Any) -> Any:
         value = str(value)
         if value not in PIXELLIB_SPEEDS:
             raise ValueError(f"must be one of {', '.join(PIXELLIB_SPEEDS)}")
+    elif name == "pixellib_min_score" and value is None:
+        pass
     elif name in ("polygon_tolerance", "pixellib_min_score", "min_island_area"):
         if (
             isinstance(value, bool)

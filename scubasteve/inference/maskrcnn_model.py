@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from scubasteve.core.errors import InputError
 from scubasteve.core.labels import COCO80
 
@@ -192,13 +194,66 @@ def build_model(mode: str, config: Any, model_dir: Path | str | None = None) -> 
 
 
 def load_weights(model: Any, path: Path, exclude: tuple[str, ...] = ()) -> None:
-    """Load .h5 weights by layer name, turning Keras' shape errors into a message about the file."""
+    """Load .h5 weights by layer name, as PixelLib's `MaskRCNN.load_weights(by_name=True)` does,
+    without the private `tensorflow.python.keras.saving.hdf5_format` it imports (see
+    `_read_keras_h5`); shape errors become a message about the file."""
     try:
-        model.load_weights(str(path), by_name=True, exclude=list(exclude) or None)
+        _read_keras_h5(model.keras_model, Path(path), exclude)
     except ValueError as exc:
         raise InputError(f"weights do not fit this Mask R-CNN: {exc}", path) from exc
     except (OSError, KeyError) as exc:
         raise InputError(f"cannot read the weights (damaged file?): {exc}", path) from exc
+    model.set_log_dir(str(path))  # as PixelLib's load_weights does (it resets the epoch count)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def _read_keras_h5(keras_model: Any, path: Path, exclude: tuple[str, ...] = ()) -> None:
+    """Set the weights of the model's layers from the groups of the same name in a Keras HDF5 file.
+
+    What Keras' `load_weights_from_hdf5_group_by_name` does for PixelLib and Matterport files: the
+    file lists its layers in the attribute ``layer_names``, each layer group lists its datasets in
+    ``weight_names``, in the order of the layer's trainable then non-trainable weights; layers of
+    the model that the file lacks, or that are in `exclude`, keep their values. All values are set
+    in one session run.
+    """
+    import h5py
+    from tf_keras import backend
+
+    layers = getattr(keras_model, "inner_model", keras_model).layers
+    by_name: dict[str, list[Any]] = {}
+    for layer in layers:
+        if layer.name not in exclude:
+            by_name.setdefault(layer.name, []).append(layer)
+    pairs: list[tuple[Any, np.ndarray]] = []
+    with h5py.File(path, "r") as f:
+        root: Any = f
+        if "layer_names" not in root.attrs and "model_weights" in root:
+            root = root["model_weights"]
+        if "layer_names" not in root.attrs:
+            raise KeyError("no 'layer_names' attribute: not a Keras weights file")
+        for raw in root.attrs["layer_names"]:
+            name = _text(raw)
+            if name not in by_name:
+                continue
+            group = root[name]
+            values = [np.asarray(group[_text(w)]) for w in group.attrs.get("weight_names", [])]
+            for layer in by_name[name]:
+                weights = layer.trainable_weights + layer.non_trainable_weights
+                if len(weights) != len(values):
+                    raise ValueError(
+                        f"layer {name!r} has {len(weights)} weights, the file {len(values)}"
+                    )
+                for weight, value in zip(weights, values, strict=True):
+                    if tuple(weight.shape) != value.shape:
+                        raise ValueError(
+                            f"layer {name!r}: {weight.name} has shape {tuple(weight.shape)}, "
+                            f"the file {value.shape}"
+                        )
+                    pairs.append((weight, value))
+    backend.batch_set_value(pairs)
 
 
 def save_weights(model: Any, path: Path, class_names: tuple[str, ...] | list[str]) -> None:

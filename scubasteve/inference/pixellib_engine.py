@@ -51,8 +51,17 @@ SPEED_PRESETS: dict[int, tuple[int, int]] = {
     256: (256, 256),
 }
 _PIXELLIB_SPEED_NAMES = {None: 1024, "average": 512, "fast": 384, "rapid": 256}
+#: PixelLib's confidence threshold for each preset (`pixellib/instance/__init__.py`:
+#: `coco_config` has DETECTION_MIN_CONFIDENCE = 0.7; `instance_segmentation(infer_speed=...)` sets
+#: 0.45 for "average", 0.25 for "fast", 0.20 for "rapid"). Other input sizes get the default 0.7.
+PIXELLIB_MIN_SCORES: dict[int, float] = {1024: 0.7, 512: 0.45, 384: 0.25, 256: 0.20}
 #: Smaller images make PixelLib's resizing produce empty inputs.
 MIN_IMAGE_SIDE = 2
+
+
+def pixellib_min_score(speed: int) -> float:
+    """PixelLib's own confidence threshold at this input size (see `PIXELLIB_MIN_SCORES`)."""
+    return PIXELLIB_MIN_SCORES.get(speed, PIXELLIB_MIN_SCORES[1024])
 
 
 def parse_speed(speed: int | str | None) -> int:
@@ -81,7 +90,8 @@ class InstanceSegmenter:
     `weights`: a model name known to the registry (`mask_rcnn_coco`, a trained model) or an .h5 path.
     `class_names`: names for an .h5 that carries none (81-class files default to COCO).
     `speed`: 1024, 512, 384 or 256 (longest side the image is resized to). `min_score`: confidence
-    threshold. `classes`: keep only these labels (None: all). `device`: "auto" (GPU if TensorFlow sees
+    threshold; None follows PixelLib, whose threshold depends on the speed (0.7 / 0.45 / 0.25 /
+    0.20), also after `set_speed`. `classes`: keep only these labels (None: all). `device`: "auto" (GPU if TensorFlow sees
     one, else CPU) or "cpu". The model loads on first use or with `load()`.
     """
 
@@ -91,7 +101,7 @@ class InstanceSegmenter:
         *,
         class_names: Sequence[str] | None = None,
         speed: int | str | None = 1024,
-        min_score: float = 0.5,
+        min_score: float | None = None,
         classes: Iterable[str] | None = None,
         device: str = "auto",
     ) -> None:
@@ -104,7 +114,10 @@ class InstanceSegmenter:
             inspect_h5(self.path), class_names, registered_class_names(weights)
         )
         self.speed = parse_speed(speed)
-        self.min_score = self._check_score(min_score)
+        self.auto_min_score = min_score is None
+        self.min_score = (
+            pixellib_min_score(self.speed) if min_score is None else self._check_score(min_score)
+        )
         self.classes: frozenset[str] | None = None
         self.set_classes(classes)
         self.device_request = device
@@ -141,11 +154,17 @@ class InstanceSegmenter:
             )
         self.classes = frozenset(wanted) or None
 
-    def set_min_score(self, value: float) -> None:
-        self.min_score = self._check_score(value)
+    def set_min_score(self, value: float | None) -> None:
+        """A fixed confidence threshold, or None for PixelLib's threshold of the speed."""
+        self.auto_min_score = value is None
+        self.min_score = (
+            pixellib_min_score(self.speed) if value is None else self._check_score(value)
+        )
 
     def set_speed(self, speed: int | str | None) -> None:
         self.speed = parse_speed(speed)
+        if self.auto_min_score:
+            self.min_score = pixellib_min_score(self.speed)
 
     # --- loading ----------------------------------------------------------------------------------
 

@@ -43,6 +43,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     for row in rows:
         cells = [cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)]
         print("  ".join([*cells, row[-1]]))
+    notes = [s for s in statuses if s.info.availability and not s.installed]
+    if notes:
+        print()
+    for s in notes:
+        print(f"Note: {s.name}: {s.info.availability}")
     if getattr(args, "long", False):
         for s in statuses:
             _print_details(s)
@@ -61,6 +66,8 @@ def _print_details(s: weights.ModelStatus) -> None:
         print(f"  mirror:   {mirror}")
     if info.homepage:
         print(f"  project:  {info.homepage}")
+    if info.availability:
+        print(f"  note:     {info.availability}")
     print(f"  format:   {info.format}")
     print(f"  file:     {s.path}")
     print(f"  size:     {f'{info.size:,} bytes' if info.size else 'not published (not checked)'}")

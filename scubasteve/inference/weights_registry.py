@@ -50,6 +50,8 @@ class ModelInfo:
     approx_size: int | None = None
     mirrors: tuple[str, ...] = ()
     homepage: str = ""
+    #: A warning about where the file can be had (a dead host, say), shown by `models list`.
+    availability: str = ""
 
     @property
     def downloadable(self) -> bool:
@@ -61,10 +63,17 @@ class ModelInfo:
         return self.size if self.size is not None else self.approx_size
 
 
+# S3 is the old host: facebookresearch/deepmask's README links the models under
+# s3.amazonaws.com/deepmask/models/ (as released in 2016). Facebook later moved its public research
+# files to dl.fbaipublicfiles.com, where the same paths are tried first; S3 stays as the fallback.
+# Neither host was reachable from the development machines, so neither is verified.
 _DEEPMASK_HOST = "https://dl.fbaipublicfiles.com/deepmask/models"
-# The original README (facebookresearch/deepmask) points at this bucket; the same paths are now
-# commonly linked on dl.fbaipublicfiles.com, so it stays as a fallback.
 _DEEPMASK_S3 = "https://s3.amazonaws.com/deepmask/models"
+#: The file PixelLib's own code points at (`COCO_MODEL_URL` in pixellib/instance/utils.py, taken
+#: over from matterport/Mask_RCNN's utils.py): Matterport's v2.0 release.
+_MATTERPORT_COCO = (
+    "https://github.com/matterport/Mask_RCNN/releases/download/v2.0/mask_rcnn_coco.h5"
+)
 _DEEPMASK_HOME = "https://github.com/facebookresearch/deepmask"
 _DEEPMASK_LICENSE = "BSD + PATENTS (facebookresearch/deepmask)"
 
@@ -99,8 +108,9 @@ KNOWN_MODELS: tuple[ModelInfo, ...] = (
         kind="maskrcnn",
         filename="mask_rcnn_coco.h5",
         url="https://github.com/ayoolaolafenwa/PixelLib/releases/download/1.2/mask_rcnn_coco.h5",
-        # About 258 MB (PixelLib docs). Not pinned: the exact size was not confirmed for this
-        # release asset, so the download is checked against the server's announced length.
+        # About 258 MB: the size of Matterport's v2.0 release asset `mask_rcnn_coco.h5` (PixelLib's
+        # docs give no size). Not pinned: the exact size of either release asset was not
+        # confirmed from here, so the download is checked against the server's announced length.
         size=None,
         sha256=None,
         license="MIT (PixelLib)",
@@ -109,6 +119,7 @@ KNOWN_MODELS: tuple[ModelInfo, ...] = (
         class_names=("BG", *COCO80),
         format="h5",
         approx_size=258_000_000,
+        mirrors=(_MATTERPORT_COCO,),
         homepage="https://github.com/ayoolaolafenwa/PixelLib",
     ),
     ModelInfo(
@@ -164,6 +175,11 @@ KNOWN_MODELS: tuple[ModelInfo, ...] = (
         description="DeepMask from the PyTorch port (foolwood/deepmask-pytorch), COCO",
         format="pth-port",
         homepage="https://github.com/foolwood/deepmask-pytorch",
+        # The port's README gives only this personal page; downloads from the same host were
+        # reported unreachable from 2019 on (foolwood/SiamMask#56, StrangerZhang/SiamFC-PyTorch#31).
+        availability="the port's only address (www.robots.ox.ac.uk/~qwang) is probably dead "
+        "(reported unreachable since 2019); if you have the file, `scubasteve models import "
+        "deepmask-pth FILE`",
     ),
     _sam2("tiny", "38.9"),
     _sam2("small", "46"),

@@ -217,3 +217,15 @@ def test_whole_folder_times_come_from_the_annotation_files(make_window, image_fo
     assert window.stats_panel.total.text().startswith(
         "3 objects: 6.7 s per object, 540 objects per hour"
     )
+
+
+def test_settings_dialog_keeps_pixellib_own_threshold_until_one_is_chosen(qtbot):
+    from scubasteve.core.settings import Settings
+    from scubasteve.gui.views.dialogs import SettingsDialog
+
+    dialog = SettingsDialog(Settings())
+    qtbot.addWidget(dialog)
+    assert dialog.pl_score.text() == "PixelLib's for the size"
+    assert dialog.result_settings().pixellib_min_score is None
+    dialog.pl_score.setValue(0.3)
+    assert dialog.result_settings().pixellib_min_score == pytest.approx(0.3)

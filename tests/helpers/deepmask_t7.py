@@ -2,7 +2,9 @@
 
 The writer follows Torch7's binary serialisation (type tag, object index, "V 1" version, class name,
 then the object; tensors as sizes/strides/offset plus a storage; tables as key/value pairs; longs of
-8 bytes as on 64-bit Linux). The interpreter evaluates a module tree as read back by `torchfile`,
+8 bytes as on 64-bit Linux). Like the published models, which were saved from the GPU, tensors are
+written as `torch.CudaTensor` / `torch.CudaStorage` (int64 ones as `torch.CudaLongTensor`) unless
+`cuda=False`; empty tensors (the `output`/`gradInput` buffers of saved modules) have no storage. The interpreter evaluates a module tree as read back by `torchfile`,
 independently of the converter under test, so comparing outputs checks where every tensor went.
 """
 
@@ -24,9 +26,17 @@ class T7Object:
 
 
 class T7Writer:
-    def __init__(self) -> None:
+    def __init__(self, cuda: bool = True) -> None:
         self.parts: list[bytes] = []
         self.index = 0
+        self.cuda = cuda
+
+    def _tensor_names(self, arr: np.ndarray) -> tuple[str, str]:
+        kind = "Long" if arr.dtype == np.int64 else ""
+        if self.cuda:
+            return f"torch.Cuda{kind}Tensor", f"torch.Cuda{kind}Storage"
+        kind = kind or "Float"
+        return f"torch.{kind}Tensor", f"torch.{kind}Storage"
 
     def _int(self, v: int) -> None:
         self.parts.append(struct.pack("<i", v))
@@ -62,15 +72,22 @@ class T7Writer:
             self._int(2)
             self._string(obj)
         elif isinstance(obj, np.ndarray):
-            arr = np.ascontiguousarray(obj, dtype=np.float32)
-            self._torch_header("torch.FloatTensor")
+            dtype = np.int64 if obj.dtype == np.int64 else np.float32
+            arr = np.ascontiguousarray(obj, dtype=dtype)
+            tensor, storage = self._tensor_names(arr)
+            self._torch_header(tensor)
+            if arr.size == 0:  # an empty tensor: no dimensions, no storage
+                self._int(0)
+                self._long(1)
+                self._int(0)
+                return
             self._int(arr.ndim)
             for s in arr.shape:
                 self._long(s)
             for s in arr.strides:
-                self._long(s // 4)
+                self._long(s // arr.itemsize)
             self._long(1)
-            self._torch_header("torch.FloatStorage")
+            self._torch_header(storage)
             self._long(arr.size)
             self.parts.append(arr.tobytes())
         elif isinstance(obj, T7Object):
@@ -92,8 +109,8 @@ class T7Writer:
         return b"".join(self.parts)
 
 
-def write_t7(path, obj: Any) -> None:  # type: ignore[no-untyped-def]
-    w = T7Writer()
+def write_t7(path, obj: Any, cuda: bool = True) -> None:  # type: ignore[no-untyped-def]
+    w = T7Writer(cuda)
     w.write(obj)
     path.write_bytes(w.bytes())
 
@@ -119,6 +136,8 @@ def conv(
         dH=stride,
         padW=pad,
         padH=pad,
+        output=np.zeros((0,), np.float32),
+        gradInput=np.zeros((0,), np.float32),
     )
     if bias:
         f["bias"] = rng.normal(0, 0.1, size=cout).astype(np.float32)
@@ -133,10 +152,16 @@ def padded_conv(rng, cin: int, cout: int, k: int, stride: int = 1, bias: bool = 
     return seq(sympad(k // 2), conv(rng, cin, cout, k, stride, 0, bias))
 
 
-def const_diag(rng, c: int, scale: float = 1.0) -> T7Object:  # type: ignore[no-untyped-def]
-    a = (rng.uniform(0.5, 1.5, size=(1, c, 1, 1)) * scale).astype(np.float32)
-    b = rng.normal(0, 0.1, size=(1, c, 1, 1)).astype(np.float32)
-    return T7Object("nn.SpatialConstDiagonal", dict(a=a, b=b))
+#: Frozen batch norm of the original code (a, b of shape (1, C, 1, 1)) and of today's upstream code,
+#: which folds batch norms into imagine-nn's `inn.ConstAffine` (a, b of shape (C,)).
+CONST_DIAGONAL, CONST_AFFINE = "nn.SpatialConstDiagonal", "inn.ConstAffine"
+
+
+def const_diag(rng, c: int, scale: float = 1.0, kind: str = CONST_DIAGONAL) -> T7Object:  # type: ignore[no-untyped-def]
+    shape = (c,) if kind == CONST_AFFINE else (1, c, 1, 1)
+    a = (rng.uniform(0.5, 1.5, size=shape) * scale).astype(np.float32)
+    b = rng.normal(0, 0.1, size=shape).astype(np.float32)
+    return T7Object(kind, dict(a=a, b=b, inplace=True))
 
 
 def relu() -> T7Object:
@@ -150,20 +175,21 @@ def linear(rng, nin: int, nout: int) -> T7Object:  # type: ignore[no-untyped-def
     )
 
 
-def bottleneck(rng, cin: int, planes: int, stride: int) -> T7Object:  # type: ignore[no-untyped-def]
+def bottleneck(rng, cin: int, planes: int, stride: int, bn: str = CONST_DIAGONAL) -> T7Object:  # type: ignore[no-untyped-def]
     branch = seq(
         conv(rng, cin, planes, 1, bias=False),
-        const_diag(rng, planes),
+        const_diag(rng, planes, kind=bn),
         relu(),
         padded_conv(rng, planes, planes, 3, stride, bias=False),
-        const_diag(rng, planes),
+        const_diag(rng, planes, kind=bn),
         relu(),
         conv(rng, planes, planes * 4, 1, bias=False),
-        const_diag(rng, planes * 4, 0.3),
+        const_diag(rng, planes * 4, 0.3, kind=bn),
     )
     if cin != planes * 4 or stride != 1:
         shortcut = seq(
-            conv(rng, cin, planes * 4, 1, stride, bias=False), const_diag(rng, planes * 4)
+            conv(rng, cin, planes * 4, 1, stride, bias=False),
+            const_diag(rng, planes * 4, kind=bn),
         )
     else:
         shortcut = T7Object("nn.Identity", {})
@@ -174,24 +200,38 @@ def bottleneck(rng, cin: int, planes: int, stride: int) -> T7Object:  # type: ig
     )
 
 
-def resnet_trunk(rng, width: int, blocks: tuple[int, ...]) -> list[T7Object]:  # type: ignore[no-untyped-def]
-    mods = [padded_conv(rng, 3, width, 7, 2, bias=True), const_diag(rng, width), relu()]
-    mods.append(T7Object("nn.SpatialMaxPooling", dict(kW=3, kH=3, dW=2, dH=2, padW=1, padH=1)))
+def resnet_trunk(
+    rng, width: int, blocks: tuple[int, ...], bn: str = CONST_DIAGONAL
+) -> list[T7Object]:  # type: ignore[no-untyped-def]
+    mods = [padded_conv(rng, 3, width, 7, 2, bias=True), const_diag(rng, width, kind=bn), relu()]
+    # cunn's max pooling keeps its argmax indices: a CudaLongTensor in files saved from the GPU.
+    indices = np.zeros((1, width, 2, 2), np.int64)
+    mods.append(
+        T7Object(
+            "nn.SpatialMaxPooling", dict(kW=3, kH=3, dW=2, dH=2, padW=1, padH=1, indices=indices)
+        )
+    )
     cin = width
     for i, n in enumerate(blocks):
         planes = width * 2**i
-        stage = [bottleneck(rng, cin, planes, 1 if i == 0 else 2)]
+        stage = [bottleneck(rng, cin, planes, 1 if i == 0 else 2, bn)]
         cin = planes * 4
-        stage += [bottleneck(rng, cin, planes, 1) for _ in range(n - 1)]
+        stage += [bottleneck(rng, cin, planes, 1, bn) for _ in range(n - 1)]
         mods.append(seq(*stage))
     return mods
 
 
 def deepmask_t7(
-    rng, width: int = 64, blocks=(3, 4, 6), fsz: int = 10, oSz: int = 56, sharp_k: int = 0
+    rng,
+    width: int = 64,
+    blocks=(3, 4, 6),
+    fsz: int = 10,
+    oSz: int = 56,
+    sharp_k: int = 0,
+    bn: str = CONST_DIAGONAL,
 ):  # type: ignore[no-untyped-def]
     """The object `torch.save` wrote for DeepMask (or SharpMask when sharp_k = km = ks > 0)."""
-    trunk = resnet_trunk(rng, width, blocks)
+    trunk = resnet_trunk(rng, width, blocks, bn)
     trunk += [
         T7Object("nn.SpatialZeroPadding", dict(pad_l=-1, pad_r=-1, pad_t=-1, pad_b=-1)),
         conv(rng, 16 * width, 128, 1),
@@ -255,6 +295,26 @@ def deepmask_t7(
 # --- running them (as read back by torchfile) -----------------------------------------------------
 
 
+def read_reference(path) -> Any:  # type: ignore[no-untyped-def]
+    """`torchfile.load` of a file with CUDA long tensors, independently of the loader under test:
+    the readers it lacks are added for this call only, so the converter must bring its own."""
+    import torchfile
+
+    added = []
+    for name, reader, dtype in (
+        (b"torch.CudaLongTensor", torchfile.add_tensor_reader, np.int64),
+        (b"torch.CudaLongStorage", torchfile.add_storage_reader, np.int64),
+    ):
+        if name not in torchfile.type_handlers:
+            reader(name, dtype)
+            added.append(name)
+    try:
+        return torchfile.load(str(path))
+    finally:
+        for name in added:
+            torchfile.type_handlers.pop(name, None)
+
+
 def _name(m: Any) -> str:
     n = m.torch_typename()
     return n.decode() if isinstance(n, bytes) else n
@@ -301,8 +361,8 @@ def run(m: Any, x: Any) -> Any:
     if name == "nn.SpatialZeroPadding":
         p = -int(m["pad_l"])
         return x[:, :, p:-p, p:-p]
-    if name == "nn.SpatialConstDiagonal":
-        return x * _t(m["a"]) + _t(m["b"])
+    if name in (CONST_DIAGONAL, CONST_AFFINE):
+        return x * _t(m["a"]).reshape(1, -1, 1, 1) + _t(m["b"]).reshape(1, -1, 1, 1)
     if name == "cudnn.ReLU":
         return torch.relu(x)
     if name == "nn.Threshold":

@@ -103,9 +103,12 @@ class SettingsDialog(QDialog):
         self.pl_speed.addItems(list(PIXELLIB_SPEEDS))
         self.pl_speed.setCurrentText(s.pixellib_speed)
         self.pl_score = QDoubleSpinBox()
-        self.pl_score.setRange(0.0, 1.0)
+        # The minimum stands for "PixelLib's threshold for the input size" (None in settings).
+        self.pl_score.setRange(-0.05, 1.0)
         self.pl_score.setSingleStep(0.05)
-        self.pl_score.setValue(s.pixellib_min_score)
+        self.pl_score.setSpecialValueText("PixelLib's for the size")
+        score = s.pixellib_min_score
+        self.pl_score.setValue(-0.05 if score is None else score)
         form.addRow("Device", self.device)
         form.addRow("Proposal engine", self.engine)
         for name, reason in _engine_notes():
@@ -155,7 +158,8 @@ class SettingsDialog(QDialog):
         s.output_folder = self.output.text().strip()
         s.pixellib_model = self.pl_model.text().strip() or "mask_rcnn_coco"
         s.pixellib_speed = self.pl_speed.currentText()
-        s.pixellib_min_score = float(self.pl_score.value())
+        score = float(self.pl_score.value())
+        s.pixellib_min_score = None if score < 0 else score
         shortcuts = {}
         for spec in ACTIONS:
             text = self._editors[spec.id].keySequence().toString()

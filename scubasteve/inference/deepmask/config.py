@@ -22,8 +22,39 @@ PADDINGS = ("zeros", "reflect", "symmetric")
 #: ImageNet statistics the trunk expects (RGB, on 0..1 pixels).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-#: The grey that fills crops outside the image: the ImageNet mean, which normalises to zero.
-GREY_RGB = (124, 116, 104)
+#: The grey that fills canvases and training crops outside the image: 0.5 on the 0..1 scale, as the
+#: published code pads (facebookresearch/deepmask `InferDeepMask.lua` `inpPad:fill(.5)` and
+#: `DataSampler.lua` `cropTensor(inp, bbox, 0.5)` / `imgPad:fill(.5)`; the PyTorch port's
+#: `tools/InferDeepMask.py` `ConstantPad2d(bw, 0.5)`). Our canvases are uint8, so 0.5 becomes
+#: 128/255 = 0.502 (the same 1/510 rounding every resampled image pixel gets).
+GREY_RGB = (128, 128, 128)
+
+#: Grey margin (canvas pixels) around the scaled image in whole-image canvases: half the 160 px
+#: window, the published `bw = iSz/2` (`InferDeepMask.lua`; the port's `iSz // 2`).
+PUBLISHED_MARGIN_PX = 80
+
+#: Mask threshold of the published inference: a pixel is kept when its probability is above 0.2
+#: (`computeProposals.lua` and `evalPerImage.lua` call `infer:getTopProps(.2, h, w)`, which
+#: `InferDeepMask.lua` turns into the logit cut log(0.2/0.8); the PyTorch port's
+#: `tools/computeProposals.py` passes the same 0.2).
+PUBLISHED_MASK_THRESHOLD = 0.2
+#: Mask threshold for models trained here: the training loss is a logistic loss on 0/1 labels, so
+#: p = 0.5 is its decision boundary. A model may record its own value as ``meta["mask_threshold"]``.
+TRAINED_MASK_THRESHOLD = 0.5
+
+
+def mask_threshold_of(meta: dict[str, Any]) -> tuple[float, str]:
+    """The mask threshold for a model with this metadata, and where the value comes from.
+
+    Published files converted from Torch7 or the PyTorch port get the published 0.2; models trained
+    here 0.5; a value recorded in the metadata wins over both.
+    """
+    recorded = meta.get("mask_threshold")
+    if isinstance(recorded, (int, float)) and 0.0 < float(recorded) < 1.0:
+        return float(recorded), str(meta.get("mask_threshold_source") or "recorded with the model")
+    if meta.get("converted_from") in ("t7", "pth-port"):
+        return PUBLISHED_MASK_THRESHOLD, "published inference (computeProposals.lua, 0.2)"
+    return TRAINED_MASK_THRESHOLD, "trained here (logistic loss boundary, 0.5)"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,11 @@ from scubasteve.inference.deepmask.canvas import (
     warp_logits,
     whole_canvas_size,
 )
-from scubasteve.inference.deepmask.config import DeepMaskConfig
+from scubasteve.inference.deepmask.config import (
+    PUBLISHED_MARGIN_PX,
+    DeepMaskConfig,
+    mask_threshold_of,
+)
 from scubasteve.inference.deepmask.features import (
     LevelFeatures,
     compute_features,
@@ -48,6 +52,7 @@ from scubasteve.inference.deepmask.features import (
     run_windows,
 )
 from scubasteve.inference.deepmask.ranking import Candidates, select
+from scubasteve.inference.deepmask.tiles import tiled_level
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +63,10 @@ class DeepMaskOptions:
 
     `scale_steps`: pyramid levels used around the box's ideal level (half-octave steps).
     `shift_cells`: windows at +-this many cells (16 network px) around the box centre.
-    `thresholds`: probabilities at which each window's mask is cut (each gives a candidate).
+    `thresholds`: probabilities at which each window's mask is cut (each gives a candidate);
+    None: the model's own threshold (`config.mask_threshold_of`: 0.2 for published weights as in
+    `computeProposals.lua`, 0.5 for models trained here). `full_image_threshold` likewise.
+    `margin_px`: grey around whole-image canvases (80, the published `bw`).
     `precompute`: run the trunk on whole pyramid levels in `set_image`, up to
     `max_precompute_scale` and `max_canvas_pixels` per level; other levels use local canvases
     (at most `max_local_levels` of them per box).
@@ -67,22 +75,24 @@ class DeepMaskOptions:
     levels_per_octave: int = 2
     scale_steps: tuple[int, ...] = (-1, 0, 1)
     shift_cells: int = 1
-    thresholds: tuple[float, ...] = (0.5,)
+    thresholds: tuple[float, ...] | None = None
     duplicate_iou: float = 0.8
     box_margin: float = 0.1
     score_weight: float = 0.5
     box_weight: float = 1.0
     point_weight: float = 1.0
-    margin_px: int = 64
+    margin_px: int = PUBLISHED_MARGIN_PX
     precompute: bool = True
     max_precompute_scale: float = 1.0
     max_canvas_pixels: int = 1_500_000
     grid_side: int = 64
     use_refinement: bool = True
     full_image_scales: tuple[float, float] = (2**-2.5, 2**0.5)
-    full_image_threshold: float = 0.5
+    full_image_threshold: float | None = None
     local_cache: int = 8
-    bf16: bool | None = None  # bfloat16 trunk and heads; None: where the device runs it fast
+    # bfloat16 trunk (heads stay float32): off by default, as it did not agree closely enough with
+    # float32 on the published layout (docs/deepmask.md, ADR 0204); None: where it runs fast.
+    bf16: bool | None = False
     max_local_levels: int = 2
     min_box_side: float = 4.0
 
@@ -113,8 +123,8 @@ class DeepMaskProposer:
         self.net = net.to(device).eval().to(memory_format=torch.channels_last)
         self.config = config
         self.device = device
-        self.options = options or DeepMaskOptions()
         self.meta = dict(meta or {})
+        self.options = _with_thresholds(options or DeepMaskOptions(), self.meta)
         self.refine = bool(config.sharpmask and self.options.use_refinement)
         from scubasteve.inference.deepmask.network import bf16_is_fast
 
@@ -125,6 +135,8 @@ class DeepMaskProposer:
         self.last_set_image = SetImageStats()
         #: Trunk passes the last `propose` needed (0: served from cached features only).
         self.last_trunk_passes = 0
+        #: (scale, windows scored) of every level the last `propose_image` ran.
+        self.last_image_levels: list[tuple[float, int]] = []
 
     # --- per-image work ---------------------------------------------------------------------------
 
@@ -159,7 +171,8 @@ class DeepMaskProposer:
         stats.nbytes = sum(lf.nbytes() for lf in self._levels.values())
         self.last_set_image = stats
 
-    def _whole_canvas(self, n: int):  # type: ignore[no-untyped-def]
+    def _level_size(self, n: int) -> tuple[float, int, int]:
+        """Scale and (width, height) of the whole canvas of pyramid level `n`."""
         assert self._pyramid is not None
         s = level_scale(n, self.options.levels_per_octave)
         m = self.options.margin_px
@@ -168,21 +181,43 @@ class DeepMaskProposer:
         )
         # At least one whole window (with its context ring) even for thin images at small scales.
         least = (self.config.fsz + 2 * max(self.config.context_cells, 1)) * self.config.stride
-        w, h = max(w, least), max(h, least)
-        if w * h > self.options.max_canvas_pixels:
-            return None
-        return self._pyramid.canvas(s, m, m, w, h)
+        return s, max(w, least), max(h, least)
 
-    def _compute_level(self, n: int) -> LevelFeatures | None:
+    def _compute_level(
+        self, n: int, tiled: bool = False, cancel: CancelToken | None = None
+    ) -> LevelFeatures | None:
+        """Features of level `n`: one trunk pass (cached) when its canvas fits
+        `max_canvas_pixels`; else, with `tiled`, tile by tile within that budget (not cached);
+        else None."""
         if n in self._levels:
             return self._levels[n]
-        canvas = self._whole_canvas(n)
-        if canvas is None:
+        assert self._pyramid is not None
+        s, w, h = self._level_size(n)
+        m = self.options.margin_px
+        if w * h <= self.options.max_canvas_pixels:
+            canvas = self._pyramid.canvas(s, m, m, w, h)
+            (lf,) = compute_features(
+                self.net, self.config, [canvas], self.device, self.refine, self.bf16
+            )
+            self._levels[n] = lf
+            self.last_trunk_passes += 1
+            return lf
+        if not tiled:
             return None
-        (lf,) = compute_features(
-            self.net, self.config, [canvas], self.device, self.refine, self.bf16
+        lf, passes = tiled_level(
+            self.net,
+            self.config,
+            self._pyramid,
+            s,
+            m,
+            (w, h),
+            self.device,
+            self.refine,
+            self.bf16,
+            self.options.max_canvas_pixels,
+            cancel,
         )
-        self._levels[n] = lf
+        self.last_trunk_passes += passes
         return lf
 
     def _local_levels(self, levels: list[int], cx: float, cy: float) -> dict[int, LevelFeatures]:
@@ -272,7 +307,7 @@ class DeepMaskProposer:
                     i, j = feats[n].centre_cell(p.x, p.y, cfg)
                     add(n, i, j, f"l{n - ideal:+d}pt")
 
-        logits, scores = run_windows(self.net, cfg, windows, self.refine, self.bf16)
+        logits, scores = run_windows(self.net, cfg, windows, self.refine)
         _check(cancel)
         wins = [lf.window(i, j, cfg) for lf, i, j in windows]
         cands = Candidates(logits, scores, wins, tags)
@@ -297,56 +332,67 @@ class DeepMaskProposer:
         self, k: int = 100, *, max_iou: float = 0.9, cancel: CancelToken | None = None
     ) -> list[Proposal]:
         """Up to `k` object masks anywhere in the image, by objectness, as the published
-        full-image inference: every stride-16 window of every level in `full_image_scales`."""
+        full-image inference (`InferDeepMask.lua`): every stride-16 window of every level in
+        `full_image_scales` (all 7 half-octave scales 2^-2.5 .. 2^0.5 by default). Levels whose
+        canvas exceeds `max_canvas_pixels` are computed in tiles within that budget."""
         if self._pyramid is None:
             raise RuntimeError("call set_image before propose_image")
-        import torch
-
-        from scubasteve.inference.deepmask import network as N
-
         cfg, opts = self.config, self.options
         lo = nearest_level(opts.full_image_scales[0], opts.levels_per_octave)
         hi = nearest_level(opts.full_image_scales[1], opts.levels_per_octave)
-        entries: list[tuple[float, LevelFeatures, Any, int, int]] = []
+        keep = 4 * k
+        entries: list[tuple[float, LevelFeatures, int, int]] = []
+        self.last_trunk_passes = 0
+        self.last_image_levels = []
         for n in range(lo, hi + 1):
             _check(cancel)
-            lf = self._compute_level(n)
-            if lf is None:
-                log.info(
-                    "level %.3f skipped: its canvas exceeds the pixel budget", level_scale(n, 2)
-                )
-                continue
-            emb, scores = dense_scores(self.net, lf, self.bf16)
-            for i, j in zip(
-                *np.unravel_index(np.argsort(-scores, axis=None)[: 4 * k], scores.shape),
-                strict=True,
-            ):
-                entries.append((float(scores[i, j]), lf, emb, int(i), int(j)))
-        entries.sort(key=lambda e: -e[0])
-        entries = entries[: 4 * k]
+            lf = self._compute_level(n, tiled=True, cancel=cancel)
+            assert lf is not None
+            scores = dense_scores(self.net, cfg, lf, self.bf16)
+            self.last_image_levels.append((lf.scale, int(scores.size)))
+            top = np.argsort(-scores, axis=None)[:keep]
+            for i, j in zip(*np.unravel_index(top, scores.shape), strict=True):
+                entries.append((float(scores[i, j]), lf, int(i), int(j)))
+            # Keep only the best so far, so that levels without a candidate are freed.
+            entries.sort(key=lambda e: -e[0])
+            del entries[keep:], lf
         if not entries:
             return []
         height, width = self._pyramid.height, self._pyramid.width
         props = []
-        with torch.inference_mode():
-            emb = torch.stack([e[2][0, :, e[3], e[4]] for e in entries])[:, :, None, None]
-            if self.refine:
-                windows = [(e[1], e[3], e[4]) for e in entries]
-                masks, _ = run_windows(self.net, cfg, windows, True, self.bf16)
-            else:
-                masks = N.mask_logits(self.net, cfg, emb.float()).float().cpu().numpy()
-        for (score, lf, _, i, j), logit in zip(entries, masks, strict=True):
-            win = lf.window(i, j, cfg)
-            region = Box(win[0], win[1], win[0] + win[2], win[1] + win[2]).clip(width, height)
-            if region.width < 1 or region.height < 1:
-                continue
-            patch = _full_patch(logit, win, region, opts.full_image_threshold)
-            if patch.area:
-                prob = 1 / (1 + math.exp(-score))
-                props.append(
-                    Proposal(patch, prob, "deepmask:full", {"objectness": prob, "scale": lf.scale})
-                )
+        for start in range(0, len(entries), _MASK_CHUNK):
+            _check(cancel)
+            chunk = entries[start : start + _MASK_CHUNK]
+            masks, _ = run_windows(self.net, cfg, [(e[1], e[2], e[3]) for e in chunk], self.refine)
+            for (score, lf, i, j), logit in zip(chunk, masks, strict=True):
+                win = lf.window(i, j, cfg)
+                region = Box(win[0], win[1], win[0] + win[2], win[1] + win[2]).clip(width, height)
+                if region.width < 1 or region.height < 1:
+                    continue
+                patch = _full_patch(logit, win, region, float(opts.full_image_threshold or 0.5))
+                if patch.area:
+                    prob = 1 / (1 + math.exp(-score))
+                    extras = {"objectness": prob, "scale": lf.scale}
+                    props.append(Proposal(patch, prob, "deepmask:full", extras))
         return deduplicate(props, k, max_iou)
+
+
+#: Windows whose masks are decoded in one batch by `propose_image`.
+_MASK_CHUNK = 256
+
+
+def _with_thresholds(opts: DeepMaskOptions, meta: dict[str, Any]) -> DeepMaskOptions:
+    """`opts` with unset mask thresholds replaced by the model's own (recorded in `meta`)."""
+    value, source = mask_threshold_of(meta)
+    meta.setdefault("mask_threshold", value)
+    meta.setdefault("mask_threshold_source", source)
+    return replace(
+        opts,
+        thresholds=opts.thresholds if opts.thresholds is not None else (value,),
+        full_image_threshold=(
+            opts.full_image_threshold if opts.full_image_threshold is not None else value
+        ),
+    )
 
 
 def _check(cancel: CancelToken | None) -> None:

@@ -99,19 +99,19 @@ def run_windows(
     cfg: DeepMaskConfig,
     windows: list[tuple[LevelFeatures, int, int]],
     refine: bool,
-    bf16: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mask logits (N, m, m) (SharpMask: (N, window, window)) and objectness logits (N,)."""
+    """Mask logits (N, m, m) (SharpMask: (N, window, window)) and objectness logits (N,).
+
+    The heads run in float32 even on features a bfloat16 trunk computed (they are widened): for
+    the few windows of a box they cost little, and bfloat16 logits reorder near-equal proposals
+    (`scubasteve bench deepmask-precision`, docs/deepmask.md)."""
     import torch
 
     from scubasteve.inference.deepmask import network as N
 
     f = cfg.fsz
-    device = str(windows[0][0].reduced.device)
-    with torch.inference_mode(), N.autocast(device, bf16):
-        x = torch.stack([lf.reduced[:, i : i + f, j : j + f] for lf, i, j in windows])
-        if not bf16:
-            x = x.float()  # features cached in bfloat16 by a bf16 set_image
+    with torch.inference_mode():
+        x = torch.stack([lf.reduced[:, i : i + f, j : j + f] for lf, i, j in windows]).float()
         emb = net["neck"][2](x)
         scores = N.score_logits(net, emb).reshape(-1)
         if refine:
@@ -124,9 +124,9 @@ def run_windows(
                             lf.hs[k][:, i * r : (i + f) * r, j * r : (j + f) * r]
                             for lf, i, j in windows
                         ]  # type: ignore[index]
-                    )
+                    ).float()
                 )
-            masks = N.refine(net, cfg, emb, hs if bf16 else [h.float() for h in hs])
+            masks = N.refine(net, cfg, emb, hs)
         else:
             masks = N.mask_logits(net, cfg, emb)
             if masks.ndim == 5:  # h = w = 1 always here, but keep the shape contract explicit
@@ -134,15 +134,28 @@ def run_windows(
         return masks.float().cpu().numpy(), scores.float().cpu().numpy()
 
 
-def dense_scores(net: Any, lf: LevelFeatures, bf16: bool = False) -> tuple[Any, np.ndarray]:
-    """Embeddings (1, 512, r, c) and objectness logits (r, c) of every window of a level."""
+def dense_scores(
+    net: Any, cfg: DeepMaskConfig, lf: LevelFeatures, bf16: bool = False, max_windows: int = 4096
+) -> np.ndarray:
+    """Objectness logits (rows, cols) of every window of a level, `max_windows` at a time (the
+    512-d embeddings and the 1024-wide score layer of a whole 24 Mpx level would take a GB)."""
     import torch
 
     from scubasteve.inference.deepmask import network as N
 
+    f = cfg.fsz
+    rows, cols = lf.rows - f + 1, lf.cols - f + 1
+    if rows <= 0 or cols <= 0:
+        return np.zeros((max(rows, 0), max(cols, 0)), dtype=np.float32)
+    step = max(1, max_windows // cols)
+    out = []
     with torch.inference_mode(), N.autocast(str(lf.reduced.device), bf16):
-        emb = net["neck"][2](lf.reduced[None])
-        scores = N.score_logits(net, emb)[0]
-        if scores.ndim == 0:
-            scores = scores.reshape(1, 1)
-        return emb, scores.float().cpu().numpy()
+        for r0 in range(0, rows, step):
+            r1 = min(rows, r0 + step)
+            x = lf.reduced[None, :, r0 : r1 + f - 1]
+            if not bf16:
+                x = x.float()
+            emb = net["neck"][2](x)
+            scores = N.score_logits(net, emb)
+            out.append(scores.float().reshape(r1 - r0, cols).cpu().numpy())
+    return np.concatenate(out)

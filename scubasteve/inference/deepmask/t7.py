@@ -1,8 +1,10 @@
 """Convert the original Torch7 DeepMask / SharpMask (and the ResNet-50 they start from) to our layout.
 
 The `.t7` file is read with `torchfile` into `TorchObject`s (attributes of the Lua modules, tensors as
-numpy arrays). The trunk is an ``nn.Sequential``: stem conv (wrapped with its padding), frozen batch
-norm (``nn.SpatialConstDiagonal`` a, b) or ``nn.SpatialBatchNormalization``, ReLU, max-pool, then
+numpy arrays). The published files were saved from the GPU, so their tensors are `torch.CudaTensor`s
+(read like float tensors; `register_cuda_readers` adds the types `torchfile` lacks). The trunk is an
+``nn.Sequential``: stem conv (wrapped with its padding), frozen batch norm (``nn.SpatialConstDiagonal``
+or ``inn.ConstAffine``: a, b) or ``nn.SpatialBatchNormalization``, ReLU, max-pool, then
 residual stages (blocks of ``ConcatTable(branch, shortcut)``, ``CAddTable``, ``ReLU``) and, for
 DeepMask, a border crop, a 1x1 conv, ReLU, ``View`` and ``Linear(128*10*10, 512)``.
 """
@@ -21,8 +23,12 @@ from scubasteve.inference.deepmask.config import DeepMaskConfig
 
 BN_EPS = 1e-5
 _CONVS = ("nn.SpatialConvolution", "cudnn.SpatialConvolution", "nn.SpatialConvolutionMM")
+#: Frozen batch norms (y = a * x + b): the original code's `nn.SpatialConstDiagonal`
+#: (`modelUtils.lua`) and, in files written by today's upstream code, `inn.ConstAffine` from
+#: szagoruyko/imagine-nn (`utils.lua` `BNtoFixed`, a and b as 1-D tensors).
+_CONST_AFFINE = ("nn.SpatialConstDiagonal", "inn.ConstAffine")
 _BNS = (
-    "nn.SpatialConstDiagonal",
+    *_CONST_AFFINE,
     "nn.SpatialBatchNormalization",
     "cudnn.SpatialBatchNormalization",
 )
@@ -119,7 +125,7 @@ def _linear(mod: Any) -> tuple[np.ndarray, np.ndarray]:
 def _bn(mod: Any, conv_bias: np.ndarray | None) -> dict[str, np.ndarray]:
     """Our BatchNorm2d tensors for a Torch7 frozen or running batch norm after a conv with bias."""
     kind = tname(mod)
-    if kind == "nn.SpatialConstDiagonal":
+    if kind in _CONST_AFFINE:
         a, b = _array(mod, "a").reshape(-1), _array(mod, "b").reshape(-1)
         mean, var = np.zeros_like(a), np.full_like(a, 1.0 - BN_EPS)
         weight, bias = a, b
@@ -290,10 +296,26 @@ def _refinement(out: dict[str, np.ndarray], model: Any) -> None:
             out["refine.final.weight"], out["refine.final.bias"] = cw, _bias(cb, cw.shape[0])
 
 
+def register_cuda_readers() -> None:
+    """Teach `torchfile` the CUDA tensor types it does not know (it reads `torch.CudaTensor` and the
+    byte/char/short/int/double ones): `torch.CudaLongTensor`, the index type of cunn's max pooling in
+    files saved from the GPU. Their bytes are the same as the CPU type's."""
+    import torchfile
+
+    for name, dtype in ((b"torch.CudaLongTensor", np.int64),):
+        if name not in torchfile.type_handlers:
+            torchfile.add_tensor_reader(name, dtype)
+    for name, dtype in ((b"torch.CudaLongStorage", np.int64),):
+        if name not in torchfile.type_handlers:
+            torchfile.add_storage_reader(name, dtype)
+
+
 def read_t7_model(path: Path) -> LoadedWeights:
     """`LoadedWeights` (our keys, torch tensors) from a Torch7 file; `InputError` otherwise."""
     import torch
     import torchfile
+
+    register_cuda_readers()
 
     path = Path(path)
     try:
