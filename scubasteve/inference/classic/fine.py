@@ -130,7 +130,6 @@ def local_edits(
     """
     if not crop.clicks:
         return []
-    x, y, _ = crop.clicks[-1]
     out = []
     minimal = (previous | crop.fg_seeds) & ~crop.bg_seeds
     if minimal.any() and not np.array_equal(minimal, previous):
@@ -138,7 +137,7 @@ def local_edits(
     fg_sel = (previous & crop.inbox) | crop.fg_seeds
     bg_sel = ~previous | crop.bg_seeds
     if not fg_sel.any() or not bg_sel.any():
-        return []
+        return out
     lab = crop.lab.reshape(-1, 3)
     fg_ll = gmm.fit(lab[fg_sel.ravel()]).loglik(lab)
     bg_ll = gmm.fit(lab[bg_sel.ravel()]).loglik(lab)
@@ -148,11 +147,11 @@ def local_edits(
     seeds = crop.fg_seeds if positive else crop.bg_seeds
     if seeds.any() and CLICK_MODEL_WEIGHT > 0:
         own = gmm.fit(lab[seeds.ravel()], components=2).loglik(lab)
-        w = CLICK_MODEL_WEIGHT
+        share = CLICK_MODEL_WEIGHT
         if positive:
-            fg_ll = np.logaddexp(np.log1p(-w) + fg_ll, np.log(w) + own)
+            fg_ll = np.logaddexp(np.log1p(-share) + fg_ll, np.log(share) + own)
         else:
-            bg_ll = np.logaddexp(np.log1p(-w) + bg_ll, np.log(w) + own)
+            bg_ll = np.logaddexp(np.log1p(-share) + bg_ll, np.log(share) + own)
     colour = (bg_ll - fg_ll).reshape(crop.shape)
     # colour > 0: the background model explains the pixel better.
     h, w = crop.shape
