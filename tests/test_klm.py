@@ -7,10 +7,14 @@ import pytest
 
 from scubasteve.bench.klm import (
     FINISH_OVERHEAD,
+    REDRAW_OVERHEAD,
+    REDRAW_VERTEX,
     VERTEX_FIX,
     VERTEX_SPACING_PX,
     ObjectActions,
+    finishing_seconds,
     human_seconds,
+    outline_vertices,
     vertex_fixes,
 )
 
@@ -30,22 +34,23 @@ def test_a_mask_at_the_target_needs_no_fix():
     assert vertex_fixes(gt, pred, target=0.99) > 0
 
 
-def test_a_missed_strip_costs_one_fix_per_spacing_of_its_length():
+def test_a_missed_strip_costs_one_fix_per_spacing_of_the_outline_fixed():
     gt = _square()
     pred = gt.copy()
-    pred[50:70, 50:150] = False  # a 100 px long, 20 px deep strip is missed: IoU 0.80
+    pred[50:80, 50:150] = False  # a 100 px long, 30 px deep strip is missed: IoU 0.70
     fixes = vertex_fixes(gt, pred)
-    # half the strip's perimeter is about its length plus its depth: 120 px
-    assert 100 / VERTEX_SPACING_PX <= fixes <= 125 / VERTEX_SPACING_PX + 1
+    # two thirds of the strip must be fixed for IoU 0.90; half its perimeter is about 130 px
+    assert 2 / 3 * 125 / VERTEX_SPACING_PX <= fixes <= 2 / 3 * 135 / VERTEX_SPACING_PX + 1
+    assert vertex_fixes(gt, pred, target=1.0) > fixes, "all of it costs more than two thirds"
     shorter = gt.copy()
-    shorter[50:80, 50:100] = False  # half as long, deeper (IoU 0.85): fewer fixes
+    shorter[50:90, 50:100] = False  # the same area missed along half the length: fewer fixes
     assert 0 < vertex_fixes(gt, shorter) < fixes
 
 
 def test_regions_are_fixed_largest_first_until_the_target_is_met():
     gt = _square()
     pred = gt.copy()
-    pred[50:70, 50:150] = False  # the large error: fixing it alone reaches the target
+    pred[50:80, 50:150] = False  # the large error: fixing it alone reaches the target
     alone = vertex_fixes(gt, pred)
     for k in range(5):  # small extra blobs outside the object
         pred[10:14, 20 * k + 10 : 20 * k + 14] = True
@@ -67,3 +72,13 @@ def test_finishing_adds_the_tool_switch_and_the_fixes():
     assert human_seconds(finished) - human_seconds(base) == pytest.approx(
         FINISH_OVERHEAD + 4 * VERTEX_FIX
     )
+
+
+def test_finishing_never_costs_more_than_drawing_the_outline_anew():
+    gt = _square()
+    vertices = outline_vertices(gt)
+    assert 400 / VERTEX_SPACING_PX - 1 <= vertices <= 400 / VERTEX_SPACING_PX + 1
+    few = ObjectActions(0, 0, 0, 0.0, vertex_fixes=2, outline_vertices=vertices)
+    assert finishing_seconds(few) == pytest.approx(FINISH_OVERHEAD + 2 * VERTEX_FIX)
+    many = ObjectActions(0, 0, 0, 0.0, vertex_fixes=200, outline_vertices=vertices)
+    assert finishing_seconds(many) == pytest.approx(REDRAW_OVERHEAD + vertices * REDRAW_VERTEX)

@@ -31,7 +31,13 @@ from typing import Any
 import numpy as np
 
 from scubasteve.bench.clicks import next_click
-from scubasteve.bench.klm import CONSTANTS_TEXT, ObjectActions, human_seconds, vertex_fixes
+from scubasteve.bench.klm import (
+    CONSTANTS_TEXT,
+    ObjectActions,
+    human_seconds,
+    outline_vertices,
+    vertex_fixes,
+)
 
 WAIT_S = 120.0
 
@@ -48,6 +54,7 @@ class ObjectLog:
     pick_keys: int
     clicks: int
     vertex_fixes: int  # to finish the accepted mask by hand to the target IoU (0: none needed)
+    outline_vertices: int  # to draw it anew instead, when that is quicker (0 when not needed)
     latency: list[float]
     program_seconds: float
     human_seconds: float  # as accepted
@@ -217,14 +224,17 @@ def annotate_object(
         accepted_mask = polygons_to_mask(accepted.polygons, height, width)
         final_iou = mask_iou(accepted_mask, gt_mask)
         fixes = vertex_fixes(gt_mask, accepted_mask, player.target_iou)
+        redraw = outline_vertices(gt_mask) if fixes else 0
     waits = float(sum(player.latencies[n_lat:]))
     actions = ObjectActions(label_keys, pick_keys, clicks, waits)
     human = human_seconds(actions)
-    finished = human_seconds(dataclasses.replace(actions, vertex_fixes=fixes))
+    finished = human_seconds(
+        dataclasses.replace(actions, vertex_fixes=fixes, outline_vertices=redraw)
+    )
     # pick_keys + 1: Enter is counted as a key in the log (human_seconds charges it itself)
     return ObjectLog(
         image, gt.label, int(gt_mask.sum()), round(final_iou, 4), round(first_iou, 4), index,
-        label_keys, pick_keys + 1, clicks, fixes, [round(x, 4) for x in player.latencies[n_lat:]],
+        label_keys, pick_keys + 1, clicks, fixes, redraw, [round(x, 4) for x in player.latencies[n_lat:]],
         round(program, 4), round(human, 2), round(finished, 2),
     )  # fmt: skip
 
