@@ -58,7 +58,7 @@ class ObjectLog:
     latency: list[float]
     program_seconds: float
     human_seconds: float  # as accepted
-    human_seconds_to_target: float  # plus the vertex fixes
+    human_seconds_to_target: float  # plus finishing by hand
 
 
 def _wait(app: Any, condition: Any, timeout: float = WAIT_S) -> bool:
@@ -192,11 +192,9 @@ def annotate_object(
     first_iou = iou
     pick_keys = player.press_pick(index)
     clicks = 0
-    with player.think():
+    with player.think():  # the window takes clicks inside the box only
         in_box = np.zeros_like(gt_mask)
-        in_box[box.pixel_slices(width, height)] = (
-            True  # the window takes clicks inside the box only
-        )
+        in_box[box.pixel_slices(width, height)] = True
     while iou < player.target_iou and clicks < player.max_clicks:
         with player.think():
             pred = w.proposals.result.views[max(index, 0)].proposal.patch.to_full(height, width)
