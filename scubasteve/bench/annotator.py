@@ -304,27 +304,31 @@ def run(args: argparse.Namespace, proposer_factory: Any = None) -> int:
         player = Player(app, window, args.max_clicks, monitor, args.target_iou)
         monitor.start()
         t_start = time.perf_counter()
-        for row, (doc, link) in enumerate(zip(docs, links, strict=True)):
-            if args.limit is not None and len(logs) >= args.limit:
-                break
-            window.project.go(row)
-            if not _wait(
-                app,
-                lambda link=link: (
-                    window.annotator.entry is not None and window.annotator.entry.path == link
-                ),
-            ):
-                continue
-            for gt in doc.annotations:
+        try:  # Ctrl+C stops the run; the objects done so far are still reported
+            for row, (doc, link) in enumerate(zip(docs, links, strict=True)):
                 if args.limit is not None and len(logs) >= args.limit:
                     break
-                if not gt.has_area or gt.extra.get("iscrowd"):
+                window.project.go(row)
+                if not _wait(
+                    app,
+                    lambda link=link: (
+                        window.annotator.entry is not None and window.annotator.entry.path == link
+                    ),
+                ):
                     continue
-                log = annotate_object(player, link.name, gt, doc.height, doc.width)
-                if log is not None:
-                    logs.append(log)
-                    if len(logs) % 50 == 0:
-                        print(f"... {len(logs)} objects", file=sys.stderr, flush=True)
+                for gt in doc.annotations:
+                    if args.limit is not None and len(logs) >= args.limit:
+                        break
+                    if not gt.has_area or gt.extra.get("iscrowd"):
+                        continue
+                    log = annotate_object(player, link.name, gt, doc.height, doc.width)
+                    if log is not None:
+                        logs.append(log)
+                        if len(logs) % 25 == 0:
+                            print(f"... {len(logs)} objects", file=sys.stderr, flush=True)
+        except KeyboardInterrupt:
+            print(f"interrupted after {len(logs)} objects", file=sys.stderr, flush=True)
+            window.proposals.discard()
         # Program time: everything but the simulated user's own computations (image switches included).
         program = time.perf_counter() - t_start - player.think_seconds
         window.documents.flush()
