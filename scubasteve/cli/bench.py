@@ -46,7 +46,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--coco", type=Path, required=True)
     a.add_argument("--images", type=Path, required=True)
     a.add_argument("--limit", type=int, default=None, help="at most this many objects")
-    a.add_argument("--max-clicks", type=int, default=3, help="corrective clicks per object")
+    a.add_argument(
+        "--max-clicks", type=int, default=10, help="corrective clicks per object, at most"
+    )
+    a.add_argument(
+        "--target-iou",
+        type=float,
+        default=0.90,
+        help="click on until the kept proposal reaches this IoU; objects below it are finished "
+        "by hand (vertex edits) in the 'to target' estimate",
+    )
     a.add_argument("--engine", default="ensemble", help="engine the window uses")
     a.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     a.add_argument("--out", type=Path, default=None, help="write the per-object log (JSON) here")

@@ -44,6 +44,7 @@ class FakeProposer:
         self.fail = fail
         self.size = (0, 0)
         self.calls: list[Box] = []
+        self.previous: list[MaskPatch | None] = []  # each call's `previous`
         self.cancelled = 0
         self.set_images = 0
         self.release = threading.Event()
@@ -63,6 +64,7 @@ class FakeProposer:
         on_proposal=None,  # type: ignore[no-untyped-def]
     ) -> list[Proposal]:
         self.calls.append(box)
+        self.previous.append(previous)
         if self.fail is not None:
             raise self.fail
         w, h = self.size

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.geometry import Box
 from scubasteve.gui.render import ProposalSet, ProposalView, build_view, build_views
 from scubasteve.gui.workers import make_pool, submit
@@ -44,7 +45,11 @@ def default_factory(name: str, device: str, weights: str | None = None) -> MaskP
 
 @dataclass(eq=False)
 class ProposalRequest:
-    """One box (plus corrective clicks) to propose masks for. `image`: (H, W, 3) uint8 RGB."""
+    """One box (plus corrective clicks) to propose masks for. `image`: (H, W, 3) uint8 RGB.
+
+    `previous`: the mask the clicks correct (the proposal shown when they were made; None for a
+    fresh box), handed to the engine's `propose`.
+    """
 
     request_id: int
     image_key: str
@@ -52,6 +57,7 @@ class ProposalRequest:
     box: Box
     points: tuple[PromptPoint, ...] = ()
     k: int = 10
+    previous: MaskPatch | None = None
     cancel: CancelToken = field(default_factory=CancelToken)
     submitted: float = field(default_factory=time.perf_counter)
 
@@ -241,6 +247,7 @@ class EngineHost(QObject):
                 request.box,
                 k=request.k,
                 points=request.points,
+                previous=request.previous,
                 cancel=request.cancel,
                 on_proposal=on_proposal,
             )

@@ -1,8 +1,9 @@
 """The box-to-annotation loop: request proposals, keep the current one, accept or discard.
 
 State lives here, not in the canvas: the box, the corrective points, the latest `ProposalSet`, which
-proposal is current, and when the user started (for `Annotation.seconds`). A newer request cancels
-the pending one; results whose id is not the latest are dropped.
+proposal is current, and when the user started (for `Annotation.seconds`). A request with clicks
+also carries the proposal shown when it was made (`previous`: the mask being corrected). A newer
+request cancels the pending one; results whose id is not the latest are dropped.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from scubasteve.core.annotation import Annotation
+from scubasteve.core.annotation import Annotation, MaskPatch
 from scubasteve.core.geometry import Box, Polygon
 from scubasteve.gui.controllers.engine import EngineHost, ProposalRequest
 from scubasteve.gui.render import ProposalSet, ProposalView
@@ -122,12 +123,19 @@ class ProposalController(QObject):
             box=box,
             points=self.points,
             k=self.k,
+            previous=self._shown_patch() if self.points else None,
             cancel=CancelToken(),
         )
         self._pending = request
         self.busy_changed.emit(True)
         self._engine.propose(request)
         return request.request_id
+
+    def _shown_patch(self) -> MaskPatch | None:
+        """The mask the user's clicks correct: the proposal shown now (None if none is)."""
+        if self.result is not None and 0 <= self.current < len(self.result.views):
+            return self.result.views[self.current].proposal.patch
+        return None
 
     @property
     def pending_id(self) -> int | None:
