@@ -205,9 +205,9 @@ def annotate_object(
         player.click(point.x, point.y, point.positive)
         if w.proposals.pending_id is None and w.proposals.result.request_id == last:
             break  # the window did not take the click
+        clicks += 1
         if not player.wait_result(last + 1):
             break
-        clicks += 1
         with player.think():
             index, iou = player.best(gt_patch)
         pick_keys += player.press_pick(index)
