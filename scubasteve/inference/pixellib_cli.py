@@ -116,12 +116,6 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         classes=classes,
         device=getattr(args, "device", "auto"),
     )
-    refiner = make_refiner(args.refiner, getattr(args, "device", "auto")) if args.refine else None
-    device = segmenter.device_description()
-    print(
-        f"model {segmenter.path} ({segmenter.spec.backbone}, {len(segmenter.class_names)} classes); {device}",
-        file=sys.stderr,
-    )
     run_info = {
         "model": str(args.model),
         "speed": segmenter.speed,
@@ -130,6 +124,29 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         "refiner": args.refiner if args.refine else None,
         "prefer": args.prefer if args.refine else None,
     }
+    if getattr(args, "ray", None) is not None:
+        summary, device = _annotate_on_ray(args, project, segmenter, run_info)
+    else:
+        if getattr(args, "workers", None) is not None:
+            raise InputError("--workers needs --ray (the local command runs one model)")
+        summary, device = _annotate_here(args, project, segmenter, run_info)
+    for line in summary.lines(device):
+        print(line)
+    return 1 if summary.failed or summary.stopped else 0
+
+
+def _annotate_here(
+    args: argparse.Namespace,
+    project: Project,
+    segmenter: InstanceSegmenter,
+    run_info: dict[str, Any],
+) -> tuple[AnnotateSummary, str]:
+    refiner = make_refiner(args.refiner, getattr(args, "device", "auto")) if args.refine else None
+    device = segmenter.device_description()
+    print(
+        f"model {segmenter.path} ({segmenter.spec.backbone}, {len(segmenter.class_names)} classes); {device}",
+        file=sys.stderr,
+    )
     summary = annotate_folder(
         project,
         segmenter,
@@ -138,6 +155,33 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         run_info=run_info,
     )
-    for line in summary.lines(device):
-        print(line)
-    return 1 if summary.failed else 0
+    return summary, device
+
+
+def _annotate_on_ray(
+    args: argparse.Namespace,
+    project: Project,
+    segmenter: InstanceSegmenter,
+    run_info: dict[str, Any],
+) -> tuple[AnnotateSummary, str]:
+    from scubasteve.inference.ray_annotate import SegmenterSettings, annotate_on_ray
+
+    settings = SegmenterSettings(
+        model=str(segmenter.path),
+        class_names=tuple(segmenter.class_names),
+        speed=segmenter.speed,
+        min_score=segmenter.min_score,
+        classes=tuple(sorted(segmenter.classes)) if segmenter.classes else None,
+        device=segmenter.device_request,
+        refiner=args.refiner if args.refine else None,
+        prefer=getattr(args, "prefer", "pixellib"),
+    )
+    print(f"model {segmenter.path} ({segmenter.spec.backbone}); running on Ray", file=sys.stderr)
+    return annotate_on_ray(
+        project,
+        settings,
+        address=args.ray or None,
+        workers=args.workers,
+        overwrite=args.overwrite,
+        run_info=run_info,
+    )

@@ -58,6 +58,7 @@ class AnnotateSummary:
     refined: int = 0
     alternatives: int = 0
     seconds: float = 0.0
+    stopped: str = ""  # why a run ended before its last image (the files written stay)
 
     def lines(self, device: str) -> list[str]:
         n = len(self.written)
@@ -84,6 +85,8 @@ class AnnotateSummary:
         if self.failed:
             out.append(f"failed {len(self.failed)}:")
             out.extend(f"  {path}: {reason}" for path, reason in self.failed)
+        if self.stopped:
+            out.append(self.stopped)
         return out
 
     def add(self, image: Path, result: ImageResult) -> None:
