@@ -97,11 +97,11 @@ def connected(address: str | None) -> Iterator[Any]:
     """Ray, connected: to `address`, to the Ray this process already runs, or a local one started
     (and stopped) for the run."""
     ray = import_ray()
-    if ray.is_initialized():
-        yield ray
-        return
     if address is not None:
         _probe(address)
+    if ray.is_initialized():  # this process already runs Ray (a notebook, a test): use it
+        yield ray
+        return
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     except (ConnectionError, RuntimeError, TimeoutError) as exc:
