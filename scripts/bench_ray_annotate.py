@@ -36,9 +36,7 @@ def main() -> None:
     folder.mkdir()
     for src in sorted(IMAGES.iterdir())[:n]:
         shutil.copy(src, folder / src.name)
-    model = save_random_weights(
-        work / "r50.h5", MaskRCNNSpec("resnet50", COCO80), image_dim=1024
-    )
+    model = save_random_weights(work / "r50.h5", MaskRCNNSpec("resnet50", COCO80), image_dim=1024)
 
     t0 = time.perf_counter()
     segmenter = InstanceSegmenter(model, speed=speed, min_score=0.5, device="cpu")
