@@ -181,6 +181,8 @@ class _Segment:
                     )
                 except InputError as exc:
                     error = exc.problem
+                except Exception as exc:  # one image's failure is that image's problem
+                    error = f"{type(exc).__name__}: {exc}"
             results.append(result)
             errors.append(error)
         return {
