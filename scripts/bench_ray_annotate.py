@@ -1,10 +1,13 @@
 """Throughput of `scubasteve annotate` locally and on a local Ray (1 and 2 actors): docs/scale.md.
 
 Usage: python scripts/bench_ray_annotate.py [N_IMAGES] [SPEED]
+       python scripts/bench_ray_annotate.py overhead [N_IMAGES]
 Copies N coco128-seg images (../shared/data) into a temporary folder and pre-annotates them with a
 random-weights ResNet-50 Mask R-CNN with the 80 COCO classes (the network's cost does not depend on
 its weights; no trained weights can be downloaded here). Prints, per run: start-up (connecting,
 TensorFlow and the model in each actor) and the steady rate between the first and the last image.
+`overhead`: Ray's own cost per image, without a network: the same pipeline (decode tasks, a
+one-actor pool, rows back to the driver) with an actor that does nothing, against decoding locally.
 """
 
 from __future__ import annotations
@@ -87,5 +90,42 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+class _Nothing:
+    def __call__(self, batch: dict) -> dict:
+        return {"image": batch["image"], "error": batch["error"]}
+
+
+def overhead() -> None:
+    import ray
+
+    from scubasteve.inference.ray_annotate import _decode
+    from scubasteve.io.images import load_image
+
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 64
+    paths = sorted(IMAGES.iterdir())[:n]
+    t0 = time.perf_counter()
+    for p in paths:
+        load_image(p)
+    local = time.perf_counter() - t0
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    for attempt in (1, 2):  # the second pass runs with Ray warm
+        t0 = time.perf_counter()
+        ds = ray.data.from_items([{"image": str(p)} for p in paths], override_num_blocks=n)
+        ds = ds.map(_decode).map_batches(
+            _Nothing, batch_size=1, compute=ray.data.ActorPoolStrategy(size=1), num_cpus=1
+        )
+        stamps = [time.perf_counter() for _ in ds.iter_rows()]
+        total = time.perf_counter() - t0
+        steady = (stamps[-1] - stamps[0]) / (n - 1)
+        print(
+            f"pass {attempt}: {n} images decoded locally {local / n * 1000:.1f} ms/image; through "
+            f"Ray {total:.1f} s in all, first row after {stamps[0] - t0:.1f} s, then "
+            f"{steady * 1000:.1f} ms/image",
+            flush=True,
+        )
+    ray.shutdown()
+
+
 if __name__ == "__main__":
-    main()
+    overhead() if sys.argv[1:2] == ["overhead"] else main()
