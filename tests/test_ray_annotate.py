@@ -57,12 +57,17 @@ def _normalised(path: Path) -> bytes:
 @pytest.fixture(scope="module")
 def ray_local():
     ray = pytest.importorskip("ray")
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}},
-    )
+    options = {
+        "num_cpus": 2,
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "runtime_env": {"env_vars": {"PYTHONPATH": str(REPO)}},
+    }
+    try:
+        ray.init(**options)
+    except Exception:  # Ray waits a fixed 30 s for its node to register; a busy CI may need more
+        ray.shutdown()
+        ray.init(**options)
     yield ray
     ray.shutdown()
 
