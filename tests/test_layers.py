@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,5 +41,20 @@ def test_cli_and_core_modules_do_not_load_heavy_libraries() -> None:
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert result.stdout.strip() == ""
+
+
+def test_the_desktop_app_does_not_load_ray() -> None:
+    """Ray (the optional extra `scale`) is for `annotate --ray` only: the window never imports it."""
+    code = (
+        "import sys\n"
+        "from scubasteve.cli import build_parser; build_parser()\n"
+        "import scubasteve.gui.app, scubasteve.gui.main_window, scubasteve.inference.pixellib_cli\n"
+        "print(','.join(m for m in ('ray', 'ray.data') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True, env=env
     )
     assert result.stdout.strip() == ""

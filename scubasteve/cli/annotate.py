@@ -54,4 +54,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", type=Path, default=None, help="write JSON here instead of beside images"
     )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run on Ray (optional extra 'scale'): no address starts a local Ray for the run; "
+        "'auto' or ray://host:10001 uses a running cluster (docs/scale.md)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="with --ray: Mask R-CNN actors (default one per GPU, or all CPUs but one)",
+    )
     p.set_defaults(handler=lazy("scubasteve.inference.pixellib_cli:cmd_annotate"))

@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "tiny one for quick checks",
     )
     _sgd_options(d)
+    _workers_option(d)
     d.set_defaults(handler=lazy("scubasteve.training.deepmask_cli:cmd_train"))
 
     s = kinds.add_parser("sharpmask", help="train the SharpMask refinement on a frozen DeepMask")
@@ -51,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", type=Path, default=None)
     s.add_argument("--val-fraction", type=float, default=0.2)
     _sgd_options(s)
+    _workers_option(s)
     s.set_defaults(handler=lazy("scubasteve.training.deepmask_cli:cmd_train_sharpmask"))
 
     f = kinds.add_parser(
@@ -133,4 +135,14 @@ def _sgd_options(p: argparse.ArgumentParser) -> None:
         default=200,
         help="at the end, compare the model's proposals with the classic engine's on up to this "
         "many validation objects (recorded with the model; the ensemble uses it); 0 skips",
+    )
+
+
+def _workers_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="data-parallel processes on this machine (torch.distributed: gloo on CPU, NCCL on "
+        "GPU); each takes 1/N of every batch (docs/scale.md)",
     )

@@ -67,6 +67,14 @@ def _print_epoch(r: EpochResult) -> None:
 
 
 def _run(args: argparse.Namespace, refine: bool, init: Any, kind: str) -> int:
+    from scubasteve.training.deepmask_distributed import is_worker, launch, trainer_class
+
+    workers = getattr(args, "workers", None) or 1
+    if workers > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():  # this is the launcher: start the group
+            return launch(args, workers, _run, refine, init, kind)
     _threads(getattr(args, "threads", None))
     data = load_dataset(args.coco, args.images, args.labelme)
     instances, summary = collect_instances(data.docs)
@@ -100,10 +108,13 @@ def _run(args: argparse.Namespace, refine: bool, init: Any, kind: str) -> int:
             progress=tqdm_bar if sys.stderr.isatty() else None,
             on_epoch=_print_epoch,
             meta=meta,
+            trainer_class=trainer_class(),
         )
     except KeyboardInterrupt:
         print(f"interrupted: continue with the same command plus --resume (run folder {run_dir})")
         return 130
+    if is_worker():
+        return 0
     limit = getattr(args, "compare_limit", 0)
     if limit and result.best is not None and val_ids:
         meta["heldout"] = _compare_with_classic(

@@ -132,8 +132,11 @@ def train(
     on_epoch: Callable[[EpochResult], None] | None = None,
     meta: dict[str, Any] | None = None,
     stop: Callable[[], bool] | None = None,
+    trainer_class: type[Trainer] = Trainer,
 ) -> TrainResult:
-    """Train on the objects of `train_ids`, validating on `val_ids`; checkpoints in `run_dir`."""
+    """Train on the objects of `train_ids`, validating on `val_ids`; checkpoints in `run_dir`.
+
+    `trainer_class`: `deepmask_distributed.DistributedTrainer` in a process of `--workers N`."""
     from scubasteve.training.deepmask_train import _no_bar
 
     if instances is None:
@@ -142,7 +145,7 @@ def train(
     train_src, val_src = sources_for(
         list(docs), list(train_ids), list(val_ids), instances, config, label_size
     )
-    trainer = Trainer(
+    trainer = trainer_class(
         net, config, train_src, val_src, options, run_dir, device, progress or _no_bar, on_epoch
     )
     if resume:

@@ -17,35 +17,16 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
-from scubasteve.core.annotation import REVIEW_FLAG, Annotation, ImageDoc
+from scubasteve.core.annotation import REVIEW_FLAG
 from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, ReplaceAnnotation
-from scubasteve.gui.controllers.document import DocumentController, write_doc
+from scubasteve.gui.controllers.document import DocumentController
 from scubasteve.gui.controllers.engine import is_weights_missing
 from scubasteve.gui.workers import submit
+from scubasteve.inference.preannotation import mark_for_review, merge_into_file
 
 log = logging.getLogger(__name__)
 
 SegmenterFactory = Callable[[], Any]  # returns an object with segment_async(image) -> Future
-
-
-def mark_for_review(annotations: Sequence[Annotation]) -> list[Annotation]:
-    return [dataclasses.replace(a, flags={**a.flags, REVIEW_FLAG: True}) for a in annotations]
-
-
-def merge_into_file(image: Path, json_path: Path, found: list[Annotation]) -> int:
-    """Append `found` to the image's LabelMe file (created if missing). Returns how many were added."""
-    from scubasteve.io.images import read_image_size
-    from scubasteve.io.labelme import read_labelme
-
-    if json_path.is_file():
-        doc = read_labelme(json_path)  # raises InputError: the file is then left alone
-        doc.path = image
-    else:
-        w, h = read_image_size(image)
-        doc = ImageDoc(path=image, width=w, height=h)
-    doc.annotations.extend(found)
-    write_doc(doc, json_path)
-    return len(found)
 
 
 class _FutureRelay(QObject):
