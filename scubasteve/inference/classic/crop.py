@@ -23,6 +23,7 @@ from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import PromptPoint
 from scubasteve.inference.classic.cache import ImageCache
+from scubasteve.inference.classic.changes import ChangeGrid
 from scubasteve.inference.classic.frame import Frame
 
 #: Colour histogram bins per Lab channel (16**3 bins in all).
@@ -49,8 +50,8 @@ class Crop:
     clicks: tuple[tuple[float, float, bool], ...] = ()
     #: The full image (H, W, 3) uint8, for outlines at image resolution (None: plain upsampling).
     guide: np.ndarray | None = None
-    #: The mask a click request corrects (image resolution), None for a fresh box.
-    previous: MaskPatch | None = None
+    #: What proposals change in the mask a click request corrects (None for a fresh box).
+    changes: ChangeGrid | None = None
     #: Image-resolution patches of this request's candidate masks, by id of the mask array.
     patches: dict[int, MaskPatch] = field(default_factory=dict)
 

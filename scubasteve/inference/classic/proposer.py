@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from scubasteve.inference.base import (
 )
 from scubasteve.inference.classic import graphcut, ranking, shapes
 from scubasteve.inference.classic.cache import ImageCache
+from scubasteve.inference.classic.changes import ChangeGrid
 from scubasteve.inference.classic.crop import Crop, build_crop
 from scubasteve.inference.classic.fine import (
     apply_edit,
@@ -39,8 +39,6 @@ UNSURE_IOU = 0.05
 #: Added to the score of a local edit of the mask being corrected (they answer the click; the
 #: global re-cuts are alternatives for when the user wants to start over).
 EDIT_BONUS = 0.3
-#: Grid points at most on which `change_iou` compares two edits.
-CHANGE_GRID_POINTS = 200_000
 #: Agreement assumed for a candidate shown before the others exist (about the fitted data's mean).
 PROVISIONAL_AGREEMENT = 0.6
 
@@ -121,7 +119,8 @@ class ClassicProposer:
             return []
         crop = self.crop(cache, box, points)
         previous = _inside(previous, cache.width, cache.height) if points else None
-        crop.previous = previous
+        if previous is not None:
+            crop.changes = ChangeGrid(previous, crop.frame)
 
         pool: list[Candidate] = []
         shown: list[tuple[np.ndarray, Proposal]] = []
@@ -301,13 +300,13 @@ class ClassicProposer:
         matters on huge images where image-resolution masks are large. With `proposal` None only
         the clear cases are decided and anything unclear counts as distinct.
         """
-        if crop.previous is not None:
+        changes = crop.changes
+        if changes is not None:
             # Edits of a large mask differ in a small region: compare what they change.
             if proposal is None:
                 return True
             return all(
-                change_iou(proposal.patch, other.patch, crop.previous) <= self.duplicate_iou
-                for _, other in kept
+                changes.iou(proposal.patch, other.patch) <= self.duplicate_iou for _, other in kept
             )
         for other_mask, other in kept:
             iou = _iou(mask, other_mask)
@@ -351,31 +350,6 @@ def _inside(patch: MaskPatch | None, width: int, height: int) -> MaskPatch | Non
     if (x0, y0, x1, y1) == (patch.x, patch.y, patch.x + patch.width, patch.y + patch.height):
         return patch
     return MaskPatch(cut.copy(), x0, y0)
-
-
-def change_iou(a: MaskPatch, b: MaskPatch, base: MaskPatch) -> float:
-    """IoU of the pixels that `a` and `b` each change in `base` (1.0 when neither changes any).
-
-    Large regions are compared on a regular grid of at most about 200,000 points.
-    """
-    x0 = min(a.x, b.x, base.x)
-    y0 = min(a.y, b.y, base.y)
-    x1 = max(a.x + a.width, b.x + b.width, base.x + base.width)
-    y1 = max(a.y + a.height, b.y + b.height, base.y + base.height)
-    step = max(1, math.ceil(math.sqrt((x1 - x0) * (y1 - y0) / CHANGE_GRID_POINTS)))
-    rows = np.arange(y0, y1, step)
-    cols = np.arange(x0, x1, step)
-
-    def sample(p: MaskPatch) -> np.ndarray:
-        out = np.zeros((rows.size, cols.size), bool)
-        ri = np.flatnonzero((rows >= p.y) & (rows < p.y + p.height))
-        ci = np.flatnonzero((cols >= p.x) & (cols < p.x + p.width))
-        if ri.size and ci.size:
-            out[np.ix_(ri, ci)] = p.mask[np.ix_(rows[ri] - p.y, cols[ci] - p.x)]
-        return out
-
-    ref = sample(base)
-    return _iou(sample(a) ^ ref, sample(b) ^ ref)
 
 
 def _widen_to_points(box: Box, points: Sequence[PromptPoint], width: int, height: int) -> Box:
