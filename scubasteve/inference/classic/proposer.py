@@ -148,8 +148,9 @@ class ClassicProposer:
         """Every generator's candidates in delivery order.
 
         After a click on a mask being corrected, the local edits of that mask come first (they
-        are what the user asked for); then the shared window's generators; then GrabCut on the
-        fine window.
+        are what the user asked for), then the shared window's generators as alternatives; for a
+        box (or clicks without a mask to correct), the shared window's generators, then GrabCut on
+        the fine window.
         """
         fine_box = validate_box(box, cache.width, cache.height)
         fine_box = _widen_to_points(fine_box, points, cache.width, cache.height)
@@ -171,6 +172,8 @@ class ClassicProposer:
             if cancel is not None:
                 cancel.check()
         yield from generate(crop, cancel)
+        if previous is not None and points:
+            return  # GrabCut costs most of a request; after a click the edits answer instead
         window = fine()
         cut = grabcut(window)
         if cut.any():
