@@ -130,6 +130,26 @@ def patch_iou(a: MaskPatch, b: MaskPatch) -> float:
     return inter / union if union else 1.0
 
 
+def relay(
+    on_proposal: ProposalCallback | None, k: int, max_iou: float = DEFAULT_DUPLICATE_IOU
+) -> ProposalCallback | None:
+    """A callback that passes several engines' progress on without repeats.
+
+    At most `k` proposals reach `on_proposal`, none a near-duplicate (IoU > `max_iou`) of one
+    already passed; None when there is no `on_proposal` (engines then skip the work).
+    """
+    if on_proposal is None:
+        return None
+    shown: list[Proposal] = []
+
+    def forward(p: Proposal) -> None:
+        if len(shown) < k and all(patch_iou(p.patch, q.patch) <= max_iou for q in shown):
+            shown.append(p)
+            on_proposal(p)
+
+    return forward
+
+
 def deduplicate(
     proposals: Iterable[Proposal], k: int, max_iou: float = DEFAULT_DUPLICATE_IOU
 ) -> list[Proposal]:

@@ -28,6 +28,7 @@ from scubasteve.inference.base import (
     ProposalCallback,
     deduplicate,
     patch_iou,
+    relay,
 )
 
 log = logging.getLogger(__name__)
@@ -83,15 +84,8 @@ class EnsembleProposer:
         on_proposal: ProposalCallback | None = None,
     ) -> list[Proposal]:
         """Up to `k` proposals from all engines, best first (see the module docstring)."""
-        shown: list[Proposal] = []
-
-        def forward(p: Proposal) -> None:
-            # Pass progress through, without repeating what another engine already showed.
-            if on_proposal is None or len(shown) >= k:
-                return
-            if all(patch_iou(p.patch, q.patch) <= self.duplicate_iou for q in shown):
-                shown.append(p)
-                on_proposal(p)
+        # Pass progress through, without repeating what another engine already showed.
+        forward = relay(on_proposal, k, self.duplicate_iou)
 
         results: list[list[Proposal]] = []
         failures: list[Exception] = []
@@ -106,7 +100,7 @@ class EnsembleProposer:
                         points,
                         previous=previous,
                         cancel=cancel,
-                        on_proposal=forward if on_proposal else None,
+                        on_proposal=forward,
                     )
                 )
             except (Cancelled, ValueError):

@@ -26,7 +26,7 @@ from scubasteve.inference.base import (
     PromptPoint,
     Proposal,
     ProposalCallback,
-    patch_iou,
+    relay,
 )
 from scubasteve.inference.ensemble import EnsembleProposer
 
@@ -96,16 +96,7 @@ class Sam2Ensemble:
         on_proposal: ProposalCallback | None = None,
     ) -> list[Proposal]:
         """SAM 2's proposals, fused with the classic engine's where SAM is unsure."""
-        shown: list[Proposal] = []
-
-        def forward(p: Proposal) -> None:
-            if on_proposal is None or len(shown) >= k:
-                return
-            if all(patch_iou(p.patch, q.patch) <= self.fuser.duplicate_iou for q in shown):
-                shown.append(p)
-                on_proposal(p)
-
-        callback: Any = forward if on_proposal is not None else None
+        callback = relay(on_proposal, k, self.fuser.duplicate_iou)
         sam: list[Proposal] = []
         if not self.primary_failed:
             try:
