@@ -20,7 +20,6 @@ from scubasteve.inference.deepmask import load_proposer
 from scubasteve.inference.deepmask import network as N
 from scubasteve.inference.deepmask.checkpoint import save_weights
 from scubasteve.inference.deepmask.config import tiny_config
-from scubasteve.inference.weights import WeightsNotInstalled
 from scubasteve.training.deepmask_data import (
     MIN_AREA,
     SampleSource,
@@ -29,6 +28,7 @@ from scubasteve.training.deepmask_data import (
     split_by_image,
 )
 from scubasteve.training.deepmask_train import Trainer, TrainOptions
+from scubasteve.weights import WeightsNotInstalled
 
 REPO = Path(__file__).resolve().parents[1]
 MICRO = dict(trunk_width=8)

@@ -13,11 +13,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from scubasteve import weights  # noqa: E402
 from scubasteve.core.errors import InputError  # noqa: E402
-from scubasteve.inference import weights  # noqa: E402
-from scubasteve.inference.sam2 import checkpoint as ck  # noqa: E402
 from scubasteve.inference.sam2.prompts import region_logits  # noqa: E402
-from scubasteve.inference.weights_registry import known_model  # noqa: E402
+from scubasteve.weights import sam2_checkpoint as ck  # noqa: E402
+from scubasteve.weights.registry import known_model  # noqa: E402
 
 
 def fake_state(width: int = 96, blocks: int = 12, sam21: bool = True) -> dict:

@@ -13,13 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from scubasteve import weights
 from scubasteve.cli import main
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import models_dir
-from scubasteve.inference import weights, weights_download, weights_registry
 from scubasteve.inference.base import Cancelled, CancelToken
-from scubasteve.inference.weights_registry import ModelInfo
-from scubasteve.inference.weights_store import read_sidecar
+from scubasteve.weights import fetch as weights_fetch
+from scubasteve.weights import registry as weights_registry
+from scubasteve.weights.registry import ModelInfo
+from scubasteve.weights.store import read_sidecar
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 PAYLOAD = HDF5_MAGIC + bytes((i * 7 + i // 251) % 256 for i in range(300_000))
@@ -124,7 +126,7 @@ def registry(server: FileServer, monkeypatch: pytest.MonkeyPatch) -> FileServer:
     )
     monkeypatch.setattr(weights_registry, "KNOWN_MODELS", models)
     monkeypatch.setitem(weights_registry.DEFAULT_MODELS, "maskrcnn", "tiny")
-    monkeypatch.setattr(weights_download, "PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(weights_fetch, "PROGRESS_INTERVAL_S", 0.0)
     return server
 
 
@@ -248,7 +250,7 @@ def test_full_disk_leaves_nothing_half_written(
     registry: FileServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        weights_download, "_open_part", lambda path, mode: _FullDisk(path, mode, room=70_000)
+        weights_fetch, "_open_part", lambda path, mode: _FullDisk(path, mode, room=70_000)
     )
     with pytest.raises(weights.DownloadError, match="disk is full"):
         weights.download("tiny")
@@ -258,7 +260,7 @@ def test_full_disk_leaves_nothing_half_written(
 def test_too_little_free_space_is_refused_before_downloading(
     registry: FileServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(weights_download, "_free_bytes", lambda folder: 1000)
+    monkeypatch.setattr(weights_fetch, "_free_bytes", lambda folder: 1000)
     with pytest.raises(weights.DownloadError, match="not enough free disk space"):
         weights.download("tiny")
     assert not (models_dir() / "tiny.h5").exists()

@@ -1,4 +1,4 @@
-"""Mask R-CNN models by name: the weights registry (`scubasteve.inference.weights`) for PixelLib.
+"""Mask R-CNN models by name: the weights registry (`scubasteve.weights`) for PixelLib.
 
 `mask_rcnn_coco` is a published model; models trained here are registered with their class names
 ("BG" first, the registry's convention for Mask R-CNN) and also carry them inside the .h5.
@@ -19,7 +19,7 @@ KIND = "maskrcnn"
 def resolve_model_file(name_or_path: str | Path) -> Path:
     """The .h5 file of a model name or path. Raises `InputError` (for a known model that is not
     installed, `WeightsNotInstalled`, whose message says how to download or import it)."""
-    from scubasteve.inference.weights import resolve_weights
+    from scubasteve.weights import resolve_weights
 
     return resolve_weights(
         name_or_path if isinstance(name_or_path, Path) else str(name_or_path), kind=KIND
@@ -30,7 +30,7 @@ def registered_class_names(name_or_path: str | Path) -> tuple[str, ...] | None:
     """Class names (background excluded) the registry holds for a model name, or None."""
     if isinstance(name_or_path, Path):
         return None
-    from scubasteve.inference.weights import model_status
+    from scubasteve.weights import model_status
 
     status = model_status(str(name_or_path))
     if status is None or not status.info.class_names:
@@ -45,7 +45,7 @@ def register_model(name: str, path: Path, meta: dict[str, Any]) -> Path:
     `meta["class_names"]` lists the classes without the background; the registry stores them with
     "BG" first.
     """
-    from scubasteve.inference.weights import register_trained
+    from scubasteve.weights import register_trained
 
     names = list(meta.get("class_names") or [])
     if not names:

@@ -9,10 +9,10 @@ import argparse
 import sys
 from typing import Any
 
+from scubasteve import weights
 from scubasteve.core.paths import models_dir
-from scubasteve.inference import weights
-from scubasteve.inference.weights_download import human_size
-from scubasteve.inference.weights_store import read_sidecar
+from scubasteve.weights.fetch import human_size
+from scubasteve.weights.store import read_sidecar
 
 
 def _status_text(status: weights.ModelStatus) -> str:

@@ -104,7 +104,7 @@ def learn_from_project(
     seed: int = 0,
 ) -> ProjectReport:
     from scubasteve.inference.deepmask.models import register, resolve
-    from scubasteve.inference.weights import WeightsNotInstalled
+    from scubasteve.weights import WeightsNotInstalled
 
     data = load_dataset(labelme=Path(folder))
     instances, summary = collect_instances(data.docs)

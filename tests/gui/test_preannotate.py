@@ -73,7 +73,7 @@ def test_preannotating_the_folder_writes_other_images_files_and_can_be_cancelled
 
 
 def test_missing_pixellib_weights_offer_the_weights_dialog(make_window, image_folder, qtbot):
-    from scubasteve.inference.weights import WeightsNotInstalled
+    from scubasteve.weights import WeightsNotInstalled
 
     def factory():  # type: ignore[no-untyped-def]
         try:

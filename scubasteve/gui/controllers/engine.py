@@ -107,7 +107,7 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 def is_weights_missing(exc: BaseException | None) -> bool:
     """True for a missing-weights error, also when an engine wrapped it in its own error."""
-    from scubasteve.inference.weights import WeightsNotInstalled
+    from scubasteve.weights import WeightsNotInstalled
 
     while exc is not None:
         if isinstance(exc, WeightsNotInstalled):

@@ -1,6 +1,6 @@
 """Install or import model weights: download on a QThread with progress and cancel, or import a file.
 
-Uses `scubasteve.inference.weights` (`list_models`, `download`, `import_file`); the dialog only shows
+Uses `scubasteve.weights` (`list_models`, `download`, `import_file`); the dialog only shows
 state and starts work. Nothing is downloaded unless the user asks.
 """
 
@@ -42,7 +42,7 @@ class WeightsTask(QThread):
 
     def run(self) -> None:
         try:
-            from scubasteve.inference import weights
+            from scubasteve import weights
 
             if self.source is not None:
                 path = weights.import_file(self.model_name, self.source)
@@ -117,7 +117,7 @@ class WeightsDialog(QDialog):
     def refresh(self) -> None:
         self.list.clear()
         try:
-            from scubasteve.inference import weights
+            from scubasteve import weights
 
             models = weights.list_models()
         except Exception as exc:

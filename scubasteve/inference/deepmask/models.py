@@ -1,6 +1,6 @@
 """Finding, converting and registering DeepMask weights (through the weights manager).
 
-`scubasteve.inference.weights` (the weights manager) resolves names to files and registers models
+`scubasteve.weights` (the weights manager) resolves names to files and registers models
 trained here; this module adds what is particular to DeepMask: a SharpMask serves when no plain
 DeepMask is installed, and published files (`.t7`, `.pth.tar`) are converted on first use with the
 conversion cached.
@@ -9,14 +9,13 @@ conversion cached.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from scubasteve.core.errors import InputError
-from scubasteve.core.paths import cache_dir, models_dir
-from scubasteve.inference.weights import WeightsNotInstalled, register_trained, resolve_weights
+from scubasteve.core.paths import cache_dir
+from scubasteve.weights import WeightsNotInstalled, register_trained, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +50,11 @@ def heldout_quality(path: Path) -> dict[str, float] | None:
     the DeepMask engine and of the classic engine on the same held-out objects). Published models
     and plain files have none.
     """
-    path = Path(path)
-    folder = models_dir()
-    if not folder.is_dir() or path.parent.resolve() != folder.resolve():
-        return None
-    for sidecar in folder.glob("*.json"):
-        try:
-            data = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and data.get("file") == path.name:
-            record = (data.get("meta") or {}).get("heldout")
-            return record if isinstance(record, dict) else None
-    return None
+    from scubasteve.weights.store import sidecar_of_file
+
+    meta = (sidecar_of_file(path) or {}).get("meta")
+    record = meta.get("heldout") if isinstance(meta, dict) else None
+    return record if isinstance(record, dict) else None
 
 
 def load_weights_file(path: Path) -> Any:

@@ -24,14 +24,14 @@ from scubasteve.core.atomic import replace_with, temp_file_beside
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import models_dir
 from scubasteve.inference.base import Cancelled
-from scubasteve.inference.weights_download import is_cancelled
-from scubasteve.inference.weights_registry import (
+from scubasteve.io.atomic import atomic_write_json, read_json
+from scubasteve.weights.fetch import is_cancelled
+from scubasteve.weights.registry import (
     ModelInfo,
     format_from_suffix,
     known_model,
     known_models,
 )
-from scubasteve.io.atomic import atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,19 @@ def read_sidecar(name: str) -> dict[str, Any] | None:
         log.warning("ignoring a damaged model sidecar: %s", exc)
         return None
     return data if isinstance(data, dict) else None
+
+
+def sidecar_of_file(path: Path) -> dict[str, Any] | None:
+    """The sidecar of the model file at `path`, if it lies in the models folder and has one."""
+    path = Path(path)
+    folder = models_dir()
+    if not folder.is_dir() or path.parent.resolve() != folder.resolve():
+        return None
+    for sidecar in sorted(folder.glob("*.json")):
+        data = read_sidecar(sidecar.stem)
+        if data is not None and data.get("file") == path.name:
+            return data
+    return None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Every path ends the same way: the bytes go to a temporary or `.part` file in the models folder, are
 verified (size, SHA-256 where published, a look at the file's first bytes), then `os.replace`d into
-place, and a JSON sidecar records where they came from. See `scubasteve.inference.weights`.
+place, and a JSON sidecar records where they came from. See `scubasteve.weights`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from scubasteve import __version__
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import models_dir
-from scubasteve.inference.weights_download import (
+from scubasteve.weights.fetch import (
     ChecksumMismatch,
     DownloadError,
     ProgressFn,
@@ -25,7 +25,7 @@ from scubasteve.inference.weights_download import (
     file_sha256,
     read_part_meta,
 )
-from scubasteve.inference.weights_registry import (
+from scubasteve.weights.registry import (
     KINDS,
     ModelInfo,
     format_from_suffix,
@@ -33,7 +33,7 @@ from scubasteve.inference.weights_registry import (
     known_models,
     sniff_problem,
 )
-from scubasteve.inference.weights_store import (
+from scubasteve.weights.store import (
     check_name,
     copy_to_temp,
     existing_file,
@@ -96,7 +96,7 @@ def _verify(info: ModelInfo, path: Path, cancel: Any = None) -> tuple[int, str]:
 def _content_problem(kind: str, path: Path, name: str | None) -> str | None:
     """Why the file cannot be a `kind` model, from reading it (kinds without a reader: None)."""
     if kind == "sam2":  # no published checksum: read the checkpoint and check its variant
-        from scubasteve.inference.sam2.checkpoint import checkpoint_problem
+        from scubasteve.weights.sam2_checkpoint import checkpoint_problem
 
         return checkpoint_problem(path, name)
     return None

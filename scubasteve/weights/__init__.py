@@ -18,21 +18,21 @@ from pathlib import Path
 
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import models_dir
-from scubasteve.inference.weights_download import (
+from scubasteve.weights.fetch import (
     ChecksumMismatch,
     DownloadError,
     UnreachableError,
     human_size,
     part_meta_path,
 )
-from scubasteve.inference.weights_install import download, import_file, register_trained
-from scubasteve.inference.weights_registry import (
+from scubasteve.weights.install import download, import_file, register_trained
+from scubasteve.weights.registry import (
     DEFAULT_MODELS,
     KINDS,
     ModelInfo,
     known_models,
 )
-from scubasteve.inference.weights_store import (
+from scubasteve.weights.store import (
     ModelStatus,
     existing_file,
     installed_path,

@@ -81,7 +81,7 @@ _DEEPMASK_LICENSE = "BSD + PATENTS (facebookresearch/deepmask)"
 # checkpoints/download_ckpts.sh and README.md ("Download Checkpoints"); the parameter counts are the
 # README's "Size (M)" column. Upstream publishes no file sizes or checksums, so none are pinned: a
 # download or import is checked against the server's length and by reading the checkpoint itself
-# (scubasteve.inference.sam2.checkpoint: its architecture must be the named variant).
+# (scubasteve.weights.sam2_checkpoint: its architecture must be the named variant).
 _SAM2_HOST = "https://dl.fbaipublicfiles.com/segment_anything_2/092824"
 _SAM2_HOME = "https://github.com/facebookresearch/sam2"
 

@@ -3,7 +3,7 @@
 `requests` does the HTTP; this module adds what pooch's downloader lacks (see
 docs/adr/0300-weights-download-with-resume.md): continuing a partial file with a Range request,
 keeping the partial file when the connection breaks, and messages that say what went wrong.
-Verification and the final rename are the caller's job (`scubasteve.inference.weights`).
+Verification and the final rename are the caller's job (`scubasteve.weights`).
 """
 
 from __future__ import annotations
