@@ -17,7 +17,7 @@ from scubasteve.core.geometry import Box, mask_iou
 from scubasteve.inference.base import Cancelled, CancelToken, MaskProposer, PromptPoint
 from scubasteve.inference.deepmask import network as N
 from scubasteve.inference.deepmask.config import DeepMaskConfig, tiny_config
-from scubasteve.inference.deepmask.engine import DeepMaskOptions, DeepMaskProposer
+from scubasteve.inference.deepmask.proposer import DeepMaskOptions, DeepMaskProposer
 
 
 @pytest.fixture(autouse=True)

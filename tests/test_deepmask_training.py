@@ -20,14 +20,14 @@ from scubasteve.inference.deepmask import load_proposer
 from scubasteve.inference.deepmask import network as N
 from scubasteve.inference.deepmask.checkpoint import save_weights
 from scubasteve.inference.deepmask.config import tiny_config
-from scubasteve.training.deepmask_data import (
+from scubasteve.training.deepmask.data import (
     MIN_AREA,
     SampleSource,
     check_dataset,
     collect_instances,
     split_by_image,
 )
-from scubasteve.training.deepmask_train import Trainer, TrainOptions
+from scubasteve.training.deepmask.trainer import Trainer, TrainOptions
 from scubasteve.weights import WeightsNotInstalled
 
 REPO = Path(__file__).resolve().parents[1]
@@ -287,7 +287,7 @@ def test_killed_cli_run_resumes_and_installs_a_loadable_model(tmp_path):
 
 
 def test_trained_model_is_loaded_by_name(tmp_path):
-    from scubasteve.inference.deepmask.models import register
+    from scubasteve.inference.deepmask.weights import register
 
     cfg = tiny_config()
     path = save_weights(tmp_path / "w.pt", N.build_network(cfg).state_dict(), cfg, {})
@@ -305,7 +305,7 @@ def test_missing_weights_raise_weights_not_installed():
 
 @pytest.mark.slow
 def test_learning_from_a_project_reports_held_out_quality_before_and_after(tmp_path):
-    from scubasteve.training.deepmask_project import learn_from_project
+    from scubasteve.training.deepmask.project import learn_from_project
 
     folder = write_labelme_project(tmp_path / "project", 6)
     cfg = tiny_config(**MICRO)
@@ -330,7 +330,7 @@ def test_learning_from_a_project_reports_held_out_quality_before_and_after(tmp_p
 def test_sharpmask_command_trains_on_a_named_deepmask_and_the_engine_refines(tmp_path):
     from scubasteve.cli import main
     from scubasteve.core.geometry import Box
-    from scubasteve.inference.deepmask.models import register
+    from scubasteve.inference.deepmask.weights import register
 
     folder = write_labelme_project(tmp_path / "p", 4)
     cfg = tiny_config(**MICRO)
@@ -362,7 +362,7 @@ def test_sharpmask_command_trains_on_a_named_deepmask_and_the_engine_refines(tmp
 
 def test_engine_registry_serves_trained_weights_alone_and_in_the_ensemble(tmp_path):
     from scubasteve.core.geometry import Box
-    from scubasteve.inference.deepmask.models import register
+    from scubasteve.inference.deepmask.weights import register
     from scubasteve.inference.engines import create_proposer, engine_status
 
     cfg = tiny_config(**MICRO)
@@ -383,7 +383,7 @@ def test_engine_registry_serves_trained_weights_alone_and_in_the_ensemble(tmp_pa
 def test_ensemble_leaves_out_a_trained_model_that_measured_below_the_classic_engine(
     tmp_path, best, expect
 ):
-    from scubasteve.inference.deepmask.models import register
+    from scubasteve.inference.deepmask.weights import register
     from scubasteve.inference.engines import create_proposer, engine_status
 
     cfg = tiny_config(**MICRO)

@@ -11,8 +11,8 @@ import pytest
 from scubasteve.core.annotation import ImageDoc, MaskPatch
 from scubasteve.core.geometry import Box, mask_iou, polygons_to_mask
 from scubasteve.inference.base import Cancelled, CancelToken, PromptPoint, Proposal
-from scubasteve.inference.instance_refine import pick_refined, preferred, refine_instances
-from scubasteve.inference.instances import Instance, alternatives, swap_alternative
+from scubasteve.inference.maskrcnn.instances import Instance, alternatives, swap_alternative
+from scubasteve.inference.maskrcnn.refine import pick_refined, preferred, refine_instances
 from scubasteve.io.labelme import read_labelme, write_labelme
 
 H, W = 120, 160

@@ -156,7 +156,7 @@ def test_region_logits_equal_upsampling_then_cropping() -> None:
 
 
 def test_large_images_are_shrunk_before_the_encoder_and_small_ones_kept() -> None:
-    from scubasteve.inference.sam2.engine import _bounded
+    from scubasteve.inference.sam2.proposer import _bounded
 
     big = np.zeros((3000, 5000, 3), np.uint8)
     assert _bounded(big, 2048).shape == (1229, 2048, 3)

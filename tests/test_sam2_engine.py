@@ -25,7 +25,7 @@ from scubasteve.core.errors import InputError  # noqa: E402
 from scubasteve.core.geometry import Box  # noqa: E402
 from scubasteve.inference.base import Cancelled, CancelToken, PromptPoint, patch_iou  # noqa: E402
 from scubasteve.inference.sam2 import build_model, proposer_from_file  # noqa: E402
-from scubasteve.inference.sam2 import engine as engine_mod  # noqa: E402
+from scubasteve.inference.sam2 import proposer as engine_mod  # noqa: E402
 from scubasteve.weights import registry as weights_registry  # noqa: E402
 
 pytestmark = pytest.mark.slow

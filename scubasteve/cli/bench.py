@@ -116,7 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--bf16", choices=("auto", "on", "off"), default="auto", help="bfloat16 autocast"
     )
-    t.set_defaults(handler=lazy("scubasteve.training.bench:run"))
+    t.set_defaults(handler=lazy("scubasteve.bench.training:run"))
 
     s = kinds.add_parser("startup", help="time `scubasteve --help` and the window's first paint")
     s.add_argument("--repeat", type=int, default=5)

@@ -27,4 +27,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", type=Path, default=None, help="save the AP-vs-IoU curve as a PNG")
     p.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
     p.add_argument("--iou-type", choices=("segm", "bbox"), default="segm")
-    p.set_defaults(handler=lazy("scubasteve.training.evaluate:cmd_eval"))
+    p.set_defaults(handler=lazy("scubasteve.bench.evaluate:cmd_eval"))

@@ -24,7 +24,7 @@ from scubasteve.gui.canvas.scene import CanvasScene
 from scubasteve.gui.canvas.view import ImageView
 from scubasteve.gui.controllers.annotator import AnnotatorController
 from scubasteve.gui.controllers.document import DocumentController
-from scubasteve.gui.controllers.engine import (
+from scubasteve.gui.controllers.engine_host import (
     EngineHost,
     EngineInfo,
     ProposerFactory,
@@ -68,7 +68,7 @@ PROPOSAL_ACTIONS = (
 
 def default_segmenter_factory(settings: Settings) -> SegmenterFactory:
     def make():  # type: ignore[no-untyped-def]
-        from scubasteve.inference.pixellib_engine import InstanceSegmenter
+        from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
 
         return InstanceSegmenter(
             settings.pixellib_model,

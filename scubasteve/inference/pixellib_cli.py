@@ -21,7 +21,7 @@ from scubasteve.core.errors import InputError
 from scubasteve.core.labels import read_labels_file
 from scubasteve.core.project import Project
 from scubasteve.inference.base import MaskProposer
-from scubasteve.inference.pixellib_engine import InstanceSegmenter
+from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
 from scubasteve.inference.preannotation import (
     AnnotateSummary,
     image_result,

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from scubasteve.core.errors import InputError
-from scubasteve.training.deepmask_data import check_dataset, collect_instances, split_by_image
-from scubasteve.training.deepmask_run import (
+from scubasteve.training.deepmask.data import check_dataset, collect_instances, split_by_image
+from scubasteve.training.deepmask.run import (
     default_run_dir,
     load_dataset,
     prepare_run_dir,
@@ -18,7 +18,7 @@ from scubasteve.training.deepmask_run import (
     starting_network,
     train,
 )
-from scubasteve.training.deepmask_train import EpochResult, TrainOptions, tqdm_bar
+from scubasteve.training.deepmask.trainer import EpochResult, TrainOptions, tqdm_bar
 
 
 def _device(name: str) -> str:
@@ -67,7 +67,7 @@ def _print_epoch(r: EpochResult) -> None:
 
 
 def _run(args: argparse.Namespace, refine: bool, init: Any, kind: str) -> int:
-    from scubasteve.training.deepmask_distributed import is_worker, launch, trainer_class
+    from scubasteve.training.deepmask.distributed import is_worker, launch, trainer_class
 
     workers = getattr(args, "workers", None) or 1
     if workers > 1:
@@ -130,7 +130,7 @@ def _compare_with_classic(
 ) -> dict[str, float]:
     """Proposal quality of the trained weights and of the classic engine on the same objects."""
     from scubasteve.inference.deepmask import proposer_from_file
-    from scubasteve.training.deepmask_eval import (
+    from scubasteve.training.deepmask.quality import (
         classic_quality,
         evaluate_boxes,
         format_quality,
@@ -157,7 +157,7 @@ def cmd_train_sharpmask(args: argparse.Namespace) -> int:
 
 def cmd_from_project(args: argparse.Namespace) -> int:
     """`scubasteve train from-project FOLDER`."""
-    from scubasteve.training.deepmask_project import learn_from_project
+    from scubasteve.training.deepmask.project import learn_from_project
 
     _threads(getattr(args, "threads", None))
     report = learn_from_project(

@@ -17,8 +17,8 @@ from typing import Any
 
 from scubasteve.core.annotation import ImageDoc
 from scubasteve.core.errors import InputError, Problem
-from scubasteve.training.augment import Augmentation
-from scubasteve.training.maskrcnn_data import (
+from scubasteve.training.maskrcnn.augment import Augmentation
+from scubasteve.training.maskrcnn.data import (
     TrainingData,
     check_labels,
     class_list,
@@ -27,7 +27,7 @@ from scubasteve.training.maskrcnn_data import (
     split,
     write_split,
 )
-from scubasteve.training.maskrcnn_train import TrainProgress, TrainSettings, train_maskrcnn
+from scubasteve.training.maskrcnn.train import TrainProgress, TrainSettings, train_maskrcnn
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -63,7 +63,7 @@ def prepare_data(
 def resolve_init(init: str) -> Path | None:
     if init.strip().lower() in ("none", "random", ""):
         return None
-    from scubasteve.inference.maskrcnn_store import resolve_model_file
+    from scubasteve.inference.maskrcnn.weights import resolve_model_file
 
     try:
         return resolve_model_file(init)
@@ -73,8 +73,8 @@ def resolve_init(init: str) -> Path | None:
 
 def evaluate_on(best: Path, test: list[ImageDoc], image_size: int, device: str) -> Any:
     """Mask AP of the trained model on the test images (predictions at score >= 0.05)."""
-    from scubasteve.inference.pixellib_engine import InstanceSegmenter
-    from scubasteve.training.evaluate import evaluate_docs
+    from scubasteve.bench.evaluate import evaluate_docs
+    from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
 
     segmenter = InstanceSegmenter(best, speed=image_size, min_score=0.05, device=device)
     try:
@@ -169,7 +169,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "description": f"Mask R-CNN ({args.backbone}) trained here on {args.data.name}: "
         + ", ".join(data.class_names),
     }
-    from scubasteve.inference.maskrcnn_store import register_model
+    from scubasteve.inference.maskrcnn.weights import register_model
 
     installed = register_model(args.name, result.best, meta)
     settings_json = {

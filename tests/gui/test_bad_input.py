@@ -162,7 +162,7 @@ def test_engine_that_fails_on_the_gpu_is_tried_on_the_cpu_first(make_window, ima
 
 
 def test_only_the_missing_weights_error_counts_as_missing_weights():
-    from scubasteve.gui.controllers.engine import is_weights_missing
+    from scubasteve.gui.controllers.engine_host import is_weights_missing
     from scubasteve.weights import WeightsNotInstalled
 
     try:

@@ -109,7 +109,7 @@ def test_real_learning_on_a_small_project_installs_and_reports(make_window, tmp_
     from scubasteve.inference.deepmask import network as N
     from scubasteve.inference.deepmask.checkpoint import save_weights
     from scubasteve.inference.deepmask.config import tiny_config
-    from scubasteve.inference.deepmask.models import register
+    from scubasteve.inference.deepmask.weights import register
 
     folder = write_labelme_project(tmp_path / "project", 6)
     cfg = tiny_config(trunk_width=8)

@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 from scubasteve.core.annotation import REVIEW_FLAG
 from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, ReplaceAnnotation
 from scubasteve.gui.controllers.document import DocumentController
-from scubasteve.gui.controllers.engine import is_weights_missing
+from scubasteve.gui.controllers.engine_host import is_weights_missing
 from scubasteve.gui.workers import submit
 from scubasteve.inference.preannotation import mark_for_review, merge_into_file
 

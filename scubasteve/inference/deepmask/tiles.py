@@ -16,9 +16,9 @@ import math
 from typing import Any
 
 from scubasteve.inference.base import CancelToken
-from scubasteve.inference.deepmask.canvas import ImagePyramid
 from scubasteve.inference.deepmask.config import DeepMaskConfig
 from scubasteve.inference.deepmask.features import LevelFeatures, compute_features
+from scubasteve.inference.deepmask.scaled_views import ImagePyramid
 
 
 def receptive_field(cfg: DeepMaskConfig) -> int:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from scubasteve.core.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from scubasteve.inference.sam2.engine import Sam2Options, Sam2Proposer
+    from scubasteve.inference.sam2.proposer import Sam2Options, Sam2Proposer
 
 __all__ = ["INSTALL_HINT", "build_model", "load_proposer", "proposer_from_file", "sam2_problem"]
 
@@ -92,7 +92,7 @@ def proposer_from_file(
     path: str | Path, device: str = "auto", options: Sam2Options | None = None
 ) -> Sam2Proposer:
     from scubasteve.inference.device import resolve_device
-    from scubasteve.inference.sam2.engine import Sam2Proposer
+    from scubasteve.inference.sam2.proposer import Sam2Proposer
 
     choice = resolve_device(device)
     model, variant = build_model(path, choice.device)

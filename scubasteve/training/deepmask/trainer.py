@@ -31,8 +31,8 @@ import numpy as np
 from scubasteve.core.errors import InputError
 from scubasteve.inference.deepmask.checkpoint import cpu_state, save_weights
 from scubasteve.inference.deepmask.config import DeepMaskConfig
-from scubasteve.training.deepmask_data import SampleSource
-from scubasteve.training.deepmask_state import read_training_state, save_training_state
+from scubasteve.training.deepmask.data import SampleSource
+from scubasteve.training.deepmask.state import read_training_state, save_training_state
 
 log = logging.getLogger(__name__)
 

@@ -19,16 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from scubasteve.core.errors import InputError
-from scubasteve.training.deepmask_data import check_dataset, collect_instances, split_by_image
-from scubasteve.training.deepmask_eval import (
+from scubasteve.training.deepmask.data import check_dataset, collect_instances, split_by_image
+from scubasteve.training.deepmask.quality import (
     ProposalQuality,
     classic_quality,
     evaluate_boxes,
     format_quality,
     heldout_record,
 )
-from scubasteve.training.deepmask_run import default_run_dir, load_dataset, starting_network, train
-from scubasteve.training.deepmask_train import TrainOptions
+from scubasteve.training.deepmask.run import default_run_dir, load_dataset, starting_network, train
+from scubasteve.training.deepmask.trainer import TrainOptions
 
 
 @dataclass
@@ -82,7 +82,7 @@ class ProjectReport:
 
 
 def _engine(net: Any, cfg: Any, device: str) -> Any:
-    from scubasteve.inference.deepmask.engine import DeepMaskProposer
+    from scubasteve.inference.deepmask.proposer import DeepMaskProposer
 
     return DeepMaskProposer(copy.deepcopy(net), cfg, device)
 
@@ -103,7 +103,7 @@ def learn_from_project(
     on_epoch: Callable[[Any], None] | None = None,
     seed: int = 0,
 ) -> ProjectReport:
-    from scubasteve.inference.deepmask.models import register, resolve
+    from scubasteve.inference.deepmask.weights import register, resolve
     from scubasteve.weights import WeightsNotInstalled
 
     data = load_dataset(labelme=Path(folder))

@@ -33,13 +33,6 @@ from scubasteve.inference.base import (
     deduplicate,
     validate_box,
 )
-from scubasteve.inference.deepmask.canvas import (
-    ImagePyramid,
-    level_scale,
-    nearest_level,
-    warp_logits,
-    whole_canvas_size,
-)
 from scubasteve.inference.deepmask.config import (
     PUBLISHED_MARGIN_PX,
     DeepMaskConfig,
@@ -52,6 +45,13 @@ from scubasteve.inference.deepmask.features import (
     run_windows,
 )
 from scubasteve.inference.deepmask.ranking import Candidates, select
+from scubasteve.inference.deepmask.scaled_views import (
+    ImagePyramid,
+    level_scale,
+    nearest_level,
+    warp_logits,
+    whole_canvas_size,
+)
 from scubasteve.inference.deepmask.tiles import tiled_level
 
 log = logging.getLogger(__name__)

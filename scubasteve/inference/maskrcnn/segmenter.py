@@ -24,8 +24,8 @@ import numpy as np
 from scubasteve.core.annotation import Annotation
 from scubasteve.core.errors import InputError
 from scubasteve.inference.base import as_rgb
-from scubasteve.inference.instances import Instance, unmold_detections
-from scubasteve.inference.maskrcnn_model import (
+from scubasteve.inference.maskrcnn.instances import Instance, unmold_detections
+from scubasteve.inference.maskrcnn.model import (
     MaskRCNNSpec,
     build_model,
     inspect_h5,
@@ -33,7 +33,7 @@ from scubasteve.inference.maskrcnn_model import (
     make_config,
     spec_for,
 )
-from scubasteve.inference.tf_runtime import (
+from scubasteve.inference.maskrcnn.tf_runtime import (
     GraphSession,
     TensorFlowDevice,
     tensorflow_thread,
@@ -105,7 +105,7 @@ class InstanceSegmenter:
         classes: Iterable[str] | None = None,
         device: str = "auto",
     ) -> None:
-        from scubasteve.inference.maskrcnn_store import registered_class_names, resolve_model_file
+        from scubasteve.inference.maskrcnn.weights import registered_class_names, resolve_model_file
 
         if device not in ("auto", "cpu", "gpu", "cuda"):
             raise InputError(f"unknown device {device!r}; choose auto, cpu or gpu")

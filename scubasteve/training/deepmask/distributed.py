@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from scubasteve.core.errors import InputError
-from scubasteve.training.deepmask_train import Trainer
+from scubasteve.training.deepmask.trainer import Trainer
 
 
 class AveragedGradients:

@@ -22,7 +22,7 @@ from typing import Any
 
 from scubasteve.core.errors import InputError
 from scubasteve.inference.base import CancelToken
-from scubasteve.inference.maskrcnn_model import (
+from scubasteve.inference.maskrcnn.model import (
     MaskRCNNSpec,
     build_model,
     inspect_h5,
@@ -30,14 +30,14 @@ from scubasteve.inference.maskrcnn_model import (
     make_config,
     save_weights,
 )
-from scubasteve.inference.tf_runtime import (
+from scubasteve.inference.maskrcnn.tf_runtime import (
     GraphSession,
     TensorFlowDevice,
     tensorflow_thread,
     visible_gpus,
 )
 from scubasteve.io.atomic import atomic_write_text
-from scubasteve.training.augment import Augmentation
+from scubasteve.training.maskrcnn.augment import Augmentation
 
 #: Layers PixelLib re-initialises when the class list changes (as its own load_pretrained_model).
 HEAD_LAYERS = ("mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask")
@@ -164,13 +164,13 @@ def train_maskrcnn(
     progress: Callable[[TrainProgress], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> TrainResult:
-    """Train on PixelLib datasets (see `maskrcnn_data.coco_instances`); blocks until done.
+    """Train on PixelLib datasets (see `training.maskrcnn.data.coco_instances`); blocks until done.
 
     Writes `last.h5`, `best.h5` and `log.csv` into `run_dir`. `progress` is called from the
     TensorFlow thread. Setting `cancel` stops after the current step (the last finished epoch's
     checkpoints stay).
     """
-    from scubasteve.training import pixellib_compat
+    from scubasteve.training.maskrcnn import pixellib_compat
 
     pixellib_compat.apply()
     spec, exclude = _init_spec(settings, class_names)

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from scubasteve.inference.base import CancelToken, MaskProposer, Proposal, patch_iou, validate_box
-from scubasteve.inference.instances import Instance
+from scubasteve.inference.maskrcnn.instances import Instance
 
 #: How the refined mask is picked among the proposals: "agree" (most overlap with PixelLib's mask)
 #: or "top" (the proposer's own best).

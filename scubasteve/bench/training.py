@@ -20,16 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from scubasteve.inference.deepmask.config import DeepMaskConfig
-from scubasteve.training.deepmask_cli import bf16_choice
-from scubasteve.training.deepmask_data import (
+from scubasteve.training.deepmask.data import (
     SampleSource,
     check_dataset,
     collect_instances,
     split_by_image,
 )
-from scubasteve.training.deepmask_eval import ProposalQuality, evaluate_boxes, format_quality
-from scubasteve.training.deepmask_run import default_run_dir, load_dataset, prepare_run_dir, train
-from scubasteve.training.deepmask_train import Trainer, TrainOptions, tqdm_bar
+from scubasteve.training.deepmask.quality import ProposalQuality, evaluate_boxes, format_quality
+from scubasteve.training.deepmask.run import default_run_dir, load_dataset, prepare_run_dir, train
+from scubasteve.training.deepmask.trainer import Trainer, TrainOptions, tqdm_bar
+from scubasteve.training.deepmask_cli import bf16_choice
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def _evaluate_only(args: argparse.Namespace, val_docs: list[Any], device: str) -
     import torch
 
     from scubasteve.inference.deepmask import load_proposer
-    from scubasteve.inference.deepmask.engine import DeepMaskOptions
+    from scubasteve.inference.deepmask.proposer import DeepMaskOptions
 
     engine = load_proposer(args.evaluate, device, DeepMaskOptions(bf16=bf16_choice(args.bf16)))
     label = f"deepmask {Path(str(args.evaluate)).name} ({torch.get_num_threads()} threads, bf16 {engine.bf16})"

@@ -18,8 +18,8 @@ from scubasteve.core.annotation import REVIEW_FLAG, ImageDoc
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import data_dir
 from scubasteve.inference.deepmask.config import DeepMaskConfig
-from scubasteve.training.deepmask_data import Instance, SampleSource, collect_instances
-from scubasteve.training.deepmask_train import EpochResult, Trainer, TrainOptions, TrainResult
+from scubasteve.training.deepmask.data import Instance, SampleSource, collect_instances
+from scubasteve.training.deepmask.trainer import EpochResult, Trainer, TrainOptions, TrainResult
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +73,8 @@ def starting_network(
     `arch` chooses the random network: "resnet50" (the published one) or "tiny" (quick checks).
     """
     from scubasteve.inference.deepmask.config import tiny_config
-    from scubasteve.inference.deepmask.models import load_weights_file, resolve
     from scubasteve.inference.deepmask.network import build_network
+    from scubasteve.inference.deepmask.weights import load_weights_file, resolve
 
     if init is None:
         if arch == "tiny":
@@ -136,8 +136,8 @@ def train(
 ) -> TrainResult:
     """Train on the objects of `train_ids`, validating on `val_ids`; checkpoints in `run_dir`.
 
-    `trainer_class`: `deepmask_distributed.DistributedTrainer` in a process of `--workers N`."""
-    from scubasteve.training.deepmask_train import _no_bar
+    `trainer_class`: `distributed.DistributedTrainer` in a process of `--workers N`."""
+    from scubasteve.training.deepmask.trainer import _no_bar
 
     if instances is None:
         instances, _ = collect_instances(docs)
@@ -166,7 +166,7 @@ def train(
 
 def register_result(name: str, result: TrainResult, meta: dict[str, Any]) -> Path:
     """Install the best weights of a run under `name` (so the engine loads them by name)."""
-    from scubasteve.inference.deepmask.models import register
+    from scubasteve.inference.deepmask.weights import register
 
     if result.best is None or not result.best.is_file():
         raise InputError(f"the run produced no weights to register as {name!r}")

@@ -30,7 +30,7 @@ def minimize_mask(bbox: np.ndarray, mask: np.ndarray, mini_shape: tuple[int, int
 
 def apply() -> None:
     """Install the fixes into PixelLib's modules (idempotent). Imports TensorFlow via PixelLib."""
-    from scubasteve.inference.tf_runtime import import_tensorflow
+    from scubasteve.inference.maskrcnn.tf_runtime import import_tensorflow
 
     import_tensorflow()
     from pixellib.instance import utils

@@ -20,8 +20,8 @@ import numpy as np
 
 from scubasteve.core.annotation import ImageDoc, MaskPatch
 from scubasteve.core.errors import InputError
-from scubasteve.inference.deepmask.canvas import ImagePyramid
 from scubasteve.inference.deepmask.config import DeepMaskConfig
+from scubasteve.inference.deepmask.scaled_views import ImagePyramid
 
 #: Objects smaller than this (pixels of mask area) are not used, as published.
 MIN_AREA = 100

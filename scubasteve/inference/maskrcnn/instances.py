@@ -30,7 +30,7 @@ class Instance:
 
     `box`: XYXY pixel-edge box of the detection. `patch`: PixelLib's mask (box-local bool array and
     offset). `refined`: an alternative mask for the same object from a mask-proposal engine, set by
-    `instance_refine.refine_instances`; `refined_iou` is its IoU with PixelLib's mask. Both masks are
+    `refine.refine_instances`; `refined_iou` is its IoU with PixelLib's mask. Both masks are
     kept so that a user (or the GUI) can choose: `annotation("pixellib")` or `annotation("refined")`.
     """
 

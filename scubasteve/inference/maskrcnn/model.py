@@ -185,7 +185,7 @@ def make_config(
 
 def build_model(mode: str, config: Any, model_dir: Path | str | None = None) -> Any:
     """A PixelLib `MaskRCNN` ("inference" or "training") in the current graph. TF thread only."""
-    from scubasteve.inference.tf_runtime import import_tensorflow
+    from scubasteve.inference.maskrcnn.tf_runtime import import_tensorflow
 
     import_tensorflow()
     from pixellib.instance.mask_rcnn import MaskRCNN
@@ -313,7 +313,11 @@ def save_random_weights(
     everything background, which would leave nothing to test downstream), and its weights are scaled
     down so that scores and labels vary. Runs on the TensorFlow thread in a throw-away graph.
     """
-    from scubasteve.inference.tf_runtime import GraphSession, import_tensorflow, tensorflow_thread
+    from scubasteve.inference.maskrcnn.tf_runtime import (
+        GraphSession,
+        import_tensorflow,
+        tensorflow_thread,
+    )
 
     def build() -> Any:
         import_tensorflow()

@@ -21,7 +21,7 @@ import numpy as np
 from scubasteve.core.annotation import ImageDoc
 from scubasteve.core.errors import InputError, Problem
 from scubasteve.core.labels import find_labels_file, read_labels_file
-from scubasteve.training.augment import Augmentation, Transform
+from scubasteve.training.maskrcnn.augment import Augmentation, Transform
 
 
 @dataclass
@@ -141,7 +141,7 @@ def write_split(data: TrainingData, folder: Path) -> tuple[Path, Path]:
 
 
 def _pixellib_dataset_base() -> type:
-    from scubasteve.inference.tf_runtime import import_tensorflow
+    from scubasteve.inference.maskrcnn.tf_runtime import import_tensorflow
 
     import_tensorflow()  # PixelLib imports TensorFlow, which must come up with Keras 2
     from pixellib.instance.utils import Dataset
