@@ -94,8 +94,6 @@ def test_missing_pixellib_weights_offer_the_weights_dialog(make_window, image_fo
 def test_coco_export_leaves_out_unreviewed_preannotations(make_window, image_folder, qtbot):
     from pycocotools.coco import COCO
 
-    from scubasteve.gui.wiring import export_coco
-
     window = make_window(image_folder)
     key(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(
@@ -104,12 +102,12 @@ def test_coco_export_leaves_out_unreviewed_preannotations(make_window, image_fol
     messages: list[str] = []
     window.status.messageChanged.connect(messages.append)
     out = image_folder / "coco.json"
-    export_coco(window, out)
+    window.export_coco(out)
     qtbot.waitUntil(lambda: any(m.startswith("Exported") for m in messages), timeout=10000)
     assert any("1 pre-annotation(s) not yet reviewed left out" in m for m in messages)
     assert COCO(str(out)).getAnnIds() == []
     key(window, Qt.Key.Key_Y)
     messages.clear()
-    export_coco(window, out)
+    window.export_coco(out)
     qtbot.waitUntil(lambda: any(m.startswith("Exported") for m in messages), timeout=10000)
     assert len(COCO(str(out)).getAnnIds()) == 1
