@@ -20,10 +20,11 @@ import pytest
 pytest.importorskip("sam2")
 torch = pytest.importorskip("torch")
 
+from scubasteve.core.cancel import Cancelled, CancelToken  # noqa: E402
 from scubasteve.core.errors import InputError  # noqa: E402
 from scubasteve.core.geometry import Box  # noqa: E402
 from scubasteve.inference import weights, weights_registry  # noqa: E402
-from scubasteve.inference.base import Cancelled, CancelToken, PromptPoint, patch_iou  # noqa: E402
+from scubasteve.inference.base import PromptPoint, patch_iou  # noqa: E402
 from scubasteve.inference.sam2 import build_model, proposer_from_file  # noqa: E402
 from scubasteve.inference.sam2 import engine as engine_mod  # noqa: E402
 

@@ -88,8 +88,8 @@ class FunctionJob(QRunnable):
 
 
 def _is_expected(exc: BaseException) -> bool:
+    from scubasteve.core.cancel import Cancelled
     from scubasteve.core.errors import ScubaSteveError
-    from scubasteve.inference.base import Cancelled
 
     return isinstance(exc, (Cancelled, ScubaSteveError))
 

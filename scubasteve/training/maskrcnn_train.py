@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scubasteve.core.cancel import CancelToken
 from scubasteve.core.errors import InputError
-from scubasteve.inference.base import CancelToken
 from scubasteve.inference.maskrcnn_model import (
     MaskRCNNSpec,
     build_model,

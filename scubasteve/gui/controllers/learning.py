@@ -18,8 +18,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from scubasteve.core.cancel import Cancelled
 from scubasteve.gui.workers import make_pool, submit
-from scubasteve.inference.base import Cancelled
 
 log = logging.getLogger(__name__)
 
