@@ -38,6 +38,7 @@ from scubasteve.inference.tf_runtime import (
 )
 from scubasteve.io.atomic import atomic_write_text
 from scubasteve.training.augment import Augmentation
+from scubasteve.training.progress import TrainProgress
 
 #: Layers PixelLib re-initialises when the class list changes (as its own load_pretrained_model).
 HEAD_LAYERS = ("mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask")
@@ -82,18 +83,6 @@ class TrainSettings:
             raise InputError(f"--image-size must be a multiple of 64, got {self.image_size}")
         if self.layers not in LAYER_CHOICES:
             raise InputError(f"--layers must be one of {LAYER_CHOICES}, got {self.layers!r}")
-
-
-@dataclass(frozen=True)
-class TrainProgress:
-    """Sent after every training step. `losses`: the five Mask R-CNN losses of that step."""
-
-    epoch: int  # 1-based
-    epochs: int
-    step: int  # 1-based
-    steps: int
-    loss: float
-    losses: dict[str, float]
 
 
 @dataclass(frozen=True)
