@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scubasteve.core.cancel import CancelToken
+from scubasteve.core.cancel import Cancelled, CancelToken
 from scubasteve.core.errors import InputError
 from scubasteve.inference.maskrcnn_model import (
     MaskRCNNSpec,
@@ -100,7 +100,6 @@ class TrainResult:
     last: Path
     history: list[EpochLog]
     device: str
-    cancelled: bool = False
 
 
 def _init_spec(
@@ -156,8 +155,8 @@ def train_maskrcnn(
     """Train on PixelLib datasets (see `maskrcnn_data.coco_instances`); blocks until done.
 
     Writes `last.h5`, `best.h5` and `log.csv` into `run_dir`. `progress` is called from the
-    TensorFlow thread. Setting `cancel` stops after the current step (the last finished epoch's
-    checkpoints stay).
+    TensorFlow thread. Setting `cancel` stops after the current step with `Cancelled` (the last
+    finished epoch's checkpoints stay).
     """
     from scubasteve.training import pixellib_compat
 
@@ -379,4 +378,6 @@ def _fit(
         use_multiprocessing=False,
         verbose=0,
     )
-    return TrainResult(best, last, history, device.describe(), cancelled=bool(state["cancelled"]))
+    if state["cancelled"]:
+        raise Cancelled
+    return TrainResult(best, last, history, device.describe())
