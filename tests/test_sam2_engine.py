@@ -21,9 +21,10 @@ pytest.importorskip("sam2")
 torch = pytest.importorskip("torch")
 
 from scubasteve import weights  # noqa: E402
+from scubasteve.core.cancel import Cancelled, CancelToken  # noqa: E402
 from scubasteve.core.errors import InputError  # noqa: E402
 from scubasteve.core.geometry import Box  # noqa: E402
-from scubasteve.inference.base import Cancelled, CancelToken, PromptPoint, patch_iou  # noqa: E402
+from scubasteve.inference.base import PromptPoint, patch_iou  # noqa: E402
 from scubasteve.inference.sam2 import build_model, proposer_from_file  # noqa: E402
 from scubasteve.inference.sam2 import proposer as engine_mod  # noqa: E402
 from scubasteve.weights import registry as weights_registry  # noqa: E402

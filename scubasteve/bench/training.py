@@ -28,8 +28,9 @@ from scubasteve.training.deepmask.data import (
 )
 from scubasteve.training.deepmask.quality import ProposalQuality, evaluate_boxes, format_quality
 from scubasteve.training.deepmask.run import default_run_dir, load_dataset, prepare_run_dir, train
-from scubasteve.training.deepmask.trainer import Trainer, TrainOptions, tqdm_bar
+from scubasteve.training.deepmask.trainer import Trainer, TrainOptions
 from scubasteve.training.deepmask_cli import bf16_choice
+from scubasteve.training.progress import tqdm_bars
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir=run_dir,
         device=device,
         resume=args.resume,
-        progress=tqdm_bar if sys.stderr.isatty() else None,
+        progress=tqdm_bars(mask="mask", score="score") if sys.stderr.isatty() else None,
         on_epoch=lambda r: print(
             f"epoch {r.epoch}: mask loss {r.mask_loss:.4f}, score loss {r.score_loss:.4f}, "
             f"validation mean IoU (centred crops) {r.val_iou:.3f}, {r.samples_per_s:.2f} samples/s",

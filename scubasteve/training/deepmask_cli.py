@@ -18,7 +18,8 @@ from scubasteve.training.deepmask.run import (
     starting_network,
     train,
 )
-from scubasteve.training.deepmask.trainer import EpochResult, TrainOptions, tqdm_bar
+from scubasteve.training.deepmask.trainer import EpochResult, TrainOptions
+from scubasteve.training.progress import ProgressCallback, tqdm_bars
 
 
 def _device(name: str) -> str:
@@ -105,7 +106,7 @@ def _run(args: argparse.Namespace, refine: bool, init: Any, kind: str) -> int:
             run_dir=run_dir,
             device=device,
             resume=args.resume,
-            progress=tqdm_bar if sys.stderr.isatty() else None,
+            progress=_bars() if sys.stderr.isatty() else None,
             on_epoch=_print_epoch,
             meta=meta,
             trainer_class=trainer_class(),
@@ -145,6 +146,10 @@ def _compare_with_classic(
     return heldout_record(trained, classic)
 
 
+def _bars() -> ProgressCallback:
+    return tqdm_bars(mask="mask", score="score")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """`scubasteve train deepmask`."""
     return _run(args, refine=False, init=args.init, kind="DeepMask")
@@ -167,7 +172,7 @@ def cmd_from_project(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         holdout=args.holdout,
         device=_device(args.device),
-        progress=tqdm_bar if sys.stderr.isatty() else None,
+        progress=_bars() if sys.stderr.isatty() else None,
         on_epoch=_print_epoch,
         batch_size=getattr(args, "batch_size", 16),
         lr=getattr(args, "lr", 1e-3),

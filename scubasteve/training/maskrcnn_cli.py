@@ -27,7 +27,8 @@ from scubasteve.training.maskrcnn.data import (
     split,
     write_split,
 )
-from scubasteve.training.maskrcnn.train import TrainProgress, TrainSettings, train_maskrcnn
+from scubasteve.training.maskrcnn.train import TrainSettings, train_maskrcnn
+from scubasteve.training.progress import tqdm_bars
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -92,30 +93,6 @@ def evaluate_on(best: Path, test: list[ImageDoc], image_size: int, device: str) 
     return evaluate_docs(test, predicted)
 
 
-def _progress_printer() -> Any:
-    from tqdm import tqdm
-
-    bars: dict[int, Any] = {}
-
-    def show(p: TrainProgress) -> None:
-        if p.step == 0:
-            for old in bars.values():
-                old.close()
-            bars[p.epoch] = tqdm(
-                total=p.steps, desc=f"epoch {p.epoch}/{p.epochs}", unit="step", file=sys.stderr
-            )
-            return
-        bar = bars[p.epoch]
-        bar.update(1)
-        bar.set_postfix(
-            loss=f"{p.loss:.3f}", mask=f"{p.losses.get('mrcnn_mask_loss', float('nan')):.3f}"
-        )
-        if p.step >= p.steps:
-            bar.close()
-
-    return show
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     if not _NAME.match(args.name):
         raise InputError(f"--name {args.name!r} must be letters, digits, '.', '_' or '-' (max 64)")
@@ -156,7 +133,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         coco_instances(test_json, data.root),
         data.class_names,
         run_dir,
-        progress=_progress_printer(),
+        progress=tqdm_bars(mask="mrcnn_mask_loss"),
     )
     seconds = time.perf_counter() - started
     meta: dict[str, Any] = {

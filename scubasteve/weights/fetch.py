@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.errors import ScubaSteveError
-from scubasteve.inference.base import Cancelled
 
 #: progress(bytes_done, bytes_total_or_None); bytes_done includes what a resumed .part already held.
 ProgressFn = Callable[[int, "int | None"], None]
@@ -46,22 +46,11 @@ class ChecksumMismatch(DownloadError):
     """The downloaded or imported file is not the expected one (size or SHA-256 differs)."""
 
 
-def is_cancelled(cancel: Any) -> bool:
-    """True when a `threading.Event` or a `CancelToken` (anything with is_set/cancelled) is set."""
-    if cancel is None:
-        return False
-    is_set = getattr(cancel, "is_set", None)
-    if callable(is_set):
-        return bool(is_set())
-    return bool(getattr(cancel, "cancelled", False))
-
-
-def file_sha256(path: Path, cancel: Any = None) -> str:
+def file_sha256(path: Path, cancel: CancelToken | None = None) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(1 << 20):
-            if is_cancelled(cancel):
-                raise Cancelled
+            raise_if_cancelled(cancel)
             digest.update(block)
     return digest.hexdigest()
 
@@ -149,7 +138,7 @@ def fetch(
     part: Path,
     *,
     progress: ProgressFn | None = None,
-    cancel: Any = None,
+    cancel: CancelToken | None = None,
     timeout: float = 60.0,
     user_agent: str = "scubasteve",
 ) -> int:
@@ -232,7 +221,7 @@ def _stream(
     total: int | None,
     url: str,
     progress: ProgressFn | None,
-    cancel: Any,
+    cancel: CancelToken | None,
 ) -> int:
     import requests
 
@@ -244,8 +233,7 @@ def _stream(
         with _open_part(part, mode) as fh:
             try:
                 for chunk in response.iter_content(chunk_size=CHUNK_SIZE):
-                    if is_cancelled(cancel):
-                        raise Cancelled
+                    raise_if_cancelled(cancel)
                     if not chunk:
                         continue
                     fh.write(chunk)

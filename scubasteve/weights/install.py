@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from scubasteve import __version__
+from scubasteve.core.cancel import CancelToken
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import models_dir
 from scubasteve.weights.fetch import (
@@ -66,7 +67,7 @@ def _exclusive(name: str):  # type: ignore[no-untyped-def]
             _busy.discard(name)
 
 
-def _verify(info: ModelInfo, path: Path, cancel: Any = None) -> tuple[int, str]:
+def _verify(info: ModelInfo, path: Path, cancel: CancelToken | None = None) -> tuple[int, str]:
     """(size, sha256) of `path` after checking them against `info`.
 
     Without a published checksum the first bytes are also checked for the expected format, so
@@ -122,7 +123,7 @@ def download(
     name: str,
     *,
     progress: ProgressFn | None = None,
-    cancel: Any = None,
+    cancel: CancelToken | None = None,
     force: bool = False,
     timeout: float = 60.0,
 ) -> Path:
@@ -131,7 +132,7 @@ def download(
     Resumes an interrupted download (the `.part` file beside the final one), tries the registry's
     mirrors after its main address, verifies size and SHA-256 where known, and puts the file in
     place atomically. `progress(done, total)` is called from this thread; `cancel` (a
-    `threading.Event` or `CancelToken`) stops it with `Cancelled`, keeping the `.part`. An installed
+    `CancelToken`) stops it with `Cancelled`, keeping the `.part`. An installed
     model is returned at once unless `force`. Raises `DownloadError` (a `ChecksumMismatch` for a
     wrong file, which is deleted) or `InputError` for a name that cannot be downloaded.
     """
@@ -167,7 +168,12 @@ def download(
 
 
 def _fetch_first_reachable(
-    info: ModelInfo, part: Path, progress: ProgressFn | None, cancel: Any, timeout: float, hint: str
+    info: ModelInfo,
+    part: Path,
+    progress: ProgressFn | None,
+    cancel: CancelToken | None,
+    timeout: float,
+    hint: str,
 ) -> str:
     """Fetch from the main address, or from the first mirror that answers; return the URL used."""
     problems: list[str] = []

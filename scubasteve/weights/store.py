@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from scubasteve.core.atomic import replace_with, temp_file_beside
+from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import models_dir
-from scubasteve.inference.base import Cancelled
 from scubasteve.io.atomic import atomic_write_json, read_json
-from scubasteve.weights.fetch import is_cancelled
 from scubasteve.weights.registry import (
     ModelInfo,
     format_from_suffix,
@@ -168,7 +167,9 @@ def _entry_from_sidecar(name: str, data: dict[str, Any]) -> TrainedEntry | None:
     return TrainedEntry(info=info, meta=meta, created=str(data.get("created", "")))
 
 
-def copy_to_temp(src: Path, folder: Path, cancel: Any = None) -> tuple[Path, int, str]:
+def copy_to_temp(
+    src: Path, folder: Path, cancel: CancelToken | None = None
+) -> tuple[Path, int, str]:
     """Copy `src` to a new temporary file in `folder` (same file system as the final place).
 
     Returns (temporary path, size, SHA-256 hex). The caller verifies, then `os.replace`s it. On any
@@ -186,8 +187,7 @@ def copy_to_temp(src: Path, folder: Path, cancel: Any = None) -> tuple[Path, int
     try:
         with out, open(src, "rb") as fh:
             while block := fh.read(1 << 20):
-                if is_cancelled(cancel):
-                    raise Cancelled
+                raise_if_cancelled(cancel)
                 _write(out, block)
                 digest.update(block)
                 size += len(block)

@@ -18,10 +18,11 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from scubasteve.core.annotation import MaskPatch
+from scubasteve.core.cancel import Cancelled, CancelToken
 from scubasteve.core.geometry import Box
 from scubasteve.gui.render import ProposalSet, ProposalView, build_view, build_views
 from scubasteve.gui.workers import make_pool, submit
-from scubasteve.inference.base import Cancelled, CancelToken, MaskProposer, PromptPoint
+from scubasteve.inference.base import MaskProposer, PromptPoint
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,7 @@ class EngineHost(QObject):
         )
 
     def _propose(self, request: ProposalRequest) -> ProposalSet:
-        request.cancel.check()  # skip requests made obsolete while they waited in the queue
+        request.cancel.raise_if_cancelled()  # skip requests made obsolete while they waited in the queue
         state = self._state
         if state.proposer is None:
             raise RuntimeError("the engine is still starting")
@@ -241,7 +242,7 @@ class EngineHost(QObject):
 
         try:
             self._set_image(request.image_key, request.image)
-            request.cancel.check()
+            request.cancel.raise_if_cancelled()
             t0 = time.perf_counter()
             proposals = state.proposer.propose(
                 request.box,
@@ -259,7 +260,7 @@ class EngineHost(QObject):
             raise EngineFailed(
                 state.name, f"{type(exc).__name__}: {exc}", _is_out_of_memory(exc)
             ) from exc
-        request.cancel.check()
+        request.cancel.raise_if_cancelled()
         views = build_views(request.image, proposals, request.box, ready)
         return ProposalSet(
             request_id=request.request_id,

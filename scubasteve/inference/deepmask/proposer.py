@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from scubasteve.core.annotation import MaskPatch
+from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import (
-    CancelToken,
     PromptPoint,
     Proposal,
     ProposalCallback,
@@ -164,7 +164,7 @@ class DeepMaskProposer:
             for n in range(lo, hi + 1):
                 if cancel is not None and cancel.cancelled:
                     self._pyramid, self._levels = None, {}
-                    cancel.check()
+                    cancel.raise_if_cancelled()
                 if self._compute_level(n) is not None:
                     stats.levels.append(level_scale(n, self.options.levels_per_octave))
         stats.seconds = time.perf_counter() - t0
@@ -269,7 +269,7 @@ class DeepMaskProposer:
         if k <= 0:
             return []
         cfg, opts = self.config, self.options
-        _check(cancel)
+        raise_if_cancelled(cancel)
         self.last_trunk_passes = 0
         side = max(box.width, box.height, opts.min_box_side)
         ideal = nearest_level(cfg.object_size / side, opts.levels_per_octave)
@@ -281,7 +281,7 @@ class DeepMaskProposer:
         missing = sorted((n for n in levels if n not in feats), key=lambda n: (abs(n - ideal), n))
         feats.update(self._local_levels(missing[: max(1, opts.max_local_levels)], cx, cy))
         levels = [n for n in levels if n in feats]
-        _check(cancel)
+        raise_if_cancelled(cancel)
 
         windows: list[tuple[LevelFeatures, int, int]] = []
         tags: list[str] = []
@@ -308,7 +308,7 @@ class DeepMaskProposer:
                     add(n, i, j, f"l{n - ideal:+d}pt")
 
         logits, scores = run_windows(self.net, cfg, windows, self.refine)
-        _check(cancel)
+        raise_if_cancelled(cancel)
         wins = [lf.window(i, j, cfg) for lf, i, j in windows]
         cands = Candidates(logits, scores, wins, tags)
         region = _region(box, points, opts.box_margin, width, height)
@@ -316,7 +316,7 @@ class DeepMaskProposer:
         out: list[Proposal] = []
         source = "deepmask:sharp-" if self.refine else "deepmask:"
         for c in chosen:
-            _check(cancel)
+            raise_if_cancelled(cancel)
             patch = _full_patch(logits[c.index], wins[c.index], region, c.threshold)
             if patch.area == 0:
                 continue
@@ -345,7 +345,7 @@ class DeepMaskProposer:
         self.last_trunk_passes = 0
         self.last_image_levels = []
         for n in range(lo, hi + 1):
-            _check(cancel)
+            raise_if_cancelled(cancel)
             lf = self._compute_level(n, tiled=True, cancel=cancel)
             assert lf is not None
             scores = dense_scores(self.net, cfg, lf, self.bf16)
@@ -361,7 +361,7 @@ class DeepMaskProposer:
         height, width = self._pyramid.height, self._pyramid.width
         props = []
         for start in range(0, len(entries), _MASK_CHUNK):
-            _check(cancel)
+            raise_if_cancelled(cancel)
             chunk = entries[start : start + _MASK_CHUNK]
             masks, _ = run_windows(self.net, cfg, [(e[1], e[2], e[3]) for e in chunk], self.refine)
             for (score, lf, i, j), logit in zip(chunk, masks, strict=True):
@@ -393,11 +393,6 @@ def _with_thresholds(opts: DeepMaskOptions, meta: dict[str, Any]) -> DeepMaskOpt
             opts.full_image_threshold if opts.full_image_threshold is not None else value
         ),
     )
-
-
-def _check(cancel: CancelToken | None) -> None:
-    if cancel is not None:
-        cancel.check()
 
 
 def _region(box: Box, points: Sequence[PromptPoint], margin: float, width: int, height: int) -> Box:

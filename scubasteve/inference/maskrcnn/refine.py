@@ -13,7 +13,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from scubasteve.inference.base import CancelToken, MaskProposer, Proposal, patch_iou, validate_box
+from scubasteve.core.cancel import CancelToken, raise_if_cancelled
+from scubasteve.inference.base import MaskProposer, Proposal, patch_iou, validate_box
 from scubasteve.inference.maskrcnn.instances import Instance
 
 #: How the refined mask is picked among the proposals: "agree" (most overlap with PixelLib's mask)
@@ -61,8 +62,7 @@ def refine_instances(
     proposer.set_image(image)
     refined: list[Instance] = []
     for inst in instances:
-        if cancel is not None:
-            cancel.check()
+        raise_if_cancelled(cancel)
         try:
             box = validate_box(inst.box.grow(grow), width, height)
         except ValueError:

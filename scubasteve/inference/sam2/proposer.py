@@ -34,10 +34,10 @@ import cv2
 import numpy as np
 
 from scubasteve.core.annotation import MaskPatch
+from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import (
     DEFAULT_DUPLICATE_IOU,
-    CancelToken,
     PromptPoint,
     Proposal,
     ProposalCallback,
@@ -189,8 +189,7 @@ class Sam2Proposer:
         self._current, self._current_key = None, ""
         emb = self._cached(key)
         if emb is None:
-            if cancel is not None:
-                cancel.check()
+            raise_if_cancelled(cancel)
             emb = self._encode(rgb)
             self._store(key, emb)
         self._current, self._current_key = emb, key
@@ -272,7 +271,7 @@ class Sam2Proposer:
         ranking = Ranking(k, opts.duplicate_iou, points, on_proposal)
 
         def run(prompt: Prompt) -> None:
-            _check(cancel)
+            raise_if_cancelled(cancel)
             with self._inference():
                 logits, ious = decode(self.model, self.transforms, emb.features, emb.hw, prompt)
             # Best predicted IoU first, so that the first mask shown is SAM's own choice.
@@ -288,9 +287,9 @@ class Sam2Proposer:
         for ratio in opts.area_ratios:
             if ranking.distinct_count() >= k:
                 break
-            _check(cancel)
+            raise_if_cancelled(cancel)
             ranking.add_cuts(ratio, emb.hw, region)
-        _check(cancel)
+        raise_if_cancelled(cancel)
         out = ranking.ranked()
         if out:
             masks = [(p.patch, ranking.logits_of(p)) for p in out]
@@ -317,8 +316,3 @@ def _bounded(rgb: np.ndarray, side: int) -> np.ndarray:
     scale = side / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-
-
-def _check(cancel: CancelToken | None) -> None:
-    if cancel is not None:
-        cancel.check()

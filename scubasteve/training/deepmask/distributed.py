@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from scubasteve.core.cancel import CancelToken
 from scubasteve.core.errors import InputError
 from scubasteve.training.deepmask.trainer import Trainer
 
@@ -94,9 +95,9 @@ class DistributedTrainer(Trainer):
             dist.broadcast(tensor.data, src=0)
         self.optimizer = AveragedGradients(self.optimizer, self.world)
 
-    def run_epoch(self, stop: Any = None) -> Any:
+    def run_epoch(self, cancel: CancelToken | None = None) -> Any:
         self.rng = np.random.default_rng([self.opts.seed, self.rank, self.epoch])
-        return super().run_epoch(stop)
+        return super().run_epoch(cancel)
 
     def recalibrate_batch_norm(self, batches: int) -> None:
         import torch.distributed as dist

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.errors import InputError
 from scubasteve.training.deepmask.data import check_dataset, collect_instances, split_by_image
 from scubasteve.training.deepmask.quality import (
@@ -29,6 +30,7 @@ from scubasteve.training.deepmask.quality import (
 )
 from scubasteve.training.deepmask.run import default_run_dir, load_dataset, starting_network, train
 from scubasteve.training.deepmask.trainer import TrainOptions
+from scubasteve.training.progress import ProgressCallback
 
 
 @dataclass
@@ -99,10 +101,15 @@ def learn_from_project(
     lr: float = 1e-3,
     limit: int | None = None,
     batches_per_epoch: int | None = None,
-    progress: Callable[..., Any] | None = None,
+    progress: ProgressCallback | None = None,
     on_epoch: Callable[[Any], None] | None = None,
     seed: int = 0,
+    cancel: CancelToken | None = None,
 ) -> ProjectReport:
+    """Measure, fine-tune on the training part, measure again, install when not worse.
+
+    `progress` and `on_epoch` are the trainer's callbacks; `cancel` stops any stage (measuring
+    or training) with `Cancelled`, and then nothing is installed."""
     from scubasteve.inference.deepmask.weights import register, resolve
     from scubasteve.weights import WeightsNotInstalled
 
@@ -119,7 +126,7 @@ def learn_from_project(
         except WeightsNotInstalled:
             start_from = None  # nothing installed: learn from scratch (and say so)
     net, cfg, start = starting_network(start_from)
-    before = evaluate_boxes(_engine(net, cfg, device), holdout_docs, limit=limit)
+    before = evaluate_boxes(_engine(net, cfg, device), holdout_docs, limit=limit, cancel=cancel)
 
     run_dir = default_run_dir(f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -139,9 +146,11 @@ def learn_from_project(
         progress=progress,
         on_epoch=on_epoch,
         meta={"project": str(folder), "start": start},
+        cancel=cancel,
     )
-    after = evaluate_boxes(_engine(net, cfg, device), holdout_docs, limit=limit)
-    classic = classic_quality(holdout_docs, limit=limit)
+    after = evaluate_boxes(_engine(net, cfg, device), holdout_docs, limit=limit, cancel=cancel)
+    classic = classic_quality(holdout_docs, limit=limit, cancel=cancel)
+    raise_if_cancelled(cancel)
     report = ProjectReport(
         start, before, after, len(train_ids), len(hold_ids), run_dir, None, name, classic
     )

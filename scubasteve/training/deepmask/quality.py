@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scubasteve.core.annotation import ImageDoc, MaskPatch
+from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.inference.base import MaskProposer, patch_iou
 
 
@@ -56,8 +57,11 @@ def evaluate_boxes(
     min_area: int = 1,
     limit: int | None = None,
     progress: Callable[[int], None] | None = None,
+    cancel: CancelToken | None = None,
 ) -> ProposalQuality:
-    """Run `proposer` on every object of `docs` (one `set_image` per image)."""
+    """Run `proposer` on every object of `docs` (one `set_image` per image).
+
+    Raises `Cancelled` between objects (and inside the engine's `propose`) once `cancel` is set."""
     out = ProposalQuality(getattr(proposer, "name", type(proposer).__name__))
     for doc in docs:
         objects = []
@@ -71,6 +75,7 @@ def evaluate_boxes(
             objects = objects[: max(0, limit - out.objects)]
         if not objects:
             continue
+        raise_if_cancelled(cancel)
         image = doc.pixels()
         t0 = time.perf_counter()
         proposer.set_image(image)
@@ -78,7 +83,7 @@ def evaluate_boxes(
         for gt in objects:
             box = gt.box().grow(box_grow).clip(doc.width, doc.height)
             t0 = time.perf_counter()
-            props = proposer.propose(box, k)[:k]
+            props = proposer.propose(box, k, cancel=cancel)[:k]
             seconds = time.perf_counter() - t0
             out.propose_s.append(seconds)
             if getattr(proposer, "last_trunk_passes", None) == 0:
@@ -115,7 +120,7 @@ def format_quality(rows: Sequence[tuple[str, ProposalQuality]], k: int = 10) -> 
 
 
 def classic_quality(
-    docs: Sequence[ImageDoc], *, limit: int | None = None
+    docs: Sequence[ImageDoc], *, limit: int | None = None, cancel: CancelToken | None = None
 ) -> ProposalQuality | None:
     """The classic engine's quality on the same objects, or None when it cannot run here."""
     try:
@@ -124,7 +129,7 @@ def classic_quality(
         classic = create_proposer("classic")
     except Exception:  # a missing optional dependency only costs the comparison
         return None
-    return evaluate_boxes(classic, docs, limit=limit)
+    return evaluate_boxes(classic, docs, limit=limit, cancel=cancel)
 
 
 def heldout_record(deepmask: ProposalQuality, classic: ProposalQuality | None) -> dict[str, float]:

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from scubasteve.core.annotation import REVIEW_FLAG, ImageDoc
+from scubasteve.core.cancel import CancelToken
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import data_dir
 from scubasteve.inference.deepmask.config import DeepMaskConfig
 from scubasteve.training.deepmask.data import Instance, SampleSource, collect_instances
 from scubasteve.training.deepmask.trainer import EpochResult, Trainer, TrainOptions, TrainResult
+from scubasteve.training.progress import ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -128,17 +130,16 @@ def train(
     run_dir: Path,
     device: str,
     resume: bool = False,
-    progress: Callable[..., Any] | None = None,
+    progress: ProgressCallback | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
     meta: dict[str, Any] | None = None,
-    stop: Callable[[], bool] | None = None,
+    cancel: CancelToken | None = None,
     trainer_class: type[Trainer] = Trainer,
 ) -> TrainResult:
     """Train on the objects of `train_ids`, validating on `val_ids`; checkpoints in `run_dir`.
 
-    `trainer_class`: `distributed.DistributedTrainer` in a process of `--workers N`."""
-    from scubasteve.training.deepmask.trainer import _no_bar
-
+    `progress`, `on_epoch` and `cancel` as in `Trainer`; `trainer_class`:
+    `deepmask_distributed.DistributedTrainer` in a process of `--workers N`."""
     if instances is None:
         instances, _ = collect_instances(docs)
     label_size = config.window if options.refine else None
@@ -146,7 +147,7 @@ def train(
         list(docs), list(train_ids), list(val_ids), instances, config, label_size
     )
     trainer = trainer_class(
-        net, config, train_src, val_src, options, run_dir, device, progress or _no_bar, on_epoch
+        net, config, train_src, val_src, options, run_dir, device, progress, on_epoch
     )
     if resume:
         trainer.load_state()
@@ -161,7 +162,7 @@ def train(
         "device": device,
         **(meta or {}),
     }
-    return trainer.fit(info, stop)
+    return trainer.fit(info, cancel)
 
 
 def register_result(name: str, result: TrainResult, meta: dict[str, Any]) -> Path:

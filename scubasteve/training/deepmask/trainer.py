@@ -28,11 +28,13 @@ from typing import Any
 
 import numpy as np
 
+from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.errors import InputError
 from scubasteve.inference.deepmask.checkpoint import cpu_state, save_weights
 from scubasteve.inference.deepmask.config import DeepMaskConfig
 from scubasteve.training.deepmask.data import SampleSource
 from scubasteve.training.deepmask.state import read_training_state, save_training_state
+from scubasteve.training.progress import ProgressCallback, TrainProgress
 
 log = logging.getLogger(__name__)
 
@@ -83,26 +85,13 @@ class TrainResult:
     best_iou: float = 0.0
 
 
-ProgressFactory = Callable[..., Any]
-
-
-def _no_bar(total: int, desc: str) -> Any:
-    class _Bar:
-        def update(self, n: int = 1) -> None: ...
-        def set_postfix_str(self, s: str) -> None: ...
-        def close(self) -> None: ...
-
-    return _Bar()
-
-
-def tqdm_bar(total: int, desc: str) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="batch", dynamic_ncols=True, leave=False)
-
-
 class Trainer:
-    """Trains `net` (a DeepMask ModuleDict) on samples from `train`, validating on `val`."""
+    """Trains `net` (a DeepMask ModuleDict) on samples from `train`, validating on `val`.
+
+    `progress` gets a `TrainProgress` when an epoch starts and after every batch, `on_epoch` an
+    `EpochResult` after every finished epoch (both on the training thread). `fit(cancel=)` stops
+    before the next batch with `Cancelled`; the run folder then holds the last finished epoch.
+    """
 
     def __init__(
         self,
@@ -113,7 +102,7 @@ class Trainer:
         options: TrainOptions,
         run_dir: Path,
         device: str = "cpu",
-        progress: ProgressFactory = _no_bar,
+        progress: ProgressCallback | None = None,
         on_epoch: Callable[[EpochResult], None] | None = None,
     ):
         import torch
@@ -227,13 +216,13 @@ class Trainer:
             return True, *self.train_src.score_batch(self.rng, self.opts.batch_size)
         return False, *self.train_src.mask_batch(self.rng, self.opts.batch_size)
 
-    def run_epoch(self, stop: Callable[[], bool] | None = None) -> EpochResult:
+    def run_epoch(self, cancel: CancelToken | None = None) -> EpochResult:
         self._set_mode()
         lr = self.opts.lr_at(self.epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         n = self.batches_per_epoch()
-        bar = self.progress(total=n, desc=f"epoch {self.epoch + 1}/{self.opts.epochs}")
+        self._report(n, 0, math.nan, math.nan)
         losses: dict[str, list[float]] = {"mask": [], "score": []}
         t0, samples = time.perf_counter(), 0
         # Samples are drawn on one worker thread, one batch ahead (OpenCV releases the GIL), in
@@ -242,8 +231,7 @@ class Trainer:
         try:
             pending = pool.submit(self._draw, 0)
             for step in range(n):
-                if stop is not None and stop():
-                    raise KeyboardInterrupt
+                raise_if_cancelled(cancel)
                 score_step, inputs, labels = pending.result()
                 if step + 1 < n:
                     pending = pool.submit(self._draw, step + 1)
@@ -262,13 +250,9 @@ class Trainer:
                     )
                 losses["score" if score_step else "mask"].append(value)
                 samples += len(inputs)
-                bar.update(1)
-                bar.set_postfix_str(
-                    f"mask {_mean(losses['mask'][-20:]):.3f} score {_mean(losses['score'][-20:]):.3f}"
-                )
+                self._report(n, step + 1, _mean(losses["mask"][-20:]), _mean(losses["score"][-20:]))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            bar.close()
         seconds = time.perf_counter() - t0
         if not self.opts.refine and self.opts.precise_bn:
             self.recalibrate_batch_norm(self.opts.precise_bn)
@@ -285,6 +269,12 @@ class Trainer:
         self.epoch += 1
         self.history.append(result)
         return result
+
+    def _report(self, steps: int, step: int, mask_loss: float, score_loss: float) -> None:
+        if self.progress is not None:
+            losses = {"mask": mask_loss, "score": score_loss}
+            epoch = self.epoch + 1
+            self.progress(TrainProgress(epoch, self.opts.epochs, step, steps, math.nan, losses))
 
     def recalibrate_batch_norm(self, batches: int) -> None:
         """Replace the running batch-norm statistics by exact averages over `batches` fresh
@@ -415,13 +405,16 @@ class Trainer:
         return save_weights(self.run_dir / name, self.net.state_dict(), self.cfg, meta)
 
     def fit(
-        self, meta: dict[str, Any] | None = None, stop: Callable[[], bool] | None = None
+        self, meta: dict[str, Any] | None = None, cancel: CancelToken | None = None
     ) -> TrainResult:
-        """Train until `options.epochs`, checkpointing after every epoch; returns the result."""
+        """Train until `options.epochs`, checkpointing after every epoch; returns the result.
+
+        Raises `Cancelled` before the next batch once `cancel` is set (the checkpoints of the
+        finished epochs stay, so the run can be resumed)."""
         meta = dict(meta or {})
         result = TrainResult(self.cfg, self.history)
         while self.epoch < self.opts.epochs:
-            epoch = self.run_epoch(stop)
+            epoch = self.run_epoch(cancel)
             info = {**meta, "epochs": self.epoch, "val_iou": epoch.val_iou}
             if not math.isnan(epoch.val_iou) and epoch.val_iou > self.best_iou:
                 self.best_iou = epoch.val_iou

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scubasteve.core.cancel import Cancelled, CancelToken
 from scubasteve.core.errors import InputError
-from scubasteve.inference.base import CancelToken
 from scubasteve.inference.maskrcnn.model import (
     MaskRCNNSpec,
     build_model,
@@ -38,6 +38,7 @@ from scubasteve.inference.maskrcnn.tf_runtime import (
 )
 from scubasteve.io.atomic import atomic_write_text
 from scubasteve.training.maskrcnn.augment import Augmentation
+from scubasteve.training.progress import TrainProgress
 
 #: Layers PixelLib re-initialises when the class list changes (as its own load_pretrained_model).
 HEAD_LAYERS = ("mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask")
@@ -85,18 +86,6 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
-class TrainProgress:
-    """Sent after every training step. `losses`: the five Mask R-CNN losses of that step."""
-
-    epoch: int  # 1-based
-    epochs: int
-    step: int  # 1-based
-    steps: int
-    loss: float
-    losses: dict[str, float]
-
-
-@dataclass(frozen=True)
 class EpochLog:
     epoch: int
     loss: float
@@ -111,7 +100,6 @@ class TrainResult:
     last: Path
     history: list[EpochLog]
     device: str
-    cancelled: bool = False
 
 
 def _init_spec(
@@ -167,8 +155,8 @@ def train_maskrcnn(
     """Train on PixelLib datasets (see `training.maskrcnn.data.coco_instances`); blocks until done.
 
     Writes `last.h5`, `best.h5` and `log.csv` into `run_dir`. `progress` is called from the
-    TensorFlow thread. Setting `cancel` stops after the current step (the last finished epoch's
-    checkpoints stay).
+    TensorFlow thread. Setting `cancel` stops after the current step with `Cancelled` (the last
+    finished epoch's checkpoints stay).
     """
     from scubasteve.training.maskrcnn import pixellib_compat
 
@@ -390,4 +378,6 @@ def _fit(
         use_multiprocessing=False,
         verbose=0,
     )
-    return TrainResult(best, last, history, device.describe(), cancelled=bool(state["cancelled"]))
+    if state["cancelled"]:
+        raise Cancelled
+    return TrainResult(best, last, history, device.describe())
