@@ -140,6 +140,7 @@ def launch(args: argparse.Namespace, workers: int, run: Any, *run_args: Any) -> 
 
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
+    check_gpus(args.device, workers)
     plain = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "handler"})
     port = _free_port()
     try:
@@ -151,6 +152,30 @@ def launch(args: argparse.Namespace, workers: int, run: Any, *run_args: Any) -> 
     return 0
 
 
+def _uses_cuda(device: str) -> bool:
+    import torch
+
+    base = (device or "auto").split(":", 1)[0]
+    return base == "cuda" or (base == "auto" and torch.cuda.is_available())
+
+
+def check_gpus(device: str, workers: int) -> None:
+    """Refuse more CUDA processes than GPUs: NCCL needs a GPU of its own per process (two on one
+    GPU fail at the first all-reduce, or wait there), so say so before anything starts."""
+    import torch
+
+    if not _uses_cuda(device) or not torch.cuda.is_available():
+        return  # gloo on the CPU (or the CUDA fallback the processes log themselves)
+    gpus = torch.cuda.device_count()
+    if workers > gpus:
+        raise InputError(
+            f"--workers {workers} trains with one GPU per process, but this machine has {gpus} "
+            f"GPU{'s' if gpus != 1 else ''}: use --workers {gpus}"
+            + (" (or leave it out)" if gpus == 1 else "")
+            + ", or --device cpu for processes on the CPU"
+        )
+
+
 def _rank_main(
     rank: int, world: int, port: int, args: argparse.Namespace, run: Any, run_args: tuple
 ) -> None:
@@ -159,7 +184,7 @@ def _rank_main(
 
     if rank:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (the process ends with the run)
-    cuda = args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available())
+    cuda = _uses_cuda(args.device) and torch.cuda.is_available()
     if cuda:
         torch.cuda.set_device(rank % torch.cuda.device_count())
     if not getattr(args, "threads", None):
