@@ -13,7 +13,8 @@ Each prints JSON lines as it measures; the log gets them all. Steps, most wanted
   after a warm-up), float32 and bfloat16 trunk; a whole-image pass; a SharpMask in float32.
 - sam2: the SAM 2 engine on a random-init SAM 2.1 hiera-tiny checkpoint in upstream's format:
   set_image (a new image each time), first proposal, all ten, one click; bf16 (the CUDA default)
-  and float32. sam2_large: hiera-large, bf16 only.
+  and float32. sam2_large: hiera-large, bf16 only. sam2_threads: encoder passes on the calling
+  thread, on a new thread each and through `prefetch`'s worker.
 - train: samples/s of DeepMask training steps (`measure_throughput`, sampling included) and of
   the network alone on a fixed batch, float32 and bf16.
 - nccl1: `train deepmask` through the `--workers` launcher at world size 1 (NCCL on CUDA).
@@ -261,9 +262,9 @@ def _sam2(a: argparse.Namespace, config: str, precisions: list[bool | None]) -> 
             nxt = base.copy()
             nxt[0, 0] = (255, 1, 2)
             t1 = time.perf_counter()
-            thread = engine.prefetch(nxt)
-            if thread is not None:
-                thread.join()
+            future = engine.prefetch(nxt)
+            if future is not None:
+                future.result()
             prefetch_ms = 1000 * (time.perf_counter() - t1)
             hit_ms, _ = timed(a.device, engine.set_image, nxt)
             emit(variant=engine.meta["variant"], bf16=engine.bf16, image=f"{w}x{h}",
@@ -272,12 +273,50 @@ def _sam2(a: argparse.Namespace, config: str, precisions: list[bool | None]) -> 
                  **peak_memory(a.device))  # fmt: skip
 
 
+SAM2_TINY = "configs/sam2.1/sam2.1_hiera_t.yaml"
+
+
 def step_sam2(a: argparse.Namespace) -> None:
-    _sam2(a, "configs/sam2.1/sam2.1_hiera_t.yaml", [None] if a.tiny else [None, False])
+    _sam2(a, SAM2_TINY, [None] if a.tiny else [None, False])
 
 
 def step_sam2_large(a: argparse.Namespace) -> None:
     _sam2(a, "configs/sam2.1/sam2.1_hiera_l.yaml", [None])
+
+
+def step_sam2_threads(a: argparse.Namespace) -> None:
+    """SAM 2 encoder passes on the calling thread, on a new thread each, and through `prefetch`
+    (one worker thread per engine), three of each: what a thread's first pass costs."""
+    from scubasteve.inference.sam2 import proposer_from_file
+    from scubasteve.inference.sam2.engine import Sam2Options
+
+    path = _sam2_file(Path(tempfile.mkdtemp(prefix="gpu-check-sam2t-")), SAM2_TINY)
+    w, h = (160, 120) if a.tiny else (640, 480)
+    base = scene(w, h)
+    for bf16 in [None] if a.tiny else [None, False]:
+        engine = proposer_from_file(path, a.device, Sam2Options(bf16=bf16))
+        engine.set_image(base)
+        images = [base.copy() for _ in range(9)]
+        for i, im in enumerate(images):
+            im[0, 0] = (i, 200, 100)
+
+        def on_new_thread(im: np.ndarray, engine: Any = engine) -> None:
+            t = threading.Thread(target=engine._encode, args=(im,))
+            t.start()
+            t.join()
+
+        caller = [timed(a.device, engine._encode, im)[0] for im in images[:3]]
+        fresh = [timed(a.device, on_new_thread, im)[0] for im in images[3:6]]
+        worker = []
+        for im in images[6:]:
+            t0 = time.perf_counter()
+            future = engine.prefetch(im)
+            if future is not None:
+                future.result()
+            worker.append(1000 * (time.perf_counter() - t0))
+        emit(bf16=engine.bf16, image=f"{w}x{h}", calling_thread_ms=[round(x, 1) for x in caller],
+             new_thread_each_ms=[round(x, 1) for x in fresh],
+             prefetch_worker_ms=[round(x, 1) for x in worker])  # fmt: skip
 
 
 def step_train(a: argparse.Namespace) -> None:
@@ -425,6 +464,7 @@ STEPS: dict[str, tuple[Callable[[argparse.Namespace], None], int]] = {
     "train_cli": (step_train_cli, 90),
     "workers2_unguarded": (step_workers2_unguarded, 70),
     "sam2_large": (step_sam2_large, 80),
+    "sam2_threads": (step_sam2_threads, 60),
 }
 
 

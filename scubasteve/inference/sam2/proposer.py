@@ -2,8 +2,8 @@
 
 `set_image` runs SAM 2's image encoder once (through upstream's `SAM2ImagePredictor`) and keeps the
 embedding in a small LRU keyed by the image's bytes, so that going back to an image is free;
-`prefetch` fills it for the next image on a background thread. `propose(box)` then asks the mask
-decoder several prompt variants (see `prompts`): SAM's three ambiguity-aware masks for the box, its
+`prefetch` fills it for the next image on the engine's background thread. `propose(box)` then asks
+the mask decoder several prompt variants (see `prompts`): SAM's three ambiguity-aware masks for the box, its
 single mask, the box with its centre point, the box shrunk and grown; if that leaves fewer than `k`
 distinct masks, the best masks' logits are cut at other levels (chosen so that the mask grows or
 shrinks to a set share of its area: 0.7x, 1.4x, 0.5x...). Near-duplicates (IoU > 0.9) go, and the
@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import threading
 import time
+import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,6 +124,7 @@ class Sam2Proposer:
         self._cache: OrderedDict[str, Embedding] = OrderedDict()
         self._lock = threading.Lock()
         self._pending: dict[str, threading.Event] = {}
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] | None = None  # prefetch worker's
         self._current: Embedding | None = None
         self._current_key = ""
         #: (image key, box, clicks, best logits, [(patch, logits) of each returned mask]).
@@ -194,15 +198,21 @@ class Sam2Proposer:
             self._store(key, emb)
         self._current, self._current_key = emb, key
 
-    def prefetch(self, image: np.ndarray) -> threading.Thread | None:
-        """Compute `image`'s embedding on a background thread (the next image, say); returns the
-        thread, or None when it is cached or under way. `set_image` of it then waits for it."""
+    def prefetch(self, image: np.ndarray) -> Future[None] | None:
+        """Compute `image`'s embedding in the background (the next image, say); returns a future
+        that is done once it is cached, or None when it is cached or under way already.
+        `set_image` of it then waits for it.
+
+        One worker thread serves every prefetch of this engine, in order: on CUDA a thread's first
+        encoder pass in bfloat16 took 0.3-0.4 s against 0.016-0.027 s for later ones (hiera-tiny,
+        H200, docs/sam2.md), so a new thread per image paid that every time."""
         rgb = as_rgb(image)
         key = image_key(rgb)
         with self._lock:
             if key in self._cache or key in self._pending:
                 return None
             done = self._pending[key] = threading.Event()
+        future: Future[None] = Future()
 
         def work() -> None:
             try:
@@ -213,10 +223,18 @@ class Sam2Proposer:
                 with self._lock:
                     self._pending.pop(key, None)
                 done.set()
+                future.set_result(None)
 
-        thread = threading.Thread(target=work, name="sam2-prefetch", daemon=True)
-        thread.start()
-        return thread
+        with self._lock:
+            if self._jobs is None:
+                self._jobs = queue.SimpleQueue()
+                worker = threading.Thread(
+                    target=_serve, args=(self._jobs,), name="sam2-prefetch", daemon=True
+                )
+                worker.start()
+                weakref.finalize(self, self._jobs.put, None)  # the worker ends with the engine
+            self._jobs.put(work)
+        return future
 
     # --- box prompts ------------------------------------------------------------------------------
 
@@ -306,6 +324,16 @@ class Sam2Proposer:
         stack.enter_context(torch.inference_mode())
         stack.enter_context(self._autocast())
         return stack
+
+
+def _serve(jobs: queue.SimpleQueue[Callable[[], None] | None]) -> None:
+    """The prefetch worker: run jobs one after the other until None comes."""
+    while True:
+        job = jobs.get()
+        if job is None:
+            return
+        job()
+        del job  # holds the engine: it must not outlive the job while the worker waits
 
 
 def _bounded(rgb: np.ndarray, side: int) -> np.ndarray:
