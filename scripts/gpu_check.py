@@ -23,6 +23,10 @@ Each prints JSON lines as it measures; the log gets them all. Steps, most wanted
 - train_cli: `scubasteve train deepmask` for a few hundred steps on synthetic LabelMe data, then
   `--resume` for one more epoch.
 
+Needs the package's dependencies and the `sam` extra (sam2, hydra-core, omegaconf, antlr4, iopath);
+synthetic data comes from tests/helpers. Results: docs/gpu-check-h200.jsonl and the "Measured on a
+GPU" sections of docs/deepmask.md, docs/sam2.md and docs/scale.md.
+
 Timings are wall clock with `torch.cuda.synchronize()` before each clock read. Cost does not depend
 on the weights, so random weights measure what trained ones would. A measurement, not a test.
 """
