@@ -194,7 +194,7 @@ def _deepmask_file(tmp: Path, tiny: bool, sharpmask: bool) -> Path:
 
 def step_deepmask(a: argparse.Namespace) -> None:
     from scubasteve.inference.deepmask import proposer_from_file
-    from scubasteve.inference.deepmask.engine import DeepMaskOptions
+    from scubasteve.inference.deepmask.proposer import DeepMaskOptions
 
     tmp = Path(tempfile.mkdtemp(prefix="gpu-check-dm-"))
     sizes = [(160, 120), (214, 120)] if a.tiny else [(640, 480), (854, 480)]
@@ -233,7 +233,7 @@ def _sam2_file(tmp: Path, config: str) -> Path:
 def _sam2(a: argparse.Namespace, config: str, precisions: list[bool | None]) -> None:
     from scubasteve.inference.base import PromptPoint
     from scubasteve.inference.sam2 import proposer_from_file
-    from scubasteve.inference.sam2.engine import Sam2Options
+    from scubasteve.inference.sam2.proposer import Sam2Options
 
     tmp = Path(tempfile.mkdtemp(prefix="gpu-check-sam2-"))
     t0 = time.perf_counter()
@@ -292,7 +292,7 @@ def step_sam2_threads(a: argparse.Namespace) -> None:
     """SAM 2 encoder passes on the calling thread, on a new thread each, and through `prefetch`
     (one worker thread per engine), three of each: what a thread's first pass costs."""
     from scubasteve.inference.sam2 import proposer_from_file
-    from scubasteve.inference.sam2.engine import Sam2Options
+    from scubasteve.inference.sam2.proposer import Sam2Options
 
     path = _sam2_file(Path(tempfile.mkdtemp(prefix="gpu-check-sam2t-")), SAM2_TINY)
     w, h = (160, 120) if a.tiny else (640, 480)
@@ -327,11 +327,11 @@ def step_train(a: argparse.Namespace) -> None:
     import torch
     from helpers.deepmask_data import shapes_docs
 
+    from scubasteve.bench.training import measure_throughput
     from scubasteve.inference.deepmask.config import DeepMaskConfig, tiny_config
     from scubasteve.inference.deepmask.network import build_network
-    from scubasteve.training.bench import measure_throughput
-    from scubasteve.training.deepmask_data import SampleSource, collect_instances
-    from scubasteve.training.deepmask_train import Trainer, TrainOptions
+    from scubasteve.training.deepmask.data import SampleSource, collect_instances
+    from scubasteve.training.deepmask.trainer import Trainer, TrainOptions
 
     cfg = tiny_config() if a.tiny else DeepMaskConfig()
     docs = shapes_docs(24, 240, 320)
@@ -428,7 +428,7 @@ def _ranked_run(args: argparse.Namespace, *rest: Any) -> int:
 def _launch(a: argparse.Namespace, workers: int, guarded: bool) -> None:
     from scubasteve.cli import build_parser
     from scubasteve.core.errors import ScubaSteveError
-    from scubasteve.training import deepmask_distributed as D
+    from scubasteve.training.deepmask import distributed as D
 
     if not guarded:
         D.check_gpus = lambda device, workers: None  # type: ignore[assignment]

@@ -74,7 +74,7 @@ def test_more_cuda_workers_than_gpus_are_refused_before_any_process_starts(
     import torch.multiprocessing as mp
 
     from scubasteve.core.errors import InputError
-    from scubasteve.training.deepmask_distributed import launch
+    from scubasteve.training.deepmask.distributed import launch
 
     spawned: list = []
     monkeypatch.setattr(mp, "spawn", lambda *a, **k: spawned.append(k["nprocs"]))
@@ -96,7 +96,7 @@ def test_cuda_asked_on_a_machine_without_a_gpu_runs_the_group_with_gloo(
     # The processes fall back to the CPU as `resolve_device` does (this divided by zero GPUs).
     import torch.distributed as dist
 
-    from scubasteve.training import deepmask_distributed as D
+    from scubasteve.training.deepmask import distributed as D
 
     _fake_gpus(monkeypatch, 0)
     seen: list = []
