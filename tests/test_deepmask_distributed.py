@@ -56,3 +56,50 @@ def test_two_processes_train_like_one_within_the_noise_of_a_seed(tmp_path: Path)
         tolerance = max(3 * abs(a - b), 0.08 * abs(a))
         assert abs(d - (a + b) / 2) <= tolerance, (key, a, b, d)
     assert not list(tmp_path.glob("*/state.pt.tmp*"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_from_project_trains_in_two_processes_and_only_rank_0_reports(tmp_path: Path) -> None:
+    import torch
+
+    from scubasteve.core.paths import data_dir
+    from scubasteve.inference.deepmask.checkpoint import save_weights
+    from scubasteve.inference.deepmask.config import tiny_config
+    from scubasteve.inference.deepmask.network import build_network
+
+    folder = write_labelme_project(tmp_path / "p", 6)
+    cfg = tiny_config(trunk_width=8)
+    torch.manual_seed(0)
+    init = save_weights(tmp_path / "start.pt", build_network(cfg).state_dict(), cfg, {})
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    args = ["train", "from-project", str(folder), "--init", str(init), "--name", "proj"]
+    args += ["--epochs", "2", "--holdout", "0.34", "--batch-size", "4", "--device", "cpu"]
+    args += ["--threads", "1", "--workers", "2"]
+    done = subprocess.run(
+        [sys.executable, "-m", "scubasteve", *args],
+        cwd=tmp_path,
+        env=env,  # the conftest's isolated SCUBASTEVE_DATA_DIR included
+        capture_output=True,
+        text=True,
+        timeout=270,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("held-out: 2 images") == 1  # one report, by rank 0
+    assert done.stdout.count("fine-tuning") == 1
+    runs = list((data_dir() / "runs").glob("proj-*"))
+    assert len(runs) == 1  # the other process trained in a scratch folder
+    log = [json.loads(line) for line in (runs[0] / "log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in log] == [1, 2]
+    assert (runs[0] / "last.pt").is_file()
+
+
+def test_workers_below_one_are_refused() -> None:
+    import argparse
+
+    from scubasteve.core.errors import InputError
+    from scubasteve.training.deepmask_distributed import start_group_if_needed
+
+    with pytest.raises(InputError, match="--workers must be at least 1"):
+        start_group_if_needed(argparse.Namespace(workers=0), print)
+    assert start_group_if_needed(argparse.Namespace(workers=1), print) is None  # one process

@@ -93,9 +93,9 @@ def _probe(address: str) -> None:
 
 
 @contextlib.contextmanager
-def connected(address: str | None) -> Iterator[Any]:
+def connected(address: str | None, log_to_driver: bool = False) -> Iterator[Any]:
     """Ray, connected: to `address`, to the Ray this process already runs, or a local one started
-    (and stopped) for the run."""
+    (and stopped) for the run. `log_to_driver`: show what the workers print (training)."""
     ray = import_ray()
     if address is not None:
         _probe(address)
@@ -103,7 +103,7 @@ def connected(address: str | None) -> Iterator[Any]:
         yield ray
         return
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        ray.init(address=address, include_dashboard=False, log_to_driver=log_to_driver)
     except Exception as exc:  # Ray raises plain Exception when a local node starts too slowly
         where = f"the Ray cluster at {address}" if address else "a local Ray (did it start?)"
         raise InputError(f"cannot connect to {where}: {exc}") from exc

@@ -11,7 +11,8 @@ gloo runs could not use it. Each process draws its samples from its own generato
 (seed, rank, epoch), so a resumed run draws what an uninterrupted one would.
 
 Only rank 0 writes the run folder (state.pt, last.pt, best.pt, log), registers the model and prints;
-a killed worker stops the run, and `--resume` continues from the last finished epoch.
+a killed worker stops the run, and `--resume` continues from the last finished epoch. `--ray`
+runs the same trainer in Ray Train's workers instead (`deepmask_ray`).
 """
 
 from __future__ import annotations
@@ -179,10 +180,32 @@ def _summed_over_group() -> Any:
 
 
 def trainer_class() -> type[Trainer]:
-    """`DistributedTrainer` inside a process group, else the plain `Trainer`."""
+    """`DistributedTrainer` inside a process group (its Ray Train form under Ray), else `Trainer`."""
     import torch.distributed as dist
 
-    return DistributedTrainer if dist.is_available() and dist.is_initialized() else Trainer
+    if not (dist.is_available() and dist.is_initialized()):
+        return Trainer
+    from scubasteve.training import deepmask_ray
+
+    return deepmask_ray.RayTrainer if deepmask_ray.in_ray_train() else DistributedTrainer
+
+
+def start_group_if_needed(args: argparse.Namespace, run: Any, *run_args: Any) -> int | None:
+    """The launcher's part of `--workers N` and `--ray [ADDRESS]`: run `run(args, *run_args)` in
+    every process of a new group (local processes, or Ray Train workers) and return the exit
+    status. None where there is nothing to start: one process, or already inside a group."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return None
+    workers = getattr(args, "workers", None)
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    if getattr(args, "ray", None) is not None:
+        from scubasteve.training.deepmask_ray import train_on_ray
+
+        return train_on_ray(args, run, *run_args)
+    return launch(args, workers, run, *run_args) if workers and workers > 1 else None
 
 
 def is_worker() -> bool:
@@ -190,6 +213,11 @@ def is_worker() -> bool:
     import torch.distributed as dist
 
     return dist.is_available() and dist.is_initialized() and dist.get_rank() > 0
+
+
+def plain_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The options without the CLI's handler (which other processes need not, and cannot, get)."""
+    return argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "handler"})
 
 
 def _free_port() -> int:
@@ -202,9 +230,7 @@ def launch(args: argparse.Namespace, workers: int, run: Any, *run_args: Any) -> 
     """Run `run(args, *run_args)` in `workers` processes of one gloo/NCCL group on this machine."""
     import torch.multiprocessing as mp
 
-    if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
-    plain = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "handler"})
+    plain = plain_args(args)
     port = _free_port()
     try:
         mp.spawn(_rank_main, (workers, port, plain, run, run_args), nprocs=workers, join=True)

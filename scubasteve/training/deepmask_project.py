@@ -102,9 +102,13 @@ def learn_from_project(
     progress: Callable[..., Any] | None = None,
     on_epoch: Callable[[Any], None] | None = None,
     seed: int = 0,
-) -> ProjectReport:
+) -> ProjectReport | None:
+    """Fine-tune and report (see the module docstring). Inside a process group of `--workers N`
+    every process trains its share; only rank 0 measures, installs and returns the report, the
+    others return None."""
     from scubasteve.inference.deepmask.models import register, resolve
     from scubasteve.inference.weights import WeightsNotInstalled
+    from scubasteve.training.deepmask_distributed import is_worker, trainer_class
 
     data = load_dataset(labelme=Path(folder))
     instances, summary = collect_instances(data.docs)
@@ -119,10 +123,13 @@ def learn_from_project(
         except WeightsNotInstalled:
             start_from = None  # nothing installed: learn from scratch (and say so)
     net, cfg, start = starting_network(start_from)
-    before = evaluate_boxes(_engine(net, cfg, device), holdout_docs, limit=limit)
+    worker = is_worker()
+    if not worker:
+        before = evaluate_boxes(_engine(net, cfg, device), holdout_docs, limit=limit)
 
     run_dir = default_run_dir(f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if not worker:  # the others train in a scratch folder (DistributedTrainer)
+        run_dir.mkdir(parents=True, exist_ok=True)
     options = TrainOptions(
         epochs=epochs, batch_size=batch_size, lr=lr, batches_per_epoch=batches_per_epoch, seed=seed
     )
@@ -139,7 +146,10 @@ def learn_from_project(
         progress=progress,
         on_epoch=on_epoch,
         meta={"project": str(folder), "start": start},
+        trainer_class=trainer_class(),
     )
+    if worker:
+        return None
     after = evaluate_boxes(_engine(net, cfg, device), holdout_docs, limit=limit)
     classic = classic_quality(holdout_docs, limit=limit)
     report = ProjectReport(
