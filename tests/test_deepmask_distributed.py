@@ -1,9 +1,13 @@
 """`train deepmask --workers 2`: two CPU processes (gloo) against one process on the same batch.
 
-The two runs draw different samples (each process has its own generator) and batch norm sees 4
-samples per process instead of 8, so they cannot agree exactly. Tolerance: three times the spread
-between two one-process runs with different seeds, with a chosen floor of 8% (a loose bound: in
-the measurement of docs/scale.md the two-process run's loss ended 6-7% above the one-process runs).
+The exact part (the step of 2 processes on halves of a batch is that of one process on all of it)
+is tests/test_deepmask_group_batchnorm.py. Here a whole run: the two runs cannot agree exactly,
+because each process draws its own samples (and dropout masks), so the 2-process run sees other
+samples than the 1-process run with the same seed. The bounds come from a measurement
+(`scripts/bench_deepmask_ddp.py 0-4 1 2`, docs/scale.md): over 5 seeds, the final mask loss of
+the 2-process run minus the 1-process run with the same seed was -0.53 +- 0.60 (mean +- sd) and
+the validation IoU +0.031 +- 0.038; the bounds are three of those standard deviations. Both runs
+are deterministic on one platform (one thread), so the test does not flicker.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import pytest
 from helpers.deepmask_data import write_labelme_project
 
 REPO = Path(__file__).resolve().parents[1]
-LIMIT_S = 900  # three runs; the two-process one starts two more Pythons with torch
+LIMIT_S = 600  # two runs; the two-process one starts two more Pythons with torch
 
 
 def _train(folder: Path, out: Path, workers: int, seed: int) -> list[dict]:
@@ -33,7 +37,7 @@ def _train(folder: Path, out: Path, workers: int, seed: int) -> list[dict]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=LIMIT_S / 3,  # each run
+        timeout=LIMIT_S / 2,  # each run
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"installed as '{out.name}'" in done.stdout
@@ -42,19 +46,16 @@ def _train(folder: Path, out: Path, workers: int, seed: int) -> list[dict]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(LIMIT_S)
-def test_two_processes_train_like_one_within_the_noise_of_a_seed(tmp_path: Path) -> None:
+def test_two_processes_train_like_one_within_the_measured_noise(tmp_path: Path) -> None:
     folder = write_labelme_project(tmp_path / "p", 6)
     one = _train(folder, tmp_path / "one", workers=1, seed=0)
-    other_seed = _train(folder, tmp_path / "seed1", workers=1, seed=1)
     two = _train(folder, tmp_path / "two", workers=2, seed=0)
 
     assert [e["epoch"] for e in two] == [1, 2, 3, 4]  # one log, written by rank 0 only
-    for run in (one, other_seed, two):  # every run learns
+    for run in (one, two):  # both learn
         assert run[-1]["mask_loss"] < run[0]["mask_loss"]
-    for key in ("mask_loss", "val_iou"):
-        a, b, d = one[-1][key], other_seed[-1][key], two[-1][key]
-        tolerance = max(3 * abs(a - b), 0.08 * abs(a))
-        assert abs(d - (a + b) / 2) <= tolerance, (key, a, b, d)
+    for key, bound in (("mask_loss", 3 * 0.60), ("val_iou", 3 * 0.038)):
+        assert abs(two[-1][key] - one[-1][key]) <= bound, (key, one[-1][key], two[-1][key])
     assert not list(tmp_path.glob("*/state.pt.tmp*"))
 
 

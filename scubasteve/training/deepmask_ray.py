@@ -6,10 +6,10 @@ several nodes; Ray Train sets up the `torch.distributed` group (gloo on CPU, NCC
 worker runs the command's own handler, so rank 0 writes the same run folder (state.pt, last.pt,
 best.pt, log), registers the model and prints, exactly as on one machine.
 
-Resume after a killed worker: after every epoch (once state.pt is on disk) the workers report to
-Ray Train, rank 0 with a small checkpoint that names the run folder. When a worker or node dies,
-Ray Train restarts the group (up to `MAX_FAILURES` times) and the new workers continue the run from
-its state.pt, as `--resume` would. A bad input (an `InputError`: missing data, a run folder in the
+Resume after a killed worker: the run folder is the checkpoint (state.pt after every epoch, as on
+one machine). Rank 0 tells a small actor on the driver's side where the folder is; when a worker or
+node dies, Ray Train restarts the group (up to `MAX_FAILURES` times) and the new workers continue
+that run from its state.pt, as `--resume` would (a run with no finished epoch starts again). A bad input (an `InputError`: missing data, a run folder in the
 way) is not retried: the first worker that meets it records the message, the group restarts once,
 every worker sees the message and stops, and the driver raises it.
 
@@ -20,11 +20,8 @@ path on every node (a shared file system), as for `annotate --ray`.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -44,55 +41,47 @@ def in_ray_train() -> bool:
 
 
 class RayTrainer(DistributedTrainer):
-    """A `DistributedTrainer` that reports every finished epoch to Ray Train (see the module)."""
+    """A `DistributedTrainer` whose rank 0 tells the driver's record where its run folder is, so
+    that a restarted group continues that run (see the module docstring)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        import ray
+
         super().__init__(*args, **kwargs)
-        shown = self.on_epoch
-
-        def report(result: Any) -> None:
-            if shown is not None:
-                shown(result)
-            _report(self.shared_dir, dataclasses.asdict(result), self.rank)
-
-        self.on_epoch = report
+        if not self.rank and _record is not None:
+            ray.get(_record.started.remote(str(self.shared_dir.resolve())))
 
 
-def _report(run_dir: Path, metrics: dict[str, Any], rank: int) -> None:
-    import ray.train
-
-    if rank:
-        ray.train.report(metrics)
-        return
-    with tempfile.TemporaryDirectory(prefix="scubasteve-ray-") as tmp:
-        record = {"run_dir": str(Path(run_dir).resolve()), "epoch": metrics["epoch"]}
-        (Path(tmp) / "run.json").write_text(json.dumps(record), encoding="utf-8")
-        ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
-
-
-class _Problems:
-    """Ray actor: the input problems the workers met (so that they are raised, not retried)."""
+class _RunRecord:
+    """Ray actor on the driver's side: the run folder of this run and the input problems met."""
 
     def __init__(self) -> None:
-        self.items: list[str] = []
+        self.run_dir: str | None = None
+        self.problems: list[str] = []
 
-    def add(self, problem: str) -> None:
-        self.items.append(problem)
+    def started(self, run_dir: str) -> None:
+        self.run_dir = run_dir
 
-    def get(self) -> list[str]:
-        return self.items
+    def add_problem(self, problem: str) -> None:
+        self.problems.append(problem)
+
+    def get(self) -> tuple[str | None, list[str]]:
+        return self.run_dir, self.problems
+
+
+_record: Any = None  # the driver's `_RunRecord`, in Ray Train's worker processes
 
 
 def _worker_loop(config: dict[str, Any]) -> None:
     """One Ray Train worker: the command's handler in the group that Ray Train set up."""
-    global _in_ray_train
+    global _in_ray_train, _record
     import ray
     import ray.train
     import torch
 
-    _in_ray_train = True
-    problems = config["problems"]
-    if ray.get(problems.get.remote()):  # a restart after an input problem: stop, the driver says it
+    _in_ray_train, _record = True, config["record"]
+    run_dir, problems = ray.get(_record.get.remote())
+    if problems:  # a restart after an input problem: stop at once, the driver reports it
         return
     context = ray.train.get_context()
     if context.get_world_rank():
@@ -104,16 +93,14 @@ def _worker_loop(config: dict[str, Any]) -> None:
         from ray.train.torch import get_device
 
         torch.cuda.set_device(get_device())
-    checkpoint = ray.train.get_checkpoint()
-    if checkpoint is not None:  # a restarted group: continue the run from its state.pt
-        with checkpoint.as_directory() as folder:
-            record = json.loads((Path(folder) / "run.json").read_text(encoding="utf-8"))
-        args = argparse.Namespace(**{**vars(args), "resume": True, "out": Path(record["run_dir"])})
-        print(f"a worker was lost: continuing {record['run_dir']} after epoch {record['epoch']}")
+    if run_dir is not None and (Path(run_dir) / "state.pt").is_file():
+        # A restarted group (a worker or node was lost): continue the run from its state.pt.
+        args = argparse.Namespace(**{**vars(args), "resume": True, "out": Path(run_dir)})
+        print(f"a worker was lost: continuing the run in {run_dir} from its last epoch")
     try:
         config["run"](args, *config["run_args"])
     except InputError as exc:
-        ray.get(problems.add.remote(str(exc)))
+        ray.get(_record.add_problem.remote(str(exc)))
         raise
 
 
@@ -149,14 +136,14 @@ def train_on_ray(args: argparse.Namespace, run: Any, *run_args: Any) -> int:
         workers, use_gpu, cpus = _pool(ray, args)
         what = f"{workers} GPU worker(s)" if use_gpu else f"{workers} worker(s), {cpus:g} CPU each"
         print(f"Ray Train: {what}", flush=True)
-        problems = ray.remote(num_cpus=0)(_Problems).remote()
+        record = ray.remote(num_cpus=0)(_RunRecord).remote()
         trainer = TorchTrainer(
             _worker_loop,
             train_loop_config={
                 "args": plain_args(args),
                 "run": run,
                 "run_args": run_args,
-                "problems": problems,
+                "record": record,
                 "use_gpu": use_gpu,
             },
             scaling_config=ScalingConfig(
@@ -171,14 +158,14 @@ def train_on_ray(args: argparse.Namespace, run: Any, *run_args: Any) -> int:
         try:
             trainer.fit()
         except Exception as exc:  # Ray Train's TrainingFailedError, after its retries
-            found = ray.get(problems.get.remote())
+            found = ray.get(record.get.remote())[1]
             if found:
                 raise InputError(found[0]) from exc
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(
                 f"training on Ray stopped ({first}); continue with the same command plus --resume"
             ) from exc
-        found = ray.get(problems.get.remote())
+        found = ray.get(record.get.remote())[1]
     if found:
         raise InputError(found[0])
     return 0
