@@ -113,3 +113,15 @@ def test_without_ray_the_training_says_how_to_get_it(
     assert _train(folder, tmp_path / "run") == 2
     assert "scubasteve[scale]" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_an_address_that_does_not_answer_fails_in_seconds_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("ray")
+    folder = write_labelme_project(tmp_path / "p", 2)
+    started = time.monotonic()
+    assert _train(folder, tmp_path / "run", "--ray", "127.0.0.1:9") == 2
+    assert time.monotonic() - started < 15
+    assert "127.0.0.1:9" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
