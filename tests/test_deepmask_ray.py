@@ -7,6 +7,7 @@ test's own data folder (where rank 0 registers the model) through Ray's runtime 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -19,6 +20,19 @@ from scubasteve.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 RAY_LIMIT_S = 480  # one test: Ray start-up, two workers importing torch, a restart, 4 epochs
+
+
+def _processes_of_this_ray(marker: str) -> list:
+    """The processes of the Ray this test started whose command line names `marker` (only
+    descendants of this process: other sessions on a shared host may run Ray too)."""
+    import psutil
+
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # gone in the meantime
+            if any(marker in part for part in p.cmdline()):
+                found.append(p)
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +79,6 @@ def _epochs(out: Path) -> list[int]:
 def test_a_killed_worker_is_replaced_and_the_run_continues_from_its_last_epoch(
     ray_local: Path, tmp_path: Path
 ) -> None:
-    import psutil
-
     folder = write_labelme_project(tmp_path / "p", 6)
     out = tmp_path / "ray-run"
     outcome: list[int] = []
@@ -76,12 +88,8 @@ def test_a_killed_worker_is_replaced_and_the_run_continues_from_its_last_epoch(
     while not _epochs(out) and time.monotonic() < deadline and run.is_alive():
         time.sleep(0.1)
     assert run.is_alive() and len(_epochs(out)) < 4, "the run ended before a worker could be killed"
-    workers = [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if any("RayTrainWorker" in part for part in (p.info["cmdline"] or []))
-    ]
-    assert len(workers) == 2, [p.info["cmdline"] for p in workers]
+    workers = _processes_of_this_ray("RayTrainWorker")
+    assert len(workers) == 2, workers
     workers[-1].kill()
     run.join(RAY_LIMIT_S / 2)
     assert not run.is_alive()
