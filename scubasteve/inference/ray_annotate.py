@@ -9,9 +9,10 @@ the content, the review flag and the atomic write are the same. Only finished im
 a killed worker or driver loses its in-flight images, which the next run does.
 
 Images are read by path (on a cluster every node must see them: a shared file system) or, for a
-folder given as a URI (`s3://...`), by the decode tasks through pyarrow (`remote_images`); the
-files are written by the driver into a local output folder. The model file is shipped through Ray's object store when the cluster has
-other nodes, so they need not have it. Ray is imported only here, inside functions (ADR 0406).
+folder given as a URI (`s3://...`), by the decode tasks through pyarrow (`remote_images`, ADR
+0407); the files are written by the driver into a local output folder. The model file is shipped
+through Ray's object store when the cluster has other nodes, so they need not have it. Ray is
+imported only here, inside functions (ADR 0406).
 """
 
 from __future__ import annotations

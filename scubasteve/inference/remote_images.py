@@ -68,7 +68,8 @@ class RemoteFolder:
     def open(cls, uri: str, out: Path | None, on_ray: bool = True) -> RemoteFolder:
         if not on_ray:
             raise InputError(
-                f"images at a URI ({uri}) are read by Ray Data: add --ray, or copy them into a folder"
+                f"images at a URI ({uri}) are read by Ray Data: add --ray, or copy them into a "
+                "folder"
             )
         if out is None:
             raise InputError(

@@ -116,7 +116,8 @@ class DistributedTrainer(Trainer):
 
 def synchronise_batch_norm(net: Any) -> list[Any]:
     """Make every `BatchNorm2d` of `net` normalise over the whole group's batch while training;
-    returns the layers changed. Their parameters, buffers and state dict stay those of plain ones."""
+    returns the layers changed. Their parameters, buffers and state dict stay those of plain
+    ones."""
     import types
 
     from torch import nn
@@ -180,7 +181,7 @@ def _summed_over_group() -> Any:
 
 
 def trainer_class() -> type[Trainer]:
-    """`DistributedTrainer` inside a process group (its Ray Train form under Ray), else `Trainer`."""
+    """`DistributedTrainer` in a process group (its Ray Train form under Ray), else `Trainer`."""
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()):
