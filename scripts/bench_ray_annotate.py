@@ -111,7 +111,8 @@ def overhead() -> None:
     ray.data.DataContext.get_current().enable_progress_bars = False
     for attempt in (1, 2):  # the second pass runs with Ray warm
         t0 = time.perf_counter()
-        ds = ray.data.from_items([{"image": str(p)} for p in paths], override_num_blocks=n)
+        rows = [{"image": str(p), "source": str(p)} for p in paths]
+        ds = ray.data.from_items(rows, override_num_blocks=n)
         ds = ds.map(_decode).map_batches(
             _Nothing, batch_size=1, compute=ray.data.ActorPoolStrategy(size=1), num_cpus=1
         )

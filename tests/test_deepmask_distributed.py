@@ -1,9 +1,13 @@
 """`train deepmask --workers 2`: two CPU processes (gloo) against one process on the same batch.
 
-The two runs draw different samples (each process has its own generator) and batch norm sees 4
-samples per process instead of 8, so they cannot agree exactly. Tolerance: three times the spread
-between two one-process runs with different seeds, with a chosen floor of 8% (a loose bound: in
-the measurement of docs/scale.md the two-process run's loss ended 6-7% above the one-process runs).
+The exact part (the step of 2 processes on halves of a batch is that of one process on all of it)
+is tests/test_deepmask_group_batchnorm.py. Here a whole run: the two runs cannot agree exactly,
+because each process draws its own samples (and dropout masks), so the 2-process run sees other
+samples than the 1-process run with the same seed. The bounds come from a measurement
+(`scripts/bench_deepmask_ddp.py 0-4 1 2`, docs/scale.md): over 5 seeds, the final mask loss of
+the 2-process run minus the 1-process run with the same seed was -0.53 +- 0.60 (mean +- sd) and
+the validation IoU +0.031 +- 0.038; the bounds are three of those standard deviations. Both runs
+are deterministic on one platform (one thread), so the test does not flicker.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import pytest
 from helpers.deepmask_data import write_labelme_project
 
 REPO = Path(__file__).resolve().parents[1]
-LIMIT_S = 900  # three runs; the two-process one starts two more Pythons with torch
+LIMIT_S = 600  # two runs; the two-process one starts two more Pythons with torch
 
 
 def _train(folder: Path, out: Path, workers: int, seed: int) -> list[dict]:
@@ -34,7 +38,7 @@ def _train(folder: Path, out: Path, workers: int, seed: int) -> list[dict]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=LIMIT_S / 3,  # each run
+        timeout=LIMIT_S / 2,  # each run
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"installed as '{out.name}'" in done.stdout
@@ -43,19 +47,16 @@ def _train(folder: Path, out: Path, workers: int, seed: int) -> list[dict]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(LIMIT_S)
-def test_two_processes_train_like_one_within_the_noise_of_a_seed(tmp_path: Path) -> None:
+def test_two_processes_train_like_one_within_the_measured_noise(tmp_path: Path) -> None:
     folder = write_labelme_project(tmp_path / "p", 6)
     one = _train(folder, tmp_path / "one", workers=1, seed=0)
-    other_seed = _train(folder, tmp_path / "seed1", workers=1, seed=1)
     two = _train(folder, tmp_path / "two", workers=2, seed=0)
 
     assert [e["epoch"] for e in two] == [1, 2, 3, 4]  # one log, written by rank 0 only
-    for run in (one, other_seed, two):  # every run learns
+    for run in (one, two):  # both learn
         assert run[-1]["mask_loss"] < run[0]["mask_loss"]
-    for key in ("mask_loss", "val_iou"):
-        a, b, d = one[-1][key], other_seed[-1][key], two[-1][key]
-        tolerance = max(3 * abs(a - b), 0.08 * abs(a))
-        assert abs(d - (a + b) / 2) <= tolerance, (key, a, b, d)
+    for key, bound in (("mask_loss", 3 * 0.60), ("val_iou", 3 * 0.038)):
+        assert abs(two[-1][key] - one[-1][key]) <= bound, (key, one[-1][key], two[-1][key])
     assert not list(tmp_path.glob("*/state.pt.tmp*"))
 
 
@@ -108,3 +109,50 @@ def test_cuda_asked_on_a_machine_without_a_gpu_runs_the_group_with_gloo(
     D._rank_main(0, 1, D._free_port(), argparse.Namespace(device="cuda", threads=1), run, ())
     assert seen == [("gloo", 1)]
     assert not dist.is_initialized()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_from_project_trains_in_two_processes_and_only_rank_0_reports(tmp_path: Path) -> None:
+    import torch
+
+    from scubasteve.core.paths import data_dir
+    from scubasteve.inference.deepmask.checkpoint import save_weights
+    from scubasteve.inference.deepmask.config import tiny_config
+    from scubasteve.inference.deepmask.network import build_network
+
+    folder = write_labelme_project(tmp_path / "p", 6)
+    cfg = tiny_config(trunk_width=8)
+    torch.manual_seed(0)
+    init = save_weights(tmp_path / "start.pt", build_network(cfg).state_dict(), cfg, {})
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    args = ["train", "from-project", str(folder), "--init", str(init), "--name", "proj"]
+    args += ["--epochs", "2", "--holdout", "0.34", "--batch-size", "4", "--device", "cpu"]
+    args += ["--threads", "1", "--workers", "2"]
+    done = subprocess.run(
+        [sys.executable, "-m", "scubasteve", *args],
+        cwd=tmp_path,
+        env=env,  # the conftest's isolated SCUBASTEVE_DATA_DIR included
+        capture_output=True,
+        text=True,
+        timeout=270,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("held-out: 2 images") == 1  # one report, by rank 0
+    assert done.stdout.count("fine-tuning") == 1
+    runs = list((data_dir() / "runs").glob("proj-*"))
+    assert len(runs) == 1  # the other process trained in a scratch folder
+    log = [json.loads(line) for line in (runs[0] / "log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in log] == [1, 2]
+    assert (runs[0] / "last.pt").is_file()
+
+
+def test_workers_below_one_are_refused() -> None:
+    import argparse
+
+    from scubasteve.core.errors import InputError
+    from scubasteve.training.deepmask.group import start_group_if_needed
+
+    with pytest.raises(InputError, match="--workers must be at least 1"):
+        start_group_if_needed(argparse.Namespace(workers=0), print)
+    assert start_group_if_needed(argparse.Namespace(workers=1), print) is None  # one process

@@ -6,6 +6,7 @@ suite. The random-weights Mask R-CNN of the PixelLib tests keeps every image fas
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -52,6 +53,19 @@ def _normalised(path: Path) -> bytes:
     text = path.read_text(encoding="utf-8")
     text = re.sub(r'"id": "[0-9a-f]{32}"', '"id": ""', text)
     return re.sub(r'"date": "[^"]*"', '"date": ""', text).encode()
+
+
+def _processes_of_this_ray(marker: str) -> list:
+    """The processes of the Ray this test started whose command line names `marker` (only
+    descendants of this process: other sessions on a shared host may run Ray too)."""
+    import psutil
+
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # gone in the meantime
+            if any(marker in part for part in p.cmdline()):
+                found.append(p)
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +130,6 @@ def test_ray_writes_the_local_commands_files_and_reports_the_bad_image(
 def test_a_worker_killed_mid_run_loses_only_its_images_and_a_rerun_finishes(
     ray_local, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import psutil
 
     folder = _images(tmp_path / "images", 8)
     out = tmp_path / "ray"
@@ -126,11 +139,7 @@ def test_a_worker_killed_mid_run_loses_only_its_images_and_a_rerun_finishes(
     deadline = time.monotonic() + RAY_LIMIT_S / 2
     while not list(out.glob("*.json")) and time.monotonic() < deadline and run.is_alive():
         time.sleep(0.05)
-    killed = [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if any("MapWorker" in part for part in (p.info["cmdline"] or []))
-    ]
+    killed = _processes_of_this_ray("MapWorker")
     for p in killed:
         p.kill()
     run.join(RAY_LIMIT_S / 2)

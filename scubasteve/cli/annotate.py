@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "which replaces earlier pre-annotations and keeps every other annotation in the file."
         ),
     )
-    p.add_argument("folder", type=Path)
+    p.add_argument("folder", type=lambda text: text if "://" in text else Path(text))  # s3://
     p.add_argument("--model", default="mask_rcnn_coco", help="model name or .h5 file")
     p.add_argument("--classes", default=None, help="only these labels (comma-separated)")
     p.add_argument(

@@ -68,6 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--lr", type=float, default=1e-3)
     f.add_argument("--limit", type=int, default=None, help="at most this many held-out objects")
     f.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    f.add_argument("--seed", type=int, default=0, help="seed of the split and the sampling")
+    _workers_option(f)
     f.set_defaults(handler=lazy("scubasteve.training.deepmask_cli:cmd_from_project"))
 
     m = kinds.add_parser(
@@ -143,6 +145,15 @@ def _workers_option(p: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=None,
-        help="data-parallel processes on this machine (torch.distributed: gloo on CPU, NCCL on "
-        "GPU); each takes 1/N of every batch (docs/scale.md)",
+        help="data-parallel processes (torch.distributed: gloo on CPU, NCCL on GPU); each takes "
+        "1/N of every batch (docs/scale.md). Without --ray they run on this machine",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="train in Ray Train's workers (optional extra 'scale'): no address starts a local "
+        "Ray; 'auto' or ray://host:10001 uses a running cluster (docs/scale.md)",
     )

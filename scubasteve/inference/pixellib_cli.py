@@ -103,7 +103,14 @@ def annotate_folder(
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
-    project = Project.open(args.folder, annotation_dir=args.out)
+    from scubasteve.inference.remote_images import RemoteFolder, is_uri
+
+    if is_uri(args.folder):  # s3://... : Ray Data reads it, files go to --out (docs/scale.md)
+        project: Any = RemoteFolder.open(
+            args.folder, args.out, getattr(args, "ray", None) is not None
+        )
+    else:
+        project = Project.open(args.folder, annotation_dir=args.out)
     if not project.images:
         raise InputError("no images in this folder", args.folder)
     class_names = read_labels_file(args.labels) if getattr(args, "labels", None) else None

@@ -53,7 +53,7 @@ class AnnotateSummary:
     written: list[Path] = field(default_factory=list)
     resumed: list[Path] = field(default_factory=list)  # pre-annotated by an earlier run
     kept: list[Path] = field(default_factory=list)  # had annotation files of their own
-    failed: list[tuple[Path, str]] = field(default_factory=list)
+    failed: list[tuple[Path | str, str]] = field(default_factory=list)  # str: an image's URI
     labels: Counter[str] = field(default_factory=Counter)
     refined: int = 0
     alternatives: int = 0

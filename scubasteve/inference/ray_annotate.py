@@ -8,9 +8,11 @@ file is written through `preannotation.write_preannotation`, the code the local 
 the content, the review flag and the atomic write are the same. Only finished images are written:
 a killed worker or driver loses its in-flight images, which the next run does.
 
-Images and output folders are read and written by path: on a cluster every node must see them
-(a shared file system). The model file is shipped through Ray's object store when the cluster has
-other nodes, so they need not have it. Ray is imported only here, inside functions (ADR 0406).
+Images are read by path (on a cluster every node must see them: a shared file system) or, for a
+folder given as a URI (`s3://...`), by the decode tasks through pyarrow (`remote_images`, ADR
+0407); the files are written by the driver into a local output folder. The model file is shipped
+through Ray's object store when the cluster has other nodes, so they need not have it. Ray is
+imported only here, inside functions (ADR 0406).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 from scubasteve.core.errors import InputError
 from scubasteve.core.project import Project
 from scubasteve.inference.preannotation import AnnotateSummary, plan_folder, write_preannotation
+from scubasteve.inference.remote_images import RemoteFolder
 
 #: How long a cluster address may take to answer before the run gives up.
 CONNECT_TIMEOUT_S = 5.0
@@ -93,9 +96,9 @@ def _probe(address: str) -> None:
 
 
 @contextlib.contextmanager
-def connected(address: str | None) -> Iterator[Any]:
+def connected(address: str | None, log_to_driver: bool = False) -> Iterator[Any]:
     """Ray, connected: to `address`, to the Ray this process already runs, or a local one started
-    (and stopped) for the run."""
+    (and stopped) for the run. `log_to_driver`: show what the workers print (training)."""
     ray = import_ray()
     if address is not None:
         _probe(address)
@@ -103,7 +106,7 @@ def connected(address: str | None) -> Iterator[Any]:
         yield ray
         return
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        ray.init(address=address, include_dashboard=False, log_to_driver=log_to_driver)
     except Exception as exc:  # Ray raises plain Exception when a local node starts too slowly
         where = f"the Ray cluster at {address}" if address else "a local Ray (did it start?)"
         raise InputError(f"cannot connect to {where}: {exc}") from exc
@@ -128,13 +131,21 @@ def pool_size(resources: dict[str, float], workers: int | None) -> PoolSize:
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:
-    """Ray task: read one image (an unreadable one becomes an error row, not a failed task)."""
-    from scubasteve.io.images import load_image
+    """Ray task: read one image, from a path or a URI (an unreadable one becomes an error row,
+    not a failed task)."""
+    from scubasteve.inference.remote_images import is_uri, read_uri
+    from scubasteve.io.images import decode_image_bytes, load_image
 
+    source = row["source"]
     try:
-        pixels, error = load_image(Path(row["image"])), ""
+        if is_uri(source):
+            pixels, error = decode_image_bytes(read_uri(source), source), ""
+        else:
+            pixels, error = load_image(Path(source)), ""
     except InputError as exc:
         pixels, error = np.zeros((1, 1, 3), dtype=np.uint8), exc.problem
+    except OSError as exc:  # a URI that cannot be read (gone, no permission, network)
+        pixels, error = np.zeros((1, 1, 3), dtype=np.uint8), f"cannot read it: {exc}"
     return {**row, "pixels": pickle.dumps(pixels, protocol=5), "error": error}
 
 
@@ -188,6 +199,7 @@ class _Segment:
         return {
             "image": batch["image"],
             "json": batch["json"],
+            "source": batch["source"],
             "result": np.array(results, dtype=object),
             "error": np.array(errors, dtype=object),
         }
@@ -200,7 +212,7 @@ def _ship_model(ray: Any, model: Path) -> Any:
 
 
 def annotate_on_ray(
-    project: Project,
+    project: Project | RemoteFolder,
     settings: SegmenterSettings,
     *,
     address: str | None = None,
@@ -223,7 +235,8 @@ def annotate_on_ray(
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ctx.print_on_execution_start = False
-        items = [{"image": str(i), "json": str(j)} for i, j in todo]
+        source = getattr(project, "source", str)  # a URI for a RemoteFolder's images
+        items = [{"image": str(i), "json": str(j), "source": source(i)} for i, j in todo]
         ds = ray.data.from_items(items, override_num_blocks=len(items))
         ds = ds.map(_decode)
         ds = ds.map_batches(
@@ -261,13 +274,14 @@ def _finish(
 ) -> None:
     """Driver side of one image: write its file, or record why it failed."""
     image, json_path = Path(row["image"]), Path(row["json"])
+    shown = row["source"] if row["source"] != row["image"] else image  # a URI as it was given
     if row["error"]:
-        summary.failed.append((image, str(row["error"])))
+        summary.failed.append((shown, str(row["error"])))
         return
     result = pickle.loads(row["result"])
     try:
         write_preannotation(image, json_path, result, overwrite=overwrite, run_info=run_info)
     except InputError as exc:
-        summary.failed.append((image, exc.problem))
+        summary.failed.append((shown, exc.problem))
         return
     summary.add(image, result)

@@ -68,14 +68,15 @@ def _print_epoch(r: EpochResult) -> None:
 
 
 def _run(args: argparse.Namespace, refine: bool, init: Any, kind: str) -> int:
-    from scubasteve.training.deepmask.distributed import is_worker, launch, trainer_class
+    from scubasteve.training.deepmask.group import (
+        is_worker,
+        start_group_if_needed,
+        trainer_class,
+    )
 
-    workers = getattr(args, "workers", None) or 1
-    if workers > 1:
-        import torch.distributed as dist
-
-        if not dist.is_initialized():  # this is the launcher: start the group
-            return launch(args, workers, _run, refine, init, kind)
+    code = start_group_if_needed(args, _run, refine, init, kind)  # --workers N, --ray
+    if code is not None:
+        return code
     _threads(getattr(args, "threads", None))
     data = load_dataset(args.coco, args.images, args.labelme)
     instances, summary = collect_instances(data.docs)
@@ -162,8 +163,12 @@ def cmd_train_sharpmask(args: argparse.Namespace) -> int:
 
 def cmd_from_project(args: argparse.Namespace) -> int:
     """`scubasteve train from-project FOLDER`."""
+    from scubasteve.training.deepmask.group import start_group_if_needed
     from scubasteve.training.deepmask.project import learn_from_project
 
+    code = start_group_if_needed(args, cmd_from_project)  # --workers N, --ray
+    if code is not None:
+        return code
     _threads(getattr(args, "threads", None))
     report = learn_from_project(
         Path(args.folder),
@@ -177,7 +182,10 @@ def cmd_from_project(args: argparse.Namespace) -> int:
         batch_size=getattr(args, "batch_size", 16),
         lr=getattr(args, "lr", 1e-3),
         limit=getattr(args, "limit", None),
+        seed=getattr(args, "seed", 0),
     )
+    if report is None:  # another process of --workers N: rank 0 reports
+        return 0
     print(report.table())
     print(report.verdict())
     return 0

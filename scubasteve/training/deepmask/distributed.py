@@ -4,12 +4,15 @@ N processes (started here, torchrun-style, no Ray needed; gloo on CPU, NCCL on C
 ordinary `Trainer` on 1/N of every batch: the effective batch stays `--batch-size`, and so does the
 number of steps per epoch. After each backward pass the gradients are averaged over the processes
 (one flat all-reduce), so every process takes the same optimiser step and the weights stay equal.
-Batch-norm statistics are per process during steps (as PyTorch's DDP does) and averaged after their
-re-estimation at the end of each epoch. Each process draws its samples from its own generator,
-seeded by (seed, rank, epoch), so a resumed run draws what an uninterrupted one would.
+Batch norm normalises with the statistics of the whole effective batch: each batch-norm layer
+all-reduces its per-channel sums (a differentiable all-reduce, so the backward pass is that of one
+process on the whole batch). PyTorch's `SyncBatchNorm` does the same but refuses CPU tensors, so
+gloo runs could not use it. Each process draws its samples from its own generator, seeded by
+(seed, rank, epoch), so a resumed run draws what an uninterrupted one would.
 
 Only rank 0 writes the run folder (state.pt, last.pt, best.pt, log), registers the model and prints;
-a killed worker stops the run, and `--resume` continues from the last finished epoch.
+a killed worker stops the run, and `--resume` continues from the last finished epoch. `--ray`
+runs the same trainer in Ray Train's workers instead (`ray_train`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import dataclasses
+import functools
 import math
 import os
 import shutil
@@ -30,7 +34,7 @@ import numpy as np
 
 from scubasteve.core.cancel import CancelToken
 from scubasteve.core.errors import InputError
-from scubasteve.training.deepmask.trainer import Trainer
+from scubasteve.training.deepmask.trainer import Trainer, TrainResult
 
 
 class AveragedGradients:
@@ -94,38 +98,92 @@ class DistributedTrainer(Trainer):
         for tensor in [*self.net.parameters(), *self.net.buffers()]:
             dist.broadcast(tensor.data, src=0)
         self.optimizer = AveragedGradients(self.optimizer, self.world)
+        self._norms = synchronise_batch_norm(self.net)
+
+    def fit(self, meta: dict[str, Any] | None = None, stop: Any = None) -> TrainResult:
+        try:
+            return super().fit(meta, stop)
+        finally:  # the network leaves as it came: plain batch norm (its eval mode never syncs)
+            for m in self._norms:
+                m.__dict__.pop("forward", None)
 
     def run_epoch(self, cancel: CancelToken | None = None) -> Any:
         self.rng = np.random.default_rng([self.opts.seed, self.rank, self.epoch])
         return super().run_epoch(cancel)
 
-    def recalibrate_batch_norm(self, batches: int) -> None:
-        import torch.distributed as dist
-        from torch import nn
-
-        super().recalibrate_batch_norm(batches)
-        for m in self.net.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                for stat in (m.running_mean, m.running_var):
-                    dist.all_reduce(stat)
-                    stat /= self.world
-
     def load_state(self, path: Path | None = None) -> None:
         super().load_state(path or self.shared_dir / "state.pt")
 
 
-def trainer_class() -> type[Trainer]:
-    """`DistributedTrainer` inside a process group, else the plain `Trainer`."""
+def synchronise_batch_norm(net: Any) -> list[Any]:
+    """Make every `BatchNorm2d` of `net` normalise over the whole group's batch while training;
+    returns the layers changed. Their parameters, buffers and state dict stay those of plain
+    ones."""
+    import types
+
+    from torch import nn
+
+    norms = [m for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    for m in norms:
+        m.forward = types.MethodType(_group_batch_norm, m)
+    return norms
+
+
+def _group_batch_norm(self: Any, x: Any) -> Any:
+    """`BatchNorm2d.forward` with the batch statistics of all processes (training mode only)."""
+    import torch
+    from torch import nn
+
+    if not self.training:
+        return nn.BatchNorm2d.forward(self, x)
+    xf = x.float()
+    c = xf.shape[1]
+    stats = torch.cat(
+        [xf.sum((0, 2, 3)), (xf * xf).sum((0, 2, 3)), xf.new_full((1,), xf.numel() / c)]
+    )
+    stats = _summed_over_group()(stats)
+    n = stats[-1]
+    mean = stats[:c] / n
+    var = (stats[c : 2 * c] / n - mean * mean).clamp_min(0)
+    if self.track_running_stats:
+        with torch.no_grad():
+            self.num_batches_tracked.add_(1)
+            f = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+            unbiased = var * (n / (n - 1).clamp_min(1))
+            self.running_mean.mul_(1 - f).add_(f * mean)
+            self.running_var.mul_(1 - f).add_(f * unbiased)
+    y = (xf - mean.view(1, c, 1, 1)) * torch.rsqrt(var + self.eps).view(1, c, 1, 1)
+    if self.affine:
+        y = y * self.weight.view(1, c, 1, 1) + self.bias.view(1, c, 1, 1)
+    return y.to(x.dtype)
+
+
+@functools.cache
+def _summed_over_group() -> Any:
+    """A differentiable all-reduce (sum): its backward pass sums the gradients over the group.
+    (`torch.distributed.nn.functional.all_reduce` does this too, but is deprecated.)"""
+    import torch
     import torch.distributed as dist
 
-    return DistributedTrainer if dist.is_available() and dist.is_initialized() else Trainer
+    class SumOverGroup(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, tensor: Any) -> Any:
+            tensor = tensor.clone()
+            dist.all_reduce(tensor)
+            return tensor
+
+        @staticmethod
+        def backward(ctx: Any, grad: Any) -> Any:
+            grad = grad.clone()
+            dist.all_reduce(grad)
+            return grad
+
+    return SumOverGroup.apply
 
 
-def is_worker() -> bool:
-    """True in a process of a group other than rank 0 (it neither prints nor registers)."""
-    import torch.distributed as dist
-
-    return dist.is_available() and dist.is_initialized() and dist.get_rank() > 0
+def plain_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The options without the CLI's handler (which other processes need not, and cannot, get)."""
+    return argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "handler"})
 
 
 def _free_port() -> int:
@@ -138,10 +196,8 @@ def launch(args: argparse.Namespace, workers: int, run: Any, *run_args: Any) -> 
     """Run `run(args, *run_args)` in `workers` processes of one gloo/NCCL group on this machine."""
     import torch.multiprocessing as mp
 
-    if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
     check_gpus(args.device, workers)
-    plain = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "handler"})
+    plain = plain_args(args)
     port = _free_port()
     try:
         mp.spawn(_rank_main, (workers, port, plain, run, run_args), nprocs=workers, join=True)

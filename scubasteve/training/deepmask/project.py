@@ -105,12 +105,15 @@ def learn_from_project(
     on_epoch: Callable[[Any], None] | None = None,
     seed: int = 0,
     cancel: CancelToken | None = None,
-) -> ProjectReport:
+) -> ProjectReport | None:
     """Measure, fine-tune on the training part, measure again, install when not worse.
 
     `progress` and `on_epoch` are the trainer's callbacks; `cancel` stops any stage (measuring
-    or training) with `Cancelled`, and then nothing is installed."""
+    or training) with `Cancelled`, and then nothing is installed. Inside a process group of
+    `--workers N` every process trains its share; only rank 0 measures, installs and returns the
+    report, the others return None."""
     from scubasteve.inference.deepmask.weights import register, resolve
+    from scubasteve.training.deepmask.group import is_worker, trainer_class
     from scubasteve.weights import WeightsNotInstalled
 
     data = load_dataset(labelme=Path(folder))
@@ -126,10 +129,13 @@ def learn_from_project(
         except WeightsNotInstalled:
             start_from = None  # nothing installed: learn from scratch (and say so)
     net, cfg, start = starting_network(start_from)
-    before = evaluate_boxes(_engine(net, cfg, device), holdout_docs, limit=limit, cancel=cancel)
+    worker = is_worker()
+    if not worker:
+        before = evaluate_boxes(_engine(net, cfg, device), holdout_docs, limit=limit, cancel=cancel)
 
     run_dir = default_run_dir(f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if not worker:  # the others train in a scratch folder (DistributedTrainer)
+        run_dir.mkdir(parents=True, exist_ok=True)
     options = TrainOptions(
         epochs=epochs, batch_size=batch_size, lr=lr, batches_per_epoch=batches_per_epoch, seed=seed
     )
@@ -147,7 +153,10 @@ def learn_from_project(
         on_epoch=on_epoch,
         meta={"project": str(folder), "start": start},
         cancel=cancel,
+        trainer_class=trainer_class(),
     )
+    if worker:
+        return None
     after = evaluate_boxes(_engine(net, cfg, device), holdout_docs, limit=limit, cancel=cancel)
     classic = classic_quality(holdout_docs, limit=limit, cancel=cancel)
     raise_if_cancelled(cancel)
