@@ -29,8 +29,8 @@ def main() -> None:
     from scubasteve.core.project import Project
     from scubasteve.inference import ray_annotate
     from scubasteve.inference.maskrcnn_model import MaskRCNNSpec, save_random_weights
-    from scubasteve.inference.pixellib_cli import annotate_folder
     from scubasteve.inference.pixellib_engine import InstanceSegmenter
+    from scubasteve.inference.preannotation import annotate_folder
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 12
     speed = int(sys.argv[2]) if len(sys.argv) > 2 else 512

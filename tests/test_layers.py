@@ -50,7 +50,8 @@ def test_the_desktop_app_does_not_load_ray() -> None:
     code = (
         "import sys\n"
         "from scubasteve.cli import build_parser; build_parser()\n"
-        "import scubasteve.gui.app, scubasteve.gui.main_window, scubasteve.inference.pixellib_cli\n"
+        "import scubasteve.gui.app, scubasteve.gui.main_window, scubasteve.cli.annotate\n"
+        "import scubasteve.inference.preannotation\n"
         "print(','.join(m for m in ('ray', 'ray.data') if m in sys.modules))\n"
     )
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}

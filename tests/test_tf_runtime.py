@@ -78,7 +78,8 @@ def test_pytorch_optimizer_after_tensorflow_does_not_crash_the_process() -> None
 def test_pixellib_modules_import_without_tensorflow_or_torch() -> None:
     modules = [
         "scubasteve.inference.pixellib_engine",
-        "scubasteve.inference.pixellib_cli",
+        "scubasteve.inference.preannotation",
+        "scubasteve.cli.annotate",
         "scubasteve.inference.instance_refine",
         "scubasteve.training.maskrcnn_cli",
         "scubasteve.training.evaluate",
