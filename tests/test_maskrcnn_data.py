@@ -14,8 +14,8 @@ from scubasteve.core.errors import InputError
 from scubasteve.core.geometry import Polygon
 from scubasteve.io.labelme import write_labelme
 from scubasteve.training.augment import Augmentation, Transform
-from scubasteve.training.maskrcnn_cli import prepare_data
 from scubasteve.training.maskrcnn_data import split, write_split
+from scubasteve.training.maskrcnn_run import prepare_data
 
 W, H = 96, 64
 

@@ -81,7 +81,8 @@ def test_pixellib_modules_import_without_tensorflow_or_torch() -> None:
         "scubasteve.inference.preannotation",
         "scubasteve.cli.annotate",
         "scubasteve.inference.instance_refine",
-        "scubasteve.training.maskrcnn_cli",
+        "scubasteve.training.maskrcnn_run",
+        "scubasteve.cli.train",
         "scubasteve.training.evaluate",
         "scubasteve.bench.pixellib_refine",
     ]

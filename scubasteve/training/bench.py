@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from scubasteve.inference.deepmask.config import DeepMaskConfig
-from scubasteve.training.deepmask_cli import bf16_choice
 from scubasteve.training.deepmask_data import (
     SampleSource,
     check_dataset,
@@ -29,7 +28,7 @@ from scubasteve.training.deepmask_data import (
 )
 from scubasteve.training.deepmask_eval import ProposalQuality, evaluate_boxes, format_quality
 from scubasteve.training.deepmask_run import default_run_dir, load_dataset, prepare_run_dir, train
-from scubasteve.training.deepmask_train import Trainer, TrainOptions, tqdm_bar
+from scubasteve.training.deepmask_train import Trainer, TrainOptions, bf16_choice, tqdm_bar
 
 log = logging.getLogger(__name__)
 

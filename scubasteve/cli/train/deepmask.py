@@ -1,4 +1,8 @@
-"""Handlers of `scubasteve train deepmask | sharpmask | from-project` (options in cli/train.py)."""
+"""`scubasteve train deepmask | sharpmask | from-project`: options and handlers.
+
+The training itself is in `training/` (`deepmask_run`, `deepmask_train`, `deepmask_project`); the
+handlers check the options, call it and print. PyTorch loads inside the handlers.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,103 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scubasteve.core.errors import InputError
-from scubasteve.training.deepmask_data import check_dataset, collect_instances, split_by_image
-from scubasteve.training.deepmask_run import (
-    default_run_dir,
-    load_dataset,
-    prepare_run_dir,
-    register_result,
-    starting_network,
-    train,
-)
-from scubasteve.training.deepmask_train import EpochResult, TrainOptions, tqdm_bar
+if TYPE_CHECKING:
+    from scubasteve.training.deepmask_train import EpochResult, TrainOptions
+
+
+def register(kinds: argparse._SubParsersAction) -> None:
+    d = kinds.add_parser("deepmask", help="train or fine-tune the DeepMask proposal network")
+    src = d.add_mutually_exclusive_group(required=True)
+    src.add_argument("--coco", type=Path, help="COCO instances JSON (with --images)")
+    src.add_argument("--labelme", type=Path, help="a folder of images with LabelMe JSON")
+    d.add_argument("--images", type=Path, help="image folder of the COCO file")
+    d.add_argument("--init", default=None, help="start from these weights (name or file)")
+    d.add_argument("--name", default="deepmask-custom", help="name of the trained model")
+    d.add_argument("--epochs", type=int, default=10)
+    d.add_argument("--batch-size", type=int, default=32)
+    d.add_argument("--lr", type=float, default=1e-3)
+    d.add_argument("--device", default="auto")
+    d.add_argument("--val-fraction", type=float, default=0.2)
+    d.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    d.add_argument("--out", type=Path, default=None, help="run folder (checkpoints, log)")
+    d.add_argument(
+        "--arch",
+        choices=("resnet50", "tiny"),
+        default="resnet50",
+        help="network when starting from random weights: the published ResNet-50 DeepMask, or a "
+        "tiny one for quick checks",
+    )
+    _sgd_options(d)
+    _workers_option(d)
+    d.set_defaults(handler=cmd_train)
+
+    s = kinds.add_parser("sharpmask", help="train the SharpMask refinement on a frozen DeepMask")
+    ssrc = s.add_mutually_exclusive_group(required=True)
+    ssrc.add_argument("--coco", type=Path)
+    ssrc.add_argument("--labelme", type=Path)
+    s.add_argument("--images", type=Path)
+    s.add_argument("--deepmask", required=True, help="the frozen DeepMask (name or file)")
+    s.add_argument("--name", default="sharpmask-custom")
+    s.add_argument("--epochs", type=int, default=10)
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--device", default="auto")
+    s.add_argument("--resume", action="store_true")
+    s.add_argument("--out", type=Path, default=None)
+    s.add_argument("--val-fraction", type=float, default=0.2)
+    _sgd_options(s)
+    _workers_option(s)
+    s.set_defaults(handler=cmd_train_sharpmask)
+
+    f = kinds.add_parser(
+        "from-project", help="fine-tune DeepMask on a project's accepted annotations, report gain"
+    )
+    f.add_argument("folder", type=Path)
+    f.add_argument("--init", default=None)
+    f.add_argument("--name", default="deepmask-project")
+    f.add_argument("--epochs", type=int, default=5)
+    f.add_argument("--holdout", type=float, default=0.2)
+    f.add_argument("--device", default="auto")
+    f.add_argument("--batch-size", type=int, default=16)
+    f.add_argument("--lr", type=float, default=1e-3)
+    f.add_argument("--limit", type=int, default=None, help="at most this many held-out objects")
+    f.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    f.set_defaults(handler=cmd_from_project)
+
+
+def _sgd_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument(
+        "--batches-per-epoch", type=int, default=None, help="default: each object about twice"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and the sampling")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch")
+    p.add_argument(
+        "--bf16",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="bfloat16 autocast (auto: where the CPU/GPU runs it fast)",
+    )
+    p.add_argument(
+        "--compare-limit",
+        type=int,
+        default=200,
+        help="at the end, compare the model's proposals with the classic engine's on up to this "
+        "many validation objects (recorded with the model; the ensemble uses it); 0 skips",
+    )
+
+
+def _workers_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="data-parallel processes on this machine (torch.distributed: gloo on CPU, NCCL on "
+        "GPU); each takes 1/N of every batch (docs/scale.md)",
+    )
 
 
 def _device(name: str) -> str:
@@ -37,6 +125,9 @@ def _threads(n: int | None) -> None:
 
 
 def _options(args: argparse.Namespace, refine: bool = False) -> TrainOptions:
+    from scubasteve.core.errors import InputError
+    from scubasteve.training.deepmask_train import TrainOptions, bf16_choice
+
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
         raise InputError("--epochs and --batch-size must be at least 1 and --lr positive")
     return TrainOptions(
@@ -52,10 +143,6 @@ def _options(args: argparse.Namespace, refine: bool = False) -> TrainOptions:
     )
 
 
-def bf16_choice(value: str) -> bool | None:
-    return {"auto": None, "on": True, "off": False}[value]
-
-
 def _print_epoch(r: EpochResult) -> None:
     parts = [f"mask loss {r.mask_loss:.4f}"]
     if not math.isnan(r.score_loss):
@@ -67,7 +154,18 @@ def _print_epoch(r: EpochResult) -> None:
 
 
 def _run(args: argparse.Namespace, refine: bool, init: Any, kind: str) -> int:
+    from scubasteve.core.errors import InputError
+    from scubasteve.training.deepmask_data import check_dataset, collect_instances, split_by_image
     from scubasteve.training.deepmask_distributed import is_worker, launch, trainer_class
+    from scubasteve.training.deepmask_run import (
+        default_run_dir,
+        load_dataset,
+        prepare_run_dir,
+        register_result,
+        starting_network,
+        train,
+    )
+    from scubasteve.training.deepmask_train import tqdm_bar
 
     workers = getattr(args, "workers", None) or 1
     if workers > 1:
@@ -158,6 +256,7 @@ def cmd_train_sharpmask(args: argparse.Namespace) -> int:
 def cmd_from_project(args: argparse.Namespace) -> int:
     """`scubasteve train from-project FOLDER`."""
     from scubasteve.training.deepmask_project import learn_from_project
+    from scubasteve.training.deepmask_train import tqdm_bar
 
     _threads(getattr(args, "threads", None))
     report = learn_from_project(
