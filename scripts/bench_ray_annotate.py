@@ -28,8 +28,8 @@ def main() -> None:
     from scubasteve.core.labels import COCO80
     from scubasteve.core.project import Project
     from scubasteve.inference import ray_annotate
-    from scubasteve.inference.maskrcnn_model import MaskRCNNSpec, save_random_weights
-    from scubasteve.inference.pixellib_engine import InstanceSegmenter
+    from scubasteve.inference.maskrcnn.model import MaskRCNNSpec, save_random_weights
+    from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
     from scubasteve.inference.preannotation import annotate_folder
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 12

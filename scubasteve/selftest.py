@@ -254,7 +254,7 @@ def check_sam2(ctx: Context) -> str:
 def check_tensorflow(ctx: Context) -> str:
     if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         raise SelfTestFailure("TF_USE_LEGACY_KERAS is not 1: TensorFlow would load Keras 3")
-    from scubasteve.inference.tf_runtime import native_log_filter, preload_triton
+    from scubasteve.inference.maskrcnn.tf_runtime import native_log_filter, preload_triton
 
     preload_triton()  # Triton loaded after TensorFlow crashes the process (ADR 0403)
     with native_log_filter():  # TensorFlow's native notices only with -v

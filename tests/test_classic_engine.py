@@ -17,15 +17,9 @@ from helpers.proposals import (
 )
 
 from scubasteve.core.annotation import MaskPatch
+from scubasteve.core.cancel import Cancelled, CancelToken
 from scubasteve.core.geometry import Box
-from scubasteve.inference.base import (
-    Cancelled,
-    CancelToken,
-    MaskProposer,
-    PromptPoint,
-    Proposal,
-    patch_iou,
-)
+from scubasteve.inference.base import MaskProposer, PromptPoint, Proposal, patch_iou
 from scubasteve.inference.classic import ClassicProposer
 
 

@@ -8,6 +8,7 @@ the measurement of docs/scale.md the two-process run's loss ended 6-7% above the
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -56,3 +57,54 @@ def test_two_processes_train_like_one_within_the_noise_of_a_seed(tmp_path: Path)
         tolerance = max(3 * abs(a - b), 0.08 * abs(a))
         assert abs(d - (a + b) / 2) <= tolerance, (key, a, b, d)
     assert not list(tmp_path.glob("*/state.pt.tmp*"))
+
+
+def _fake_gpus(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+
+
+@pytest.mark.parametrize("device", ["cuda", "auto"])
+def test_more_cuda_workers_than_gpus_are_refused_before_any_process_starts(
+    monkeypatch: pytest.MonkeyPatch, device: str
+) -> None:
+    # Two NCCL processes on one GPU fail at their first collective (or wait there): refuse first.
+    import torch.multiprocessing as mp
+
+    from scubasteve.core.errors import InputError
+    from scubasteve.training.deepmask.distributed import launch
+
+    spawned: list = []
+    monkeypatch.setattr(mp, "spawn", lambda *a, **k: spawned.append(k["nprocs"]))
+    _fake_gpus(monkeypatch, 1)
+    args = argparse.Namespace(device=device)
+    with pytest.raises(InputError, match=r"--workers 2 .* 1 GPU: use --workers 1"):
+        launch(args, 2, lambda a: 0)
+    assert spawned == []
+    launch(argparse.Namespace(device="cpu"), 2, lambda a: 0)  # gloo processes need no GPU
+    launch(args, 1, lambda a: 0)
+    _fake_gpus(monkeypatch, 0)  # no GPU: the processes fall back to the CPU, nothing to refuse
+    launch(args, 2, lambda a: 0)
+    assert spawned == [2, 1, 2]
+
+
+def test_cuda_asked_on_a_machine_without_a_gpu_runs_the_group_with_gloo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The processes fall back to the CPU as `resolve_device` does (this divided by zero GPUs).
+    import torch.distributed as dist
+
+    from scubasteve.training.deepmask import distributed as D
+
+    _fake_gpus(monkeypatch, 0)
+    seen: list = []
+
+    def run(args: argparse.Namespace) -> int:
+        seen.append((dist.get_backend(), dist.get_world_size()))
+        return 0
+
+    D._rank_main(0, 1, D._free_port(), argparse.Namespace(device="cuda", threads=1), run, ())
+    assert seen == [("gloo", 1)]
+    assert not dist.is_initialized()

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import torch
 
+from scubasteve.core.cancel import Cancelled, CancelToken
 from scubasteve.core.geometry import Box, mask_iou
-from scubasteve.inference.base import Cancelled, CancelToken, MaskProposer, PromptPoint
+from scubasteve.inference.base import MaskProposer, PromptPoint
 from scubasteve.inference.deepmask import network as N
 from scubasteve.inference.deepmask.config import DeepMaskConfig, tiny_config
-from scubasteve.inference.deepmask.engine import DeepMaskOptions, DeepMaskProposer
+from scubasteve.inference.deepmask.proposer import DeepMaskOptions, DeepMaskProposer
 
 
 @pytest.fixture(autouse=True)

@@ -15,20 +15,22 @@ import pytest
 import torch
 from helpers.deepmask_data import shapes_docs, shapes_image, write_labelme_project
 
+from scubasteve.core.cancel import Cancelled, CancelToken
 from scubasteve.core.errors import InputError
 from scubasteve.inference.deepmask import load_proposer
 from scubasteve.inference.deepmask import network as N
 from scubasteve.inference.deepmask.checkpoint import save_weights
 from scubasteve.inference.deepmask.config import tiny_config
-from scubasteve.inference.weights import WeightsNotInstalled
-from scubasteve.training.deepmask_data import (
+from scubasteve.training.deepmask.data import (
     MIN_AREA,
     SampleSource,
     check_dataset,
     collect_instances,
     split_by_image,
 )
-from scubasteve.training.deepmask_train import Trainer, TrainOptions
+from scubasteve.training.deepmask.trainer import Trainer, TrainOptions
+from scubasteve.training.progress import TrainProgress
+from scubasteve.weights import WeightsNotInstalled
 
 REPO = Path(__file__).resolve().parents[1]
 MICRO = dict(trunk_width=8)
@@ -122,15 +124,11 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     straight = _make_trainer(tmp_path / "a")
     straight.fit()
 
-    calls = {"n": 0}
-
-    def stop_in_second_epoch() -> bool:
-        calls["n"] += 1
-        return calls["n"] == 5  # epoch 1 has 3 steps; stop at the 2nd step of epoch 2
-
+    cancel = CancelToken()
     first = _make_trainer(tmp_path / "b")
-    with pytest.raises(KeyboardInterrupt):
-        first.fit(stop=stop_in_second_epoch)
+    first.progress = lambda p: cancel.cancel() if (p.epoch, p.step) == (2, 1) else None
+    with pytest.raises(Cancelled):
+        first.fit(cancel=cancel)  # epoch 1 has 3 steps; stopped after the 1st step of epoch 2
     assert first.epoch == 1
     resumed = _make_trainer(tmp_path / "b", seed=99)  # a different seed must not matter
     resumed.load_state()
@@ -139,6 +137,33 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path):
     assert [h.epoch for h in resumed.history] == [1, 2, 3]
     for key, value in straight.net.state_dict().items():
         torch.testing.assert_close(resumed.net.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_cancel_mid_epoch_stops_before_the_next_batch_and_leaves_whole_checkpoints(tmp_path):
+    cancel, seen = CancelToken(), []
+
+    def progress(p: TrainProgress) -> None:
+        seen.append((p.epoch, p.step, p.steps))
+        if (p.epoch, p.step) == (2, 2):
+            cancel.cancel()
+
+    trainer = _make_trainer(tmp_path, epochs=3)
+    trainer.progress = progress
+    with pytest.raises(Cancelled):
+        trainer.fit(cancel=cancel)
+    # Every step was reported, from the start of each epoch; not one batch ran after the cancel.
+    assert seen == [(1, 0, 3), (1, 1, 3), (1, 2, 3), (1, 3, 3), (2, 0, 3), (2, 1, 3), (2, 2, 3)]
+    assert trainer.epoch == 1 and len(trainer.history) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "best.pt",
+        "last.pt",
+        "log.jsonl",
+        "state.pt",
+    ]
+    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 1
+    resumed = _make_trainer(tmp_path, epochs=3)
+    resumed.load_state()  # what the cancelled run left is whole and loadable
+    assert resumed.epoch == 1
 
 
 def test_half_written_or_damaged_state_is_never_loaded(tmp_path):
@@ -287,7 +312,7 @@ def test_killed_cli_run_resumes_and_installs_a_loadable_model(tmp_path):
 
 
 def test_trained_model_is_loaded_by_name(tmp_path):
-    from scubasteve.inference.deepmask.models import register
+    from scubasteve.inference.deepmask.weights import register
 
     cfg = tiny_config()
     path = save_weights(tmp_path / "w.pt", N.build_network(cfg).state_dict(), cfg, {})
@@ -305,7 +330,7 @@ def test_missing_weights_raise_weights_not_installed():
 
 @pytest.mark.slow
 def test_learning_from_a_project_reports_held_out_quality_before_and_after(tmp_path):
-    from scubasteve.training.deepmask_project import learn_from_project
+    from scubasteve.training.deepmask.project import learn_from_project
 
     folder = write_labelme_project(tmp_path / "project", 6)
     cfg = tiny_config(**MICRO)
@@ -327,10 +352,35 @@ def test_learning_from_a_project_reports_held_out_quality_before_and_after(tmp_p
     assert (report.run_dir / "last.pt").is_file()
 
 
+def test_cancelled_learning_from_a_project_stops_in_training_and_installs_nothing(tmp_path):
+    from scubasteve.core.paths import models_dir
+    from scubasteve.training.deepmask.project import learn_from_project
+
+    folder = write_labelme_project(tmp_path / "project", 6)
+    cfg = tiny_config(**MICRO)
+    init = save_weights(tmp_path / "start.pt", N.build_network(cfg).state_dict(), cfg, {})
+    cancel, steps = CancelToken(), []
+
+    def progress(p: TrainProgress) -> None:
+        steps.append(p.step)
+        if p.step == 1:
+            cancel.cancel()
+
+    before = set(models_dir().glob("*")) if models_dir().is_dir() else set()
+    with pytest.raises(Cancelled):
+        learn_from_project(
+            folder, init=init, name="proj", epochs=2, holdout=0.34, batch_size=4,
+            batches_per_epoch=50, progress=progress, cancel=cancel,
+        )  # fmt: skip
+    assert steps == [0, 1]  # stopped after one batch of fifty
+    after = set(models_dir().glob("*")) if models_dir().is_dir() else set()
+    assert after == before, "a cancelled run installs nothing"
+
+
 def test_sharpmask_command_trains_on_a_named_deepmask_and_the_engine_refines(tmp_path):
     from scubasteve.cli import main
     from scubasteve.core.geometry import Box
-    from scubasteve.inference.deepmask.models import register
+    from scubasteve.inference.deepmask.weights import register
 
     folder = write_labelme_project(tmp_path / "p", 4)
     cfg = tiny_config(**MICRO)
@@ -362,7 +412,7 @@ def test_sharpmask_command_trains_on_a_named_deepmask_and_the_engine_refines(tmp
 
 def test_engine_registry_serves_trained_weights_alone_and_in_the_ensemble(tmp_path):
     from scubasteve.core.geometry import Box
-    from scubasteve.inference.deepmask.models import register
+    from scubasteve.inference.deepmask.weights import register
     from scubasteve.inference.engines import create_proposer, engine_status
 
     cfg = tiny_config(**MICRO)
@@ -383,7 +433,7 @@ def test_engine_registry_serves_trained_weights_alone_and_in_the_ensemble(tmp_pa
 def test_ensemble_leaves_out_a_trained_model_that_measured_below_the_classic_engine(
     tmp_path, best, expect
 ):
-    from scubasteve.inference.deepmask.models import register
+    from scubasteve.inference.deepmask.weights import register
     from scubasteve.inference.engines import create_proposer, engine_status
 
     cfg = tiny_config(**MICRO)

@@ -20,7 +20,6 @@ from helpers import deepmask_t7 as t7
 from scubasteve.core.geometry import Box
 from scubasteve.inference.deepmask import network as N
 from scubasteve.inference.deepmask import proposer_from_file
-from scubasteve.inference.deepmask.canvas import ImagePyramid
 from scubasteve.inference.deepmask.checkpoint import build_model, save_weights
 from scubasteve.inference.deepmask.config import (
     IMAGENET_MEAN,
@@ -29,8 +28,9 @@ from scubasteve.inference.deepmask.config import (
     tiny_config,
 )
 from scubasteve.inference.deepmask.convert import load_any
-from scubasteve.inference.deepmask.engine import DeepMaskOptions, DeepMaskProposer
 from scubasteve.inference.deepmask.features import compute_features
+from scubasteve.inference.deepmask.proposer import DeepMaskOptions, DeepMaskProposer
+from scubasteve.inference.deepmask.scaled_views import ImagePyramid
 from scubasteve.inference.deepmask.tiles import halo_px, receptive_field, tiled_level
 
 

@@ -81,7 +81,7 @@ def test_tensorflow_native_lines_are_dropped_unless_verbose() -> None:
     code = (
         "import os, sys\n"
         "os.environ['TF_CPP_MIN_LOG_LEVEL'] = sys.argv[1]\n"
-        "from scubasteve.inference.tf_runtime import native_log_filter\n"
+        "from scubasteve.inference.maskrcnn.tf_runtime import native_log_filter\n"
         "with native_log_filter():\n"
         "    os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called\\n')\n"
         "    os.write(2, b'I0000 00:00:1.2 1 cudart_stub.cc:31] Could not find cuda drivers\\n')\n"

@@ -27,7 +27,7 @@ def fake_deepmask(monkeypatch: pytest.MonkeyPatch, *, installed: bool) -> list:
     """Install fake `scubasteve.inference.deepmask` modules; returns the load calls made."""
     calls: list = []
     package = types.ModuleType("scubasteve.inference.deepmask")
-    models = types.ModuleType("scubasteve.inference.deepmask.models")
+    models = types.ModuleType("scubasteve.inference.deepmask.weights")
 
     def resolve(weights):
         if not installed:
@@ -45,7 +45,7 @@ def fake_deepmask(monkeypatch: pytest.MonkeyPatch, *, installed: bool) -> list:
     models.resolve = resolve
     package.models = models
     monkeypatch.setitem(sys.modules, "scubasteve.inference.deepmask", package)
-    monkeypatch.setitem(sys.modules, "scubasteve.inference.deepmask.models", models)
+    monkeypatch.setitem(sys.modules, "scubasteve.inference.deepmask.weights", models)
     return calls
 
 

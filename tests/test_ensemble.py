@@ -9,8 +9,9 @@ import pytest
 from helpers.proposals import assert_valid_proposals, box_around, disc_scene
 
 from scubasteve.core.annotation import MaskPatch
+from scubasteve.core.cancel import Cancelled, CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
-from scubasteve.inference.base import Cancelled, CancelToken, MaskProposer, Proposal
+from scubasteve.inference.base import MaskProposer, Proposal
 from scubasteve.inference.classic import ClassicProposer
 from scubasteve.inference.ensemble import EnsembleProposer
 
@@ -32,8 +33,7 @@ class FakeEngine:
         self.images.append(image.shape)
 
     def propose(self, box, k=10, points=(), *, previous=None, cancel=None, on_proposal=None):
-        if cancel is not None:
-            cancel.check()
+        raise_if_cancelled(cancel)
         if self.fail is not None:
             raise self.fail
         props = [Proposal(p, 100.0 - i, f"{self.name}:{i}") for i, p in enumerate(self.patches[:k])]

@@ -13,9 +13,9 @@ from scubasteve.core.annotation import Annotation, ImageDoc
 from scubasteve.core.errors import InputError
 from scubasteve.core.geometry import Polygon
 from scubasteve.io.labelme import write_labelme
-from scubasteve.training.augment import Augmentation, Transform
-from scubasteve.training.maskrcnn_data import split, write_split
-from scubasteve.training.maskrcnn_run import prepare_data
+from scubasteve.training.maskrcnn.augment import Augmentation, Transform
+from scubasteve.training.maskrcnn.data import split, write_split
+from scubasteve.training.maskrcnn.run import prepare_data
 
 W, H = 96, 64
 
@@ -93,7 +93,7 @@ def test_pixellib_train_test_subfolders_keep_their_split(tmp_path: Path) -> None
 def test_dataset_gives_one_instance_per_annotation_even_with_several_polygons(
     tmp_path: Path,
 ) -> None:
-    from scubasteve.training.maskrcnn_data import coco_instances
+    from scubasteve.training.maskrcnn.data import coco_instances
 
     data = prepare_data(_labelme_folder(tmp_path / "d", n=2), None, ["cat", "dog"], False, 0.0, 0)
     train_json, _ = write_split(data, tmp_path / "run")
@@ -107,7 +107,7 @@ def test_dataset_gives_one_instance_per_annotation_even_with_several_polygons(
 
 @pytest.mark.slow
 def test_augmented_dataset_moves_masks_with_the_image(tmp_path: Path) -> None:
-    from scubasteve.training.maskrcnn_data import coco_instances
+    from scubasteve.training.maskrcnn.data import coco_instances
 
     folder = tmp_path / "d"
     folder.mkdir()

@@ -62,7 +62,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.mark.slow
 def test_training_writes_split_checkpoints_log_and_evaluation(trained: dict) -> None:
-    from scubasteve.inference.maskrcnn_model import inspect_h5
+    from scubasteve.inference.maskrcnn.model import inspect_h5
 
     assert trained["code"] == 0
     run: Path = trained["run"]
@@ -85,7 +85,7 @@ def test_training_writes_split_checkpoints_log_and_evaluation(trained: dict) -> 
 def test_trained_model_is_registered_by_name_and_annotates(
     trained: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scubasteve.inference.maskrcnn_store import resolve_model_file
+    from scubasteve.inference.maskrcnn.weights import resolve_model_file
 
     monkeypatch.setenv("SCUBASTEVE_DATA_DIR", str(trained["models"]))
     assert resolve_model_file("tiny").is_file()

@@ -12,9 +12,9 @@ from helpers.maskrcnn_h5 import CLASSES, fake_h5, random_maskrcnn_h5
 
 from scubasteve.core.errors import InputError
 from scubasteve.core.geometry import mask_iou, polygons_to_mask
-from scubasteve.inference.instances import unmold_detections
-from scubasteve.inference.maskrcnn_model import inspect_h5, spec_for
-from scubasteve.inference.pixellib_engine import InstanceSegmenter, parse_speed
+from scubasteve.inference.maskrcnn.instances import unmold_detections
+from scubasteve.inference.maskrcnn.model import inspect_h5, spec_for
+from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter, parse_speed
 
 # --- weights files (no TensorFlow) ----------------------------------------------------------------
 
@@ -175,7 +175,7 @@ def segmenter() -> InstanceSegmenter:
 @pytest.mark.slow
 def test_unmolded_instances_match_pixellib_own_unmolding(segmenter: InstanceSegmenter) -> None:
     """Our box-local unmolding against PixelLib's full-image one, on the same network output."""
-    from scubasteve.inference.tf_runtime import tensorflow_thread
+    from scubasteve.inference.maskrcnn.tf_runtime import tensorflow_thread
 
     image = _synthetic_image()
     detections, masks, molded_shape, window = tensorflow_thread().call(
@@ -204,7 +204,7 @@ def test_unmolded_instances_match_pixellib_own_unmolding(segmenter: InstanceSegm
 
 @pytest.mark.slow
 def test_detect_runs_pixellib_molding_and_network_end_to_end(segmenter: InstanceSegmenter) -> None:
-    from scubasteve.inference.tf_runtime import tensorflow_thread
+    from scubasteve.inference.maskrcnn.tf_runtime import tensorflow_thread
 
     image = _synthetic_image()
     ours = segmenter.detect(image)
@@ -232,7 +232,7 @@ def test_annotations_stay_inside_the_image_in_original_pixels(segmenter: Instanc
 def test_async_calls_from_several_threads_all_run_on_the_tensorflow_thread(
     segmenter: InstanceSegmenter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scubasteve.inference.tf_runtime import tensorflow_thread
+    from scubasteve.inference.maskrcnn.tf_runtime import tensorflow_thread
 
     seen: set[str] = set()
     original = segmenter._predict
@@ -282,7 +282,7 @@ def test_threshold_and_class_filter_apply_without_reloading(segmenter: InstanceS
 
 @pytest.mark.slow
 def test_gpu_failure_falls_back_to_the_cpu_with_a_reason(monkeypatch: pytest.MonkeyPatch) -> None:
-    import scubasteve.inference.pixellib_engine as engine
+    import scubasteve.inference.maskrcnn.segmenter as engine
 
     monkeypatch.setattr(engine, "visible_gpus", lambda: ["/physical_device:GPU:0"])
     original = InstanceSegmenter._build

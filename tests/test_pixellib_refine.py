@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from scubasteve.core.annotation import ImageDoc, MaskPatch
+from scubasteve.core.cancel import Cancelled, CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box, mask_iou, polygons_to_mask
-from scubasteve.inference.base import Cancelled, CancelToken, PromptPoint, Proposal
-from scubasteve.inference.instance_refine import pick_refined, preferred, refine_instances
-from scubasteve.inference.instances import Instance, alternatives, swap_alternative
+from scubasteve.inference.base import PromptPoint, Proposal
+from scubasteve.inference.maskrcnn.instances import Instance, alternatives, swap_alternative
+from scubasteve.inference.maskrcnn.refine import pick_refined, preferred, refine_instances
 from scubasteve.io.labelme import read_labelme, write_labelme
 
 H, W = 120, 160
@@ -47,8 +48,7 @@ class FakeProposer:
         cancel: CancelToken | None = None,
         on_proposal: object = None,
     ) -> list[Proposal]:
-        if cancel is not None:
-            cancel.check()
+        raise_if_cancelled(cancel)
         self.boxes.append(box)
         rows, cols = box.pixel_slices(W, H)
         whole_box = np.zeros((H, W), dtype=bool)

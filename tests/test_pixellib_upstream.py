@@ -12,7 +12,7 @@ import pytest
 from helpers.maskrcnn_h5 import fake_h5, random_maskrcnn_h5
 
 from scubasteve.core.errors import InputError
-from scubasteve.inference.pixellib_engine import InstanceSegmenter
+from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
 
 
 @pytest.mark.parametrize(
@@ -40,14 +40,14 @@ def test_min_score_follows_the_speed_until_one_is_chosen(tmp_path: Path) -> None
 def _load_with_private_keras_module_missing(path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Build the model of `path` and load it with `hdf5_format` made unimportable; returns each
     layer's (name, weights as loaded)."""
-    from scubasteve.inference.maskrcnn_model import (
+    from scubasteve.inference.maskrcnn.model import (
         build_model,
         inspect_h5,
         load_weights,
         make_config,
         spec_for,
     )
-    from scubasteve.inference.tf_runtime import GraphSession, tensorflow_thread
+    from scubasteve.inference.maskrcnn.tf_runtime import GraphSession, tensorflow_thread
 
     monkeypatch.setitem(sys.modules, "tensorflow.python.keras.saving.hdf5_format", None)
     spec = spec_for(inspect_h5(path))

@@ -19,7 +19,7 @@ from scubasteve.core.errors import InputError
 from scubasteve.core.geometry import Box, Polygon
 from scubasteve.core.project import Project
 from scubasteve.inference import preannotation
-from scubasteve.inference.instances import Instance
+from scubasteve.inference.maskrcnn.instances import Instance
 from scubasteve.inference.preannotation import annotate_folder
 from scubasteve.io.atomic import read_json
 from scubasteve.io.labelme import read_labelme, write_labelme
@@ -61,7 +61,7 @@ def test_cli_pre_annotations_wait_for_review_as_the_windows_do(folder: Path) -> 
 
 
 def test_unreviewed_cli_pre_annotations_are_not_training_data(folder: Path) -> None:
-    from scubasteve.training.deepmask_run import load_dataset
+    from scubasteve.training.deepmask.run import load_dataset
 
     annotate_folder(Project.open(folder), FixedSegmenter(), progress=False)
     assert load_dataset(labelme=folder).docs == []

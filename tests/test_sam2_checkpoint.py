@@ -13,11 +13,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from scubasteve import weights  # noqa: E402
 from scubasteve.core.errors import InputError  # noqa: E402
-from scubasteve.inference import weights  # noqa: E402
-from scubasteve.inference.sam2 import checkpoint as ck  # noqa: E402
 from scubasteve.inference.sam2.prompts import region_logits  # noqa: E402
-from scubasteve.inference.weights_registry import known_model  # noqa: E402
+from scubasteve.weights import sam2_checkpoint as ck  # noqa: E402
+from scubasteve.weights.registry import known_model  # noqa: E402
 
 
 def fake_state(width: int = 96, blocks: int = 12, sam21: bool = True) -> dict:
@@ -156,7 +156,7 @@ def test_region_logits_equal_upsampling_then_cropping() -> None:
 
 
 def test_large_images_are_shrunk_before_the_encoder_and_small_ones_kept() -> None:
-    from scubasteve.inference.sam2.engine import _bounded
+    from scubasteve.inference.sam2.proposer import _bounded
 
     big = np.zeros((3000, 5000, 3), np.uint8)
     assert _bounded(big, 2048).shape == (1229, 2048, 3)

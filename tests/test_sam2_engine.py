@@ -20,12 +20,14 @@ import pytest
 pytest.importorskip("sam2")
 torch = pytest.importorskip("torch")
 
+from scubasteve import weights  # noqa: E402
+from scubasteve.core.cancel import Cancelled, CancelToken  # noqa: E402
 from scubasteve.core.errors import InputError  # noqa: E402
 from scubasteve.core.geometry import Box  # noqa: E402
-from scubasteve.inference import weights, weights_registry  # noqa: E402
-from scubasteve.inference.base import Cancelled, CancelToken, PromptPoint, patch_iou  # noqa: E402
+from scubasteve.inference.base import PromptPoint, patch_iou  # noqa: E402
 from scubasteve.inference.sam2 import build_model, proposer_from_file  # noqa: E402
-from scubasteve.inference.sam2 import engine as engine_mod  # noqa: E402
+from scubasteve.inference.sam2 import proposer as engine_mod  # noqa: E402
+from scubasteve.weights import registry as weights_registry  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -173,6 +175,32 @@ def test_embedding_cache_and_prefetch(engine, scene) -> None:  # type: ignore[no
     assert engine.propose(BOX, k=2)
     engine.set_image(scene)  # going back is free
     assert engine.encoder_runs == runs + 1
+
+
+def test_prefetches_share_one_worker_thread_that_ends_with_the_engine(engine) -> None:  # type: ignore[no-untyped-def]
+    # On CUDA a new thread's first encoder pass costs ~10x a warm one: one thread serves them all.
+    import gc
+
+    proposer = engine_mod.Sam2Proposer(engine.model, "cpu")
+    threads: list[threading.Thread] = []
+
+    def fake_encode(rgb: np.ndarray) -> engine_mod.Embedding:
+        threads.append(threading.current_thread())
+        return engine_mod.Embedding({}, rgb.shape[:2])
+
+    proposer._encode = fake_encode
+    images = [np.full((8, 8, 3), v, np.uint8) for v in (1, 2, 3)]
+    futures = [proposer.prefetch(im) for im in images]
+    for f in futures:
+        assert f is not None
+        f.result(timeout=30)
+    assert len({t.ident for t in threads}) == 1 and threads[0] is not threading.main_thread()
+    assert all(engine_mod.image_key(im) in proposer._cache for im in images)
+    worker = threads[0]
+    del proposer, futures, fake_encode
+    gc.collect()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
 
 
 def test_mismatched_checkpoint_is_refused(checkpoint: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scubasteve.inference.tf_runtime import TensorFlowThread
+from scubasteve.inference.maskrcnn.tf_runtime import TensorFlowThread
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,7 +55,7 @@ def test_pytorch_optimizer_after_tensorflow_does_not_crash_the_process() -> None
     # crash from taking pytest down with it.
     code = textwrap.dedent(
         """
-        from scubasteve.inference.tf_runtime import import_tensorflow
+        from scubasteve.inference.maskrcnn.tf_runtime import import_tensorflow
         tf = import_tensorflow()
         assert not tf.executing_eagerly()
         import torch
@@ -77,13 +77,13 @@ def test_pytorch_optimizer_after_tensorflow_does_not_crash_the_process() -> None
 
 def test_pixellib_modules_import_without_tensorflow_or_torch() -> None:
     modules = [
-        "scubasteve.inference.pixellib_engine",
+        "scubasteve.inference.maskrcnn.segmenter",
         "scubasteve.inference.preannotation",
         "scubasteve.cli.annotate",
-        "scubasteve.inference.instance_refine",
-        "scubasteve.training.maskrcnn_run",
+        "scubasteve.inference.maskrcnn.refine",
+        "scubasteve.training.maskrcnn.run",
         "scubasteve.cli.train",
-        "scubasteve.training.evaluate",
+        "scubasteve.bench.evaluate",
         "scubasteve.bench.pixellib_refine",
     ]
     code = (

@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scubasteve import weights
 from scubasteve.cli import main
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import models_dir
-from scubasteve.inference import weights, weights_registry, weights_store
-from scubasteve.inference.weights_registry import FORMATS, KINDS, ModelInfo
+from scubasteve.weights import registry as weights_registry
+from scubasteve.weights import store as weights_store
+from scubasteve.weights.registry import FORMATS, KINDS, ModelInfo
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 PAYLOAD = HDF5_MAGIC + bytes(range(256)) * 40

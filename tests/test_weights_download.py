@@ -6,96 +6,25 @@ import errno
 import hashlib
 import os
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from helpers.file_server import DROP_AFTER, FileServer
 
+from scubasteve import weights
 from scubasteve.cli import main
+from scubasteve.core.cancel import Cancelled, CancelToken
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import models_dir
-from scubasteve.inference import weights, weights_download, weights_registry
-from scubasteve.inference.base import Cancelled, CancelToken
-from scubasteve.inference.weights_registry import ModelInfo
-from scubasteve.inference.weights_store import read_sidecar
+from scubasteve.weights import fetch as weights_fetch
+from scubasteve.weights import registry as weights_registry
+from scubasteve.weights.registry import ModelInfo
+from scubasteve.weights.store import read_sidecar
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 PAYLOAD = HDF5_MAGIC + bytes((i * 7 + i // 251) % 256 for i in range(300_000))
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
-DROP_AFTER = 100_000
-
-
-class FileServer:
-    """Serves `files` with Range support; `plan` lists one behaviour per coming request.
-
-    Behaviours: "ok", "drop" (announce the full length, send DROP_AFTER bytes, close), "wrong"
-    (same length, other bytes), "norange" (ignore Range, send everything with 200), "500".
-    """
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.plan: list[str] = []
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                owner.requests.append((self.path, dict(self.headers.items())))
-                owner.serve(self)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def serve(self, h: BaseHTTPRequestHandler) -> None:
-        behaviour = self.plan.pop(0) if self.plan else "ok"
-        data = self.files.get(h.path)
-        if behaviour == "500":
-            h.send_error(500, "Internal Server Error")
-            return
-        if data is None:
-            h.send_error(404, "Not Found")
-            return
-        if behaviour == "wrong":
-            data = bytes(b ^ 0x55 for b in data)
-        start, status = 0, 200
-        rng = h.headers.get("Range")
-        if rng and behaviour != "norange":
-            start = int(rng.removeprefix("bytes=").split("-")[0])
-            if start >= len(data):
-                h.send_response(416)
-                h.send_header("Content-Range", f"bytes */{len(data)}")
-                h.send_header("Content-Length", "0")
-                h.end_headers()
-                return
-            status = 206
-        body = data[start:]
-        h.send_response(status)
-        h.send_header("Content-Length", str(len(body)))
-        h.send_header("ETag", '"v1"')
-        if status == 206:
-            h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        h.end_headers()
-        if behaviour == "drop":
-            h.wfile.write(body[:DROP_AFTER])
-            h.wfile.flush()
-            h.close_connection = True
-            return
-        h.wfile.write(body)
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
@@ -124,7 +53,7 @@ def registry(server: FileServer, monkeypatch: pytest.MonkeyPatch) -> FileServer:
     )
     monkeypatch.setattr(weights_registry, "KNOWN_MODELS", models)
     monkeypatch.setitem(weights_registry.DEFAULT_MODELS, "maskrcnn", "tiny")
-    monkeypatch.setattr(weights_download, "PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(weights_fetch, "PROGRESS_INTERVAL_S", 0.0)
     return server
 
 
@@ -248,7 +177,7 @@ def test_full_disk_leaves_nothing_half_written(
     registry: FileServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(
-        weights_download, "_open_part", lambda path, mode: _FullDisk(path, mode, room=70_000)
+        weights_fetch, "_open_part", lambda path, mode: _FullDisk(path, mode, room=70_000)
     )
     with pytest.raises(weights.DownloadError, match="disk is full"):
         weights.download("tiny")
@@ -258,29 +187,31 @@ def test_full_disk_leaves_nothing_half_written(
 def test_too_little_free_space_is_refused_before_downloading(
     registry: FileServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(weights_download, "_free_bytes", lambda folder: 1000)
+    monkeypatch.setattr(weights_fetch, "_free_bytes", lambda folder: 1000)
     with pytest.raises(weights.DownloadError, match="not enough free disk space"):
         weights.download("tiny")
     assert not (models_dir() / "tiny.h5").exists()
 
 
-@pytest.mark.parametrize("make_cancel", [threading.Event, CancelToken])
-def test_cancelled_download_keeps_partial_file_for_resume(
-    registry: FileServer, make_cancel: type
+def test_cancelled_download_stops_at_once_and_keeps_only_the_partial_file(
+    registry: FileServer,
 ) -> None:
-    cancel = make_cancel()
+    cancel, at_cancel = CancelToken(), []
 
     def progress(done: int, total: int | None) -> None:
-        if done >= 65_536:
-            if isinstance(cancel, CancelToken):
-                cancel.cancel()
-            else:
-                cancel.set()
+        if done >= 65_536 and not at_cancel:
+            at_cancel.append(done)
+            cancel.cancel()
 
+    registry.plan = ["slow"]  # the server is still sending when the cancel comes
     with pytest.raises(Cancelled):
         weights.download("tiny", progress=progress, cancel=cancel)
-    assert (models_dir() / "tiny.h5.part").stat().st_size >= 65_536
-    assert weights.download("tiny").read_bytes() == PAYLOAD
+    part = models_dir() / "tiny.h5.part"
+    assert part.stat().st_size == at_cancel[0], "not one chunk was written after the cancel"
+    assert not (models_dir() / "tiny.h5").exists(), "no model file until it is whole"
+    assert all(name.startswith("tiny.h5.part") for name in _leftovers()), _leftovers()
+    assert weights.download("tiny").read_bytes() == PAYLOAD  # resumed from the partial file
+    assert registry.requests[-1][1].get("Range") == f"bytes={at_cancel[0]}-"
 
 
 def test_installed_model_is_not_downloaded_again_unless_forced(registry: FileServer) -> None:

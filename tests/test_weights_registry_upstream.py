@@ -9,7 +9,7 @@ import re
 import pytest
 
 from scubasteve.cli import main
-from scubasteve.inference.weights_registry import known_model
+from scubasteve.weights.registry import known_model
 
 
 def test_mask_rcnn_coco_falls_back_to_the_matterport_release_pixellib_points_at() -> None:

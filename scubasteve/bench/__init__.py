@@ -1,1 +1,2 @@
-"""Benchmarks behind `scubasteve bench ...`: they print measurements, never pass/fail."""
+"""Measuring: benchmarks behind `scubasteve bench ...` (they print measurements, never pass/fail)
+and `scubasteve eval` (`evaluate`: COCO mask AP and mean best IoU of annotations against ground truth)."""

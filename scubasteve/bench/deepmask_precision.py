@@ -48,7 +48,7 @@ def _network(args: argparse.Namespace, device: str) -> tuple[Any, Any, dict[str,
     from scubasteve.inference.deepmask import network as N
     from scubasteve.inference.deepmask.checkpoint import build_model
     from scubasteve.inference.deepmask.config import DeepMaskConfig, tiny_config
-    from scubasteve.inference.deepmask.models import load_weights_file, resolve
+    from scubasteve.inference.deepmask.weights import load_weights_file, resolve
 
     if args.weights:
         path = resolve(args.weights)
@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from scubasteve.bench.samples import load_coco_samples
-    from scubasteve.inference.deepmask.engine import DeepMaskOptions, DeepMaskProposer
     from scubasteve.inference.deepmask.features import dense_scores
+    from scubasteve.inference.deepmask.proposer import DeepMaskOptions, DeepMaskProposer
     from scubasteve.inference.device import resolve_device
 
     if args.threads:

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     from scubasteve.inference.deepmask import network as N
     from scubasteve.inference.deepmask.config import DeepMaskConfig, tiny_config
-    from scubasteve.inference.deepmask.engine import DeepMaskOptions, DeepMaskProposer
+    from scubasteve.inference.deepmask.proposer import DeepMaskOptions, DeepMaskProposer
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -25,8 +25,8 @@ import numpy as np
 from scubasteve.core.annotation import ImageDoc, MaskPatch
 from scubasteve.core.geometry import mask_iou
 from scubasteve.inference.base import patch_iou
-from scubasteve.inference.instance_refine import DEFAULT_GROW, pick_refined, preferred
-from scubasteve.inference.instances import MASK_THRESHOLD, Instance, resize_mask
+from scubasteve.inference.maskrcnn.instances import MASK_THRESHOLD, Instance, resize_mask
+from scubasteve.inference.maskrcnn.refine import DEFAULT_GROW, pick_refined, preferred
 
 #: Mask R-CNN's mask head output size.
 MASK_SIZE = 28
@@ -95,7 +95,7 @@ def measure(args: argparse.Namespace) -> list[Row]:
     proposer = create_proposer(args.refiner, device=args.device)
     segmenter = None
     if args.model:
-        from scubasteve.inference.pixellib_engine import InstanceSegmenter
+        from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
 
         segmenter = InstanceSegmenter(
             args.model, speed=args.speed, min_score=0.05, device=args.device

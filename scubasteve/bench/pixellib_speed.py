@@ -23,8 +23,8 @@ def run(args: argparse.Namespace) -> int:
     """`scubasteve bench pixellib-speed` (options in cli/bench.py): load, time, print the table."""
     from scubasteve.core.labels import COCO80
     from scubasteve.core.project import scan_images
-    from scubasteve.inference.maskrcnn_model import MaskRCNNSpec, save_random_weights
-    from scubasteve.inference.pixellib_engine import InstanceSegmenter
+    from scubasteve.inference.maskrcnn.model import MaskRCNNSpec, save_random_weights
+    from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
     from scubasteve.io.images import load_image
 
     images = [load_image(path) for path in scan_images(args.images)[: args.limit + 1]]

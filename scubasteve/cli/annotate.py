@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from scubasteve.core.project import Project
-    from scubasteve.inference.pixellib_engine import InstanceSegmenter
+    from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
     from scubasteve.inference.preannotation import AnnotateSummary
 
 
@@ -86,7 +86,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     from scubasteve.core.errors import InputError
     from scubasteve.core.labels import read_labels_file
     from scubasteve.core.project import Project
-    from scubasteve.inference.pixellib_engine import InstanceSegmenter
+    from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
 
     project = Project.open(args.folder, annotation_dir=args.out)
     if not project.images:

@@ -1,6 +1,6 @@
 """`scubasteve bench ...`: measurements that print tables (never pass/fail).
 
-The measurements are in `scubasteve.bench` (and `training/bench.py`); each handler here imports its
+The measurements are in `scubasteve.bench`; each handler here imports its
 module when the command runs, so `scubasteve --help` loads none of them.
 """
 
@@ -238,9 +238,9 @@ def bench_deepmask_whole_image(args: argparse.Namespace) -> int:
 
 
 def bench_training(args: argparse.Namespace) -> int:
-    from scubasteve.training import bench
+    from scubasteve.bench import training
 
-    return bench.run(args)
+    return training.run(args)
 
 
 def bench_startup(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """`scubasteve models ...`: list, download, import, remove model weights.
 
-The weights manager (`scubasteve.inference.weights`) is imported inside the handlers, so
+The weights manager (`scubasteve.weights`) is imported inside the handlers, so
 `scubasteve --help` does not load it.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scubasteve.inference import weights
+    from scubasteve import weights
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _status_text(status: weights.ModelStatus) -> str:
-    from scubasteve.inference.weights_download import human_size
+    from scubasteve.weights.fetch import human_size
 
     if status.installed:
         return "installed"
@@ -63,7 +63,7 @@ def _status_text(status: weights.ModelStatus) -> str:
 
 
 def _size_text(info: weights.ModelInfo) -> str:
-    from scubasteve.inference.weights_download import human_size
+    from scubasteve.weights.fetch import human_size
 
     if info.size is not None:
         return human_size(info.size)
@@ -73,8 +73,8 @@ def _size_text(info: weights.ModelInfo) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from scubasteve import weights
     from scubasteve.core.paths import models_dir
-    from scubasteve.inference import weights
 
     rows = [("NAME", "KIND", "SIZE", "STATUS", "LICENCE")]
     statuses = weights.list_models()
@@ -100,7 +100,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _print_details(s: weights.ModelStatus) -> None:
-    from scubasteve.inference.weights_store import read_sidecar
+    from scubasteve.weights.store import read_sidecar
 
     info = s.info
     print(f"\n{info.name}: {info.description}")
@@ -154,8 +154,8 @@ class _Bar:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from scubasteve.inference import weights
-    from scubasteve.inference.weights_store import read_sidecar
+    from scubasteve import weights
+    from scubasteve.weights.store import read_sidecar
 
     name = args.name
     already = weights.installed_path(name)
@@ -183,7 +183,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from scubasteve.inference import weights
+    from scubasteve import weights
 
     path = weights.import_file(args.name, args.file, force=args.force, kind=args.kind)
     print(f"installed {args.name}: {path}")
@@ -191,7 +191,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from scubasteve.inference import weights
+    from scubasteve import weights
 
     for path in weights.remove(args.name):
         print(f"deleted {path}")
@@ -199,8 +199,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_path(args: argparse.Namespace) -> int:
+    from scubasteve import weights
     from scubasteve.core.paths import models_dir
-    from scubasteve.inference import weights
 
     if not args.name:
         folder = models_dir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -10,21 +11,17 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QEventLoop, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
-    QDockWidget,
     QFileDialog,
     QMainWindow,
-    QStackedWidget,
-    QVBoxLayout,
-    QWidget,
 )
 
+from scubasteve.core.geometry import polygons_bounds
 from scubasteve.core.settings import Settings, save_settings
 from scubasteve.gui.actions import SPECS, ActionRegistry
 from scubasteve.gui.canvas.scene import CanvasScene
-from scubasteve.gui.canvas.view import ImageView
 from scubasteve.gui.controllers.annotator import AnnotatorController
 from scubasteve.gui.controllers.document import DocumentController
-from scubasteve.gui.controllers.engine import (
+from scubasteve.gui.controllers.engine_host import (
     EngineHost,
     EngineInfo,
     ProposerFactory,
@@ -35,25 +32,21 @@ from scubasteve.gui.controllers.preannotate import PreannotateController, Segmen
 from scubasteve.gui.controllers.project import ProjectController
 from scubasteve.gui.controllers.proposals import ProposalController
 from scubasteve.gui.image_list import RowState
+from scubasteve.gui.menus import build_menus, build_toolbar
 from scubasteve.gui.tools.base import ToolContext
 from scubasteve.gui.tools.box_tool import BoxTool
 from scubasteve.gui.tools.brush_tool import BrushTool
 from scubasteve.gui.tools.polygon_tool import PolygonTool
 from scubasteve.gui.tools.vertex_tool import VertexTool
-from scubasteve.gui.views.docks import AnnotationsPanel, ImageListPanel, StatsPanel
-from scubasteve.gui.views.label_picker import LabelPicker
+from scubasteve.gui.views.label_picker import picker_anchor
 from scubasteve.gui.views.panels import (
     PREANNOTATE_TEXT,
-    NoticeBar,
-    PreannotatePanel,
-    ProblemBanner,
-    StatusBar,
 )
-from scubasteve.gui.views.proposal_strip import ProposalStrip
-from scubasteve.gui.views.start_page import StartPage, remember_folder
-from scubasteve.gui.wiring import folder_timings, picker_anchor, undo, update_undo, wire_actions
-from scubasteve.gui.workers import make_pool, prepare_worker_imports
+from scubasteve.gui.views.start_page import remember_folder
+from scubasteve.gui.views.window_layout import build_views
+from scubasteve.gui.workers import make_pool, prepare_worker_imports, submit
 from scubasteve.inference.base import MaskProposer
+from scubasteve.io.project_export import default_export_path
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +61,7 @@ PROPOSAL_ACTIONS = (
 
 def default_segmenter_factory(settings: Settings) -> SegmenterFactory:
     def make():  # type: ignore[no-untyped-def]
-        from scubasteve.inference.pixellib_engine import InstanceSegmenter
+        from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
 
         return InstanceSegmenter(
             settings.pixellib_model,
@@ -119,48 +112,13 @@ class MainWindow(QMainWindow):
         )  # fmt: skip
 
         # views
-        self.view = ImageView(self.scene)
-        self.banner = ProblemBanner()
-        self.notice = NoticeBar()
-        self.strip = ProposalStrip()
-        central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.notice)
-        self.start_page = StartPage()
-        self.start_page.show_recent(settings.recent_folders)
-        self.pages = QStackedWidget()
-        self.pages.addWidget(self.start_page)
-        self.pages.addWidget(self.view)
-        layout.addWidget(self.pages, 1)
-        layout.addWidget(self.strip)
-        self.strip.hide()  # until a folder is open
-        self.setCentralWidget(central)
-        self.images_panel = ImageListPanel(self.project.model)
-        self.annotations_panel = AnnotationsPanel()
-        self.preannotate_panel = PreannotatePanel()
-        self.stats_panel = StatsPanel()
-        self.docks: dict[str, QDockWidget] = {}
-        for title, widget, area in (
-            ("Images", self.images_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
-            ("Annotations", self.annotations_panel, Qt.DockWidgetArea.RightDockWidgetArea),
-            ("Pre-annotate", self.preannotate_panel, Qt.DockWidgetArea.RightDockWidgetArea),
-            ("Time per object", self.stats_panel, Qt.DockWidgetArea.RightDockWidgetArea),
-        ):
-            dock = QDockWidget(title, self)
-            dock.setObjectName(title)
-            dock.setWidget(widget)
-            self.addDockWidget(area, dock)
-            self.docks[title] = dock
-        self.images_panel.setMinimumWidth(190)
-        self.resizeDocks(
-            [self.docks["Images"], self.docks["Annotations"]], [230, 300], Qt.Orientation.Horizontal
-        )
-        self.status = StatusBar()
-        self.setStatusBar(self.status)
-        self.label_picker = LabelPicker(self)
+        v = build_views(self, self.scene, self.project.model, settings.recent_folders)
+        self.views = v
+        self.view, self.banner, self.notice, self.strip = v.view, v.banner, v.notice, v.strip
+        self.start_page, self.pages, self.docks = v.start_page, v.pages, v.docks
+        self.images_panel, self.annotations_panel = v.images_panel, v.annotations_panel
+        self.preannotate_panel, self.stats_panel = v.preannotate_panel, v.stats_panel
+        self.status, self.label_picker = v.status, v.label_picker
 
         # tools
         ctx = ToolContext(
@@ -184,13 +142,58 @@ class MainWindow(QMainWindow):
 
         self.actions = ActionRegistry(self)
         self.actions.apply_shortcuts(settings.shortcuts)
-        wire_actions(self)
+        self._bind_actions()
+        build_menus(self, self.actions)
+        self.label_button = build_toolbar(self, self.actions)
+        self.label_button.clicked.connect(self.open_label_picker)
         self._connect()
         self.set_tool("box")
         self.actions.set_enabled(PROPOSAL_ACTIONS, False)
         self.resize(1400, 900)
 
     # -- wiring -------------------------------------------------------------------------------------
+
+    def _bind_actions(self) -> None:
+        """What each action of the table (`gui.actions.ACTIONS`) does: the owner's method."""
+        on, p, a = self.actions.on, self.proposals, self.annotator
+        on("open_folder", self.open_folder_dialog)
+        on("save", lambda: self.documents.save())
+        on("export_coco", self.export_coco_dialog)
+        on("settings", self.open_settings)
+        on("weights", lambda: self.offer_weights(""))
+        on("quit", self.close)
+        on("undo", self.undo)
+        on("redo", self.documents.undo_group.redo)
+        on("pick_label", self.open_label_picker)
+        on("relabel", lambda: self.open_label_picker(relabel=True))
+        on("delete", a.delete_selected)
+        on("hide", a.toggle_selected_hidden)
+        on("hide_all", a.toggle_all_hidden)
+        for name in ("box", "polygon", "edit", "brush", "eraser"):
+            on(f"tool_{name}", lambda name=name: self.set_tool(name))
+        on("brush_bigger", lambda: self._resize_brush(1.25))
+        on("brush_smaller", lambda: self._resize_brush(0.8))
+        on("accept", p.accept)
+        on("discard", p.discard)
+        on("next_proposal", lambda: p.cycle(1))
+        on("prev_proposal", lambda: p.cycle(-1))
+        for n in range(1, 11):
+            on(f"pick_{n}", lambda n=n: p.pick(n - 1))
+        on("next_image", lambda: self.project.step(1))
+        on("prev_image", lambda: self.project.step(-1))
+        on("next_todo", self.project.next_todo)
+        on("fit", self.view.fit)
+        on("actual_size", self.view.actual_size)
+        on("zoom_in", lambda: self.view.zoom_by(1.25))
+        on("zoom_out", lambda: self.view.zoom_by(0.8))
+        on("preannotate_image", lambda: self._preannotate(folder=False))
+        on("preannotate_folder", lambda: self._preannotate(folder=True))
+        on("review_accept", lambda: self.review(True))
+        on("review_reject", lambda: self.review(False))
+        on("learn", self.toggle_learning)
+        on("shortcuts", self._show_shortcuts)
+        self.actions["undo"].setEnabled(False)
+        self.actions["redo"].setEnabled(False)
 
     def _connect(self) -> None:
         p, a, d = self.proposals, self.annotator, self.documents
@@ -212,13 +215,17 @@ class MainWindow(QMainWindow):
         self.project.image_shown.connect(a.show_image)
         self.project.current_row_changed.connect(self.images_panel.set_current)
         self.project.message.connect(self.show_message)
+        self.project.exported.connect(
+            lambda r: (self.show_error if r.skipped else self.show_message)(r.text())
+        )
+        self.project.export_failed.connect(self.show_error)
         self.images_panel.row_activated.connect(self.project.go)
         self.images_panel.next_todo.connect(self.project.next_todo)
         a.annotations_changed.connect(self.annotations_panel.show_annotations)
         a.image_changed.connect(self._image_changed)
         a.label_changed.connect(self._label_changed)
         a.stats_changed.connect(self.stats_panel.show_timings)
-        self.stats_panel.whole_folder.connect(lambda: folder_timings(self))
+        self.stats_panel.whole_folder.connect(self._folder_timings)
         a.message.connect(self.show_message)
         a.selection_changed.connect(self._selection_changed)
         self.annotations_panel.selected.connect(a.select)
@@ -275,10 +282,17 @@ class MainWindow(QMainWindow):
         self.strip.set_idle_hint(hint)
 
     def undo(self) -> None:
-        undo(self)
+        """Ctrl+Z: while refining a box, the last click goes (as in labelme); else the last change."""
+        if self.proposals.active and self.proposals.points:
+            self.proposals.remove_last_point()
+            self.scene.set_points(self.proposals.points)
+            self._update_undo()
+        else:
+            self.documents.undo_group.undo()
 
     def _update_undo(self) -> None:
-        update_undo(self)
+        can = self.documents.undo_group.canUndo() or bool(self.proposals.points)
+        self.actions["undo"].setEnabled(can)
 
     def _image_changed(self, entry) -> None:  # type: ignore[no-untyped-def]
         self.banner.show_problem(entry.problem if entry else None)
@@ -352,7 +366,102 @@ class MainWindow(QMainWindow):
             self.show_message("Select an annotation to relabel first.")
             return
         self._relabel = relabel
-        self.label_picker.open_with(self.annotator.labels, picker_anchor(self, relabel))
+        box = None
+        state, selected = self.annotator.state, self.annotator.selected
+        if relabel and state is not None and selected is not None:
+            with contextlib.suppress(KeyError):
+                polygons = state.doc.get(selected).polygons
+                box = polygons_bounds(polygons) if polygons else None
+        anchor = picker_anchor(self.view, box, self.label_button)
+        self.label_picker.open_with(self.annotator.labels, anchor)
+
+    def _resize_brush(self, factor: float) -> None:
+        brush, eraser = self.tools["brush"], self.tools["eraser"]
+        assert isinstance(brush, BrushTool) and isinstance(eraser, BrushTool)
+        brush.resize(factor)
+        eraser.resize(factor)
+        self.show_message(f"Brush radius: {brush.radius:.0f} px")
+
+    def _show_shortcuts(self) -> None:
+        from scubasteve.gui.views.dialogs import ShortcutsDialog
+
+        ShortcutsDialog(self.actions.shortcut_rows(), self).open()
+
+    def _folder_timings(self) -> None:
+        """Per-label times from every annotation file of the folder, read on a worker."""
+        from scubasteve.gui.stats import recorded_times, timings_of
+
+        project = self.project.project
+        if project is None:
+            return
+        paths = [project.annotation_path(image) for image in project.images]
+        submit(
+            self.pool,
+            lambda: timings_of(recorded_times(p for p in paths if p.is_file())),
+            on_done=lambda r: self.stats_panel.show_timings(*r, scope="Whole folder"),
+            on_error=lambda exc: self.show_message(f"Could not read the times: {exc}"),
+        )
+
+    def _preannotate(self, folder: bool) -> None:
+        """Pre-annotate the image shown, or the folder's images (those not yet done if asked)."""
+        if self.project.project is None:
+            self.show_message("Open a folder first.")
+            return
+        if not folder:
+            if self.annotator.entry is not None:
+                self.preannotate.run([self.annotator.entry.path])
+            return
+        wanted = (RowState.TODO,)
+        if not self.preannotate_panel.skip_done.isChecked():
+            wanted = (RowState.TODO, RowState.DONE, RowState.REVIEW)
+        self.preannotate.run(self.project.images_in(wanted))
+
+    def export_coco_dialog(self) -> None:
+        project = self.project.project
+        if project is None:
+            self.show_message("Open a folder first.")
+            return
+        start = str(default_export_path(project.root))
+        path, _ = QFileDialog.getSaveFileName(self, "Export COCO", start, "JSON (*.json)")
+        if path:
+            self.export_coco(Path(path))
+
+    def export_coco(self, path: Path) -> None:
+        """Export the folder (open documents as edited) to one COCO file, on a worker."""
+        problems = self.documents.problems()
+        docs = {str(d.path): d for d in self.documents.all_docs() if str(d.path) not in problems}
+        self.project.export_coco(path, docs, problems)
+
+    def open_settings(self) -> None:
+        from scubasteve.gui.views.dialogs import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self)
+        if dialog.exec():
+            self.apply_settings(dialog.result_settings())
+
+    def apply_settings(self, new: Settings) -> None:
+        """Use `new` from now on (restarting only what changed) and save it."""
+        old, self.settings = self.settings, new
+        self.actions.apply_shortcuts(new.shortcuts)
+        self.proposals.k = new.proposals
+        self.proposals.tolerance = new.polygon_tolerance
+        self.proposals.min_island = new.min_island_area
+        if new.instance_colors != old.instance_colors:
+            self.scene.instance_colors = new.instance_colors
+            self.annotator.refresh()
+        pixellib = ("pixellib_model", "pixellib_speed", "pixellib_min_score", "device")
+        if any(getattr(new, k) != getattr(old, k) for k in pixellib):
+            self.preannotate.set_factory(default_segmenter_factory(new))
+        engine = ("engine", "device", "deepmask_model")
+        if any(getattr(new, k) != getattr(old, k) for k in engine):
+            self.engine.start(new.engine, new.device)
+        if new.output_folder != old.output_folder and self.project.project is not None:
+            self.project.output_folder = new.output_folder
+            self.open_folder(self.project.project.root)
+        try:
+            save_settings(new)
+        except Exception as exc:
+            self.show_error(f"Settings could not be saved: {exc}")
 
     def set_tool(self, name: str) -> None:
         self.actions[f"tool_{name}"].setChecked(True)

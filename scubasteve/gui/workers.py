@@ -1,8 +1,18 @@
-"""Run functions on thread pools and get their result back on the GUI thread.
+"""The one dispatcher for background work: thread pools, cancel tokens, results on the GUI thread.
 
 A job returns plain data (arrays, dataclasses, QImages, which are safe to build off the GUI thread) and
-never touches a widget. Results come back through a dispatcher QObject that lives on the GUI thread, so
-the callbacks always run there, whatever thread emitted the signal.
+never touches a widget. Results, errors and progress come back through one dispatcher QObject that
+lives on the GUI thread, so the callbacks always run there, whatever thread emitted the signal.
+
+- `submit(pool, fn, *args, on_done=, on_error=)`: a plain function on a pool thread.
+- `submit_job(pool, fn, *args, on_done=, on_error=, on_progress=)`: long work that takes
+  ``progress=`` and ``cancel=`` keywords (weights downloads, learning); it gets the returned `Job`'s
+  `CancelToken` and a progress function whose calls reach `on_progress` on the GUI thread.
+- `watch(future, on_done=, on_error=)`: a `concurrent.futures.Future` made elsewhere (the
+  TensorFlow thread), delivered the same way.
+
+Cancelling is always a `scubasteve.core.cancel.CancelToken`: the job stops at its next check with
+`Cancelled`, which reaches `on_error`. Decision record: docs/adr/0006-cancel-token-and-background-jobs.md.
 """
 
 from __future__ import annotations
@@ -10,9 +20,12 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+from scubasteve.core.cancel import Cancelled, CancelToken
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +33,7 @@ Callback = Callable[[Any], None]
 
 
 class _Dispatcher(QObject):
-    """Carries job outcomes to the GUI thread (queued, because it lives there).
+    """Carries job outcomes and progress to the GUI thread (queued, because it lives there).
 
     One long-lived object for all jobs: a QObject per job would have to be destroyed while its own
     queued call is still being delivered, which crashes.
@@ -28,11 +41,13 @@ class _Dispatcher(QObject):
 
     finished = Signal(object, object)  # callback, result
     errored = Signal(object, object)  # callback, exception
+    progressed = Signal(object, object)  # callback, tuple of values
 
     def __init__(self) -> None:
         super().__init__()
         self.finished.connect(self._deliver)
         self.errored.connect(self._deliver_error)
+        self.progressed.connect(self._deliver_progress)
 
     @Slot(object, object)
     def _deliver(self, callback: Callback | None, result: Any) -> None:
@@ -46,6 +61,10 @@ class _Dispatcher(QObject):
         else:
             log.error("background job failed: %s", exc)
 
+    @Slot(object, object)
+    def _deliver_progress(self, callback: Callable[..., None], values: tuple[Any, ...]) -> None:
+        callback(*values)
+
 
 _DISPATCHER: _Dispatcher | None = None
 
@@ -58,38 +77,64 @@ def _dispatcher() -> _Dispatcher:
     return _DISPATCHER
 
 
-class FunctionJob(QRunnable):
-    """`fn(*args)` on a pool thread; its return value or exception is relayed to the GUI thread."""
+class Job:
+    """The handle of one background job: cancel it; its progress reaches the GUI thread."""
 
     def __init__(
         self,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        on_done: Callback | None,
-        on_error: Callback | None,
+        on_done: Callback | None = None,
+        on_error: Callback | None = None,
+        on_progress: Callable[..., None] | None = None,
+    ) -> None:
+        self.token = CancelToken()
+        self.on_done = on_done
+        self.on_error = on_error
+        self._on_progress = on_progress
+        self._dispatcher = _dispatcher()
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next check (it then ends with `Cancelled` in `on_error`)."""
+        self.token.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.token.cancelled
+
+    def progress(self, *values: Any) -> None:
+        """Called by the job, on any thread: `on_progress(*values)` runs later on the GUI thread."""
+        if self._on_progress is not None:
+            self._dispatcher.progressed.emit(self._on_progress, values)
+
+    def _finish(self, result: Any) -> None:
+        self._dispatcher.finished.emit(self.on_done, result)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not _is_expected(exc):
+            log.debug("background job failed:\n%s", "".join(traceback.format_exception(exc)))
+        self._dispatcher.errored.emit(self.on_error, exc)
+
+
+class _Runnable(QRunnable):
+    """`fn(*args, **kwargs)` on a pool thread; its outcome goes to the `Job`."""
+
+    def __init__(
+        self, job: Job, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         super().__init__()
         self.setAutoDelete(True)
-        self._fn = fn
-        self._args = args
-        self._on_done = on_done
-        self._on_error = on_error
-        self._dispatcher = _dispatcher()
+        self._job, self._fn, self._args, self._kwargs = job, fn, args, kwargs
 
     def run(self) -> None:
         try:
-            result = self._fn(*self._args)
+            result = self._fn(*self._args, **self._kwargs)
         except BaseException as exc:  # every failure must reach the GUI as a message
-            if not _is_expected(exc):
-                log.debug("job %s failed:\n%s", self._fn, traceback.format_exc())
-            self._dispatcher.errored.emit(self._on_error, exc)
+            self._job._fail(exc)
         else:
-            self._dispatcher.finished.emit(self._on_done, result)
+            self._job._finish(result)
 
 
 def _is_expected(exc: BaseException) -> bool:
     from scubasteve.core.errors import ScubaSteveError
-    from scubasteve.inference.base import Cancelled
 
     return isinstance(exc, (Cancelled, ScubaSteveError))
 
@@ -101,9 +146,46 @@ def submit(
     on_done: Callback | None = None,
     on_error: Callback | None = None,
     priority: int = 0,
-) -> None:
+) -> Job:
     """Run `fn(*args)` on `pool`; call `on_done(result)` or `on_error(exc)` on the GUI thread."""
-    pool.start(FunctionJob(fn, args, on_done, on_error), priority)
+    job = Job(on_done, on_error)
+    pool.start(_Runnable(job, fn, args, {}), priority)
+    return job
+
+
+def submit_job(
+    pool: QThreadPool,
+    fn: Callable[..., Any],
+    *args: Any,
+    on_done: Callback | None = None,
+    on_error: Callback | None = None,
+    on_progress: Callable[..., None] | None = None,
+) -> Job:
+    """Run `fn(*args, progress=job.progress, cancel=job.token)` on `pool` and return the `Job`.
+
+    `on_progress(*values)` gets each `progress(*values)` call of `fn` on the GUI thread;
+    `job.cancel()` makes `fn` stop with `Cancelled`, which reaches `on_error`.
+    """
+    job = Job(on_done, on_error, on_progress)
+    pool.start(_Runnable(job, fn, args, {"progress": job.progress, "cancel": job.token}))
+    return job
+
+
+def watch(
+    future: Future, on_done: Callback | None = None, on_error: Callback | None = None
+) -> None:
+    """Deliver `future`'s result to `on_done` or its exception to `on_error` on the GUI thread."""
+    job = Job(on_done, on_error)
+
+    def done(f: Future) -> None:
+        if f.cancelled():
+            job._fail(Cancelled())
+        elif (exc := f.exception()) is not None:
+            job._fail(exc)
+        else:
+            job._finish(f.result())
+
+    future.add_done_callback(done)
 
 
 def prepare_worker_imports() -> None:

@@ -6,7 +6,6 @@ up to `k` distinct `Proposal`s, best first. No Qt here, and no torch or TensorFl
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -14,33 +13,11 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from scubasteve.core.annotation import MaskPatch
+from scubasteve.core.cancel import CancelToken
 from scubasteve.core.geometry import Box
 
 #: Proposals whose masks overlap more than this (IoU) are near-duplicates; the lower-scored one goes.
 DEFAULT_DUPLICATE_IOU = 0.9
-
-
-class Cancelled(Exception):
-    """Raised inside an engine when the request it serves was cancelled."""
-
-
-class CancelToken:
-    """A flag a newer request sets so that the older one stops at its next check."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def check(self) -> None:
-        """Raise `Cancelled` if the request was cancelled."""
-        if self._event.is_set():
-            raise Cancelled
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,9 @@ import cv2
 import numpy as np
 
 from scubasteve.core.annotation import MaskPatch
+from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
-from scubasteve.inference.base import (
-    CancelToken,
-    PromptPoint,
-    Proposal,
-    ProposalCallback,
-    as_rgb,
-    validate_box,
-)
+from scubasteve.inference.base import PromptPoint, Proposal, ProposalCallback, as_rgb, validate_box
 
 
 class _SingleImage:
@@ -41,8 +35,7 @@ class _SingleImage:
     ) -> tuple[np.ndarray, slice, slice] | None:
         """The image and the box's pixel rows/columns; None when there is nothing to propose."""
         image = self._current()
-        if cancel is not None:
-            cancel.check()
+        raise_if_cancelled(cancel)
         h, w = image.shape[:2]
         rows, cols = validate_box(box, w, h).pixel_slices(w, h)
         if k < 1 or rows.stop <= rows.start or cols.stop <= cols.start:

@@ -53,7 +53,7 @@ def _deepmask_weights_problem(weights: str | Path | None) -> str:
         import scubasteve.inference.deepmask  # noqa: F401  (is the engine part of this install?)
     except ImportError as exc:
         return f"the DeepMask engine is not available in this installation ({exc})"
-    from scubasteve.inference.deepmask.models import resolve
+    from scubasteve.inference.deepmask.weights import resolve
 
     try:
         resolve(weights)
@@ -119,7 +119,7 @@ def deepmask_trust(record: dict[str, float] | None, label: str) -> tuple[float, 
 def _deepmask_record(weights: str | Path | None) -> tuple[dict[str, float] | None, str]:
     """The held-out record of the DeepMask model `weights` resolves to, and its file name."""
     try:
-        from scubasteve.inference.deepmask.models import heldout_quality, resolve
+        from scubasteve.inference.deepmask.weights import heldout_quality, resolve
 
         path = resolve(weights)
     except (ImportError, InputError, OSError):

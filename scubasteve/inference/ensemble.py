@@ -17,11 +17,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from scubasteve.core.annotation import MaskPatch
+from scubasteve.core.cancel import Cancelled, CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import (
     DEFAULT_DUPLICATE_IOU,
-    Cancelled,
-    CancelToken,
     MaskProposer,
     PromptPoint,
     Proposal,
@@ -90,8 +89,7 @@ class EnsembleProposer:
         results: list[list[Proposal]] = []
         failures: list[Exception] = []
         for engine in self.engines:
-            if cancel is not None:
-                cancel.check()
+            raise_if_cancelled(cancel)
             try:
                 results.append(
                     engine.propose(

@@ -34,10 +34,10 @@ from scubasteve.core.annotation import REVIEW_FLAG, Annotation, ImageDoc
 from scubasteve.core.errors import InputError
 from scubasteve.core.project import Project
 from scubasteve.inference.base import MaskProposer
-from scubasteve.inference.instances import SOURCE, Instance
+from scubasteve.inference.maskrcnn.instances import SOURCE, Instance
 
 if TYPE_CHECKING:
-    from scubasteve.inference.pixellib_engine import InstanceSegmenter
+    from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
 
 #: Top-level LabelMe key recording that (and how) a file was pre-annotated.
 RUN_KEY = "scubasteve_preannotation"
@@ -123,7 +123,7 @@ def image_result(
     prefer: str = "pixellib",
 ) -> ImageResult:
     """Refine `instances` (if a refiner is given) and turn them into annotations."""
-    from scubasteve.inference.instance_refine import preferred, refine_instances
+    from scubasteve.inference.maskrcnn.refine import preferred, refine_instances
 
     if refiner is not None:
         instances = refine_instances(rgb, list(instances), refiner)

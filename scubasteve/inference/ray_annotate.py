@@ -142,7 +142,7 @@ class _Segment:
     """Ray actor: the model, loaded once; each call turns one decoded image into an `ImageResult`."""
 
     def __init__(self, settings: SegmenterSettings, model_ref: Any = None) -> None:
-        from scubasteve.inference.pixellib_engine import InstanceSegmenter
+        from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
 
         model = Path(settings.model)
         if not model.is_file() and model_ref is not None:

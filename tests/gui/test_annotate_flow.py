@@ -107,8 +107,6 @@ def test_click_inside_the_box_adds_a_point_and_reproposes(make_window, image_fol
 def test_coco_export_writes_the_folder_and_skips_unreadable_files(make_window, image_folder, qtbot):
     from pycocotools.coco import COCO
 
-    from scubasteve.gui.wiring import export_coco
-
     (image_folder / "img3.json").write_text("{ broken", encoding="utf-8")
     window = make_window(image_folder)
     window.annotator.set_label("dog")
@@ -120,7 +118,7 @@ def test_coco_export_writes_the_folder_and_skips_unreadable_files(make_window, i
     window.status.messageChanged.connect(messages.append)
     out = image_folder / "export" / "instances.json"
     out.parent.mkdir()
-    export_coco(window, out)
+    window.export_coco(out)
     qtbot.waitUntil(lambda: any(m.startswith("Exported") for m in messages), timeout=10000)
     coco = COCO(str(out))
     (ann,) = coco.loadAnns(coco.getAnnIds())

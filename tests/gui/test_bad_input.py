@@ -88,7 +88,7 @@ def test_engine_that_raises_falls_back_to_classic_and_keeps_working(
 
 
 def test_engine_without_weights_falls_back_and_offers_weights(make_window, image_folder, qtbot):
-    from scubasteve.inference.weights import WeightsNotInstalled
+    from scubasteve.weights import WeightsNotInstalled
 
     good = FakeProposer()
 
@@ -162,8 +162,8 @@ def test_engine_that_fails_on_the_gpu_is_tried_on_the_cpu_first(make_window, ima
 
 
 def test_only_the_missing_weights_error_counts_as_missing_weights():
-    from scubasteve.gui.controllers.engine import is_weights_missing
-    from scubasteve.inference.weights import WeightsNotInstalled
+    from scubasteve.gui.controllers.engine_host import is_weights_missing
+    from scubasteve.weights import WeightsNotInstalled
 
     try:
         try:

@@ -141,7 +141,7 @@ def test_start_page_without_a_folder_then_recent_folders(qtbot, tmp_path, image_
 
 
 def test_export_defaults_beside_the_folder() -> None:
-    from scubasteve.gui.wiring import default_export_path
+    from scubasteve.io.project_export import default_export_path
 
     assert default_export_path(Path("/data/photos")) == Path("/data/photos_coco.json")
 

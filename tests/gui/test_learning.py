@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +11,9 @@ import pytest
 from helpers.gui_input import key
 from PySide6.QtCore import Qt
 
+from scubasteve.core.cancel import CancelToken
 from scubasteve.gui.controllers.learning import model_name_for
+from scubasteve.training.progress import TrainProgress
 
 pytestmark = pytest.mark.gui
 
@@ -38,11 +41,10 @@ def test_the_action_trains_in_the_background_then_serves_the_new_model(
 
     def learn(folder: Path, **options):  # type: ignore[no-untyped-def]
         calls.append((folder, options))
-        bar = options["progress"](total=3, desc="epoch 1")
-        for _ in range(3):
-            bar.update(1)
-        for epoch in range(1, options["epochs"] + 1):
-            options["on_epoch"](type("Epoch", (), {"epoch": epoch})())
+        epochs = options["epochs"]
+        for epoch in range(1, epochs + 1):
+            for step in range(4):  # the trainer reports the start and three batches
+                options["progress"](TrainProgress(epoch, epochs, step, 3, math.nan, {}))
         return FakeReport(options["name"], tmp_path / "new.pt")
 
     window.learning._learn = learn
@@ -55,7 +57,7 @@ def test_the_action_trains_in_the_background_then_serves_the_new_model(
     folder, options = calls[0]
     assert folder == image_folder.resolve() and options["init"] == "start-model"
     assert options["name"] == model_name_for(image_folder) == "deepmask-photos"
-    assert progress[-1] == (5, 5)
+    assert progress == [(0, 5), (1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]  # once per epoch
     assert window.settings.deepmask_model == "deepmask-photos"
     qtbot.waitUntil(lambda: len(engines) == 2, timeout=5000)  # the engine was made again
     assert not window.learning.running
@@ -66,11 +68,10 @@ def test_the_same_action_cancels_and_nothing_changes(make_window, image_folder, 
     window = make_window(image_folder)
     started, messages = threading.Event(), []
 
-    def learn(folder: Path, **options):  # type: ignore[no-untyped-def]
-        bar = options["progress"](total=10**9, desc="epoch 1")
+    def learn(folder: Path, *, cancel: CancelToken, **options):  # type: ignore[no-untyped-def]
         started.set()
-        while True:  # a batch at a time until cancelled
-            bar.update(1)
+        while True:  # a batch at a time until cancelled, like the trainer
+            cancel.raise_if_cancelled()
             threading.Event().wait(0.005)
 
     window.learning._learn = learn
@@ -109,7 +110,7 @@ def test_real_learning_on_a_small_project_installs_and_reports(make_window, tmp_
     from scubasteve.inference.deepmask import network as N
     from scubasteve.inference.deepmask.checkpoint import save_weights
     from scubasteve.inference.deepmask.config import tiny_config
-    from scubasteve.inference.deepmask.models import register
+    from scubasteve.inference.deepmask.weights import register
 
     folder = write_labelme_project(tmp_path / "project", 6)
     cfg = tiny_config(trunk_width=8)

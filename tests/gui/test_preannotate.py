@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
+from helpers.gui_fakes import FakeSegmenter
 from helpers.gui_input import key
 from PySide6.QtCore import Qt
 
@@ -72,8 +74,44 @@ def test_preannotating_the_folder_writes_other_images_files_and_can_be_cancelled
     assert progress[-1][0] < 3
 
 
+class _HeldSegmenter(FakeSegmenter):
+    """Holds the second image until the test releases it (a cancel arrives meanwhile)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.holding, self.release = threading.Event(), threading.Event()
+
+    def segment_async(self, image):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls == 2:
+            self._executor.submit(lambda: (self.holding.set(), self.release.wait(10)))
+        return super().segment_async(image)
+
+
+def test_cancel_mid_folder_finishes_the_current_image_and_writes_nothing_more(
+    make_window, image_folder, qtbot
+):
+    window = make_window(image_folder)
+    segmenter = _HeldSegmenter()
+    window.preannotate.set_factory(lambda: segmenter)
+    progress: list[tuple[int, int]] = []
+    window.preannotate.progress.connect(lambda d, t: progress.append((d, t)))
+    before = sorted(p.name for p in image_folder.iterdir())
+    window.preannotate.run([image_folder / f"img{i}.png" for i in (1, 2, 3)])
+    qtbot.waitUntil(segmenter.holding.is_set, timeout=5000)  # img2 is being segmented
+    window.preannotate.cancel()
+    segmenter.release.set()
+    qtbot.waitUntil(lambda: not window.preannotate.running, timeout=5000)
+    assert progress[-1] == (2, 3) and segmenter.images == 2, "img3 was never started"
+    assert len(_pending(window)) == 1  # img1 is open: its result went to the document
+    assert (image_folder / "img2.json").is_file() and not (image_folder / "img3.json").exists()
+    new = {p.name for p in image_folder.iterdir()} - set(before)
+    assert new <= {"img1.json", "img2.json"}, f"no temporary files are left: {new}"  # img1: saved
+
+
 def test_missing_pixellib_weights_offer_the_weights_dialog(make_window, image_folder, qtbot):
-    from scubasteve.inference.weights import WeightsNotInstalled
+    from scubasteve.weights import WeightsNotInstalled
 
     def factory():  # type: ignore[no-untyped-def]
         try:
@@ -94,8 +132,6 @@ def test_missing_pixellib_weights_offer_the_weights_dialog(make_window, image_fo
 def test_coco_export_leaves_out_unreviewed_preannotations(make_window, image_folder, qtbot):
     from pycocotools.coco import COCO
 
-    from scubasteve.gui.wiring import export_coco
-
     window = make_window(image_folder)
     key(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(
@@ -104,12 +140,12 @@ def test_coco_export_leaves_out_unreviewed_preannotations(make_window, image_fol
     messages: list[str] = []
     window.status.messageChanged.connect(messages.append)
     out = image_folder / "coco.json"
-    export_coco(window, out)
+    window.export_coco(out)
     qtbot.waitUntil(lambda: any(m.startswith("Exported") for m in messages), timeout=10000)
     assert any("1 pre-annotation(s) not yet reviewed left out" in m for m in messages)
     assert COCO(str(out)).getAnnIds() == []
     key(window, Qt.Key.Key_Y)
     messages.clear()
-    export_coco(window, out)
+    window.export_coco(out)
     qtbot.waitUntil(lambda: any(m.startswith("Exported") for m in messages), timeout=10000)
     assert len(COCO(str(out)).getAnnIds()) == 1

@@ -51,13 +51,13 @@ def test_window_shows_without_loading_torch_or_tensorflow(tmp_path):
 
 
 def test_weights_dialog_imports_on_a_thread_and_reports_a_bad_file(qtbot, tmp_path):
-    from scubasteve.gui.views.weights_dialog import WeightsDialog, WeightsTask
+    from scubasteve.gui.views.weights_dialog import WeightsDialog, _import
 
     dialog = WeightsDialog("deepmask weights are not installed")
     qtbot.addWidget(dialog)
     assert dialog.list.count() >= 1
     bogus = tmp_path / "model.pth"
     bogus.write_bytes(b"not a checkpoint")
-    dialog._start(WeightsTask("deepmask-pth", bogus, dialog), "importing")
+    dialog._start(_import, ("deepmask-pth", bogus), "importing")
     qtbot.waitUntil(lambda: dialog.status.text().startswith("Failed"), timeout=10000)
     assert "not installed" in dialog.list.item(0).text()

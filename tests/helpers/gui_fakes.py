@@ -11,8 +11,9 @@ import numpy as np
 from PIL import Image
 
 from scubasteve.core.annotation import Annotation, MaskPatch
+from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
-from scubasteve.inference.base import CancelToken, PromptPoint, Proposal, validate_box
+from scubasteve.inference.base import PromptPoint, Proposal, validate_box
 
 
 def proposal_mask(box: Box, i: int, width: int, height: int) -> MaskPatch:
@@ -73,10 +74,9 @@ class FakeProposer:
         while time.perf_counter() < end:
             if cancel is not None and cancel.cancelled:
                 self.cancelled += 1
-                cancel.check()
+                cancel.raise_if_cancelled()
             time.sleep(0.005)
-        if cancel is not None:
-            cancel.check()
+        raise_if_cancelled(cancel)
         shift = sum(1 if p.positive else -1 for p in points)
         found = [
             Proposal(

@@ -18,7 +18,7 @@ CLASSES = ("date", "fig", "hazelnut")
 @functools.cache
 def random_maskrcnn_h5() -> Path:
     """A ResNet-50 Mask R-CNN with random weights and a narrow classifier (fast to save and load)."""
-    from scubasteve.inference.maskrcnn_model import MaskRCNNSpec, save_random_weights
+    from scubasteve.inference.maskrcnn.model import MaskRCNNSpec, save_random_weights
 
     folder = Path(tempfile.mkdtemp(prefix="scubasteve-maskrcnn-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)

@@ -1,6 +1,6 @@
 """`scubasteve train deepmask | sharpmask | from-project`: options and handlers.
 
-The training itself is in `training/` (`deepmask_run`, `deepmask_train`, `deepmask_project`); the
+The training itself is in `training/deepmask/` (`run`, `trainer`, `project`); the
 handlers check the options, call it and print. PyTorch loads inside the handlers.
 """
 
@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scubasteve.training.deepmask_train import EpochResult, TrainOptions
+    from scubasteve.training.deepmask.trainer import EpochResult, TrainOptions
+    from scubasteve.training.progress import ProgressCallback
 
 
 def register(kinds: argparse._SubParsersAction) -> None:
@@ -126,7 +127,7 @@ def _threads(n: int | None) -> None:
 
 def _options(args: argparse.Namespace, refine: bool = False) -> TrainOptions:
     from scubasteve.core.errors import InputError
-    from scubasteve.training.deepmask_train import TrainOptions, bf16_choice
+    from scubasteve.training.deepmask.trainer import TrainOptions, bf16_choice
 
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
         raise InputError("--epochs and --batch-size must be at least 1 and --lr positive")
@@ -155,9 +156,9 @@ def _print_epoch(r: EpochResult) -> None:
 
 def _run(args: argparse.Namespace, refine: bool, init: Any, kind: str) -> int:
     from scubasteve.core.errors import InputError
-    from scubasteve.training.deepmask_data import check_dataset, collect_instances, split_by_image
-    from scubasteve.training.deepmask_distributed import is_worker, launch, trainer_class
-    from scubasteve.training.deepmask_run import (
+    from scubasteve.training.deepmask.data import check_dataset, collect_instances, split_by_image
+    from scubasteve.training.deepmask.distributed import is_worker, launch, trainer_class
+    from scubasteve.training.deepmask.run import (
         default_run_dir,
         load_dataset,
         prepare_run_dir,
@@ -165,7 +166,6 @@ def _run(args: argparse.Namespace, refine: bool, init: Any, kind: str) -> int:
         starting_network,
         train,
     )
-    from scubasteve.training.deepmask_train import tqdm_bar
 
     workers = getattr(args, "workers", None) or 1
     if workers > 1:
@@ -203,7 +203,7 @@ def _run(args: argparse.Namespace, refine: bool, init: Any, kind: str) -> int:
             run_dir=run_dir,
             device=device,
             resume=args.resume,
-            progress=tqdm_bar if sys.stderr.isatty() else None,
+            progress=_bars() if sys.stderr.isatty() else None,
             on_epoch=_print_epoch,
             meta=meta,
             trainer_class=trainer_class(),
@@ -228,7 +228,7 @@ def _compare_with_classic(
 ) -> dict[str, float]:
     """Proposal quality of the trained weights and of the classic engine on the same objects."""
     from scubasteve.inference.deepmask import proposer_from_file
-    from scubasteve.training.deepmask_eval import (
+    from scubasteve.training.deepmask.quality import (
         classic_quality,
         evaluate_boxes,
         format_quality,
@@ -243,6 +243,12 @@ def _compare_with_classic(
     return heldout_record(trained, classic)
 
 
+def _bars() -> ProgressCallback:
+    from scubasteve.training.progress import tqdm_bars
+
+    return tqdm_bars(mask="mask", score="score")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """`scubasteve train deepmask`."""
     return _run(args, refine=False, init=args.init, kind="DeepMask")
@@ -255,8 +261,7 @@ def cmd_train_sharpmask(args: argparse.Namespace) -> int:
 
 def cmd_from_project(args: argparse.Namespace) -> int:
     """`scubasteve train from-project FOLDER`."""
-    from scubasteve.training.deepmask_project import learn_from_project
-    from scubasteve.training.deepmask_train import tqdm_bar
+    from scubasteve.training.deepmask.project import learn_from_project
 
     _threads(getattr(args, "threads", None))
     report = learn_from_project(
@@ -266,7 +271,7 @@ def cmd_from_project(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         holdout=args.holdout,
         device=_device(args.device),
-        progress=tqdm_bar if sys.stderr.isatty() else None,
+        progress=_bars() if sys.stderr.isatty() else None,
         on_epoch=_print_epoch,
         batch_size=getattr(args, "batch_size", 16),
         lr=getattr(args, "lr", 1e-3),

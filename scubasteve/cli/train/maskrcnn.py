@@ -3,7 +3,7 @@
 The run folder gets train.json/test.json (the split, COCO with category ids from 1), last.h5 and
 best.h5 (checkpoints after every epoch, class names inside), log.csv, model.json (the settings) and
 eval.json (mask AP on the test split). The best model is registered under --name. The work is in
-`training/maskrcnn_run.py` and `maskrcnn_train.py`; TensorFlow loads inside the handler.
+`training/maskrcnn/run.py` and `train.py`; TensorFlow loads inside the handler.
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from scubasteve.training.maskrcnn_train import TrainProgress
+from typing import Any
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -68,43 +65,20 @@ def register(kinds: argparse._SubParsersAction) -> None:
     m.set_defaults(handler=cmd_train)
 
 
-def _progress_printer() -> Any:
-    from tqdm import tqdm
-
-    bars: dict[int, Any] = {}
-
-    def show(p: TrainProgress) -> None:
-        if p.step == 0:
-            for old in bars.values():
-                old.close()
-            bars[p.epoch] = tqdm(
-                total=p.steps, desc=f"epoch {p.epoch}/{p.epochs}", unit="step", file=sys.stderr
-            )
-            return
-        bar = bars[p.epoch]
-        bar.update(1)
-        bar.set_postfix(
-            loss=f"{p.loss:.3f}", mask=f"{p.losses.get('mrcnn_mask_loss', float('nan')):.3f}"
-        )
-        if p.step >= p.steps:
-            bar.close()
-
-    return show
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from scubasteve.core.errors import InputError
-    from scubasteve.inference.maskrcnn_store import register_model
+    from scubasteve.inference.maskrcnn.weights import register_model
     from scubasteve.io.atomic import atomic_write_json
-    from scubasteve.training.augment import Augmentation
-    from scubasteve.training.maskrcnn_data import coco_instances, write_split
-    from scubasteve.training.maskrcnn_run import (
+    from scubasteve.training.maskrcnn.augment import Augmentation
+    from scubasteve.training.maskrcnn.data import coco_instances, write_split
+    from scubasteve.training.maskrcnn.run import (
         evaluate_on,
         prepare_data,
         resolve_init,
         write_model_json,
     )
-    from scubasteve.training.maskrcnn_train import TrainSettings, train_maskrcnn
+    from scubasteve.training.maskrcnn.train import TrainSettings, train_maskrcnn
+    from scubasteve.training.progress import tqdm_bars
 
     if not _NAME.match(args.name):
         raise InputError(f"--name {args.name!r} must be letters, digits, '.', '_' or '-' (max 64)")
@@ -145,7 +119,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         coco_instances(test_json, data.root),
         data.class_names,
         run_dir,
-        progress=_progress_printer(),
+        progress=tqdm_bars(mask="mrcnn_mask_loss"),
     )
     seconds = time.perf_counter() - started
     meta: dict[str, Any] = {

@@ -1,35 +1,40 @@
 """Learning from the user in the app: fine-tune DeepMask on the folder's accepted annotations.
 
-The work is `scubasteve.training.deepmask_project.learn_from_project` (what `scubasteve train
+The work is `scubasteve.training.deepmask.project.learn_from_project` (what `scubasteve train
 from-project` runs): hold out part of the annotated images, measure, fine-tune on the rest, measure
-again, install the model if it did not get worse. It takes minutes, so it runs on its own thread;
-progress and the verdict come back as signals. Cancelling stops it at the next batch. Pre-annotations
-that were not accepted are not used.
+again, install the model if it did not get worse. It takes minutes, so it runs as a `Job` on its own
+thread (`scubasteve.gui.workers.submit_job`): the trainer's progress and the verdict come back on the
+GUI thread, and cancelling sets the job's `CancelToken`, which stops it at the next batch (or the
+next measured object). Pre-annotations that were not accepted are not used.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
-from scubasteve.gui.workers import make_pool, submit
-from scubasteve.inference.base import Cancelled
+from scubasteve.core.cancel import Cancelled
+from scubasteve.gui.workers import Job, make_pool, submit_job
+
+if TYPE_CHECKING:
+    from scubasteve.training.progress import TrainProgress
 
 log = logging.getLogger(__name__)
 
-#: folder, keyword options -> a report with `installed`, `name`, `table()` and `verdict()`.
+#: folder, keyword options (with ``progress=`` for `TrainProgress` and ``cancel=``) -> a report with
+#: `installed`, `name`, `table()` and `verdict()`.
 LearnFunction = Callable[..., Any]
 
 
 def _learn_from_project(folder: Path, **options: Any) -> Any:
     from scubasteve.inference.device import resolve_device
-    from scubasteve.training.deepmask_project import learn_from_project
+    from scubasteve.training.deepmask.project import learn_from_project
 
     options["device"] = resolve_device(options.get("device", "auto")).device  # auto -> cpu/cuda/mps
     return learn_from_project(folder, **options)
@@ -53,7 +58,8 @@ class LearningController(QObject):
         super().__init__(parent)
         self._learn = learn or _learn_from_project
         self._pool = make_pool(1, "learning")
-        self._cancel = threading.Event()
+        self._job: Job | None = None
+        self._epochs_done = 0
         self.epochs = epochs
         self.running = False
 
@@ -64,7 +70,6 @@ class LearningController(QObject):
         if self.running:
             self.message.emit("DeepMask is already learning from this folder.")
             return
-        self._cancel.clear()
         self._set_running(True)
         name = name or model_name_for(folder)
         self.progress.emit(0, self.epochs)
@@ -73,41 +78,32 @@ class LearningController(QObject):
             "proposals are slower meanwhile). The same action cancels."
         )
 
-        def on_epoch(result: Any) -> None:
-            # Runs on the learning thread: signals are queued to the GUI thread.
-            self.progress.emit(int(result.epoch), self.epochs)
-            self._check_cancel()
-
-        def batch_bar(*_args: Any, **_kwargs: Any) -> Any:
-            self._check_cancel()
-            return _CancelBar(self._check_cancel)
-
-        options = dict(
-            init=init,
-            name=name,
-            epochs=self.epochs,
-            device=device,
-            progress=batch_bar,
-            on_epoch=on_epoch,
+        self._epochs_done = 0
+        learn = functools.partial(
+            self._learn, folder, init=init, name=name, epochs=self.epochs, device=device
         )
-        submit(
+        self._job = submit_job(
             self._pool,
-            lambda: self._learn(folder, **options),
+            learn,
             on_done=self._done,
             on_error=self._failed,
+            on_progress=self._trained,
         )
 
     def cancel(self) -> None:
-        if self.running:
-            self._cancel.set()
+        if self.running and self._job is not None:
+            self._job.cancel()
             self.message.emit("Cancelling DeepMask learning…")
 
     def wait(self, msecs: int) -> bool:
         return self._pool.waitForDone(msecs)
 
-    def _check_cancel(self) -> None:
-        if self._cancel.is_set():
-            raise Cancelled("learning cancelled")
+    def _trained(self, step: TrainProgress) -> None:
+        """The trainer's progress after each batch (on the GUI thread): report finished epochs."""
+        done = step.epoch if step.step >= step.steps else step.epoch - 1
+        if done != self._epochs_done:
+            self._epochs_done = done
+            self.progress.emit(done, step.epochs)
 
     def _set_running(self, running: bool) -> None:
         self.running = running
@@ -125,19 +121,3 @@ class LearningController(QObject):
             self.message.emit("DeepMask learning cancelled; nothing was installed.")
         else:
             self.message.emit(f"DeepMask could not learn from this folder: {exc}")
-
-
-class _CancelBar:
-    """The trainer's per-epoch progress bar: shows nothing, but stops the run after a batch."""
-
-    def __init__(self, check: Callable[[], None]) -> None:
-        self._check = check
-
-    def update(self, *_args: Any, **_kwargs: Any) -> None:
-        self._check()
-
-    def set_postfix_str(self, *_args: Any, **_kwargs: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass

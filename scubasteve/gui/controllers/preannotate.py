@@ -1,7 +1,8 @@
 """PixelLib pre-annotation of the current image or the whole folder, and review of its results.
 
-The segmenter keeps TensorFlow on its own thread (`segment_async` returns a Future); here futures are
-relayed to the GUI thread by a signal. Pre-annotations carry the `needs_review` flag until the user
+The segmenter keeps TensorFlow on its own thread (`segment_async` returns a Future); `workers.watch`
+delivers each result on the GUI thread. A run has a `CancelToken`: cancelling stops it after the
+image being segmented (TensorFlow cannot be interrupted mid-image). Pre-annotations carry the `needs_review` flag until the user
 accepts (Y) or rejects (N) them. For images that are not open, results are merged into their LabelMe
 file on a worker; a file that cannot be read is skipped and never overwritten.
 """
@@ -11,43 +12,22 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from scubasteve.core.annotation import REVIEW_FLAG
+from scubasteve.core.cancel import CancelToken
 from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, ReplaceAnnotation
 from scubasteve.gui.controllers.document import DocumentController
-from scubasteve.gui.controllers.engine import is_weights_missing
-from scubasteve.gui.workers import submit
+from scubasteve.gui.controllers.engine_host import is_weights_missing
+from scubasteve.gui.workers import submit, watch
 from scubasteve.inference.preannotation import mark_for_review, merge_into_file
 
 log = logging.getLogger(__name__)
 
 SegmenterFactory = Callable[[], Any]  # returns an object with segment_async(image) -> Future
-
-
-class _FutureRelay(QObject):
-    resolved = Signal(object, object, object)  # callback, result, exception
-
-    @Slot(object, object, object)
-    def _deliver(
-        self, callback: Callable[[Any, BaseException | None], None], result: Any, exc: Any
-    ) -> None:
-        callback(result, exc)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.resolved.connect(self._deliver)
-
-    def watch(self, future: Future, callback: Callable[[Any, BaseException | None], None]) -> None:
-        def done(f: Future) -> None:
-            exc = f.exception()
-            self.resolved.emit(callback, None if exc else f.result(), exc)
-
-        future.add_done_callback(done)
 
 
 class PreannotateController(QObject):
@@ -71,11 +51,10 @@ class PreannotateController(QObject):
         self._json_path_for = json_path_for
         self._factory = segmenter_factory
         self._segmenter: Any = None
-        self._relay = _FutureRelay()
         self._queue: list[Path] = []
         self._total = 0
         self._done = 0
-        self._cancelled = False
+        self._cancel = CancelToken()
         self.running = False
 
     def set_factory(self, factory: SegmenterFactory) -> None:
@@ -90,7 +69,7 @@ class PreannotateController(QObject):
             self.message.emit("Pre-annotation is already running.")
             return
         self._queue, self._total, self._done = list(images), len(images), 0
-        self._cancelled = False
+        self._cancel = CancelToken()
         self._set_running(True)
         self.progress.emit(0, self._total)
         if self._segmenter is None:
@@ -105,7 +84,7 @@ class PreannotateController(QObject):
 
     def cancel(self) -> None:
         if self.running:
-            self._cancelled = True
+            self._cancel.cancel()
             self.message.emit("Cancelling pre-annotation after the current image…")
 
     def _set_running(self, running: bool) -> None:
@@ -123,9 +102,9 @@ class PreannotateController(QObject):
         self.message.emit(f"Pre-annotation is not available: {exc}")
 
     def _next(self) -> None:
-        if self._cancelled or not self._queue:
+        if self._cancel.cancelled or not self._queue:
             self._set_running(False)
-            what = "cancelled" if self._cancelled else "finished"
+            what = "cancelled" if self._cancel.cancelled else "finished"
             self.message.emit(f"Pre-annotation {what}: {self._done} of {self._total} image(s).")
             return
         path = self._queue.pop(0)
@@ -140,12 +119,13 @@ class PreannotateController(QObject):
         except Exception as exc:
             self._skip(path, exc)
             return
-        self._relay.watch(future, lambda result, exc: self._segmented(path, result, exc))
+        watch(
+            future,
+            on_done=lambda result: self._segmented(path, result),
+            on_error=lambda exc: self._skip(path, exc),
+        )
 
-    def _segmented(self, path: Path, result: Any, exc: BaseException | None) -> None:
-        if exc is not None:
-            self._skip(path, exc)
-            return
+    def _segmented(self, path: Path, result: Any) -> None:
         found = mark_for_review(result or [])
         state = self._documents.get(str(path))
         if state is not None:

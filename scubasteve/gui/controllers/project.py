@@ -8,11 +8,13 @@ image whose file cannot be read is "problem" in the list before it is opened (no
 from __future__ import annotations
 
 import os
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
+from scubasteve.core.annotation import ImageDoc
 from scubasteve.core.project import Project
 from scubasteve.gui.controllers.images import ImageLoader, LoadedImage, unreadable_annotations
 from scubasteve.gui.image_list import ImageListModel, RowState
@@ -56,6 +58,8 @@ class ProjectController(QObject):
     image_shown = Signal(object)  # LoadedImage
     current_row_changed = Signal(int)
     message = Signal(str)
+    exported = Signal(object)  # ExportSummary
+    export_failed = Signal(str)
 
     def __init__(self, pool: QThreadPool, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -171,3 +175,25 @@ class ProjectController(QObject):
         row = self.model.row_of(path)
         if row >= 0 and self.model.state(row) not in (RowState.UNREADABLE, RowState.PROBLEM):
             self.model.set_state(row, state, message)
+
+    def images_in(self, states: tuple[RowState, ...]) -> list[Path]:
+        """The folder's images whose row is in one of `states`, in list order."""
+        model = self.model
+        return [model.path(r) for r in range(model.rowCount()) if model.state(r) in states]
+
+    def export_coco(
+        self, path: Path, open_docs: Mapping[str, ImageDoc], unreadable: Collection[str]
+    ) -> None:
+        """Write the folder's accepted annotations to a COCO file on a worker (`exported` when done)."""
+        project = self.project
+        if project is None:
+            return
+        from scubasteve.io.project_export import export_project_coco
+
+        self.message.emit("Exporting COCO…")
+        submit(
+            self._pool,
+            lambda: export_project_coco(project, path, open_docs, set(unreadable)),
+            on_done=self.exported.emit,
+            on_error=lambda exc: self.export_failed.emit(f"Export failed: {exc}"),
+        )

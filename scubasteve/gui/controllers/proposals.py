@@ -16,11 +16,12 @@ import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from scubasteve.core.annotation import Annotation, MaskPatch
+from scubasteve.core.cancel import CancelToken
 from scubasteve.core.geometry import Box, Polygon
-from scubasteve.gui.controllers.engine import EngineHost, ProposalRequest
+from scubasteve.gui.controllers.engine_host import EngineHost, ProposalRequest
 from scubasteve.gui.render import ProposalSet, ProposalView
 from scubasteve.gui.workers import submit
-from scubasteve.inference.base import CancelToken, PromptPoint
+from scubasteve.inference.base import PromptPoint
 
 
 @dataclass

@@ -6,10 +6,19 @@ recent-first order and filtering come from `scubasteve.core.labels.RecentLabels`
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QPoint, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QKeyEvent
-from PySide6.QtWidgets import QFrame, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, Signal
+from PySide6.QtGui import QCursor, QGuiApplication, QKeyEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QGraphicsView,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
+from scubasteve.core.geometry import Box
 from scubasteve.core.labels import RecentLabels
 
 NEW_PREFIX = "Add new label: "
@@ -101,3 +110,17 @@ class LabelPicker(QFrame):
         self.hide()
         if text.strip():
             self.chosen.emit(text.strip())
+
+
+def picker_anchor(view: QGraphicsView, object_box: Box | None, fallback: QWidget) -> QPoint:
+    """Where the label picker opens: beside `object_box` (scene coordinates, when relabelling) if it
+    is in sight, else at the cursor if it is over the image, else under `fallback` (a button)."""
+    viewport = view.viewport()
+    if object_box is not None:
+        point = view.mapFromScene(QPointF(object_box.x1, object_box.y0))
+        if viewport.rect().contains(point):
+            return viewport.mapToGlobal(point)
+    cursor = QCursor.pos()
+    if viewport.rect().contains(viewport.mapFromGlobal(cursor)):
+        return cursor
+    return fallback.mapToGlobal(fallback.rect().bottomLeft())

@@ -1,16 +1,18 @@
-"""Install or import model weights: download on a QThread with progress and cancel, or import a file.
+"""Install or import model weights: download in the background with progress and cancel, or import a file.
 
-Uses `scubasteve.inference.weights` (`list_models`, `download`, `import_file`); the dialog only shows
-state and starts work. Nothing is downloaded unless the user asks.
+Uses `scubasteve.weights` (`list_models`, `download`, `import_file`); the dialog only shows
+state and starts work, as a `Job` on its own one-thread pool (`scubasteve.gui.workers`): results and
+progress arrive on the GUI thread, and Cancel sets the job's `CancelToken`. Nothing is downloaded
+unless the user asks.
 """
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -24,38 +26,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from scubasteve.core.cancel import Cancelled, CancelToken
+from scubasteve.gui.workers import Job, make_pool, submit_job
 
-class WeightsTask(QThread):
-    """Runs one weights call (download or import) off the GUI thread; reports through signals only."""
 
-    progressed = Signal(int, int)  # bytes done, bytes total (0 when unknown)
-    finished_ok = Signal(str)
-    failed = Signal(str)
+def _download(name: str, *, progress: Any, cancel: CancelToken) -> str:
+    """Download `name` (on a worker); `progress(done, total)` reaches the dialog on the GUI thread."""
+    from scubasteve import weights
 
-    def __init__(
-        self, name: str, source: Path | None = None, parent: QWidget | None = None
-    ) -> None:
-        super().__init__(parent)
-        self.model_name = name
-        self.source = source  # a file to import; None downloads
-        self.cancel_event = threading.Event()
+    def report(done: int, total: int | None) -> None:
+        progress(int(done), int(total or 0))
 
-    def run(self) -> None:
-        try:
-            from scubasteve.inference import weights
+    return str(weights.download(name, progress=report, cancel=cancel))
 
-            if self.source is not None:
-                path = weights.import_file(self.model_name, self.source)
-            else:
-                path = weights.download(
-                    self.model_name,
-                    progress=lambda done, total: self.progressed.emit(int(done), int(total or 0)),
-                    cancel=self.cancel_event,
-                )
-        except Exception as exc:
-            self.failed.emit("cancelled" if self.cancel_event.is_set() else str(exc))
-        else:
-            self.finished_ok.emit(str(path))
+
+def _import(name: str, source: Path, *, progress: Any, cancel: CancelToken) -> str:
+    """Check and install a file the user has (on a worker); quick, so neither reported nor cancelled."""
+    from scubasteve import weights
+
+    return str(weights.import_file(name, source))
 
 
 def _describe(status: Any) -> str:
@@ -110,14 +99,15 @@ class WeightsDialog(QDialog):
         self.import_button.clicked.connect(self._import)
         self.cancel_button.clicked.connect(self._cancel)
         close.clicked.connect(self.reject)
-        self._thread: WeightsTask | None = None
+        self._pool = make_pool(1, "weights")
+        self._job: Job | None = None
         self.refresh()
         self.resize(760, 440)
 
     def refresh(self) -> None:
         self.list.clear()
         try:
-            from scubasteve.inference import weights
+            from scubasteve import weights
 
             models = weights.list_models()
         except Exception as exc:
@@ -140,23 +130,26 @@ class WeightsDialog(QDialog):
     def _download(self) -> None:
         name = self._selected()
         if name:
-            self._start(WeightsTask(name, None, self), f"Downloading {name}…")
+            self._start(_download, (name,), f"Downloading {name}…")
 
-    def _start(self, task: WeightsTask, text: str) -> None:
-        if self._thread is not None:
+    def _start(self, work: Callable[..., str], args: tuple[Any, ...], text: str) -> None:
+        """Run `work(*args, progress=, cancel=)` in the background (one job at a time)."""
+        if self._job is not None:
             return
-        self._thread = task
-        self._thread.progressed.connect(self._on_progress)
-        self._thread.finished_ok.connect(self._on_done)
-        self._thread.failed.connect(self._on_failed)
-        self._thread.finished.connect(self._thread_ended)
+        self._job = submit_job(
+            self._pool,
+            work,
+            *args,
+            on_done=self._on_done,
+            on_error=self._on_failed,
+            on_progress=self._on_progress,
+        )
         self.progress.setRange(0, 0)
         self.progress.show()
         self.cancel_button.show()
         self.download_button.setEnabled(False)
         self.import_button.setEnabled(False)
         self.status.setText(text)
-        self._thread.start()
 
     def _on_progress(self, done: int, total: int) -> None:
         if total > 0:
@@ -165,23 +158,25 @@ class WeightsDialog(QDialog):
             self.status.setText(f"{done / 1e6:.1f} of {total / 1e6:.1f} MB")
 
     def _on_done(self, path: str) -> None:
+        self._ended()
         self.status.setText(f"Installed: {path}")
         self.installed.emit(path)
         self.refresh()
 
-    def _on_failed(self, message: str) -> None:
-        self.status.setText(f"Failed: {message}")
+    def _on_failed(self, exc: BaseException) -> None:
+        self._ended()
+        self.status.setText(f"Failed: {'cancelled' if isinstance(exc, Cancelled) else exc}")
 
-    def _thread_ended(self) -> None:
-        self._thread = None
+    def _ended(self) -> None:
+        self._job = None
         self.progress.hide()
         self.cancel_button.hide()
         self.download_button.setEnabled(True)
         self.import_button.setEnabled(True)
 
     def _cancel(self) -> None:
-        if self._thread is not None:
-            self._thread.cancel_event.set()
+        if self._job is not None:
+            self._job.cancel()
 
     def _import(self) -> None:
         name = self._selected()
@@ -189,10 +184,10 @@ class WeightsDialog(QDialog):
             return
         file, _ = QFileDialog.getOpenFileName(self, f"Weights file for {name}")
         if file:
-            self._start(WeightsTask(name, Path(file), self), f"Checking and installing {file}…")
+            self._start(_import, (name, Path(file)), f"Checking and installing {file}…")
 
     def reject(self) -> None:
-        if self._thread is not None:
-            self._thread.cancel_event.set()
-            self._thread.wait(5000)
+        if self._job is not None:
+            self._job.cancel()
+            self._pool.waitForDone(5000)
         super().reject()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scubasteve.core.annotation import MaskPatch
-from scubasteve.inference.base import CancelToken
+from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.inference.classic import graphcut, shapes
 from scubasteve.inference.classic.crop import Crop
 
@@ -52,38 +52,34 @@ THIN_PART = 0.08
 def generate(crop: Crop, cancel: CancelToken | None = None) -> Iterator[Candidate]:
     """Yield candidates one by one; raises `Cancelled` between generators once `cancel` is set."""
 
-    def check() -> None:
-        if cancel is not None:
-            cancel.check()
-
-    check()
+    raise_if_cancelled(cancel)
     base = graphcut.segment(crop, graphcut.prior(crop, "ellipse"))
     yield Candidate("gc-ellipse", "gc", base.mask)
-    check()
+    raise_if_cancelled(cancel)
     ws70 = shapes.watershed(crop, 0.7)
     yield Candidate("ws-70", "ws", ws70)
-    check()
+    raise_if_cancelled(cancel)
     rounded = graphcut.segment(crop, graphcut.prior(crop, "rounded"), iterations=2).mask
     yield Candidate("gc-rounded", "gc", rounded)
     yield Candidate("ellipse", "shape", shapes.ellipse(crop))
-    check()
+    raise_if_cancelled(cancel)
     biased = {}
     for bias in BIASES:
         biased[bias] = graphcut.cut(crop, base.cost_fg + bias, base.cost_bg)
         name = f"gc-ellipse-{'smaller' if bias > 0 else 'larger'}{abs(bias):g}"
         yield Candidate(name, "gc", biased[bias])
-        check()
+        raise_if_cancelled(cancel)
     ws50 = shapes.watershed(crop, 0.5)
     yield Candidate("ws-50", "ws", ws50)
     far = crop.inbox & (crop.geodesic > GEODESIC_LEVEL)
     if far.any():
         yield Candidate("geodesic", "geo", shapes.fill_holes(shapes.largest_part(far)))
-    check()
+    raise_if_cancelled(cancel)
     diagonals = {}
     for shape in ("diagonal", "antidiagonal"):
         diagonals[shape] = graphcut.segment(crop, graphcut.prior(crop, shape), iterations=2).mask
         yield Candidate(f"gc-{shape}", "gc", diagonals[shape])
-        check()
+        raise_if_cancelled(cancel)
     radius = max(1, round(THIN_PART * max(crop.frame.box.width, crop.frame.box.height)))
     sources = {
         "gc-ellipse": base.mask,
@@ -100,7 +96,7 @@ def generate(crop: Crop, cancel: CancelToken | None = None) -> Iterator[Candidat
         if name in ("gc-ellipse", "gc-rounded", "ws-70"):
             yield Candidate(f"{name}+no-thin", "variant", shapes.without_thin_parts(mask, radius))
             yield Candidate(f"{name}+hull", "variant", shapes.convex_hull(mask))
-        check()
+        raise_if_cancelled(cancel)
     votes = np.mean(
         [m.astype(np.float32) for m in (base.mask, rounded, ws50, ws70, biased[-0.5], biased[0.5])],
         axis=0,

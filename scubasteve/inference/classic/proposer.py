@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from scubasteve.core.annotation import MaskPatch
+from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import (
     DEFAULT_DUPLICATE_IOU,
-    CancelToken,
     PromptPoint,
     Proposal,
     ProposalCallback,
@@ -132,8 +132,7 @@ class ClassicProposer:
             pool.append(cand)
             if on_proposal is not None and len(shown) < k:
                 self._show(crop, cand, pool, shown, on_proposal)
-        if cancel is not None:
-            cancel.check()
+        raise_if_cancelled(cancel)
         return self._rank(crop, pool, k)
 
     def candidates(
@@ -169,8 +168,7 @@ class ClassicProposer:
                 edited = apply_edit(previous, window.frame, before, mask, window.guide)
                 shared = (to_shared(mask, crop.frame.size) | crop.fg_seeds) & ~crop.bg_seeds
                 yield Candidate(f"edit-{reach:g}", "edit", shared, edited)
-            if cancel is not None:
-                cancel.check()
+            raise_if_cancelled(cancel)
         yield from generate(crop, cancel)
         if previous is not None and points:
             return  # GrabCut costs most of a request; after a click the edits answer instead

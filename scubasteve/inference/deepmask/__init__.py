@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from scubasteve.inference.deepmask.config import DeepMaskConfig, tiny_config
 
 if TYPE_CHECKING:  # pragma: no cover
-    from scubasteve.inference.deepmask.engine import DeepMaskOptions, DeepMaskProposer
+    from scubasteve.inference.deepmask.proposer import DeepMaskOptions, DeepMaskProposer
 
 __all__ = ["DeepMaskConfig", "load_proposer", "proposer_from_file", "tiny_config"]
 
@@ -29,7 +29,7 @@ def load_proposer(
     only one). Raises the weights manager's `WeightsNotInstalled` when nothing is installed, and
     `InputError` for files that are not DeepMask weights. `device`: auto, cpu, cuda or mps.
     """
-    from scubasteve.inference.deepmask.models import resolve
+    from scubasteve.inference.deepmask.weights import resolve
 
     return proposer_from_file(resolve(weights), device, options)
 
@@ -39,8 +39,8 @@ def proposer_from_file(
 ) -> DeepMaskProposer:
     from scubasteve.core.errors import InputError
     from scubasteve.inference.deepmask.checkpoint import build_model
-    from scubasteve.inference.deepmask.engine import DeepMaskProposer
-    from scubasteve.inference.deepmask.models import load_weights_file
+    from scubasteve.inference.deepmask.proposer import DeepMaskProposer
+    from scubasteve.inference.deepmask.weights import load_weights_file
     from scubasteve.inference.device import resolve_device
 
     path = Path(path)

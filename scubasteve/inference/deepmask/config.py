@@ -9,7 +9,10 @@ family (bottleneck ResNet trunk, stride 16, same heads) for fast tests.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 from scubasteve.core.errors import InputError
@@ -165,3 +168,46 @@ def tiny_config(**overrides: Any) -> DeepMaskConfig:
     )
     base.update(overrides)
     return DeepMaskConfig(**base)  # type: ignore[arg-type]
+
+
+def infer_config(state: dict[str, Any], padding: str, path: Path | None = None) -> DeepMaskConfig:
+    """The architecture whose state dict has these keys and shapes."""
+
+    def shape(key: str) -> tuple[int, ...]:
+        if key not in state:
+            raise InputError(f"not a DeepMask network: the weight {key!r} is missing", path)
+        return tuple(state[key].shape)
+
+    width = shape("trunk.0.weight")[0]
+    blocks = []
+    for stage in (4, 5, 6):
+        found = {int(m.group(1)) for k in state if (m := re.match(rf"^trunk\.{stage}\.(\d+)\.", k))}
+        if not found:
+            raise InputError(f"not a DeepMask network: trunk layer {stage - 3} is missing", path)
+        blocks.append(max(found) + 1)
+    values: dict[str, Any] = dict(trunk_width=width, trunk_blocks=tuple(blocks), padding=padding)
+    if "neck.2.weight" in state:
+        embed, neck, fsz, _ = shape("neck.2.weight")
+        mask_out = shape("mask_head.weight")[0]
+        mask_size = math.isqrt(mask_out)
+        if mask_size * mask_size != mask_out:
+            raise InputError(f"mask head has {mask_out} outputs, not a square mask", path)
+        values.update(
+            window=fsz * 16,
+            input_size=fsz * 16 + 32,
+            neck_channels=neck,
+            embed_channels=embed,
+            mask_size=mask_size,
+            label_size=2 * mask_size,
+            score_hidden=shape("score_head.1.weight")[0],
+        )
+        if "refine.v0.weight" in state:
+            values.update(
+                sharpmask=True,
+                km=shape("refine.v0.weight")[0] // (fsz * fsz),
+                ks=2 * shape("refine.h0.4.weight")[0],
+            )
+    try:
+        return DeepMaskConfig(**values)
+    except InputError as exc:
+        raise InputError(str(exc), path) from exc

@@ -17,7 +17,6 @@ writes our format. Every problem becomes an `InputError` naming the file.
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from scubasteve.inference.deepmask.checkpoint import (
     read_payload,
     save_weights,
 )
-from scubasteve.inference.deepmask.config import DeepMaskConfig
+from scubasteve.inference.deepmask.config import infer_config
 
 #: Eps of our batch norms; Torch7's frozen affine layers become running_var = 1 - eps.
 BN_EPS = 1e-5
@@ -139,49 +138,6 @@ def _from_port(state: dict[str, Any], path: Path | None) -> LoadedWeights:
     return LoadedWeights(
         infer_config(out, padding, path), out, {"converted_from": "pth-port"}, "pth-port"
     )
-
-
-def infer_config(state: dict[str, Any], padding: str, path: Path | None = None) -> DeepMaskConfig:
-    """The architecture whose state dict has these keys and shapes."""
-
-    def shape(key: str) -> tuple[int, ...]:
-        if key not in state:
-            raise InputError(f"not a DeepMask network: the weight {key!r} is missing", path)
-        return tuple(state[key].shape)
-
-    width = shape("trunk.0.weight")[0]
-    blocks = []
-    for stage in (4, 5, 6):
-        found = {int(m.group(1)) for k in state if (m := re.match(rf"^trunk\.{stage}\.(\d+)\.", k))}
-        if not found:
-            raise InputError(f"not a DeepMask network: trunk layer {stage - 3} is missing", path)
-        blocks.append(max(found) + 1)
-    values: dict[str, Any] = dict(trunk_width=width, trunk_blocks=tuple(blocks), padding=padding)
-    if "neck.2.weight" in state:
-        embed, neck, fsz, _ = shape("neck.2.weight")
-        mask_out = shape("mask_head.weight")[0]
-        mask_size = math.isqrt(mask_out)
-        if mask_size * mask_size != mask_out:
-            raise InputError(f"mask head has {mask_out} outputs, not a square mask", path)
-        values.update(
-            window=fsz * 16,
-            input_size=fsz * 16 + 32,
-            neck_channels=neck,
-            embed_channels=embed,
-            mask_size=mask_size,
-            label_size=2 * mask_size,
-            score_hidden=shape("score_head.1.weight")[0],
-        )
-        if "refine.v0.weight" in state:
-            values.update(
-                sharpmask=True,
-                km=shape("refine.v0.weight")[0] // (fsz * fsz),
-                ks=2 * shape("refine.h0.4.weight")[0],
-            )
-    try:
-        return DeepMaskConfig(**values)
-    except InputError as exc:
-        raise InputError(str(exc), path) from exc
 
 
 def convert_file(src: str | Path, dst: str | Path, meta: dict[str, Any] | None = None) -> Path:

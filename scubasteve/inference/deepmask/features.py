@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from scubasteve.inference.deepmask.canvas import Canvas
 from scubasteve.inference.deepmask.config import DeepMaskConfig
+from scubasteve.inference.deepmask.scaled_views import Canvas
 
 
 @dataclass

@@ -16,7 +16,7 @@ import numpy as np
 
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import PromptPoint
-from scubasteve.inference.deepmask.canvas import warp_logits
+from scubasteve.inference.deepmask.scaled_views import warp_logits
 
 
 @dataclass

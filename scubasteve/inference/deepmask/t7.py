@@ -19,7 +19,7 @@ import numpy as np
 
 from scubasteve.core.errors import InputError
 from scubasteve.inference.deepmask.checkpoint import LoadedWeights
-from scubasteve.inference.deepmask.config import DeepMaskConfig
+from scubasteve.inference.deepmask.config import DeepMaskConfig, infer_config
 
 BN_EPS = 1e-5
 _CONVS = ("nn.SpatialConvolution", "cudnn.SpatialConvolution", "nn.SpatialConvolutionMM")
@@ -343,8 +343,6 @@ def read_t7_model(path: Path) -> LoadedWeights:
         raise InputError(
             f"a Torch7 file, but not a DeepMask/SharpMask/ResNet-50 model: {exc}", path
         ) from exc
-    from scubasteve.inference.deepmask.convert import infer_config
-
     tensors = {k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()}
     config: DeepMaskConfig = infer_config(tensors, padding, path)
     return LoadedWeights(config, tensors, meta, "t7")

@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from scubasteve.inference.base import CancelToken
-from scubasteve.inference.deepmask.canvas import ImagePyramid
+from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.inference.deepmask.config import DeepMaskConfig
 from scubasteve.inference.deepmask.features import LevelFeatures, compute_features
+from scubasteve.inference.deepmask.scaled_views import ImagePyramid
 
 
 def receptive_field(cfg: DeepMaskConfig) -> int:
@@ -84,8 +84,7 @@ def tiled_level(
     passes = 0
     for r0, r1 in tile_spans(rows, core):
         for c0, c1 in tile_spans(cols, core):
-            if cancel is not None:
-                cancel.check()
+            raise_if_cancelled(cancel)
             t0, t1 = max(0, r0 - halo), min(rows, r1 + halo)
             l0, l1 = max(0, c0 - halo), min(cols, c1 + halo)
             canvas = pyramid.canvas(

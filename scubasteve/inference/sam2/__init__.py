@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from scubasteve.core.errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from scubasteve.inference.sam2.engine import Sam2Options, Sam2Proposer
+    from scubasteve.inference.sam2.proposer import Sam2Options, Sam2Proposer
 
 __all__ = ["INSTALL_HINT", "build_model", "load_proposer", "proposer_from_file", "sam2_problem"]
 
@@ -31,7 +31,7 @@ def sam2_problem() -> str:
 
 def resolve(weights: str | Path | None) -> Path:
     """The SAM 2 checkpoint for a model name, a file, or None (the default installed model)."""
-    from scubasteve.inference.weights import resolve_weights
+    from scubasteve.weights import resolve_weights
 
     if weights is None:
         return Path(resolve_weights(None, kind="sam2"))
@@ -46,7 +46,7 @@ def build_model(path: str | Path, device: str = "cpu") -> tuple[Any, Any]:
     The config is chosen from the checkpoint's own architecture, so it always matches the file.
     Raises `InputError` for files that are not SAM 2 checkpoints or do not fit the config.
     """
-    from scubasteve.inference.sam2.checkpoint import identify, read_checkpoint
+    from scubasteve.weights.sam2_checkpoint import identify, read_checkpoint
 
     path = Path(path)
     problem = sam2_problem()
@@ -92,7 +92,7 @@ def proposer_from_file(
     path: str | Path, device: str = "auto", options: Sam2Options | None = None
 ) -> Sam2Proposer:
     from scubasteve.inference.device import resolve_device
-    from scubasteve.inference.sam2.engine import Sam2Proposer
+    from scubasteve.inference.sam2.proposer import Sam2Proposer
 
     choice = resolve_device(device)
     model, variant = build_model(path, choice.device)

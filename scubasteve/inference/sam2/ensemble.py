@@ -18,16 +18,9 @@ from typing import Any
 import numpy as np
 
 from scubasteve.core.annotation import MaskPatch
+from scubasteve.core.cancel import Cancelled, CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
-from scubasteve.inference.base import (
-    Cancelled,
-    CancelToken,
-    MaskProposer,
-    PromptPoint,
-    Proposal,
-    ProposalCallback,
-    relay,
-)
+from scubasteve.inference.base import MaskProposer, PromptPoint, Proposal, ProposalCallback, relay
 from scubasteve.inference.ensemble import EnsembleProposer
 
 log = logging.getLogger(__name__)
@@ -110,8 +103,7 @@ class Sam2Ensemble:
         self.consulted_backup = not sam or not self.sure(sam)
         if not self.consulted_backup:
             return sam
-        if cancel is not None:
-            cancel.check()
+        raise_if_cancelled(cancel)
         classic = self.backup.propose(
             box, k, points, previous=previous, cancel=cancel, on_proposal=callback
         )

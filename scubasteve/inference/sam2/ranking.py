@@ -3,7 +3,7 @@
 Each candidate is cut from low-resolution logits to the request's region; a new one is delivered
 (`on_proposal`) when it is no near-duplicate of one delivered before; the final list ranks those that
 honour every click first, then by score (SAM's predicted IoU), dropping near-duplicates. See
-`scubasteve.inference.sam2.engine` for what the scores mean.
+`scubasteve.inference.sam2.proposer` for what the scores mean.
 """
 
 from __future__ import annotations

@@ -1,0 +1,82 @@
+"""Exporting a whole image folder to one COCO file (what the window's File > Export COCO writes).
+
+Open documents are taken as edited (the caller passes them), the others are read from disk. Images
+whose annotation file cannot be read are left out and named; pre-annotations still waiting for
+review are left out and counted, so that only what a person accepted becomes training data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scubasteve.core.annotation import REVIEW_FLAG, ImageDoc
+from scubasteve.core.project import Project
+from scubasteve.io.coco import write_coco
+from scubasteve.io.labelme import read_labelme
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    path: Path
+    images: int
+    skipped: list[str] = field(default_factory=list)  # annotation files that could not be read
+    unreviewed: int = 0  # pre-annotations left out
+
+    def text(self) -> str:
+        """One line for the status bar."""
+        note = ""
+        if self.skipped:
+            names = ", ".join(self.skipped[:5])
+            if len(self.skipped) > 5:
+                names += f" and {len(self.skipped) - 5} more"
+            note = (
+                f"; left out {len(self.skipped)} image(s) whose annotation file cannot be read: "
+                f"{names}"
+            )
+        if self.unreviewed:
+            note += f"; {self.unreviewed} pre-annotation(s) not yet reviewed left out"
+        return f"Exported {self.images} image(s) to {self.path}{note}."
+
+
+def default_export_path(root: Path) -> Path:
+    """Beside the image folder, not in it (an export inside would be listed among its files)."""
+    return root.parent / f"{root.name}_coco.json"
+
+
+def export_project_coco(
+    project: Project,
+    path: Path,
+    open_docs: Mapping[str, ImageDoc] | None = None,
+    unreadable: Collection[str] = (),
+) -> ExportSummary:
+    """Write every image's accepted annotations to the COCO file `path` (atomically).
+
+    `open_docs` maps an image path (str) to its document as currently edited; `unreadable` holds
+    image paths whose annotation file is known to be unreadable (left out without reading again).
+    """
+    docs: list[ImageDoc] = []
+    skipped: list[str] = []
+    unreviewed = 0
+    for image in project.images:
+        json_path = project.annotation_path(image)
+        if str(image) in unreadable:
+            skipped.append(json_path.name)
+            continue
+        doc = (open_docs or {}).get(str(image))
+        if doc is None:
+            if not json_path.is_file():
+                continue
+            try:
+                doc = read_labelme(json_path)
+            except Exception:  # any unreadable file is left out and named, never fatal
+                skipped.append(json_path.name)
+                continue
+            doc.path = image
+        kept = [a for a in doc.annotations if not a.flags.get(REVIEW_FLAG)]
+        unreviewed += len(doc.annotations) - len(kept)
+        docs.append(dataclasses.replace(doc, annotations=kept))
+    write_coco(path, docs, categories=project.labels, root=project.root)
+    return ExportSummary(path, len(docs), skipped, unreviewed)

@@ -1,0 +1,177 @@
+"""Learning from the user: fine-tune DeepMask on a project's accepted annotations and say if it helped.
+
+The project's LabelMe files are split by image into a training part and a held-out part. Proposal
+quality (mean IoU of the top-ranked and of the best of ten proposals for each held-out object's box)
+is measured with the starting model, the model is fine-tuned on the training part only, and measured
+again. The held-out part is never used for training or model selection, so "after" is honest.
+The classic engine is measured on the same objects: the installed model's sidecar records both,
+and the ensemble leaves a model out that is clearly below the classic engine.
+The new model is installed under `name` only when it is not worse (best of ten) than the start.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scubasteve.core.cancel import CancelToken, raise_if_cancelled
+from scubasteve.core.errors import InputError
+from scubasteve.training.deepmask.data import check_dataset, collect_instances, split_by_image
+from scubasteve.training.deepmask.quality import (
+    ProposalQuality,
+    classic_quality,
+    evaluate_boxes,
+    format_quality,
+    heldout_record,
+)
+from scubasteve.training.deepmask.run import default_run_dir, load_dataset, starting_network, train
+from scubasteve.training.deepmask.trainer import TrainOptions
+from scubasteve.training.progress import ProgressCallback
+
+
+@dataclass
+class ProjectReport:
+    start: str
+    before: ProposalQuality
+    after: ProposalQuality
+    train_images: int
+    holdout_images: int
+    run_dir: Path
+    installed: Path | None
+    name: str
+    classic: ProposalQuality | None = None
+
+    def table(self) -> str:
+        return (
+            f"held-out: {self.holdout_images} images, {self.after.objects} objects "
+            f"(trained on {self.train_images} images)\n"
+            + format_quality(
+                [(f"before ({self.start})", self.before), (f"after ({self.name})", self.after)]
+                + ([("classic engine", self.classic)] if self.classic is not None else [])
+            )
+        )
+
+    def gain(self) -> tuple[float, float]:
+        b, a = self.before.summary(), self.after.summary()
+        return a["top1_mean_iou"] - b["top1_mean_iou"], a["best_mean_iou"] - b["best_mean_iou"]
+
+    def verdict(self) -> str:
+        top1, best = self.gain()
+        change = (
+            f"top-1 {top1:+.3f}, best of ten {best:+.3f} mean IoU on {self.after.objects} objects"
+        )
+        if self.installed is not None:
+            how = "fine-tuning helped" if best >= 0.01 else "no clear change from fine-tuning"
+            text = f"{how} ({change}); installed as {self.name!r} ({self.installed})"
+            return text + self._against_classic()
+        return (
+            f"fine-tuning did not help ({change}); the model was not installed. Its weights are in "
+            f"{self.run_dir / 'last.pt'} (install anyway with: scubasteve models import {self.name} "
+            f"{self.run_dir / 'last.pt'} --kind deepmask)"
+        )
+
+    def _against_classic(self) -> str:
+        from scubasteve.inference.engines import deepmask_trust
+
+        if self.classic is None:
+            return ""
+        _, left_out = deepmask_trust(heldout_record(self.after, self.classic), repr(self.name))
+        return f". Note: {left_out}" if left_out else ""
+
+
+def _engine(net: Any, cfg: Any, device: str) -> Any:
+    from scubasteve.inference.deepmask.proposer import DeepMaskProposer
+
+    return DeepMaskProposer(copy.deepcopy(net), cfg, device)
+
+
+def learn_from_project(
+    folder: Path,
+    *,
+    init: str | Path | None = None,
+    name: str = "deepmask-project",
+    epochs: int = 5,
+    holdout: float = 0.2,
+    device: str = "cpu",
+    batch_size: int = 16,
+    lr: float = 1e-3,
+    limit: int | None = None,
+    batches_per_epoch: int | None = None,
+    progress: ProgressCallback | None = None,
+    on_epoch: Callable[[Any], None] | None = None,
+    seed: int = 0,
+    cancel: CancelToken | None = None,
+) -> ProjectReport:
+    """Measure, fine-tune on the training part, measure again, install when not worse.
+
+    `progress` and `on_epoch` are the trainer's callbacks; `cancel` stops any stage (measuring
+    or training) with `Cancelled`, and then nothing is installed."""
+    from scubasteve.inference.deepmask.weights import register, resolve
+    from scubasteve.weights import WeightsNotInstalled
+
+    data = load_dataset(labelme=Path(folder))
+    instances, summary = collect_instances(data.docs)
+    check_dataset(instances, summary, str(folder), need_images=2)
+    train_ids, hold_ids = split_by_image(len(data.docs), holdout, seed)
+    holdout_docs = [data.docs[i] for i in hold_ids]
+
+    start_from: Path | str | None = init
+    if init is None:
+        try:
+            start_from = resolve(None)
+        except WeightsNotInstalled:
+            start_from = None  # nothing installed: learn from scratch (and say so)
+    net, cfg, start = starting_network(start_from)
+    before = evaluate_boxes(_engine(net, cfg, device), holdout_docs, limit=limit, cancel=cancel)
+
+    run_dir = default_run_dir(f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    options = TrainOptions(
+        epochs=epochs, batch_size=batch_size, lr=lr, batches_per_epoch=batches_per_epoch, seed=seed
+    )
+    result = train(
+        data.docs,
+        train_ids,
+        [],
+        instances=instances,
+        net=net,
+        config=cfg,
+        options=options,
+        run_dir=run_dir,
+        device=device,
+        progress=progress,
+        on_epoch=on_epoch,
+        meta={"project": str(folder), "start": start},
+        cancel=cancel,
+    )
+    after = evaluate_boxes(_engine(net, cfg, device), holdout_docs, limit=limit, cancel=cancel)
+    classic = classic_quality(holdout_docs, limit=limit, cancel=cancel)
+    raise_if_cancelled(cancel)
+    report = ProjectReport(
+        start, before, after, len(train_ids), len(hold_ids), run_dir, None, name, classic
+    )
+    if after.objects == 0:
+        raise InputError(
+            "the held-out images have no objects to measure; use a larger --holdout", folder
+        )
+    _, best_gain = report.gain()
+    if best_gain >= 0 and result.final is not None:
+        top1, best = report.gain()
+        report.installed = register(
+            name,
+            "deepmask",
+            result.final,
+            {
+                "project": str(folder),
+                "start": start,
+                "holdout_top1_gain": top1,
+                "holdout_best_gain": best,
+                "holdout_best_mean_iou": after.summary()["best_mean_iou"],
+                "heldout": heldout_record(after, classic),
+            },
+        )
+    return report
