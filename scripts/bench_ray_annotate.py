@@ -30,7 +30,7 @@ def main() -> None:
     from scubasteve.inference import ray_annotate
     from scubasteve.inference.maskrcnn.model import MaskRCNNSpec, save_random_weights
     from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
-    from scubasteve.inference.pixellib_cli import annotate_folder
+    from scubasteve.inference.preannotation import annotate_folder
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 12
     speed = int(sys.argv[2]) if len(sys.argv) > 2 else 512

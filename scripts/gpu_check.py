@@ -419,7 +419,7 @@ def _ranked_run(args: argparse.Namespace, *rest: Any) -> int:
     """The training of one process of the group, reporting the group's backend first."""
     import torch.distributed as dist
 
-    from scubasteve.training.deepmask_cli import _run
+    from scubasteve.cli.train.deepmask import _run
 
     emit(rank=dist.get_rank(), world=dist.get_world_size(), backend=dist.get_backend())
     return _run(args, *rest)

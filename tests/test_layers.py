@@ -45,12 +45,28 @@ def test_cli_and_core_modules_do_not_load_heavy_libraries() -> None:
     assert result.stdout.strip() == ""
 
 
+def test_the_parser_loads_only_the_cli_modules() -> None:
+    """Each cli/<command>.py imports its workers inside the handlers: `--help` loads none of them."""
+    code = (
+        "import sys\n"
+        "from scubasteve.cli import build_parser; build_parser()\n"
+        "loaded = sorted(m for m in sys.modules if m == 'numpy' or m.startswith('scubasteve.')"
+        " and not m.startswith('scubasteve.cli'))\n"
+        "print(','.join(loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert result.stdout.strip() == ""
+
+
 def test_the_desktop_app_does_not_load_ray() -> None:
     """Ray (the optional extra `scale`) is for `annotate --ray` only: the window never imports it."""
     code = (
         "import sys\n"
         "from scubasteve.cli import build_parser; build_parser()\n"
-        "import scubasteve.gui.app, scubasteve.gui.main_window, scubasteve.inference.pixellib_cli\n"
+        "import scubasteve.gui.app, scubasteve.gui.main_window, scubasteve.cli.annotate\n"
+        "import scubasteve.inference.preannotation\n"
         "print(','.join(m for m in ('ray', 'ray.data') if m in sys.modules))\n"
     )
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}

@@ -15,7 +15,7 @@ from scubasteve.core.geometry import Polygon
 from scubasteve.io.labelme import write_labelme
 from scubasteve.training.maskrcnn.augment import Augmentation, Transform
 from scubasteve.training.maskrcnn.data import split, write_split
-from scubasteve.training.maskrcnn_cli import prepare_data
+from scubasteve.training.maskrcnn.run import prepare_data
 
 W, H = 96, 64
 

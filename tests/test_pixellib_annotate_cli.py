@@ -88,7 +88,7 @@ def test_overwrite_replaces_pre_annotations_and_keeps_hand_annotations(
 ) -> None:
     from test_pixellib_refine import FakeProposer
 
-    import scubasteve.inference.pixellib_cli as cli
+    import scubasteve.inference.preannotation as cli
 
     hand = _hand_made(folder / "img0.png")
     assert _annotate(folder, "--classes", "date,fig") == 0

@@ -20,7 +20,7 @@ from scubasteve.core.geometry import Box, Polygon
 from scubasteve.core.project import Project
 from scubasteve.inference import preannotation
 from scubasteve.inference.maskrcnn.instances import Instance
-from scubasteve.inference.pixellib_cli import annotate_folder
+from scubasteve.inference.preannotation import annotate_folder
 from scubasteve.io.atomic import read_json
 from scubasteve.io.labelme import read_labelme, write_labelme
 

@@ -78,9 +78,11 @@ def test_pytorch_optimizer_after_tensorflow_does_not_crash_the_process() -> None
 def test_pixellib_modules_import_without_tensorflow_or_torch() -> None:
     modules = [
         "scubasteve.inference.maskrcnn.segmenter",
-        "scubasteve.inference.pixellib_cli",
+        "scubasteve.inference.preannotation",
+        "scubasteve.cli.annotate",
         "scubasteve.inference.maskrcnn.refine",
-        "scubasteve.training.maskrcnn_cli",
+        "scubasteve.training.maskrcnn.run",
+        "scubasteve.cli.train",
         "scubasteve.bench.evaluate",
         "scubasteve.bench.pixellib_refine",
     ]

@@ -1,19 +1,19 @@
-"""`scubasteve eval`: COCO mask AP of predictions, or of assisted annotations, against ground truth.
+"""COCO mask AP of predictions, or of assisted annotations, against ground truth.
 
 Both sides are COCO files or LabelMe folders; images are matched by file name. Predictions without a
 score (annotations made with assistance, or by hand) count with score 1.0, so scoring an assisted
 LabelMe folder against hand annotations of the same images measures label quality directly. Besides
 pycocotools' AP, AP50, AP75 and AP at each IoU threshold 0.50..0.95, the mean best mask IoU per
 ground-truth object is reported: for label quality it is the easier number to read.
+`scubasteve eval` (cli/eval.py) prints these numbers.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -315,7 +315,7 @@ def _best_ious(gt_data: dict[str, Any], results: list[dict[str, Any]]) -> np.nda
     return np.asarray(best, dtype=np.float64)
 
 
-# --- plotting and the command ------------------------------------------------------------------------
+# --- plotting ----------------------------------------------------------------------------------
 
 
 def plot_ap_curve(results: dict[str, EvalResult], path: Path) -> None:
@@ -343,28 +343,3 @@ def plot_ap_curve(results: dict[str, EvalResult], path: Path) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     atomic_write_bytes(path, buffer.getvalue())
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    import sys
-
-    problems: list[Problem] = []
-    gt_docs = read_side(args.gt, problems)
-    pred_docs = read_side(args.pred, problems, gt=args.gt)
-    result = evaluate_docs(gt_docs, pred_docs, args.iou_type, args.gt, args.pred, problems)
-    for problem in problems:
-        if problem.severity == "error":
-            print(problem, file=sys.stderr)
-    for line in result.lines():
-        print(line)
-    if getattr(args, "json", None):
-        from scubasteve.io.atomic import atomic_write_json
-
-        atomic_write_json(args.json, asdict(result))
-    if args.plot:
-        plot_ap_curve({args.pred.name or str(args.pred): result}, args.plot)
-        print(f"plot written to {args.plot}")
-    errors = sum(p.severity == "error" for p in problems)
-    if errors:
-        print(f"{errors} error(s): the entries named above were left out", file=sys.stderr)
-    return 1 if errors else 0

@@ -1,12 +1,13 @@
 """How refinement by a mask-proposal engine changes PixelLib's instance masks (mask IoU against GT).
 
-    python -m scubasteve.bench.pixellib_refine --coco instances.json --images DIR [--refiner classic]
-        [--masks simulated | --model NAME] [--limit N]
+    scubasteve bench pixellib-refine --coco instances.json --images DIR [--refiner classic]
+        [--model NAME] [--limit N]
 
-`--masks simulated` (the default) stands in for Mask R-CNN's masks without its weights: each
-ground-truth mask is resampled to 28x28 inside its box and pasted back at 0.5, exactly the path a
-Mask R-CNN mask takes (`instances.unmold_detections`), so it measures what refinement does to masks
-of Mask R-CNN's resolution, with perfect boxes and labels. `--blur S` softens the 28x28 masks first
+(`python -m scubasteve.bench.pixellib_refine` takes the same options.) Without `--model`, simulated
+masks stand in for Mask R-CNN's masks without its weights: each ground-truth mask is resampled to
+28x28 inside its box and pasted back at 0.5, exactly the path a Mask R-CNN mask takes
+(`instances.unmold_detections`), so it measures what refinement does to masks of Mask R-CNN's
+resolution, with perfect boxes and labels. `--blur S` softens the 28x28 masks first
 (a less certain network). `--model NAME` runs a real PixelLib model instead and matches each
 ground-truth object to the same-label detection that overlaps it most.
 """
@@ -18,7 +19,6 @@ import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -87,7 +87,7 @@ def _instances_for(
     return pairs
 
 
-def run(args: argparse.Namespace) -> list[Row]:
+def measure(args: argparse.Namespace) -> list[Row]:
     from scubasteve.inference.engines import create_proposer
     from scubasteve.io.coco import read_coco
 
@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> list[Row]:
         segmenter = InstanceSegmenter(
             args.model, speed=args.speed, min_score=0.05, device=args.device
         )
+    grow = DEFAULT_GROW if args.grow is None else args.grow
     rows: list[Row] = []
     for doc in dataset.docs:
         if args.limit and len(rows) >= args.limit:
@@ -117,7 +118,7 @@ def run(args: argparse.Namespace) -> list[Row]:
                 rows.append(Row("?", float(gt.sum()), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
                 continue
             started = time.perf_counter()
-            box = inst.box.grow(args.grow).clip(w, h)
+            box = inst.box.grow(grow).clip(w, h)
             proposals = proposer.propose(box, k=10)
             seconds = time.perf_counter() - started
             base = mask_iou(inst.patch.to_full(h, w), gt)
@@ -175,29 +176,16 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m scubasteve.bench.pixellib_refine",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--coco", type=Path, required=True)
-    p.add_argument("--images", type=Path, default=None)
-    p.add_argument("--refiner", default="classic")
-    p.add_argument("--model", default=None, help="a PixelLib model instead of simulated masks")
-    p.add_argument("--speed", default="1024")
-    p.add_argument("--blur", type=float, default=0.0, help="Gaussian sigma on the 28x28 masks")
-    p.add_argument("--grow", type=float, default=DEFAULT_GROW, help="box growth per side")
-    p.add_argument("--min-area", type=float, default=0.0)
-    p.add_argument("--limit", type=int, default=None, help="at most this many objects")
-    p.add_argument("--device", default="auto")
-    args = p.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """`scubasteve bench pixellib-refine` (options in cli/bench.py): measure, print the table."""
     started = time.perf_counter()
-    rows = run(args)
+    rows = measure(args)
     print(table(rows))
     print(f"{len(rows)} objects in {time.perf_counter() - started:.0f} s")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from scubasteve.cli import main
+
+    raise SystemExit(main(["bench", "pixellib-refine", *sys.argv[1:]]))

@@ -1,7 +1,9 @@
 """Seconds per image of a PixelLib model at each speed preset.
 
-    python -m scubasteve.bench.pixellib_speed --model mask_rcnn_coco --images DIR [--limit 5]
-    python -m scubasteve.bench.pixellib_speed --random resnet101 --images DIR
+    scubasteve bench pixellib-speed --model mask_rcnn_coco --images DIR [--limit 5]
+    scubasteve bench pixellib-speed --random resnet101 --images DIR
+
+(`python -m scubasteve.bench.pixellib_speed` takes the same options.)
 
 `--random BACKBONE` builds a COCO-shaped (81-class) Mask R-CNN with random weights first, so the
 timing of the real topology can be measured without downloading its weights. The first image of
@@ -17,21 +19,8 @@ import time
 from pathlib import Path
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m scubasteve.bench.pixellib_speed",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", help="model name or .h5 file")
-    src.add_argument("--random", choices=("resnet50", "resnet101"), help="random COCO-shaped model")
-    p.add_argument("--images", type=Path, required=True)
-    p.add_argument("--limit", type=int, default=5, help="timed images per preset")
-    p.add_argument("--speeds", default="1024,512,384,256")
-    p.add_argument("--device", default="auto")
-    args = p.parse_args(argv)
-
+def run(args: argparse.Namespace) -> int:
+    """`scubasteve bench pixellib-speed` (options in cli/bench.py): load, time, print the table."""
     from scubasteve.core.labels import COCO80
     from scubasteve.core.project import scan_images
     from scubasteve.inference.maskrcnn.model import MaskRCNNSpec, save_random_weights
@@ -68,4 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    from scubasteve.cli import main
+
+    raise SystemExit(main(["bench", "pixellib-speed", *sys.argv[1:]]))

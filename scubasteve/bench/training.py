@@ -28,8 +28,7 @@ from scubasteve.training.deepmask.data import (
 )
 from scubasteve.training.deepmask.quality import ProposalQuality, evaluate_boxes, format_quality
 from scubasteve.training.deepmask.run import default_run_dir, load_dataset, prepare_run_dir, train
-from scubasteve.training.deepmask.trainer import Trainer, TrainOptions
-from scubasteve.training.deepmask_cli import bf16_choice
+from scubasteve.training.deepmask.trainer import Trainer, TrainOptions, bf16_choice
 from scubasteve.training.progress import tqdm_bars
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,8 @@
 """The one entry point: `scubasteve` opens the window, subcommands run the same engines headless.
 
-Only argparse and the subcommand modules' parser definitions load here, so `scubasteve --help`
-stays fast: every subcommand imports what it needs inside its own handler.
+Only argparse and the subcommand modules load here, so `scubasteve --help` stays fast: each
+`cli/<command>.py` registers its options and holds its handlers, which import what they need
+(PyTorch, TensorFlow, the engines, the benchmarks) inside their bodies, when the command runs.
 """
 
 from __future__ import annotations
@@ -93,14 +94,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("scubasteve: interrupted", file=sys.stderr)
         return 130
-
-
-def lazy(target: str):  # type: ignore[no-untyped-def]
-    """A handler that imports `module:function` only when the subcommand runs."""
-
-    def handler(args: argparse.Namespace) -> int:
-        module_name, func_name = target.split(":")
-        func = getattr(importlib.import_module(module_name), func_name)
-        return int(func(args) or 0)
-
-    return handler

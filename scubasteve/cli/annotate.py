@@ -1,11 +1,21 @@
-"""`scubasteve annotate DIR`: pre-annotate a folder with PixelLib, headless."""
+"""`scubasteve annotate DIR`: pre-annotate a folder with PixelLib, headless, resumable.
+
+The policy (what is skipped, replaced and flagged for review) and the folder loop live in
+`inference/preannotation.py`; `--ray` runs the loop on a Ray cluster (`inference/ray_annotate.py`).
+PixelLib and TensorFlow load inside the handler, when the command runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from scubasteve.cli import lazy
+if TYPE_CHECKING:
+    from scubasteve.core.project import Project
+    from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
+    from scubasteve.inference.preannotation import AnnotateSummary
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,4 +79,102 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="with --ray: Mask R-CNN actors (default one per GPU, or all CPUs but one)",
     )
-    p.set_defaults(handler=lazy("scubasteve.inference.pixellib_cli:cmd_annotate"))
+    p.set_defaults(handler=cmd_annotate)
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    from scubasteve.core.errors import InputError
+    from scubasteve.core.labels import read_labels_file
+    from scubasteve.core.project import Project
+    from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
+    from scubasteve.inference.remote_images import RemoteFolder, is_uri
+
+    if is_uri(args.folder):  # s3://... : Ray Data reads it, files go to --out (docs/scale.md)
+        project: Any = RemoteFolder.open(
+            args.folder, args.out, getattr(args, "ray", None) is not None
+        )
+    else:
+        project = Project.open(args.folder, annotation_dir=args.out)
+    if not project.images:
+        raise InputError("no images in this folder", args.folder)
+    class_names = read_labels_file(args.labels) if getattr(args, "labels", None) else None
+    classes = args.classes.split(",") if args.classes else None
+    segmenter = InstanceSegmenter(
+        args.model,
+        class_names=class_names,
+        speed=args.speed,
+        min_score=args.min_score,
+        classes=classes,
+        device=getattr(args, "device", "auto"),
+    )
+    run_info = {
+        "model": str(args.model),
+        "speed": segmenter.speed,
+        "min_score": segmenter.min_score,
+        "classes": sorted(segmenter.classes) if segmenter.classes else None,
+        "refiner": args.refiner if args.refine else None,
+        "prefer": args.prefer if args.refine else None,
+    }
+    if getattr(args, "ray", None) is not None:
+        summary, device = _annotate_on_ray(args, project, segmenter, run_info)
+    else:
+        if getattr(args, "workers", None) is not None:
+            raise InputError("--workers needs --ray (the local command runs one model)")
+        summary, device = _annotate_here(args, project, segmenter, run_info)
+    for line in summary.lines(device):
+        print(line)
+    return 1 if summary.failed or summary.stopped else 0
+
+
+def _annotate_here(
+    args: argparse.Namespace,
+    project: Project,
+    segmenter: InstanceSegmenter,
+    run_info: dict[str, Any],
+) -> tuple[AnnotateSummary, str]:
+    from scubasteve.inference.preannotation import annotate_folder, make_refiner
+
+    refiner = make_refiner(args.refiner, getattr(args, "device", "auto")) if args.refine else None
+    device = segmenter.device_description()
+    print(
+        f"model {segmenter.path} ({segmenter.spec.backbone}, {len(segmenter.class_names)} classes); {device}",
+        file=sys.stderr,
+    )
+    summary = annotate_folder(
+        project,
+        segmenter,
+        refiner=refiner,
+        prefer=getattr(args, "prefer", "pixellib"),
+        overwrite=args.overwrite,
+        run_info=run_info,
+    )
+    return summary, device
+
+
+def _annotate_on_ray(
+    args: argparse.Namespace,
+    project: Project,
+    segmenter: InstanceSegmenter,
+    run_info: dict[str, Any],
+) -> tuple[AnnotateSummary, str]:
+    from scubasteve.inference.ray_annotate import SegmenterSettings, annotate_on_ray
+
+    settings = SegmenterSettings(
+        model=str(segmenter.path),
+        class_names=tuple(segmenter.class_names),
+        speed=segmenter.speed,
+        min_score=segmenter.min_score,
+        classes=tuple(sorted(segmenter.classes)) if segmenter.classes else None,
+        device=segmenter.device_request,
+        refiner=args.refiner if args.refine else None,
+        prefer=getattr(args, "prefer", "pixellib"),
+    )
+    print(f"model {segmenter.path} ({segmenter.spec.backbone}); running on Ray", file=sys.stderr)
+    return annotate_on_ray(
+        project,
+        settings,
+        address=args.ray or None,
+        workers=args.workers,
+        overwrite=args.overwrite,
+        run_info=run_info,
+    )

@@ -1,11 +1,13 @@
-"""`scubasteve bench ...`: measurements that print tables (never pass/fail)."""
+"""`scubasteve bench ...`: measurements that print tables (never pass/fail).
+
+The measurements are in `scubasteve.bench`; each handler here imports its
+module when the command runs, so `scubasteve --help` loads none of them.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-from scubasteve.cli import lazy
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _sample_options(p)
     p.add_argument("--k", type=int, default=10, help="proposals per box")
     p.add_argument("--out", type=Path, default=None, help="write per-instance proposals (RLE) here")
-    p.set_defaults(handler=lazy("scubasteve.bench.proposals:run"))
+    p.set_defaults(handler=bench_proposals)
 
     c = kinds.add_parser(
         "clicks",
@@ -40,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     c.add_argument("--jobs", type=int, default=1, help="worker processes (images are split)")
     c.add_argument("--out", type=Path, default=None, help="write every object's IoU per click here")
-    c.set_defaults(handler=lazy("scubasteve.bench.clicks:run"))
+    c.set_defaults(handler=bench_clicks)
 
     a = kinds.add_parser("annotator", help="play a simulated annotator in the real window")
     a.add_argument("--coco", type=Path, required=True)
@@ -59,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--engine", default="ensemble", help="engine the window uses")
     a.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     a.add_argument("--out", type=Path, default=None, help="write the per-object log (JSON) here")
-    a.set_defaults(handler=lazy("scubasteve.bench.annotator:run"))
+    a.set_defaults(handler=bench_annotator)
 
     d = kinds.add_parser(
         "deepmask-precision", help="DeepMask in bfloat16 against float32 on the same weights"
@@ -73,7 +75,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--max-side", type=int, default=640, help="downscale longer image sides to this")
     d.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     d.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
-    d.set_defaults(handler=lazy("scubasteve.bench.deepmask_precision:run"))
+    d.set_defaults(handler=bench_deepmask_precision)
 
     w = kinds.add_parser(
         "deepmask-whole-image", help="DeepMask whole-image mode: time and peak memory"
@@ -91,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--k", type=int, default=100, help="proposals to return")
     w.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     w.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
-    w.set_defaults(handler=lazy("scubasteve.bench.deepmask_whole_image:run"))
+    w.set_defaults(handler=bench_deepmask_whole_image)
 
     t = kinds.add_parser("training", help="DeepMask training throughput and quality on a split")
     t.add_argument("--coco", type=Path, required=True)
@@ -116,23 +118,49 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--bf16", choices=("auto", "on", "off"), default="auto", help="bfloat16 autocast"
     )
-    t.set_defaults(handler=lazy("scubasteve.bench.training:run"))
+    t.set_defaults(handler=bench_training)
 
     s = kinds.add_parser("startup", help="time `scubasteve --help` and the window's first paint")
     s.add_argument("--repeat", type=int, default=5)
-    s.set_defaults(handler=lazy("scubasteve.bench.startup:run"))
+    s.set_defaults(handler=bench_startup)
 
-    for name, module, text in (
-        (
-            "pixellib-refine",
-            "pixellib_refine",
-            "how proposal refinement changes Mask R-CNN mask IoU",
-        ),
-        ("pixellib-speed", "pixellib_speed", "Mask R-CNN seconds per image at each speed preset"),
-    ):
-        f = kinds.add_parser(name, help=text, add_help=False, prefix_chars="\0")
-        f.add_argument("args", nargs=argparse.REMAINDER, help="options of the benchmark (--help)")
-        f.set_defaults(handler=_forward(f"scubasteve.bench.{module}:main"))
+    r = kinds.add_parser(
+        "pixellib-refine",
+        help="how proposal refinement changes Mask R-CNN mask IoU",
+        description="Mask IoU against the ground truth of Mask R-CNN's masks, before and after "
+        "refinement by a mask-proposal engine. Without --model, each ground-truth mask is resampled "
+        "to Mask R-CNN's 28x28 inside its box (perfect boxes and labels); with --model a real "
+        "PixelLib model runs and each object is matched to the same-label detection overlapping "
+        "it most.",
+    )
+    r.add_argument("--coco", type=Path, required=True)
+    r.add_argument("--images", type=Path, default=None)
+    r.add_argument("--refiner", default="classic")
+    r.add_argument("--model", default=None, help="a PixelLib model instead of simulated masks")
+    r.add_argument("--speed", default="1024")
+    r.add_argument("--blur", type=float, default=0.0, help="Gaussian sigma on the 28x28 masks")
+    r.add_argument("--grow", type=float, default=None, help="box growth per side")
+    r.add_argument("--min-area", type=float, default=0.0)
+    r.add_argument("--limit", type=int, default=None, help="at most this many objects")
+    r.add_argument("--device", default="auto")
+    r.set_defaults(handler=bench_pixellib_refine)
+
+    v = kinds.add_parser(
+        "pixellib-speed",
+        help="Mask R-CNN seconds per image at each speed preset",
+        description="Seconds per image of a PixelLib model at each speed preset. --random BACKBONE "
+        "builds a COCO-shaped (81-class) Mask R-CNN with random weights first, so the real "
+        "topology is timed without downloading its weights. The first image of each preset is a "
+        "warm-up and not counted.",
+    )
+    src = v.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="model name or .h5 file")
+    src.add_argument("--random", choices=("resnet50", "resnet101"), help="random COCO-shaped model")
+    v.add_argument("--images", type=Path, required=True)
+    v.add_argument("--limit", type=int, default=5, help="timed images per preset")
+    v.add_argument("--speeds", default="1024,512,384,256")
+    v.add_argument("--device", default="auto")
+    v.set_defaults(handler=bench_pixellib_speed)
 
 
 def _sample_options(p: argparse.ArgumentParser) -> None:
@@ -176,13 +204,58 @@ def _sample_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
 
 
-def _forward(target: str):  # type: ignore[no-untyped-def]
-    """A handler passing the remaining arguments to a benchmark module's own `main(argv)`."""
+# --- handlers: each imports its benchmark when the command runs ---------------------------------
 
-    def handler(args: argparse.Namespace) -> int:
-        import importlib
 
-        module_name, func_name = target.split(":")
-        return int(getattr(importlib.import_module(module_name), func_name)(list(args.args)) or 0)
+def bench_proposals(args: argparse.Namespace) -> int:
+    from scubasteve.bench import proposals
 
-    return handler
+    return proposals.run(args)
+
+
+def bench_clicks(args: argparse.Namespace) -> int:
+    from scubasteve.bench import clicks
+
+    return clicks.run(args)
+
+
+def bench_annotator(args: argparse.Namespace) -> int:
+    from scubasteve.bench import annotator
+
+    return annotator.run(args)
+
+
+def bench_deepmask_precision(args: argparse.Namespace) -> int:
+    from scubasteve.bench import deepmask_precision
+
+    return deepmask_precision.run(args)
+
+
+def bench_deepmask_whole_image(args: argparse.Namespace) -> int:
+    from scubasteve.bench import deepmask_whole_image
+
+    return deepmask_whole_image.run(args)
+
+
+def bench_training(args: argparse.Namespace) -> int:
+    from scubasteve.bench import training
+
+    return training.run(args)
+
+
+def bench_startup(args: argparse.Namespace) -> int:
+    from scubasteve.bench import startup
+
+    return startup.run(args)
+
+
+def bench_pixellib_refine(args: argparse.Namespace) -> int:
+    from scubasteve.bench import pixellib_refine
+
+    return pixellib_refine.run(args)
+
+
+def bench_pixellib_speed(args: argparse.Namespace) -> int:
+    from scubasteve.bench import pixellib_speed
+
+    return pixellib_speed.run(args)

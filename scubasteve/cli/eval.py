@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scubasteve.cli import lazy
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -27,4 +25,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", type=Path, default=None, help="save the AP-vs-IoU curve as a PNG")
     p.add_argument("--json", type=Path, default=None, help="also write the numbers as JSON")
     p.add_argument("--iou-type", choices=("segm", "bbox"), default="segm")
-    p.set_defaults(handler=lazy("scubasteve.bench.evaluate:cmd_eval"))
+    p.set_defaults(handler=cmd_eval)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import sys
+    from dataclasses import asdict
+
+    from scubasteve.bench.evaluate import evaluate_docs, plot_ap_curve, read_side
+    from scubasteve.core.errors import Problem
+
+    problems: list[Problem] = []
+    gt_docs = read_side(args.gt, problems)
+    pred_docs = read_side(args.pred, problems, gt=args.gt)
+    result = evaluate_docs(gt_docs, pred_docs, args.iou_type, args.gt, args.pred, problems)
+    for problem in problems:
+        if problem.severity == "error":
+            print(problem, file=sys.stderr)
+    for line in result.lines():
+        print(line)
+    if getattr(args, "json", None):
+        from scubasteve.io.atomic import atomic_write_json
+
+        atomic_write_json(args.json, asdict(result))
+    if args.plot:
+        plot_ap_curve({args.pred.name or str(args.pred): result}, args.plot)
+        print(f"plot written to {args.plot}")
+    errors = sum(p.severity == "error" for p in problems)
+    if errors:
+        print(f"{errors} error(s): the entries named above were left out", file=sys.stderr)
+    return 1 if errors else 0

@@ -10,19 +10,23 @@ the shapes a machine made reach the LabelMe files through this module, so they a
   not accepted yet (ADR 0405);
 * files are written atomically, and an output folder that cannot be written is refused before any
   image is processed.
+
+`annotate_folder` runs a folder here (`scubasteve annotate`); `ray_annotate` runs it on a Ray cluster.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,6 +35,9 @@ from scubasteve.core.errors import InputError
 from scubasteve.core.project import Project
 from scubasteve.inference.base import MaskProposer
 from scubasteve.inference.maskrcnn.instances import SOURCE, Instance
+
+if TYPE_CHECKING:
+    from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
 
 #: Top-level LabelMe key recording that (and how) a file was pre-annotated.
 RUN_KEY = "scubasteve_preannotation"
@@ -230,3 +237,76 @@ def merge_into_file(image: Path, json_path: Path, found: list[Annotation]) -> in
     json_path.parent.mkdir(parents=True, exist_ok=True)
     write_labelme(doc, json_path)
     return len(found)
+
+
+# --- a folder, run here ---------------------------------------------------------------------------
+
+
+def make_refiner(name: str, device: str) -> MaskProposer:
+    """The mask-proposal engine that refines instance masks."""
+    try:
+        from scubasteve.inference.engines import create_proposer
+    except ImportError as exc:
+        raise InputError(
+            "--refine needs the mask-proposal engines (scubasteve.inference.engines), which this "
+            "installation lacks"
+        ) from exc
+    return create_proposer(name, device=device)
+
+
+def _start(image: Path, segmenter: InstanceSegmenter) -> tuple[Any, Any]:
+    """Load an image and queue its detection: (pixels, Future), or (None, InputError)."""
+    from scubasteve.io.images import load_image
+
+    try:
+        rgb = load_image(image)
+        return rgb, segmenter.detect_async(rgb)
+    except InputError as exc:
+        return None, exc
+
+
+def annotate_folder(
+    project: Project,
+    segmenter: InstanceSegmenter,
+    *,
+    refiner: MaskProposer | None = None,
+    prefer: str = "pixellib",
+    overwrite: bool = False,
+    run_info: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> AnnotateSummary:
+    """Pre-annotate every image of `project`; see the module docstring for what is skipped.
+
+    The next image's detection is queued on the TensorFlow thread before the current image's masks
+    are refined, outlined and written, so the network rarely waits for that work.
+    """
+    from tqdm import tqdm
+
+    summary = AnnotateSummary()
+    started = time.perf_counter()
+    todo = plan_folder(project, summary, overwrite)
+    bar = tqdm(
+        total=len(todo),
+        desc="annotating",
+        unit="image",
+        disable=not progress or None,
+        file=sys.stderr,
+    )
+    pending = _start(todo[0][0], segmenter) if todo else None
+    for index, (image, json_path) in enumerate(todo):
+        rgb, job = pending  # type: ignore[misc]
+        pending = _start(todo[index + 1][0], segmenter) if index + 1 < len(todo) else None
+        bar.update(1)
+        try:
+            if rgb is None:
+                raise job
+            result = image_result(rgb, job.result(), refiner, prefer)
+            write_preannotation(image, json_path, result, overwrite=overwrite, run_info=run_info)
+        except InputError as exc:
+            summary.failed.append((image, exc.problem))
+            continue
+        summary.add(image, result)
+        bar.set_postfix(instances=len(result.annotations))
+    bar.close()
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -173,7 +173,7 @@ class _Segment:
         self.segmenter.load()
         self.refiner = None
         if settings.refiner:
-            from scubasteve.inference.pixellib_cli import make_refiner
+            from scubasteve.inference.preannotation import make_refiner
 
             self.refiner = make_refiner(settings.refiner, settings.device)
 

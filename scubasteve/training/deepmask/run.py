@@ -1,6 +1,6 @@
 """Set up and run a DeepMask or SharpMask training: data, starting weights, run folder, registration.
 
-The CLI handlers (`deepmask_cli.py`), the benchmark and the learn-from-project command use this;
+The CLI handlers (`cli/train/deepmask.py`), the benchmark and the learn-from-project command use this;
 it is Qt-free so that the app can call it from a worker.
 """
 

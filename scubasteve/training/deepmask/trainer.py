@@ -65,6 +65,11 @@ class TrainOptions:
         return self.lr * 0.1**drops
 
 
+def bf16_choice(value: str) -> bool | None:
+    """`TrainOptions.bf16` from the command line's --bf16 auto | on | off."""
+    return {"auto": None, "on": True, "off": False}[value]
+
+
 @dataclass
 class EpochResult:
     epoch: int

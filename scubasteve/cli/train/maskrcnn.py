@@ -2,7 +2,8 @@
 
 The run folder gets train.json/test.json (the split, COCO with category ids from 1), last.h5 and
 best.h5 (checkpoints after every epoch, class names inside), log.csv, model.json (the settings) and
-eval.json (mask AP on the test split). The best model is registered under --name.
+eval.json (mask AP on the test split). The best model is registered under --name. The work is in
+`training/maskrcnn/run.py` and `train.py`; TensorFlow loads inside the handler.
 """
 
 from __future__ import annotations
@@ -15,85 +16,70 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from scubasteve.core.annotation import ImageDoc
-from scubasteve.core.errors import InputError, Problem
-from scubasteve.training.maskrcnn.augment import Augmentation
-from scubasteve.training.maskrcnn.data import (
-    TrainingData,
-    check_labels,
-    class_list,
-    coco_instances,
-    read_annotated,
-    split,
-    write_split,
-)
-from scubasteve.training.maskrcnn.train import TrainSettings, train_maskrcnn
-from scubasteve.training.progress import tqdm_bars
-
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-def prepare_data(
-    data: Path,
-    images: Path | None,
-    classes: list[str] | None,
-    drop_unknown: bool,
-    test_fraction: float,
-    seed: int,
-) -> TrainingData:
-    """Read, check and split the training data. A folder with train/ and test/ subfolders (PixelLib's
-    layout) keeps that split."""
-    problems: list[Problem] = []
-    if data.is_dir() and (data / "train").is_dir() and (data / "test").is_dir():
-        train, root, p1 = read_annotated(data / "train")
-        test, _, p2 = read_annotated(data / "test")
-        problems = p1 + p2
-        root = data
-        names = class_list(train + test, data, classes)
-        train = check_labels(train, names, drop_unknown)
-        test = check_labels(test, names, drop_unknown)
-    else:
-        docs, root, problems = read_annotated(data, images)
-        names = class_list(docs, data, classes)
-        train, test = split(check_labels(docs, names, drop_unknown), test_fraction, seed)
-    if not train:
-        raise InputError("no training images left after leaving out unknown labels", data)
-    return TrainingData(train, test, names, root, problems)
-
-
-def resolve_init(init: str) -> Path | None:
-    if init.strip().lower() in ("none", "random", ""):
-        return None
-    from scubasteve.inference.maskrcnn.weights import resolve_model_file
-
-    try:
-        return resolve_model_file(init)
-    except InputError as exc:
-        raise InputError(f"{exc}; or train from random weights with --init none") from exc
-
-
-def evaluate_on(best: Path, test: list[ImageDoc], image_size: int, device: str) -> Any:
-    """Mask AP of the trained model on the test images (predictions at score >= 0.05)."""
-    from scubasteve.bench.evaluate import evaluate_docs
-    from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
-
-    segmenter = InstanceSegmenter(best, speed=image_size, min_score=0.05, device=device)
-    try:
-        predicted = [
-            ImageDoc(
-                path=d.path,
-                width=d.width,
-                height=d.height,
-                annotations=segmenter.segment(d.pixels()),
-            )
-            for d in test
-        ]
-    finally:
-        segmenter.close()
-    return evaluate_docs(test, predicted)
+def register(kinds: argparse._SubParsersAction) -> None:
+    m = kinds.add_parser(
+        "maskrcnn",
+        help="train a PixelLib Mask R-CNN on LabelMe folders or COCO",
+        description=(
+            "Trains on a LabelMe folder (or one with train/ and test/ subfolders, PixelLib's "
+            "layout) or a COCO file, saves last.h5/best.h5 after every epoch, and registers the "
+            "best model under --name for `scubasteve annotate --model NAME`."
+        ),
+    )
+    m.add_argument("--data", type=Path, required=True, help="LabelMe folder or COCO JSON")
+    m.add_argument("--images", type=Path, help="image folder (with a COCO file)")
+    m.add_argument("--name", default="maskrcnn-custom")
+    m.add_argument("--classes", default=None, help="class names in order (comma-separated)")
+    m.add_argument(
+        "--drop-unknown", action="store_true", help="leave out labels not among --classes"
+    )
+    m.add_argument("--backbone", choices=("resnet50", "resnet101"), default="resnet101")
+    m.add_argument(
+        "--init",
+        default="mask_rcnn_coco",
+        help="pretrained weights (name or .h5 file), or 'none' for random weights",
+    )
+    m.add_argument("--epochs", type=int, default=10)
+    m.add_argument(
+        "--steps", type=int, default=None, help="steps per epoch (default: dataset size)"
+    )
+    m.add_argument("--batch-size", type=int, default=1)
+    m.add_argument("--image-size", type=int, default=512, help="training image side (x64)")
+    m.add_argument(
+        "--layers",
+        choices=("all", "heads", "3+", "4+", "5+"),
+        default="all",
+        help="layers to train (heads: only the parts after the backbone)",
+    )
+    m.add_argument("--lr", type=float, default=0.001, help="learning rate (SGD, momentum 0.9)")
+    m.add_argument("--no-augment", action="store_true", help="train without augmentation")
+    m.add_argument("--test-fraction", type=float, default=0.2)
+    m.add_argument("--seed", type=int, default=0, help="split and augmentation seed")
+    m.add_argument("--device", choices=("auto", "cpu"), default="auto")
+    m.add_argument("--no-eval", action="store_true", help="skip the mask AP on the test split")
+    m.add_argument("--out", type=Path, default=None, help="run folder (default runs/maskrcnn/NAME)")
+    m.add_argument("--overwrite", action="store_true", help="reuse a run folder with checkpoints")
+    m.set_defaults(handler=cmd_train)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from scubasteve.core.errors import InputError
+    from scubasteve.inference.maskrcnn.weights import register_model
+    from scubasteve.io.atomic import atomic_write_json
+    from scubasteve.training.maskrcnn.augment import Augmentation
+    from scubasteve.training.maskrcnn.data import coco_instances, write_split
+    from scubasteve.training.maskrcnn.run import (
+        evaluate_on,
+        prepare_data,
+        resolve_init,
+        write_model_json,
+    )
+    from scubasteve.training.maskrcnn.train import TrainSettings, train_maskrcnn
+    from scubasteve.training.progress import tqdm_bars
+
     if not _NAME.match(args.name):
         raise InputError(f"--name {args.name!r} must be letters, digits, '.', '_' or '-' (max 64)")
     run_dir = args.out or Path("runs") / "maskrcnn" / args.name
@@ -146,20 +132,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "description": f"Mask R-CNN ({args.backbone}) trained here on {args.data.name}: "
         + ", ".join(data.class_names),
     }
-    from scubasteve.inference.maskrcnn.weights import register_model
-
     installed = register_model(args.name, result.best, meta)
-    settings_json = {
-        **asdict(settings),
-        "init": str(settings.init) if settings.init else None,
-        **meta,
-    }
-    settings_json["augmentation"] = (
-        None if settings.augmentation is None else asdict(settings.augmentation)
-    )
-    from scubasteve.io.atomic import atomic_write_json
-
-    atomic_write_json(run_dir / "model.json", settings_json)
+    write_model_json(run_dir, settings, meta)
     for h in result.history:
         val = "-" if h.val_loss is None else f"{h.val_loss:.4f}"
         print(f"epoch {h.epoch}: loss {h.loss:.4f}, val_loss {val} ({h.seconds:.1f} s)")
