@@ -1,6 +1,6 @@
 """What a training loop reports while it runs: one `TrainProgress` per step, for a CLI bar or the GUI.
 
-Both trainers (DeepMask in `deepmask_train.py`, Mask R-CNN in `maskrcnn_train.py`) take a
+Both trainers (DeepMask in `training/deepmask/trainer.py`, Mask R-CNN in `training/maskrcnn/train.py`) take a
 `progress` callback and a `CancelToken` directly: progress is a plain callback, and cancelling
 is the token (checked between steps), never an exception raised from inside a progress bar.
 `tqdm_bars` is the command line's callback.
