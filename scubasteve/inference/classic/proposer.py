@@ -19,7 +19,7 @@ from scubasteve.inference.base import (
     patch_iou,
     validate_box,
 )
-from scubasteve.inference.classic import graphcut, ranking, shapes
+from scubasteve.inference.classic import graphcut, offload, ranking, shapes
 from scubasteve.inference.classic.cache import ImageCache
 from scubasteve.inference.classic.changes import ChangeGrid
 from scubasteve.inference.classic.crop import Crop, build_crop
@@ -88,6 +88,7 @@ class ClassicProposer:
 
     def set_image(self, image: np.ndarray) -> None:
         """Take an (H, W, 3) uint8 RGB image (grayscale, RGBA and float arrays are converted)."""
+        offload.warm()  # the helper process for minimum cuts starts while the user draws a box
         cache = ImageCache.build(image)
         with self._lock:
             self._cache = cache
