@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from scubasteve.inference.classic import mincut, offload
+from scubasteve.inference.classic import gridsolve, offload
 
 
 def _ready(helper: offload.Helper, timeout: float = 60.0) -> int:
@@ -45,8 +49,8 @@ def test_cuts_in_the_helper_equal_cuts_in_thread(helper):
     _ready(helper)
     for seed in range(5):
         problem = _grid_problem(seed)
-        here = mincut.grid_cut(*problem)
-        there = helper.call(mincut.grid_cut, *problem)
+        here = gridsolve.grid_cut(*problem)
+        there = helper.call(gridsolve.grid_cut, *problem)
         assert there.dtype == bool and there.shape == here.shape
         assert np.array_equal(here, there)
         assert not there[:, :5].any()
@@ -54,11 +58,10 @@ def test_cuts_in_the_helper_equal_cuts_in_thread(helper):
 
 def test_a_dead_helper_falls_back_and_is_replaced(helper):
     first = _ready(helper)
-    helper._process.kill()
-    helper._process.join(10)
+    helper._child.kill()
     problem = _grid_problem(7)
     # The call that finds the helper dead still answers (in-thread), and a new helper follows.
-    assert np.array_equal(helper.call(mincut.grid_cut, *problem), mincut.grid_cut(*problem))
+    assert np.array_equal(helper.call(gridsolve.grid_cut, *problem), gridsolve.grid_cut(*problem))
     second = _ready(helper)
     assert second != first
 
@@ -84,10 +87,41 @@ def test_the_switch_keeps_calls_in_thread(helper, monkeypatch):
     monkeypatch.setenv(offload.ENV_SWITCH, "0")
     helper.warm()
     assert helper.call(os.getpid) == os.getpid()
-    assert helper._process is None
+    assert helper._child is None
 
 
 def test_no_helper_after_too_many_starts(helper, monkeypatch):
     monkeypatch.setattr(offload, "MAX_STARTS", 0)
     assert helper.call(os.getpid) == os.getpid()
-    assert helper._process is None
+    assert helper._child is None
+
+
+def test_a_script_without_a_main_guard_runs_once(tmp_path):
+    """The helper is no multiprocessing child, which would run the main script a second time."""
+    out = tmp_path / "runs.txt"
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os, time
+            from scubasteve.inference.classic import offload
+            with open({str(out)!r}, "a") as f:
+                f.write("ran\\n")
+            end = time.monotonic() + 60
+            while offload.call(os.getpid) == os.getpid() and time.monotonic() < end:
+                time.sleep(0.05)
+            print(offload.call(os.getpid) != os.getpid())
+            """
+        )
+    )
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"  # the helper served
+    assert out.read_text() == "ran\n"

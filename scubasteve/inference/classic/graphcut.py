@@ -6,7 +6,7 @@ background and corrective clicks are hard labels. Neighbouring pixels pay a cont
 cost for taking different labels. As in GrabCut, the colour models are re-estimated from each
 cut; unlike GrabCut the shape prior keeps the object from vanishing when the object's colours
 also appear in the background (the common case on cluttered photos, where plain GrabCut often
-returns an empty mask). Minimum cuts come from PyMaxflow (`mincut`), in a helper process (`offload`).
+returns an empty mask). Minimum cuts come from PyMaxflow (`gridsolve`), in a helper process (`offload`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scubasteve.inference.classic import mincut, offload
+from scubasteve.inference.classic import gridsolve, offload
 from scubasteve.inference.classic.crop import BINS_PER_CHANNEL, Crop
 
 #: A cost no finite energy reaches: a hard label.
@@ -141,7 +141,9 @@ def cut(
     w_right[:, -1] = 0.0  # edges leaving the window are not part of this graph
     w_down[-1, :] = 0.0
     # PyMaxflow holds the GIL throughout: in the helper process the GUI thread never waits for it.
-    out[rows, cols] = offload.call(mincut.grid_cut, cfg, cbg, w_right, w_down, smoothness) & inbox
+    out[rows, cols] = (
+        offload.call(gridsolve.grid_cut, cfg, cbg, w_right, w_down, smoothness) & inbox
+    )
     return out
 
 

@@ -1,14 +1,16 @@
-"""A helper process for the classic engine's C calls that hold the GIL (PyMaxflow's cuts).
+"""A helper process for the classic engine's C calls that hold the GIL (`gridsolve`).
 
-PyMaxflow builds its graph and computes the maximum flow without releasing the GIL: on the engine
-thread a cut of a fine window held it for tens of milliseconds, and the GUI thread, which needs the
-GIL for every Qt callback, froze for as long (ADR 0105). `call(fn, *args)` runs a module-level
+PyMaxflow builds its graph and computes the maximum flow without releasing the GIL, and so does
+scikit-image's minimum-cost path search: on the engine thread a cut of a fine window held it for
+tens of milliseconds, and the GUI thread, which needs the GIL for every Qt callback, froze for as
+long (ADR 0105). `call(fn, *args)` runs a module-level
 function in one persistent helper process instead, where it holds only that process's GIL; the
 engine thread waits for the answer with its own GIL released.
 
-Robustness over speed: the helper starts in the background (spawn, as on Windows and macOS; a
-frozen app's launcher calls `multiprocessing.freeze_support`) and calls run on the calling thread
-until it has announced itself ready; a helper that dies, hangs or fails is dropped and the call
+Robustness over speed: the helper (`python -c`, or in a frozen app a multiprocessing child, which
+the launcher's `multiprocessing.freeze_support` serves) starts in the background and connects back
+through a local socket (a named pipe on Windows) once it has imported what it needs; until then
+calls run on the calling thread; a helper that dies, hangs or fails is dropped and the call
 runs on the calling thread (a new helper is started later, a few times at most). Only one thread
 uses the helper at a time; a second caller meanwhile runs on its own thread. The helper ends when
 the pipe closes, so it never outlives the app, even one that exits without clean-up.
@@ -17,11 +19,14 @@ the pipe closes, so it never outlives the app, even one that exits without clean
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from scubasteve.inference.classic import gridsolve
 
 log = logging.getLogger(__name__)
 
@@ -34,36 +39,105 @@ MAX_STARTS = 3
 #: Set to "0" to run every call on the calling thread (for comparisons and debugging).
 ENV_SWITCH = "SCUBASTEVE_OFFLOAD"
 
-_READY = "ready"
+#: What the helper runs (`python -c`): read its settings from stdin, then serve.
+_CHILD_CODE = (
+    "import pickle, sys; a = pickle.load(sys.stdin.buffer); sys.path[:] = a[0]; "
+    "from scubasteve.inference.classic.offload import serve; serve(*a[1:])"
+)
 
 
-def _serve(conn: Any) -> None:
-    """The helper's loop: (fn, args) in, ("ok", result) or ("error", text) out, until EOF."""
-    conn.send(_READY)
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, OSError):
+def serve(address: Any, authkey: bytes, modules: tuple[str, ...]) -> None:
+    """The helper's side: import `modules`, connect (which says it is ready), then answer calls.
+
+    Each message is (fn, args); the answer ("ok", result) or ("error", text). Ends when the
+    connection closes, that is when the app ends.
+    """
+    from multiprocessing.connection import Client
+
+    for name in modules:
+        with contextlib.suppress(ImportError):  # a call that needs it fails, and runs in-thread
+            importlib.import_module(name)
+    try:
+        conn = Client(address, authkey=authkey)
+    except OSError:
+        return
+    try:
+        while True:
+            try:
+                fn, args = conn.recv()
+            except (EOFError, OSError):
+                return
+            try:
+                result = fn(*args)
+            except Exception as exc:  # reported; the caller runs the call itself
+                conn.send(("error", f"{type(exc).__name__}: {exc}"))
+            else:
+                conn.send(("ok", result))
+    except KeyboardInterrupt:  # Ctrl+C in the app's terminal reaches the helper too
+        return
+
+
+class _Child:
+    """A started helper process: a subprocess, or a multiprocessing one in a frozen app."""
+
+    def __init__(self, address: Any, authkey: bytes, modules: tuple[str, ...]) -> None:
+        import sys
+
+        if getattr(sys, "frozen", False):
+            # The frozen app is no Python interpreter: multiprocessing re-runs it as a child,
+            # and its launcher's freeze_support turns that run into the helper.
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("spawn")
+            self._process: Any = ctx.Process(
+                target=serve, args=(address, authkey, modules), daemon=True
+            )
+            self._process.start()
+            self._popen = None
             return
-        if job is None:
-            return
-        fn, args = job
+        import pickle
+        import subprocess
+
+        # Not multiprocessing here: its children re-run the main script, which a script
+        # without an `if __name__ == "__main__"` guard would do all over again.
+        flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+        self._popen = subprocess.Popen(
+            [sys.executable, "-c", _CHILD_CODE], stdin=subprocess.PIPE, creationflags=flags
+        )
+        assert self._popen.stdin is not None
         try:
-            result = fn(*args)
-        except Exception as exc:  # reported; the caller runs the call itself
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
-        else:
-            conn.send(("ok", result))
+            self._popen.stdin.write(pickle.dumps((list(sys.path), address, authkey, modules)))
+            self._popen.stdin.close()
+        except OSError:
+            self.kill()
+            raise
+
+    def alive(self) -> bool:
+        if self._popen is not None:
+            return self._popen.poll() is None
+        return bool(self._process.is_alive())
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):  # it is gone already: nothing to clean up
+            if self._popen is not None:
+                self._popen.kill()
+                self._popen.wait(5)
+            else:
+                self._process.kill()
+                self._process.join(5)
 
 
 class Helper:
     """One helper process, started on demand, shared by the threads of this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, modules: tuple[str, ...] = ()) -> None:
+        """`modules`: what the helper imports before it reports ready."""
+        self._modules = tuple(modules)
         self._lock = threading.Lock()
-        self._process: Any = None
+        self._child: _Child | None = None
+        self._listener: Any = None
+        self._accepted: list[Any] = []  # the helper's connection, once it has connected
         self._conn: Any = None
-        self._ready = False
         self._pid = 0  # the process that started the helper (a forked child must not use it)
         self._starts = 0
 
@@ -114,59 +188,59 @@ class Helper:
             self._starts = 0
 
     def _connection(self) -> Any:
-        """The ready helper's pipe; None while it starts or when none can run. Lock held."""
-        if self._process is not None and self._pid != os.getpid():
+        """The ready helper's connection; None while it starts or when none can run. Lock held."""
+        if self._child is not None and self._pid != os.getpid():
             self._forget()  # inherited through fork: the parent's helper, not ours
-        if self._process is None:
-            if self._starts >= MAX_STARTS:
-                return None
-            self._start()
+        if self._child is None:
+            if self._starts < MAX_STARTS:
+                self._start()
             return None
-        if not self._ready:
-            try:
-                if not self._conn.poll(0):
-                    return None if self._process.is_alive() else self._drop()
-                self._ready = self._conn.recv() == _READY
-            except Exception:
-                return self._drop()
-            if not self._ready:
-                return self._drop()
+        if self._conn is None:
+            if not self._accepted:
+                return None if self._child.alive() else self._drop()
+            self._conn = self._accepted[0]
         return self._conn
 
     def _start(self) -> None:
-        import multiprocessing
+        import secrets
+        from multiprocessing.connection import Listener
 
         self._starts += 1
+        authkey = secrets.token_bytes(32)
         try:
-            ctx = multiprocessing.get_context("spawn")
-            parent, child = ctx.Pipe()
-            process = ctx.Process(
-                target=_serve, args=(child,), daemon=True, name="scubasteve-classic-helper"
-            )
-            process.start()
-            child.close()
-        except Exception as exc:  # no processes here (sandbox, frozen app without support)
+            listener = Listener(authkey=authkey)  # a local socket, or a named pipe on Windows
+            child = _Child(listener.address, authkey, self._modules)
+        except Exception as exc:  # no processes here (a sandbox, a broken install)
             log.warning("classic engine helper process did not start (%s); working in-thread", exc)
             return
-        self._process, self._conn, self._ready, self._pid = process, parent, False, os.getpid()
+        accepted: list[Any] = []
+
+        def accept() -> None:
+            with contextlib.suppress(Exception):  # closed: the helper was dropped meanwhile
+                accepted.append(listener.accept())
+            with contextlib.suppress(Exception):
+                listener.close()
+
+        threading.Thread(target=accept, daemon=True, name="classic-helper-accept").start()
+        self._child, self._listener, self._accepted = child, listener, accepted
+        self._conn, self._pid = None, os.getpid()
 
     def _drop(self) -> None:
         """End the helper (if any) and forget it. Returns None for `_connection`."""
-        process, conn = self._process, self._conn
+        child, conn, listener = self._child, self._conn, self._listener
         self._forget()
-        if conn is not None:
-            with contextlib.suppress(OSError):
-                conn.close()
-        if process is not None:
-            with contextlib.suppress(Exception):  # it is gone already: nothing to clean up
-                process.kill()
-                process.join(1.0)
+        for closable in (conn, listener):
+            if closable is not None:
+                with contextlib.suppress(Exception):
+                    closable.close()
+        if child is not None:
+            child.kill()
 
     def _forget(self) -> None:
-        self._process, self._conn, self._ready, self._pid = None, None, False, 0
+        self._child, self._listener, self._accepted, self._conn, self._pid = None, None, [], None, 0
 
 
-_helper = Helper()
+_helper = Helper(gridsolve.MODULES)
 
 
 def call(fn: Callable[..., T], *args: Any) -> T:

@@ -85,10 +85,10 @@ class ClassicProposer:
         self.duplicate_iou = duplicate_iou
         self._cache: ImageCache | None = None
         self._lock = threading.Lock()
+        offload.warm()  # the helper process for the GIL-bound solvers starts in the background
 
     def set_image(self, image: np.ndarray) -> None:
         """Take an (H, W, 3) uint8 RGB image (grayscale, RGBA and float arrays are converted)."""
-        offload.warm()  # the helper process for minimum cuts starts while the user draws a box
         cache = ImageCache.build(image)
         with self._lock:
             self._cache = cache

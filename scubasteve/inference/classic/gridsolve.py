@@ -1,8 +1,9 @@
-"""The minimum cut of a 4-connected pixel grid with PyMaxflow: the one place that calls it.
+"""The classic engine's solvers on the pixel grid whose C code holds the GIL.
 
-Kept apart from `graphcut` (which prepares the costs) and light to import (NumPy and PyMaxflow
-only), because it is what the helper process runs (`offload`, ADR 0105): PyMaxflow holds the GIL
-for the whole graph construction and flow computation.
+PyMaxflow's minimum cut (`grid_cut`) and scikit-image's minimum-cost paths (`min_cost_paths`) keep
+the GIL for their whole run, tens of milliseconds on a fine window, so the engine runs them in a
+helper process (`offload`, ADR 0105). This module is what that process imports: NumPy, PyMaxflow and
+scikit-image's graph module only, and nothing else of the engine.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import numpy as np
 _RIGHT = np.array([[0, 0, 0], [0, 0, 1], [0, 0, 0]])
 _DOWN = np.array([[0, 0, 0], [0, 0, 0], [0, 1, 0]])
 
+#: Modules the helper process imports before it reports ready (so no call waits for an import).
+MODULES = ("maxflow", "skimage.graph")
+
 
 def grid_cut(
     cost_fg: np.ndarray,
@@ -20,7 +24,7 @@ def grid_cut(
     w_down: np.ndarray,
     smoothness: float,
 ) -> np.ndarray:
-    """(h, w) bool, True = object: the labelling of least total cost.
+    """(h, w) bool, True = object: the labelling of least total cost (a minimum cut).
 
     `cost_fg` / `cost_bg` (h, w): what labelling each pixel object / background costs;
     `w_right` / `w_down` (h, w): the weights of the edges to the right and lower neighbours
@@ -36,3 +40,12 @@ def grid_cut(
     graph.add_grid_tedges(nodes, cost_bg, cost_fg)
     graph.maxflow()
     return ~graph.get_grid_segments(nodes)
+
+
+def min_cost_paths(cost: np.ndarray, starts: list[np.ndarray]) -> np.ndarray:
+    """(h, w) float64: the least total `cost` (h, w) float64 of a path from any of `starts`
+    ((row, col) each) to each pixel, 8-connected, diagonal steps weighted by their length."""
+    from skimage.graph import MCP_Geometric
+
+    distance, _ = MCP_Geometric(cost).find_costs(starts)
+    return distance
