@@ -79,8 +79,7 @@ def test_a_hung_helper_is_dropped(helper, monkeypatch):
     t0 = time.perf_counter()
     assert helper.call(time.sleep, 0.3) is None  # timed out there, then slept here
     assert time.perf_counter() - t0 < 10
-    assert helper.call(os.getpid) == os.getpid()  # dropped: the next helper is still starting
-    assert _ready(helper) != pid
+    assert helper.call(os.getpid) not in (pid, os.getpid())  # dropped, and a new one serves
 
 
 def test_the_switch_keeps_calls_in_thread(helper, monkeypatch):
@@ -125,3 +124,8 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True"  # the helper served
     assert out.read_text() == "ran\n"
+
+
+def test_the_first_call_waits_for_the_starting_helper(helper):
+    """A cut in-thread would freeze the window; the first call waits for the helper instead."""
+    assert helper.call(os.getpid) != os.getpid()

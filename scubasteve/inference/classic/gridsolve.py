@@ -2,8 +2,7 @@
 
 PyMaxflow's minimum cut (`grid_cut`) and scikit-image's minimum-cost paths (`min_cost_paths`) keep
 the GIL for their whole run, tens of milliseconds on a fine window, so the engine runs them in a
-helper process (`offload`, ADR 0105). This module is what that process imports: NumPy, PyMaxflow and
-scikit-image's graph module only, and nothing else of the engine.
+helper process (`offload`, ADR 0105), which imports `MODULES` before it reports ready.
 """
 
 from __future__ import annotations

@@ -3,17 +3,17 @@
 PyMaxflow builds its graph and computes the maximum flow without releasing the GIL, and so does
 scikit-image's minimum-cost path search: on the engine thread a cut of a fine window held it for
 tens of milliseconds, and the GUI thread, which needs the GIL for every Qt callback, froze for as
-long (ADR 0105). `call(fn, *args)` runs a module-level
-function in one persistent helper process instead, where it holds only that process's GIL; the
-engine thread waits for the answer with its own GIL released.
+long (ADR 0105). `call(fn, *args)` runs a module-level function in one persistent helper process
+instead, where it holds only that process's GIL; the engine thread waits for the answer with its own
+GIL released.
 
 Robustness over speed: the helper (`python -c`, or in a frozen app a multiprocessing child, which
 the launcher's `multiprocessing.freeze_support` serves) starts in the background and connects back
-through a local socket (a named pipe on Windows) once it has imported what it needs; until then
-calls run on the calling thread; a helper that dies, hangs or fails is dropped and the call
-runs on the calling thread (a new helper is started later, a few times at most). Only one thread
-uses the helper at a time; a second caller meanwhile runs on its own thread. The helper ends when
-the pipe closes, so it never outlives the app, even one that exits without clean-up.
+through a local socket (a named pipe on Windows) once it has imported what it needs. The first call
+waits for that (a few seconds at most); a call that finds no helper ready, or a helper that dies,
+hangs or fails, runs on the calling thread, and a dropped helper is replaced (a few times at most).
+One thread uses the helper at a time; a second caller meanwhile works on its own thread. The helper
+ends when its connection closes, so it never outlives the app, even one that exits without clean-up.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import importlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,6 +35,9 @@ T = TypeVar("T")
 
 #: Seconds a call may take in the helper before the helper is dropped and the call runs here.
 CALL_TIMEOUT_S = 30.0
+#: Seconds the first call waits for a starting helper (with the GIL released) before it works
+#: in-thread: a cut in-thread freezes the window, a wait only delays the first proposals.
+START_WAIT_S = 10.0
 #: Helpers started per process at most (a helper that keeps dying is not restarted for ever).
 MAX_STARTS = 3
 #: Set to "0" to run every call on the calling thread (for comparisons and debugging).
@@ -140,6 +144,7 @@ class Helper:
         self._conn: Any = None
         self._pid = 0  # the process that started the helper (a forked child must not use it)
         self._starts = 0
+        self._waited = False  # whether a call has waited for the current helper to start
 
     @property
     def enabled(self) -> bool:
@@ -150,7 +155,7 @@ class Helper:
         if not self.enabled or not self._lock.acquire(blocking=False):
             return
         try:
-            self._connection()
+            self._connection(wait=False)
         finally:
             self._lock.release()
 
@@ -162,7 +167,7 @@ class Helper:
         if not self.enabled or not self._lock.acquire(blocking=False):
             return fn(*args)
         try:
-            conn = self._connection()
+            conn = self._connection(wait=True)
             if conn is None:
                 return fn(*args)
             try:
@@ -187,18 +192,27 @@ class Helper:
             self._drop()
             self._starts = 0
 
-    def _connection(self) -> Any:
-        """The ready helper's connection; None while it starts or when none can run. Lock held."""
+    def _connection(self, wait: bool) -> Any:
+        """The ready helper's connection; None while it starts or when none can run. Lock held.
+
+        `wait`: the first time, wait up to `START_WAIT_S` for a starting helper.
+        """
         if self._child is not None and self._pid != os.getpid():
             self._forget()  # inherited through fork: the parent's helper, not ours
         if self._child is None:
-            if self._starts < MAX_STARTS:
-                self._start()
-            return None
-        if self._conn is None:
-            if not self._accepted:
-                return None if self._child.alive() else self._drop()
-            self._conn = self._accepted[0]
+            if self._starts >= MAX_STARTS:
+                return None
+            self._start()
+        if self._child is None or self._conn is not None:
+            return self._conn
+        if wait and not self._waited:
+            self._waited = True
+            end = time.monotonic() + START_WAIT_S
+            while not self._accepted and self._child.alive() and time.monotonic() < end:
+                time.sleep(0.01)
+        if not self._accepted:
+            return None if self._child.alive() else self._drop()
+        self._conn = self._accepted[0]
         return self._conn
 
     def _start(self) -> None:
@@ -223,7 +237,7 @@ class Helper:
 
         threading.Thread(target=accept, daemon=True, name="classic-helper-accept").start()
         self._child, self._listener, self._accepted = child, listener, accepted
-        self._conn, self._pid = None, os.getpid()
+        self._conn, self._pid, self._waited = None, os.getpid(), False
 
     def _drop(self) -> None:
         """End the helper (if any) and forget it. Returns None for `_connection`."""
