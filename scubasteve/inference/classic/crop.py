@@ -22,6 +22,7 @@ import numpy as np
 from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import PromptPoint
+from scubasteve.inference.classic import gridsolve, offload
 from scubasteve.inference.classic.cache import ImageCache
 from scubasteve.inference.classic.changes import ChangeGrid
 from scubasteve.inference.classic.frame import Frame
@@ -152,8 +153,6 @@ def _geodesic_from_ring(grad: np.ndarray, inbox: np.ndarray, box_short_side: flo
     Background tends to reach into the box without crossing a strong edge; the object does not.
     With no ring (a whole-image box) the window's border stands in for it.
     """
-    from skimage.graph import MCP_Geometric
-
     h, w = grad.shape
     # Edge strength relative to the window's mean (floored: flat synthetic scenes have none).
     cost = grad / max(float(grad.mean()), 1.0) + 0.2
@@ -167,5 +166,6 @@ def _geodesic_from_ring(grad: np.ndarray, inbox: np.ndarray, box_short_side: flo
     cost[starts] = 1e-6
     n, labels = cv2.connectedComponents(starts.astype(np.uint8), connectivity=8)
     seeds = [np.argwhere(labels == i)[0] for i in range(1, n)]
-    distance, _ = MCP_Geometric(cost.astype(np.float64)).find_costs(seeds)
+    # scikit-image holds the GIL throughout: in the helper process the GUI thread never waits.
+    distance = offload.call(gridsolve.min_cost_paths, cost.astype(np.float64), seeds)
     return (distance / (0.5 * box_short_side + 1e-3)).astype(np.float32)

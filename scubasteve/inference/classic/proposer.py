@@ -19,7 +19,7 @@ from scubasteve.inference.base import (
     patch_iou,
     validate_box,
 )
-from scubasteve.inference.classic import graphcut, ranking, shapes
+from scubasteve.inference.classic import graphcut, offload, ranking, shapes
 from scubasteve.inference.classic.cache import ImageCache
 from scubasteve.inference.classic.changes import ChangeGrid
 from scubasteve.inference.classic.crop import Crop, build_crop
@@ -85,6 +85,7 @@ class ClassicProposer:
         self.duplicate_iou = duplicate_iou
         self._cache: ImageCache | None = None
         self._lock = threading.Lock()
+        offload.warm()  # the helper process for the GIL-bound solvers starts in the background
 
     def set_image(self, image: np.ndarray) -> None:
         """Take an (H, W, 3) uint8 RGB image (grayscale, RGBA and float arrays are converted)."""
