@@ -26,6 +26,18 @@ def _ready(helper: offload.Helper, timeout: float = 60.0) -> int:
     pytest.fail("the helper process did not become ready")
 
 
+@pytest.fixture(autouse=True)
+def _offload_on(monkeypatch):
+    """The helper is opt-in (`SCUBASTEVE_OFFLOAD=1`); these tests are about it, so switch it on."""
+    monkeypatch.setenv(offload.ENV_SWITCH, "1")
+
+
+def test_the_helper_is_off_unless_asked_for(monkeypatch):
+    monkeypatch.delenv(offload.ENV_SWITCH)
+    assert not offload.Helper().enabled
+    assert offload.Helper().call(os.getpid) == os.getpid()  # runs in-thread
+
+
 @pytest.fixture
 def helper():
     h = offload.Helper()
@@ -117,6 +129,7 @@ def test_a_script_without_a_main_guard_runs_once(tmp_path):
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+        offload.ENV_SWITCH: "1",
     }
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env

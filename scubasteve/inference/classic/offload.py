@@ -40,7 +40,8 @@ CALL_TIMEOUT_S = 30.0
 START_WAIT_S = 10.0
 #: Helpers started per process at most (a helper that keeps dying is not restarted for ever).
 MAX_STARTS = 3
-#: Set to "0" to run every call on the calling thread (for comparisons and debugging).
+#: Set to "1" to run the GIL-bound solvers in the helper process. Off by default: on a quiet
+#: 2-core machine the helper made proposals slower and GUI stalls longer (ADR 0105, measured).
 ENV_SWITCH = "SCUBASTEVE_OFFLOAD"
 
 #: What the helper runs (`python -c`): read its settings from stdin, then serve.
@@ -148,7 +149,7 @@ class Helper:
 
     @property
     def enabled(self) -> bool:
-        return os.environ.get(ENV_SWITCH, "1") != "0"
+        return os.environ.get(ENV_SWITCH, "0") == "1"
 
     def warm(self) -> None:
         """Start the helper now (in the background), so it is ready when the first call comes."""
