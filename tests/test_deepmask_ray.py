@@ -7,7 +7,6 @@ test's own data folder (where rank 0 registers the model) through Ray's runtime 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -15,24 +14,12 @@ from pathlib import Path
 
 import pytest
 from helpers.deepmask_data import write_labelme_project
+from helpers.ray_processes import processes_of_this_ray
 
 from scubasteve.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 RAY_LIMIT_S = 480  # one test: Ray start-up, two workers importing torch, a restart, 4 epochs
-
-
-def _processes_of_this_ray(marker: str) -> list:
-    """The processes of the Ray this test started whose command line names `marker` (only
-    descendants of this process: other sessions on a shared host may run Ray too)."""
-    import psutil
-
-    found = []
-    for p in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):  # gone in the meantime
-            if any(marker in part for part in p.cmdline()):
-                found.append(p)
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +75,7 @@ def test_a_killed_worker_is_replaced_and_the_run_continues_from_its_last_epoch(
     while not _epochs(out) and time.monotonic() < deadline and run.is_alive():
         time.sleep(0.1)
     assert run.is_alive() and len(_epochs(out)) < 4, "the run ended before a worker could be killed"
-    workers = _processes_of_this_ray("RayTrainWorker")
+    workers = processes_of_this_ray("RayTrainWorker")
     assert len(workers) == 2, workers
     workers[-1].kill()
     run.join(RAY_LIMIT_S / 2)

@@ -6,7 +6,6 @@ suite. The random-weights Mask R-CNN of the PixelLib tests keeps every image fas
 
 from __future__ import annotations
 
-import contextlib
 import re
 import threading
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.maskrcnn_h5 import CLASSES, fake_h5, random_maskrcnn_h5
+from helpers.ray_processes import processes_of_this_ray
 from PIL import Image
 
 from scubasteve.cli import main
@@ -53,19 +53,6 @@ def _normalised(path: Path) -> bytes:
     text = path.read_text(encoding="utf-8")
     text = re.sub(r'"id": "[0-9a-f]{32}"', '"id": ""', text)
     return re.sub(r'"date": "[^"]*"', '"date": ""', text).encode()
-
-
-def _processes_of_this_ray(marker: str) -> list:
-    """The processes of the Ray this test started whose command line names `marker` (only
-    descendants of this process: other sessions on a shared host may run Ray too)."""
-    import psutil
-
-    found = []
-    for p in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):  # gone in the meantime
-            if any(marker in part for part in p.cmdline()):
-                found.append(p)
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +126,7 @@ def test_a_worker_killed_mid_run_loses_only_its_images_and_a_rerun_finishes(
     deadline = time.monotonic() + RAY_LIMIT_S / 2
     while not list(out.glob("*.json")) and time.monotonic() < deadline and run.is_alive():
         time.sleep(0.05)
-    killed = _processes_of_this_ray("MapWorker")
+    killed = processes_of_this_ray("MapWorker")
     for p in killed:
         p.kill()
     run.join(RAY_LIMIT_S / 2)
