@@ -114,7 +114,7 @@ def _content_problem(kind: str, path: Path, name: str | None) -> str | None:
     if kind == "isnet":  # ONNX in three precisions or a PyTorch state dict: read the weights
         from scubasteve.weights.isnet_file import weights_file_problem
 
-        return weights_file_problem(path)
+        return weights_file_problem(path, published=name is not None)
     return None
 
 

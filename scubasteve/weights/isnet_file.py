@@ -128,7 +128,7 @@ class IsnetWeights:
 
     `meta["source"]` is ``onnx-float32``, ``onnx-float16``, ``onnx-int8``, ``dis-pth`` or
     ``scubasteve-isnet``; models trained here carry their training summary in `meta` too.
-    `divisor`: the channel divisor of the layout (1: the published network).
+    `divisor`: the channel divisor of the layout (1: the published network; 0 while unknown).
     """
 
     state_dict: dict[str, Any]
@@ -171,18 +171,32 @@ def read_weights(path: str | Path) -> IsnetWeights:
         raise InputError(
             "this is a web page, not model weights (a download that returned an error page?)", path
         )
-    if kind == "onnx" or path.suffix.lower() == ".onnx":
-        weights = _read_onnx(path)
-    elif kind in ("torch-zip", "torch-legacy"):
+    if kind in ("torch-zip", "torch-legacy"):
         weights = _read_torch(path)
+    elif kind == "onnx" or path.suffix.lower() == ".onnx":
+        weights = _read_onnx(path)
     else:
         raise InputError(
             "not IS-Net weights: expected an ONNX file (isnet-general-use.onnx) or a PyTorch "
             "state dict (DIS's .pth)",
             path,
         )
+    weights.divisor = weights.divisor or _divisor_of(weights.state_dict, path)
     _check_fits(weights.state_dict, weights.divisor, path)
     return weights
+
+
+def _divisor_of(state: dict[str, Any], path: Path) -> int:
+    """The channel divisor of a state dict, from its first convolution (64 channels at 1)."""
+    first = state.get("conv_in.weight")
+    channels = int(first.shape[0]) if first is not None and len(first.shape) == 4 else 0
+    if channels and 64 % channels == 0 and 64 // channels in DIVISORS:
+        return 64 // channels
+    raise InputError(
+        "these are not IS-Net weights (the DIS general-use network): "
+        + ("no conv_in layer" if first is None else f"conv_in has {channels} channels, not 64"),
+        path,
+    )
 
 
 def _check_fits(state: dict[str, Any], divisor: int, path: Path) -> None:
@@ -196,12 +210,18 @@ def _check_fits(state: dict[str, Any], divisor: int, path: Path) -> None:
         )
 
 
-def weights_file_problem(path: Path) -> str | None:
-    """Why a file cannot be installed as IS-Net weights (None when it reads as IS-Net)."""
+def weights_file_problem(path: Path, published: bool = True) -> str | None:
+    """Why a file cannot be installed as IS-Net weights (None when it reads as IS-Net).
+
+    `published`: the file is to be installed as the published model, which must be the full
+    network (a thinner one of the same layout can be installed under a name of its own).
+    """
     try:
-        read_weights(path)
+        weights = read_weights(path)
     except InputError as exc:
         return exc.problem
+    if published and weights.divisor != 1:
+        return f"it is a thinner IS-Net (channels divided by {weights.divisor}), not the published one"
     return None
 
 
@@ -247,9 +267,10 @@ def _read_onnx(path: Path) -> IsnetWeights:
         ):
             bias_of[_module_path(node.output[0])] = node.input[0]
     for node in graph.node:
-        if node.op_type == "Conv" and len(node.input) >= 3:
+        if node.op_type == "Conv" and len(node.input) >= 2:
             key = _module_path(node.name)
-            weight, bias = array(node.input[1]), array(node.input[2])
+            weight = array(node.input[1])
+            bias = array(node.input[2]) if len(node.input) > 2 and node.input[2] else weight[:0]
             precision = precision or ("float16" if weight.dtype == np.float16 else "float32")
         elif node.op_type == "ConvInteger" and len(node.input) >= 4:
             key = _module_path(node.name)
@@ -267,8 +288,8 @@ def _read_onnx(path: Path) -> IsnetWeights:
         state[f"{key}.weight"] = torch.from_numpy(np.array(weight, dtype=np.float32))
         state[f"{key}.bias"] = torch.from_numpy(np.array(bias.reshape(-1), dtype=np.float32))
     if not state:
-        raise InputError("the ONNX graph has no convolutions: it is not IS-Net", path)
-    return IsnetWeights(state, {"source": f"onnx-{precision}", "file": path.name})
+        raise InputError("not IS-Net weights: the ONNX graph has no convolutions", path)
+    return IsnetWeights(state, {"source": f"onnx-{precision}", "file": path.name}, divisor=0)
 
 
 def _read_torch(path: Path) -> IsnetWeights:
@@ -285,11 +306,15 @@ def _read_torch(path: Path) -> IsnetWeights:
         return IsnetWeights(_float32(payload["state_dict"]), meta, int(divisor))
     if isinstance(payload, dict) and isinstance(payload.get("format"), str):
         raise InputError(f"this is a {payload['format']} file, not IS-Net weights", path)
+    inner = payload.get("model") if isinstance(payload, dict) else None
+    if isinstance(inner, dict) and any(str(k).startswith("image_encoder.") for k in inner):
+        raise InputError("this is a Segment Anything (SAM) checkpoint, not IS-Net weights", path)
     state = payload.get("state_dict", payload) if isinstance(payload, dict) else None
     if not isinstance(state, dict) or not state:
         raise InputError("the file holds no state dict: it is not IS-Net weights", path)
     state = {str(k).removeprefix("module."): v for k, v in state.items()}
-    return IsnetWeights(fold_batch_norm(state, path), {"source": "dis-pth", "file": path.name})
+    folded = fold_batch_norm(state, path)
+    return IsnetWeights(folded, {"source": "dis-pth", "file": path.name}, divisor=0)
 
 
 def _float32(state: dict[str, Any]) -> dict[str, Any]:
@@ -305,7 +330,11 @@ def fold_batch_norm(state: dict[str, Any], path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in state.items():
         if not hasattr(value, "dtype"):
-            raise InputError(f"entry {key!r} of the state dict is not a tensor", path)
+            raise InputError(
+                f"not IS-Net weights: entry {key!r} of the file is not a tensor (a checkpoint of "
+                "another kind?)",
+                path,
+            )
         if ".bn_s1." in key:
             continue
         out[key] = value.to(torch.float32)
@@ -329,7 +358,7 @@ def fold_batch_norm(state: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def save_weights(
-    path: Path, state_dict: dict[str, Any], meta: dict[str, Any] | None = None
+    path: Path, state_dict: dict[str, Any], meta: dict[str, Any] | None = None, divisor: int = 1
 ) -> Path:
     """Write weights in our format, atomically; returns `path`."""
     from scubasteve.weights.checkpoint import cpu_state, tree_digest, write_payload
@@ -338,6 +367,7 @@ def save_weights(
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "architecture": "isnet-dis",
+        "divisor": int(divisor),
         "meta": dict(meta or {}),
         "state_dict": cpu_state(state_dict),
     }
