@@ -282,16 +282,14 @@ class MainWindow(QMainWindow):
         self.strip.set_idle_hint(hint)
 
     def undo(self) -> None:
-        """Ctrl+Z: while refining a box, the last click goes (as in labelme); else the last change."""
-        if self.proposals.active and self.proposals.points:
-            self.proposals.remove_last_point()
-            self.scene.set_points(self.proposals.points)
-            self._update_undo()
-        else:
+        """Ctrl+Z: while proposals are open it acts on them (the last click, then the box); else
+        the document's last change."""
+        if not self.proposals.undo():
             self.documents.undo_group.undo()
+        self._update_undo()
 
     def _update_undo(self) -> None:
-        can = self.documents.undo_group.canUndo() or bool(self.proposals.points)
+        can = self.documents.undo_group.canUndo() or self.proposals.active
         self.actions["undo"].setEnabled(can)
 
     def _image_changed(self, entry) -> None:  # type: ignore[no-untyped-def]
@@ -326,7 +324,7 @@ class MainWindow(QMainWindow):
             tool.refresh()
 
     def _proposals_changed(self, result) -> None:  # type: ignore[no-untyped-def]
-        self.strip.show_set(result)
+        self.strip.show_set(result, self.proposals.moved)
         self._update_undo()
         self.actions.set_enabled(PROPOSAL_ACTIONS, result is not None and bool(result.views))
         self.actions["discard"].setEnabled(self.proposals.active)
