@@ -74,11 +74,31 @@ TOOL_ACTIONS = ("tool_box", "tool_polygon", "tool_edit", "tool_brush", "tool_era
 
 
 def key_sequences(spec: ActionSpec, overrides: Mapping[str, str]) -> list[QKeySequence]:
-    """The action's keys: the user's override (one sequence, may be empty) or the defaults."""
+    """The action's keys: the user's override (``"Ctrl+Shift+Z; Ctrl+Y"``, may be empty) or the
+    defaults."""
     if spec.id in overrides:
         text = overrides[spec.id]
-        return [QKeySequence(text)] if text else []
+        return [k for k in QKeySequence.listFromString(text) if not k.isEmpty()] if text else []
     return [QKeySequence(k) for k in spec.keys]
+
+
+def keys_text(keys: list[QKeySequence]) -> str:
+    """Keys as stored in the settings: portable text, several keys separated by "; "."""
+    return QKeySequence.listToString(keys, QKeySequence.SequenceFormat.PortableText)
+
+
+def clashes(bound: Mapping[str, list[QKeySequence]]) -> list[str]:
+    """One sentence per key bound to more than one action (then Qt fires neither)."""
+    owners: dict[str, list[str]] = {}
+    for action_id, keys in bound.items():
+        for key in keys:
+            owners.setdefault(key.toString(), []).append(action_id)
+    return [
+        f"{key} is the key of " + " and ".join(f"“{SPECS[a].text}”" for a in ids)
+        + ", so neither works; change one in Settings (Ctrl+,), Shortcuts."
+        for key, ids in owners.items()
+        if len(ids) > 1
+    ]  # fmt: skip
 
 
 class ActionRegistry(QObject):
@@ -107,9 +127,12 @@ class ActionRegistry(QObject):
     def on(self, action_id: str, handler: Callable[[], object]) -> None:
         self.actions[action_id].triggered.connect(lambda _checked=False: handler())
 
-    def apply_shortcuts(self, overrides: Mapping[str, str]) -> None:
-        for spec in ACTIONS:
-            self.actions[spec.id].setShortcuts(key_sequences(spec, overrides))
+    def apply_shortcuts(self, overrides: Mapping[str, str]) -> list[str]:
+        """Use the user's keys; returns what clashes (a hand-edited settings file can hold that)."""
+        bound = {spec.id: key_sequences(spec, overrides) for spec in ACTIONS}
+        for action_id, keys in bound.items():
+            self.actions[action_id].setShortcuts(keys)
+        return clashes(bound)
 
     def set_enabled(self, ids: tuple[str, ...] | list[str], enabled: bool) -> None:
         for action_id in ids:

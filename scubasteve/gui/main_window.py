@@ -141,7 +141,7 @@ class MainWindow(QMainWindow):
             tool.notice.connect(self.show_error)
 
         self.actions = ActionRegistry(self)
-        self.actions.apply_shortcuts(settings.shortcuts)
+        self._report_clashes(self.actions.apply_shortcuts(settings.shortcuts))
         self._bind_actions()
         build_menus(self, self.actions)
         self.label_button = build_toolbar(self, self.actions)
@@ -440,7 +440,7 @@ class MainWindow(QMainWindow):
     def apply_settings(self, new: Settings) -> None:
         """Use `new` from now on (restarting only what changed) and save it."""
         old, self.settings = self.settings, new
-        self.actions.apply_shortcuts(new.shortcuts)
+        self._report_clashes(self.actions.apply_shortcuts(new.shortcuts))
         self.proposals.k = new.proposals
         self.proposals.tolerance = new.polygon_tolerance
         self.proposals.min_island = new.min_island_area
@@ -460,6 +460,10 @@ class MainWindow(QMainWindow):
             save_settings(new)
         except Exception as exc:
             self.show_error(f"Settings could not be saved: {exc}")
+
+    def _report_clashes(self, clashes: list[str]) -> None:
+        if clashes:
+            self.show_error(" ".join(clashes))
 
     def set_tool(self, name: str) -> None:
         self.actions[f"tool_{name}"].setChecked(True)

@@ -193,11 +193,11 @@ def test_settings_dialog_changes_shortcuts_and_values(make_window, image_folder,
     assert (new.engine, new.polygon_tolerance, new.shortcuts) == (
         "deepmask",
         2.5,
-        {"accept": "Space"},
+        {"accept": "Space; Enter"},  # the alternative key (keypad Enter) stays
     )
     assert window.settings.engine == "classic", "the window's settings change only on OK"
     window.actions.apply_shortcuts(new.shortcuts)
-    assert window.actions["accept"].shortcut().toString() == "Space"
+    assert [k.toString() for k in window.actions["accept"].shortcuts()] == ["Space", "Enter"]
 
 
 def test_whole_folder_times_come_from_the_annotation_files(make_window, image_folder, qtbot):

@@ -129,6 +129,11 @@ class VertexTool(BaseTool):
         if hit is not None:
             self._drag = self._last = hit
             return
+        if self._rings and nearest_edge(self._rings, pos.x(), pos.y(), radius) is not None:
+            # On the selected shape's outline (the first press of a double-click that inserts a
+            # vertex): keep it selected. Points on a right or bottom edge are outside its path,
+            # so selecting by "contains" dropped the selection there (issue 22).
+            return
         self.ctx.select(self.ctx.scene.annotation_at(pos.x(), pos.y()))
 
     def move(self, pos: QPointF, event: QMouseEvent) -> None:
