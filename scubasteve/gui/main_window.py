@@ -28,6 +28,7 @@ from scubasteve.gui.controllers.engine_host import (
     default_factory,
 )
 from scubasteve.gui.controllers.learning import LearningController
+from scubasteve.gui.controllers.messages import Messages, device_fallback
 from scubasteve.gui.controllers.preannotate import PreannotateController, SegmenterFactory
 from scubasteve.gui.controllers.project import ProjectController
 from scubasteve.gui.controllers.proposals import ProposalController
@@ -119,6 +120,7 @@ class MainWindow(QMainWindow):
         self.images_panel, self.annotations_panel = v.images_panel, v.annotations_panel
         self.preannotate_panel, self.stats_panel = v.preannotate_panel, v.stats_panel
         self.status, self.label_picker = v.status, v.label_picker
+        self.messages = Messages(self.status, self.notice, self)
 
         # tools
         ctx = ToolContext(
@@ -138,7 +140,7 @@ class MainWindow(QMainWindow):
         self._relabel = False  # whether the label picker relabels the selection or sets the label
         for tool in self.tools.values():
             tool.message.connect(self.show_message)
-            tool.notice.connect(self.show_error)
+            tool.notice.connect(lambda text: self.messages.error(text, self._image_key()))
 
         self.actions = ActionRegistry(self)
         self._report_clashes(self.actions.apply_shortcuts(settings.shortcuts))
@@ -239,8 +241,7 @@ class MainWindow(QMainWindow):
         pre = self.preannotate
         pre.progress.connect(self.preannotate_panel.set_progress)
         pre.running_changed.connect(self.preannotate_panel.set_running)
-        pre.message.connect(self.preannotate_panel.status.setText)
-        pre.message.connect(self.show_message)
+        pre.message.connect(self._preannotate_message)
         pre.weights_missing.connect(self.offer_weights)
         pre.file_updated.connect(lambda path: self.project.mark(path, RowState.REVIEW))
         pre.file_updated.connect(self.project.loader.drop)
@@ -259,6 +260,9 @@ class MainWindow(QMainWindow):
 
     def _engine_ready(self, info: EngineInfo) -> None:
         self.status.set_engine(info.name, info.device, info.note)
+        fallback = device_fallback(self.settings.device, info.device, info.name)
+        if fallback:
+            self.show_error(fallback)
         if info.weights_missing or self.engine.fell_back:
             self.status.weights.setToolTip(info.weights_missing or "an engine could not start")
             self.status.weights.show()
@@ -293,8 +297,9 @@ class MainWindow(QMainWindow):
         self.actions["undo"].setEnabled(can)
 
     def _image_changed(self, entry) -> None:  # type: ignore[no-untyped-def]
+        self.messages.image_changed(entry.key if entry else None)
         self.banner.show_problem(entry.problem if entry else None)
-        self.preannotate_panel.status.setText(PREANNOTATE_TEXT)
+        self.preannotate_panel.set_status(PREANNOTATE_TEXT)
         self._update_hint()
         self.view.fit()
         tool = self.tools.get(self.tool_name)
@@ -344,7 +349,7 @@ class MainWindow(QMainWindow):
 
     def _label_changed(self, label: str) -> None:
         self.settings.recent_labels = self.annotator.labels.recent
-        self.label_button.setText(f"Label: {label}  (L)")
+        self.label_button.show_label(label)
 
     def _label_chosen(self, label: str) -> None:
         if self._relabel:
@@ -545,12 +550,19 @@ class MainWindow(QMainWindow):
         dialog.open()
 
     def show_message(self, text: str) -> None:
-        log.info("%s", text)
-        self.status.showMessage(text, 8000)
+        self.messages.info(text)
 
     def show_error(self, text: str) -> None:
-        self.show_message(text)
-        self.notice.show_text(text)  # not a dialog: the keyboard stays with the canvas
+        self.messages.error(text)  # not a dialog: the keyboard stays with the canvas
+
+    def _image_key(self) -> str | None:
+        return self.annotator.entry.key if self.annotator.entry is not None else None
+
+    def _preannotate_message(self, text: str) -> None:
+        # Said in the dock when it is open (whole, wrapped), else in the status bar: not both.
+        self.preannotate_panel.set_status(text)
+        if not self.docks["Pre-annotate"].isVisible():
+            self.show_message(text)
 
     # -- start-up and shutdown ----------------------------------------------------------------------
 

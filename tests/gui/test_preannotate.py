@@ -138,7 +138,7 @@ def test_coco_export_leaves_out_unreviewed_preannotations(make_window, image_fol
         lambda: len(_pending(window)) == 1 and not window.preannotate.running, timeout=5000
     )
     messages: list[str] = []
-    window.status.messageChanged.connect(messages.append)
+    window.messages.said.connect(messages.append)
     out = image_folder / "coco.json"
     window.export_coco(out)
     qtbot.waitUntil(lambda: any(m.startswith("Exported") for m in messages), timeout=10000)

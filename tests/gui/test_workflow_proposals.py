@@ -89,7 +89,7 @@ def test_a_new_box_sets_the_shown_proposals_aside_and_ctrl_z_brings_them_back(
 ):
     window = make_window(image_folder)
     messages: list[str] = []
-    window.status.messageChanged.connect(messages.append)
+    window.messages.said.connect(messages.append)
     drag_box(window, Box(80, 60, 240, 180))
     qtbot.waitUntil(lambda: _settled(window), timeout=5000)
     first_box = window.proposals.box

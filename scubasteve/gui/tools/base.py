@@ -46,9 +46,10 @@ class BaseTool(QObject):
         state = self.ctx.documents.current
         if state is None or not state.problem:
             return False
+        # The reason is in the red banner already; saying it again here made three copies.
         self.notice.emit(
-            f"This image is read-only, its annotation file cannot be read: {state.problem}. "
-            f"Fix or move {state.json_path.name} to annotate this image."
+            f"Nothing drawn: this image is read-only (the red banner says why). Fix or move "
+            f"{state.json_path.name} to annotate it."
         )
         return True
 

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -201,6 +202,10 @@ class StatsPanel(QWidget):
         folder.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         folder.clicked.connect(self.whole_folder)
         self.total = QLabel("No timed annotations yet.")
+        # Wrapped, and no say in the dock's width: a longer line widened the whole dock column.
+        self.total.setWordWrap(True)
+        self.total.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.scope.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.model = TimingModel()
         self.table = QTableView(self)
         self.table.setModel(self.model)

@@ -1,7 +1,9 @@
 """The label picker: a popup list, recent labels first, filtered as you type; Enter chooses.
 
-Typing a label that does not exist yet offers to add it. The picker only shows and reports; the
-recent-first order and filtering come from `scubasteve.core.labels.RecentLabels`.
+Enter takes the highlighted label (an exact match comes first); Shift+Enter takes the typed text as
+it is, a new label if there is no such label yet (typing "ball" must not only ever reach
+"sports ball"). The picker only shows and reports; the recent-first order and filtering come from
+`scubasteve.core.labels.RecentLabels`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from PySide6.QtGui import QCursor, QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGraphicsView,
+    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -35,10 +38,13 @@ class LabelPicker(QFrame):
         self.filter.setPlaceholderText("Type to filter labels…")
         self.list = QListWidget(self)
         self.list.setUniformItemSizes(True)
+        self.hint = QLabel("Enter chooses the highlighted label.")
+        self.hint.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.filter)
         layout.addWidget(self.list)
+        layout.addWidget(self.hint)
         self.resize(260, 360)
         self._labels: RecentLabels | None = None
         self.filter.textChanged.connect(self._refill)
@@ -79,6 +85,9 @@ class LabelPicker(QFrame):
         typed = text.strip()
         if typed and typed not in matches:
             self.list.addItem(QListWidgetItem(NEW_PREFIX + typed))
+            self.hint.setText(f"Enter: the highlighted label. Shift+Enter: “{typed}” as typed.")
+        else:
+            self.hint.setText("Enter chooses the highlighted label.")
         if self.list.count():
             self.list.setCurrentRow(0)
 
@@ -90,6 +99,12 @@ class LabelPicker(QFrame):
                 self.list.setCurrentRow(max(0, min(row, self.list.count() - 1)))
                 return True
             if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                shift = Qt.KeyboardModifier.ShiftModifier
+                typed = self.filter.text().strip()
+                if isinstance(event, QKeyEvent) and event.modifiers() & shift and typed:
+                    self.hide()
+                    self.chosen.emit(typed)
+                    return True
                 item = self.list.currentItem()
                 if item is not None:
                     self._activate(item)
