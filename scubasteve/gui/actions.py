@@ -38,6 +38,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("delete", "Delete selected annotation", ("Delete",), "Edit"),
     ActionSpec("hide", "Hide/show selected annotation", ("H",), "Edit"),
     ActionSpec("hide_all", "Hide/show all annotations", ("Shift+H",), "Edit"),
+    ActionSpec("finish_image", "Mark image finished (again: not finished)", ("Ctrl+D",), "Edit",
+               "done in the image list; until then an image with objects is in progress"),
     ActionSpec("tool_box", "Box tool (proposals)", ("W",), "Tools"),
     ActionSpec("tool_polygon", "Polygon tool", ("P",), "Tools", "click vertices, Enter closes"),
     ActionSpec("tool_edit", "Edit vertices", ("V",), "Tools", "drag to move, double-click to insert"),

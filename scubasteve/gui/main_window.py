@@ -32,7 +32,7 @@ from scubasteve.gui.controllers.messages import Messages, device_fallback
 from scubasteve.gui.controllers.preannotate import PreannotateController, SegmenterFactory
 from scubasteve.gui.controllers.project import ProjectController
 from scubasteve.gui.controllers.proposals import ProposalController
-from scubasteve.gui.image_list import RowState
+from scubasteve.gui.image_list import RowState, doc_row_state
 from scubasteve.gui.menus import build_menus, build_toolbar
 from scubasteve.gui.tools.base import ToolContext
 from scubasteve.gui.tools.box_tool import BoxTool
@@ -171,6 +171,7 @@ class MainWindow(QMainWindow):
         on("delete", a.delete_selected)
         on("hide", a.toggle_selected_hidden)
         on("hide_all", a.toggle_all_hidden)
+        on("finish_image", a.toggle_finished)
         for name in ("box", "polygon", "edit", "brush", "eraser"):
             on(f"tool_{name}", lambda name=name: self.set_tool(name))
         on("brush_bigger", lambda: self._resize_brush(1.25))
@@ -310,15 +311,7 @@ class MainWindow(QMainWindow):
         state = self.documents.get(key)
         if state is None or state.problem:
             return
-        pending = any(a.flags.get("needs_review") for a in state.doc.annotations)
-        done = (
-            RowState.REVIEW
-            if pending
-            else RowState.DONE
-            if state.doc.annotations
-            else RowState.TODO
-        )
-        self.project.mark(state.doc.path, done)
+        self.project.mark(state.doc.path, doc_row_state(state.doc))
         tool = self.tools.get(self.tool_name)
         if isinstance(tool, VertexTool) and key == getattr(self.documents.current, "key", None):
             tool.refresh()
@@ -416,7 +409,7 @@ class MainWindow(QMainWindow):
             return
         wanted = (RowState.TODO,)
         if not self.preannotate_panel.skip_done.isChecked():
-            wanted = (RowState.TODO, RowState.DONE, RowState.REVIEW)
+            wanted = (RowState.TODO, RowState.STARTED, RowState.DONE, RowState.REVIEW)
         self.preannotate.run(self.project.images_in(wanted))
 
     def export_coco_dialog(self) -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, relabel
+from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, SetImageFlag, relabel
 from scubasteve.core.labels import RecentLabels
+from scubasteve.core.marks import FINISHED_FLAG, is_finished
 from scubasteve.gui.canvas.scene import CanvasScene
 from scubasteve.gui.controllers.document import DocState, DocumentController
 from scubasteve.gui.controllers.images import LoadedImage
@@ -152,3 +153,17 @@ class AnnotatorController(QObject):
             return
         self.documents.push(relabel(state.doc, self.selected, label))
         self.labels.use(label)
+
+    def toggle_finished(self) -> None:
+        """Mark the image finished (done in the list), or not finished again; undoable."""
+        state = self.state
+        if state is None:
+            return
+        finished = not is_finished(state.doc)
+        text = "Mark image finished" if finished else "Mark image not finished"
+        if self.documents.push(SetImageFlag(FINISHED_FLAG, finished, text=text)):
+            self.message.emit(
+                "Image finished: done in the list (Shift+D goes to the next image to do)."
+                if finished
+                else "Image no longer marked finished."
+            )
