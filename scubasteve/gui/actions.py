@@ -25,6 +25,19 @@ def _picks() -> list[ActionSpec]:
     ]
 
 
+#: Label keys: Alt+1 … Alt+9 choose the folder's first nine labels (labels.txt order). Digits alone
+#: pick proposals. The window names each action after its label once a folder is open.
+LABEL_KEYS = 9
+
+
+def _labels() -> list[ActionSpec]:
+    return [
+        ActionSpec(f"label_{n}", f"Label {n}", (f"Alt+{n}",), "Labels",
+                   "the folder's label with this number (labels.txt order)")
+        for n in range(1, LABEL_KEYS + 1)
+    ]  # fmt: skip
+
+
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_folder", "Open folder…", ("Ctrl+O",), "File"),
     ActionSpec("save", "Save now", ("Ctrl+S",), "File", "annotations are saved after every change"),
@@ -52,6 +65,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("next_proposal", "Next proposal", ("Tab",), "Proposals"),
     ActionSpec("prev_proposal", "Previous proposal", ("Shift+Tab",), "Proposals"),  # not also Backtab: X11 reports Shift+Backtab, which matches both (ambiguous)
     *_picks(),
+    *_labels(),
     ActionSpec("next_image", "Next image", ("D", "PgDown"), "Navigate"),
     ActionSpec("prev_image", "Previous image", ("A", "PgUp"), "Navigate"),
     ActionSpec("next_todo", "Next image to do", ("Shift+D",), "Navigate"),
@@ -140,13 +154,23 @@ class ActionRegistry(QObject):
         for action_id in ids:
             self.actions[action_id].setEnabled(enabled)
 
+    def keys_of(self, action_id: str) -> str:
+        """The action's keys as the user reads them ("Ctrl+Shift+Z, Ctrl+Y")."""
+        return ", ".join(
+            s.toString(QKeySequence.SequenceFormat.NativeText)
+            for s in self.actions[action_id].shortcuts()
+        )
+
+    def texts(self) -> dict[str, str]:
+        """Each action's name as shown now (label keys name their label)."""
+        return {spec.id: self.actions[spec.id].text() for spec in ACTIONS}
+
+    def name_labels(self, labels: list[str]) -> None:
+        """Name the label keys' actions after the folder's first labels ("Label 2: dog")."""
+        for n in range(1, LABEL_KEYS + 1):
+            label = labels[n - 1] if n <= len(labels) else "(none)"
+            self.actions[f"label_{n}"].setText(f"Label {n}: {label}")
+
     def shortcut_rows(self) -> list[tuple[str, str, str]]:
         """(group, action text, keys) for the F1 table, in table order."""
-        rows = []
-        for spec in ACTIONS:
-            keys = ", ".join(
-                s.toString(QKeySequence.SequenceFormat.NativeText)
-                for s in self.actions[spec.id].shortcuts()
-            )
-            rows.append((spec.group, spec.text, keys))
-        return rows
+        return [(s.group, self.actions[s.id].text(), self.keys_of(s.id)) for s in ACTIONS]

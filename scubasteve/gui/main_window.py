@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 
 from scubasteve.core.geometry import polygons_bounds
 from scubasteve.core.settings import Settings, save_settings
-from scubasteve.gui.actions import SPECS, ActionRegistry
+from scubasteve.gui.actions import LABEL_KEYS, SPECS, ActionRegistry
 from scubasteve.gui.canvas.scene import CanvasScene
 from scubasteve.gui.controllers.annotator import AnnotatorController
 from scubasteve.gui.controllers.document import DocumentController
@@ -172,6 +172,8 @@ class MainWindow(QMainWindow):
         on("hide", a.toggle_selected_hidden)
         on("hide_all", a.toggle_all_hidden)
         on("finish_image", a.toggle_finished)
+        for n in range(1, LABEL_KEYS + 1):
+            on(f"label_{n}", lambda n=n: a.use_label_key(n))
         for name in ("box", "polygon", "edit", "brush", "eraser"):
             on(f"tool_{name}", lambda name=name: self.set_tool(name))
         on("brush_bigger", lambda: self._resize_brush(1.25))
@@ -277,6 +279,7 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentWidget(self.view)
         self.strip.show()
         self.annotator.set_labels(list(project.labels), self.settings.recent_labels)
+        self.actions.name_labels(self.annotator.keyed)
 
     def _update_hint(self) -> None:
         entry = self.annotator.entry
@@ -369,7 +372,11 @@ class MainWindow(QMainWindow):
                 polygons = state.doc.get(selected).polygons
                 box = polygons_bounds(polygons) if polygons else None
         anchor = picker_anchor(self.view, box, self.label_button)
-        self.label_picker.open_with(self.annotator.labels, anchor)
+        keys = {
+            label: self.actions.keys_of(f"label_{n}")
+            for n, label in enumerate(self.annotator.keyed, 1)
+        }
+        self.label_picker.open_with(self.annotator.labels, anchor, keys)
 
     def _resize_brush(self, factor: float) -> None:
         brush, eraser = self.tools["brush"], self.tools["eraser"]
@@ -431,7 +438,7 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from scubasteve.gui.views.dialogs import SettingsDialog
 
-        dialog = SettingsDialog(self.settings, self)
+        dialog = SettingsDialog(self.settings, self, texts=self.actions.texts())
         if dialog.exec():
             self.apply_settings(dialog.result_settings())
 

@@ -135,7 +135,8 @@ def test_f1_lists_every_shortcut(make_window, image_folder, qtbot):
     }
     assert len(texts) == len(ACTIONS)
     assert texts["Pick proposal 3"] == "3"
-    assert all(texts[s.text] for s in ACTIONS if s.keys)
+    assert all(texts[window.actions[s.id].text()] for s in ACTIONS if s.keys)
+    assert texts["Label 2: dog"] == "Alt+2"  # label keys are named after the folder's labels
 
 
 def test_delete_hide_and_relabel_from_the_annotations_dock(make_window, image_folder, qtbot):

@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, SetImageFlag, relabel
 from scubasteve.core.labels import RecentLabels
 from scubasteve.core.marks import FINISHED_FLAG, is_finished
+from scubasteve.gui.actions import LABEL_KEYS
 from scubasteve.gui.canvas.scene import CanvasScene
 from scubasteve.gui.controllers.document import DocState, DocumentController
 from scubasteve.gui.controllers.images import LoadedImage
@@ -38,6 +39,7 @@ class AnnotatorController(QObject):
         self.documents = documents
         self.proposals = proposals
         self.labels = RecentLabels([])
+        self.keyed: list[str] = []  # the labels Alt+1 … Alt+9 choose
         self.label = ""
         self.selected: str | None = None
         self.entry: LoadedImage | None = None
@@ -53,8 +55,17 @@ class AnnotatorController(QObject):
 
     def set_labels(self, labels: list[str], recent: list[str]) -> None:
         self.labels = RecentLabels(labels, recent)
+        self.keyed = list(labels[:LABEL_KEYS])
         if not self.label:
             self.set_label((self.labels.recent or labels or [""])[0])
+
+    def use_label_key(self, n: int) -> None:
+        """Alt+n: the folder's n-th label, for the object being made (if any) and the next ones."""
+        if not 1 <= n <= len(self.keyed):
+            self.message.emit(f"Label key {n}: this folder has only {len(self.keyed)} labels.")
+            return
+        self.set_label(self.keyed[n - 1])
+        self.message.emit(f"Label: {self.label}")
 
     def set_label(self, label: str) -> None:
         if not label:
@@ -151,8 +162,8 @@ class AnnotatorController(QObject):
         state = self.state
         if state is None or self.selected is None:
             return
-        self.documents.push(relabel(state.doc, self.selected, label))
-        self.labels.use(label)
+        if self.documents.push(relabel(state.doc, self.selected, label)):
+            self.set_label(label)  # the previous object's label is the next object's default
 
     def toggle_finished(self) -> None:
         """Mark the image finished (done in the list), or not finished again; undoable."""

@@ -8,8 +8,17 @@ it is, a new label if there is no such label yet (typing "ball" must not only ev
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, Signal
-from PySide6.QtGui import QCursor, QGuiApplication, QKeyEvent
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    QPointF,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QCursor, QGuiApplication, QKeyEvent, QPainter
 from PySide6.QtWidgets import (
     QFrame,
     QGraphicsView,
@@ -17,6 +26,8 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
@@ -25,6 +36,29 @@ from scubasteve.core.geometry import Box
 from scubasteve.core.labels import RecentLabels
 
 NEW_PREFIX = "Add new label: "
+#: Item data: the label's key ("Alt+1"), drawn at the right of the row.
+KEY_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class _KeyHint(QStyledItemDelegate):
+    """Draws a row as usual, plus its label key in grey at the right (the text stays the label)."""
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        super().paint(painter, option, index)
+        keys = index.data(KEY_ROLE)
+        if keys:
+            painter.save()
+            painter.setPen(QColor(140, 140, 140))
+            rect = option.rect.adjusted(0, 0, -6, 0)  # type: ignore[attr-defined]
+            painter.drawText(
+                rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, keys
+            )
+            painter.restore()
 
 
 class LabelPicker(QFrame):
@@ -38,6 +72,7 @@ class LabelPicker(QFrame):
         self.filter.setPlaceholderText("Type to filter labels…")
         self.list = QListWidget(self)
         self.list.setUniformItemSizes(True)
+        self.list.setItemDelegate(_KeyHint(self.list))
         self.hint = QLabel("Enter chooses the highlighted label.")
         self.hint.setWordWrap(True)
         layout = QVBoxLayout(self)
@@ -47,14 +82,18 @@ class LabelPicker(QFrame):
         layout.addWidget(self.hint)
         self.resize(260, 360)
         self._labels: RecentLabels | None = None
+        self._keys: dict[str, str] = {}
         self.filter.textChanged.connect(self._refill)
         self.filter.installEventFilter(self)
         self.list.itemActivated.connect(self._activate)
         self.list.itemClicked.connect(self._activate)
 
-    def open_with(self, labels: RecentLabels, at: QPoint | None = None) -> None:
-        """Show the picker with its top-left at `at` (global), kept on the screen."""
-        self._labels = labels
+    def open_with(
+        self, labels: RecentLabels, at: QPoint | None = None, keys: dict[str, str] | None = None
+    ) -> None:
+        """Show the picker with its top-left at `at` (global), kept on the screen; `keys` maps a
+        label to its key (Alt+1 …), shown beside it."""
+        self._labels, self._keys = labels, keys or {}
         self.filter.clear()
         self._refill("")
         if at is not None:
@@ -76,6 +115,8 @@ class LabelPicker(QFrame):
         recent = set(self._labels.recent)
         for label in matches:
             item = QListWidgetItem(label)
+            if label in self._keys:
+                item.setData(KEY_ROLE, self._keys[label])
             if label in recent:
                 item.setToolTip("recently used")
                 font = item.font()
