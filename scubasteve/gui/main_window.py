@@ -32,6 +32,7 @@ from scubasteve.gui.controllers.messages import Messages, device_fallback
 from scubasteve.gui.controllers.preannotate import PreannotateController, SegmenterFactory
 from scubasteve.gui.controllers.project import ProjectController
 from scubasteve.gui.controllers.proposals import ProposalController
+from scubasteve.gui.controllers.shapes import ShapeController
 from scubasteve.gui.image_list import RowState, doc_row_state
 from scubasteve.gui.menus import build_menus, build_toolbar
 from scubasteve.gui.tools.base import ToolContext
@@ -106,6 +107,10 @@ class MainWindow(QMainWindow):
         self.scene = CanvasScene()
         self.scene.instance_colors = settings.instance_colors
         self.annotator = AnnotatorController(self.scene, self.documents, self.proposals, self)
+        self.shapes = ShapeController(
+            self.documents, self.annotator, self.pool, lambda: self.settings.polygon_tolerance,
+            lambda: self.settings.min_island_area, self,
+        )  # fmt: skip
         self.learning = LearningController(parent=self)
         self.preannotate = PreannotateController(
             self.pool, self.documents, self.project._json_path,
@@ -126,7 +131,8 @@ class MainWindow(QMainWindow):
         ctx = ToolContext(
             scene=self.scene, view=self.view, proposals=self.proposals, documents=self.documents,
             label=lambda: self.annotator.label, selected=lambda: self.annotator.selected,
-            select=self.annotator.select, tolerance=lambda: self.settings.polygon_tolerance,
+            select=self.annotator.select, toggle_select=self.annotator.toggle_in_selection,
+            locked=self.annotator.refuse_locked, tolerance=lambda: self.settings.polygon_tolerance,
             min_island=lambda: self.settings.min_island_area,
         )  # fmt: skip
         self.tools = {
@@ -172,6 +178,11 @@ class MainWindow(QMainWindow):
         on("hide", a.toggle_selected_hidden)
         on("hide_all", a.toggle_all_hidden)
         on("finish_image", a.toggle_finished)
+        on("merge", self.shapes.merge)
+        on("subtract", self.shapes.subtract)
+        on("lock", self.shapes.toggle_lock)
+        on("simpler", self.shapes.simpler)
+        on("finer", self.shapes.finer)
         for n in range(1, LABEL_KEYS + 1):
             on(f"label_{n}", lambda n=n: a.use_label_key(n))
         for name in ("box", "polygon", "edit", "brush", "eraser"):
@@ -232,8 +243,9 @@ class MainWindow(QMainWindow):
         a.stats_changed.connect(self.stats_panel.show_timings)
         self.stats_panel.whole_folder.connect(self._folder_timings)
         a.message.connect(self.show_message)
+        self.shapes.message.connect(self.show_message)
         a.selection_changed.connect(self._selection_changed)
-        self.annotations_panel.selected.connect(a.select)
+        self.annotations_panel.selection_made.connect(a.set_selection)
         self.annotations_panel.visibility_changed.connect(a.set_visible)
         self.annotations_panel.relabel_requested.connect(
             lambda: self.open_label_picker(relabel=True)

@@ -25,6 +25,8 @@ class ToolContext:
     select: Callable[[str | None], None]
     tolerance: Callable[[], float]
     min_island: Callable[[], float] = lambda: 0.0  # parts and holes smaller than this (px²) go
+    toggle_select: Callable[[str | None], None] = lambda _id: None  # Ctrl+click: several shapes
+    locked: Callable[[list[str]], bool] = lambda _ids: False  # True (and says so) if one is locked
 
 
 class BaseTool(QObject):
