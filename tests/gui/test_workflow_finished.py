@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers.gui_input import drag_box, key
+from helpers.gui_input import accept_box, key
 from PySide6.QtCore import Qt
 
 from scubasteve.core.geometry import Box
@@ -23,13 +23,7 @@ def test_an_image_with_objects_is_in_progress_until_marked_finished(
     model = window.project.model
     row = model.row_of(window.annotator.entry.path)
     window.annotator.set_label("dog")
-    drag_box(window, Box(80, 60, 240, 180))
-    qtbot.waitUntil(
-        lambda: window.proposals.result is not None and not window.proposals.result.partial,
-        timeout=5000,
-    )
-    key(window, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: len(window.documents.current.doc.annotations) == 1, timeout=5000)
+    accept_box(window, qtbot, Box(80, 60, 240, 180))
     assert model.state(row) == RowState.STARTED
     assert "1 in progress" in window.images_panel.summary.text()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers.gui_input import drag_box, key
+from helpers.gui_input import accept_box, drag_box, key
 from PySide6.QtCore import Qt
 
 from scubasteve.core.geometry import Box
@@ -61,13 +61,7 @@ def test_label_keys_are_named_in_f1_the_picker_and_the_shortcut_editor(
 def test_relabelling_an_object_makes_its_label_the_next_default(make_window, image_folder, qtbot):
     window = make_window(image_folder)
     window.annotator.set_label("cat")
-    drag_box(window, Box(80, 60, 240, 180))
-    qtbot.waitUntil(
-        lambda: window.proposals.result is not None and not window.proposals.result.partial,
-        timeout=5000,
-    )
-    key(window, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: len(window.documents.current.doc.annotations) == 1, timeout=5000)
+    accept_box(window, qtbot, Box(80, 60, 240, 180))
     (ann,) = window.documents.current.doc.annotations
     window.annotator.select(ann.id)
     window.open_label_picker(relabel=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers.gui_fakes import FakeProposer
-from helpers.gui_input import click, drag_box, key
+from helpers.gui_input import accept_box, click, drag_box, key
 from PySide6.QtCore import Qt
 
 from scubasteve.core.geometry import Box
@@ -28,16 +28,6 @@ def _settled(window, after: int = 0) -> bool:  # type: ignore[no-untyped-def]
 
 def _masks(window) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
     return [v.proposal.patch.to_full(240, 320) for v in window.proposals.result.views]
-
-
-def _accept_one(window, qtbot, box: Box) -> None:  # type: ignore[no-untyped-def]
-    before = len(window.documents.current.doc.annotations)
-    drag_box(window, box)
-    qtbot.waitUntil(lambda: _settled(window), timeout=5000)
-    key(window, Qt.Key.Key_Return)
-    qtbot.waitUntil(
-        lambda: len(window.documents.current.doc.annotations) == before + 1, timeout=5000
-    )
 
 
 def test_removing_a_click_gives_back_the_proposals_and_the_pick_from_before_it(
@@ -73,7 +63,7 @@ def test_ctrl_z_with_proposals_open_never_undoes_an_accepted_object(
 ):
     window = make_window(image_folder)
     window.annotator.set_label("dog")
-    _accept_one(window, qtbot, Box(10, 10, 70, 60))
+    accept_box(window, qtbot, Box(10, 10, 70, 60))
     drag_box(window, Box(80, 60, 240, 180))
     qtbot.waitUntil(lambda: _settled(window), timeout=5000)
 
@@ -125,16 +115,20 @@ class _Reranking(FakeProposer):
                 for n, i in enumerate(order)]  # fmt: skip
 
 
-def test_slots_stay_put_while_proposals_stream_in_and_the_final_sort_is_marked(
-    make_window, image_folder, qtbot
-):
-    proposer = _Reranking()
-    window = make_window(image_folder, proposer)
+def _first_three(window, qtbot) -> None:  # type: ignore[no-untyped-def]
     drag_box(window, Box(80, 60, 240, 180))
     qtbot.waitUntil(
         lambda: window.proposals.result is not None and len(window.proposals.result.views) == 3,
         timeout=5000,
     )
+
+
+def test_slots_stay_put_while_proposals_stream_in_and_the_final_sort_is_marked(
+    make_window, image_folder, qtbot
+):
+    proposer = _Reranking()
+    window = make_window(image_folder, proposer)
+    _first_three(window, qtbot)
     streamed = _masks(window)
     assert window.proposals.result.partial
     proposer.release.set()
@@ -153,11 +147,7 @@ def test_a_key_pressed_just_as_the_strip_is_re_sorted_picks_the_mask_the_user_sa
 ):
     proposer = _Reranking()
     window = make_window(image_folder, proposer)
-    drag_box(window, Box(80, 60, 240, 180))
-    qtbot.waitUntil(
-        lambda: window.proposals.result is not None and len(window.proposals.result.views) == 3,
-        timeout=5000,
-    )
+    _first_three(window, qtbot)
     seen_in_slot_1 = _masks(window)[0]
     proposer.release.set()
     qtbot.waitUntil(lambda: _settled(window), timeout=5000)
@@ -175,11 +165,7 @@ def test_a_pick_made_while_streaming_keeps_its_mask_after_the_sort(
 ):
     proposer = _Reranking()
     window = make_window(image_folder, proposer)
-    drag_box(window, Box(80, 60, 240, 180))
-    qtbot.waitUntil(
-        lambda: window.proposals.result is not None and len(window.proposals.result.views) == 3,
-        timeout=5000,
-    )
+    _first_three(window, qtbot)
     key(window, Qt.Key.Key_2)
     picked = _masks(window)[1]
     proposer.release.set()
