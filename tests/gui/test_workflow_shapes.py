@@ -4,12 +4,14 @@ with the point count shown; every one undoable and saved as LabelMe polygons."""
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
 from helpers.gui_input import click, key, view_point
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from scubasteve.core.annotation import Annotation
 from scubasteve.core.commands import AddAnnotation
@@ -153,3 +155,20 @@ def test_simpler_and_finer_keys_redraw_the_selected_shape_and_show_its_points(
     key(window, Qt.Key.Key_Z, CTRL)
     key(window, Qt.Key.Key_Z, CTRL)
     assert _anns(window)[0] is ann
+
+
+def test_keys_pressed_faster_than_the_outline_is_traced_all_count(make_window, image_folder, qtbot):
+    window = make_window(image_folder)
+    _circle(window)
+    stack = window.documents.current.stack
+    before = stack.count()
+    for k in (Qt.Key.Key_Comma, Qt.Key.Key_Comma, Qt.Key.Key_Period):
+        key(window, k)  # no wait: the first trace is still running
+    # Wait as the app's event loop does, letting go of the GIL (QTest.qWait keeps it, so a trace
+    # started from a delivered result could not run while qtbot waited).
+    deadline = time.monotonic() + 5.0
+    while stack.count() < before + 3 and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.01)
+    texts = [stack.text(i) for i in range(before, stack.count())]
+    assert texts == ["Simpler outline", "Simpler outline", "Finer outline"]

@@ -59,6 +59,8 @@ class ShapeController(QObject):
         self._documents, self._annotator, self._pool = documents, annotator, pool
         self._tolerance, self._min_island = tolerance, min_island
         self._outlines: dict[str, _Outline] = {}
+        self._tracing = False
+        self._queued: list[int] = []  # key presses that came while a trace was running
 
     def _selected(self) -> list[Annotation]:
         """The selected shapes with an area (lines and points have no outline to combine)."""
@@ -144,6 +146,9 @@ class ShapeController(QObject):
         self._step(-1)
 
     def _step(self, direction: int) -> None:
+        if self._tracing:  # each press counts, also when they come faster than the traces
+            self._queued.append(direction)
+            return
         shapes = self._selected()
         if not shapes or not shapes[0].polygons:
             self.message.emit("Select a shape first (V, then click it).")
@@ -171,7 +176,7 @@ class ShapeController(QObject):
                 step += direction
             return -1, ()
 
-        def done(found: tuple[int, tuple[Polygon, ...]]) -> None:
+        def applied(found: tuple[int, tuple[Polygon, ...]]) -> None:
             step, polygons = found
             current = self._documents.current
             if current is None or current.key != key or ann not in current.doc.annotations:
@@ -190,4 +195,19 @@ class ShapeController(QObject):
                     f"{TOLERANCES[step]:g} px of its pixels."
                 )
 
-        submit(self._pool, trace, on_done=done, on_error=lambda exc: self.message.emit(str(exc)))
+        def done(found: tuple[int, tuple[Polygon, ...]]) -> None:
+            applied(found)
+            self._next_queued()
+
+        def failed(exc: BaseException) -> None:
+            self.message.emit(f"Could not trace the outline: {exc}")
+            self._queued.clear()
+            self._next_queued()
+
+        self._tracing = True
+        submit(self._pool, trace, on_done=done, on_error=failed)
+
+    def _next_queued(self) -> None:
+        self._tracing = False
+        if self._queued:
+            self._step(self._queued.pop(0))

@@ -65,7 +65,7 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(tabs)
         layout.addWidget(buttons)
-        self.resize(560, 520)
+        self.resize(680, 560)
 
     def _general(self) -> QWidget:
         s = self._settings
@@ -138,6 +138,8 @@ class SettingsDialog(QDialog):
         self.keys.setHorizontalHeaderLabels(["action", "shortcut", "alternative"])
         self.keys.verticalHeader().hide()
         self.keys.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):
+            self.keys.setColumnWidth(column, 150)
         self.keys.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self._editors: dict[str, QKeySequenceEdit] = {}
         self._alt_editors: dict[str, QKeySequenceEdit] = {}
@@ -231,7 +233,8 @@ class ShortcutsDialog(QDialog):
         self.table = table
         hint = (
             "Mouse: drag a box for proposals; click inside it to add (left) or remove (right) a spot. "
-            "Wheel zooms at the cursor; space-drag or the middle button pans."
+            "Wheel zooms at the cursor; space-drag or the middle button pans. Edit tool (V): "
+            "Ctrl+click selects several shapes (merge, subtract)."
         )
         layout = QVBoxLayout(self)
         label = QLabel(hint)
