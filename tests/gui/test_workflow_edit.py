@@ -95,6 +95,24 @@ def test_a_key_that_clashes_is_swapped_and_the_editor_says_so(make_window, image
     assert window.actions["tool_box"].shortcut().toString() == "P"
 
 
+def test_recording_a_clashing_key_swaps_in_the_key_from_before_the_recording(
+    make_window, image_folder, qtbot
+):
+    window = make_window(image_folder)
+    dialog = _settings_dialog(window, qtbot)
+    editor = dialog._editors["tool_polygon"]
+    editor.clear()  # what the editor does itself when it starts recording a key
+    editor.setKeySequence(QKeySequence("W"))
+    assert dialog._editors["tool_box"].keySequence().toString() == "P"
+    # A key given away meanwhile is not handed out twice.
+    dialog._editors["tool_edit"].clear()  # the clear button: V is free now
+    dialog._editors["tool_brush"].setKeySequence(QKeySequence("V"))  # and taken again
+    dialog._editors["tool_edit"].clear()
+    dialog._editors["tool_edit"].setKeySequence(QKeySequence("W"))
+    assert dialog._editors["tool_polygon"].keySequence().isEmpty()  # not V: the brush has it
+    assert "no key" in dialog.key_note.text()
+
+
 def test_the_editor_shows_every_key_f1_shows(make_window, image_folder, qtbot):
     from scubasteve.gui.actions import ACTIONS
 

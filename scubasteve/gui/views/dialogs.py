@@ -171,10 +171,15 @@ class SettingsDialog(QDialog):
         return page
 
     def _key_changed(self, editor: QKeySequenceEdit) -> None:
-        seq, old = editor.keySequence(), self._last.get(editor, "")
-        self._last[editor] = seq.toString()
+        seq = editor.keySequence()
         if seq.isEmpty():
+            # Recording a key starts by clearing the editor: the key it had stays the one a
+            # clashing action gets in exchange (`_last`), if nobody has taken it since.
             return
+        old = self._last.get(editor, "")
+        if any(o is not editor and o.keySequence().toString() == old for o in self._owner):
+            old = ""
+        self._last[editor] = seq.toString()
         for other, action_id in self._owner.items():
             if other is editor or other.keySequence() != seq:
                 continue
