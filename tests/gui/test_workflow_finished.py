@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from helpers.gui_input import accept_box, key
 from PySide6.QtCore import Qt
@@ -66,3 +67,20 @@ def test_next_to_do_visits_images_in_progress_from_the_top_too(make_window, imag
     model.set_state(2, RowState.DONE)
     key(window, Qt.Key.Key_D, Qt.KeyboardModifier.ShiftModifier)  # none after: starts over
     qtbot.waitUntil(lambda: window.project.row == 0, timeout=5000)
+
+
+def test_an_opened_image_shows_its_own_state_in_the_list(make_window, image_folder, qtbot):
+    from scubasteve.core.annotation import Annotation, ImageDoc
+    from scubasteve.io.labelme import write_labelme
+
+    image = image_folder / "img1.png"
+    mask = np.zeros((240, 320), dtype=bool)
+    mask[60:120, 80:160] = True
+    write_labelme(
+        ImageDoc(image, 320, 240, [Annotation.from_mask("cat", mask)]), image.with_suffix(".json")
+    )
+    window = make_window(image_folder)
+    model = window.project.model
+    window.project.go(0)
+    qtbot.waitUntil(lambda: window.annotator.entry.path == image, timeout=5000)
+    assert model.state(0) == RowState.STARTED  # one object, not marked finished
