@@ -63,6 +63,7 @@ class Messages(QObject):
         """Something went wrong or was refused: the notice (only there, not twice)."""
         log.info("%s", text)
         self.said.emit(text)
+        self._status.clearMessage()  # older news ("Exporting COCO…") would contradict it
         self._notice.show_text(text, image_key=image_key)
 
     def image_changed(self, key: str | None) -> None:
