@@ -314,10 +314,8 @@ class MainWindow(QMainWindow):
 
     def _image_changed(self, entry) -> None:  # type: ignore[no-untyped-def]
         self.messages.image_changed(entry.key if entry else None)
-        if entry is not None:
-            self._doc_changed(
-                entry.key
-            )  # its row as its file says (a scan only sees that it exists)
+        if entry is not None:  # its row as its file says (the scan only saw that it exists)
+            self._doc_changed(entry.key)
         self.banner.show_problem(entry.problem if entry else None)
         self.preannotate_panel.set_status(PREANNOTATE_TEXT)
         self._update_hint()

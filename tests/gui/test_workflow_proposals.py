@@ -172,3 +172,18 @@ def test_a_pick_made_while_streaming_keeps_its_mask_after_the_sort(
     qtbot.waitUntil(lambda: _settled(window), timeout=5000)
     current = window.proposals.result.views[window.proposals.current].proposal.patch
     assert np.array_equal(current.to_full(240, 320), picked)
+
+
+def test_proposals_set_aside_while_streaming_are_asked_for_again(make_window, image_folder, qtbot):
+    proposer = _Reranking()
+    window = make_window(image_folder, proposer)
+    _first_three(window, qtbot)  # three of ten shown, the rest still coming
+    first_box = window.proposals.box
+    drag_box(window, Box(10, 10, 70, 60))  # the first request is cancelled half-way
+    proposer.release.set()  # from now on requests run through
+    qtbot.waitUntil(lambda: _settled(window), timeout=5000)
+    calls = len(proposer.calls)
+    key(window, Qt.Key.Key_Z, CTRL)
+    assert window.proposals.box == first_box
+    qtbot.waitUntil(lambda: _settled(window), timeout=5000)  # not left half-streamed
+    assert len(window.proposals.result.views) == 10 and len(proposer.calls) == calls + 1

@@ -168,9 +168,10 @@ class ProposalController(QObject):
         self._picked_by_user, self.started_at = shown.picked, shown.started_at
         self._clicks = list(shown.clicks)
         self._forget_sort()
-        if self.result is None and self.box is not None:
-            self.current = -1
-            self._submit(self.box)  # nothing had arrived yet: ask again
+        if (self.result is None or self.result.partial) and self.box is not None:
+            # Not all had arrived (that request was cancelled since): ask again.
+            self.result, self.current = None, -1
+            self._submit(self.box)
             self.proposals_changed.emit(None)
             self.current_changed.emit(-1)
             return
