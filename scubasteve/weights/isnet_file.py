@@ -221,7 +221,9 @@ def weights_file_problem(path: Path, published: bool = True) -> str | None:
     except InputError as exc:
         return exc.problem
     if published and weights.divisor != 1:
-        return f"it is a thinner IS-Net (channels divided by {weights.divisor}), not the published one"
+        return (
+            f"it is a thinner IS-Net (channels divided by {weights.divisor}), not the published one"
+        )
     return None
 
 
