@@ -33,6 +33,7 @@ from scubasteve.inference.base import (
     validate_box,
 )
 from scubasteve.inference.classic.shapes import fill_holes, largest_part
+from scubasteve.inference.isnet.clicks import click_edits
 from scubasteve.inference.isnet.crops import ProbMap, Window, extract, map_scale, upscale_mask
 
 
@@ -130,6 +131,10 @@ class IsnetProposer(EngineBase):
             logits = forward(self.net, x)[0]
         return torch.sigmoid(logits.float())[0, 0].cpu().numpy()
 
+    def compute_map(self, window: Window) -> np.ndarray:
+        """The network's (S, S) map of a window of the current image (not cached)."""
+        return self.run(extract(self.image, window, self.options.input_size))
+
     def prob_map(self, window: Window, cancel: CancelToken | None = None) -> ProbMap:
         """The map of one window (computed once per image and window)."""
         with self._lock:
@@ -137,10 +142,9 @@ class IsnetProposer(EngineBase):
             if cached is not None:
                 self._maps.move_to_end(window)
                 return cached
-        image = self.image
+            image = self._image
         raise_if_cancelled(cancel)
-        crop = extract(image, window, self.options.input_size)
-        result = ProbMap(self.run(crop), window)
+        result = ProbMap(self.compute_map(window), window)
         with self._lock:
             if image is self._image:
                 self._maps[window] = result
@@ -153,8 +157,13 @@ class IsnetProposer(EngineBase):
         box: Box,
         points: Sequence[PromptPoint] = (),
         cancel: CancelToken | None = None,
+        previous: MaskPatch | None = None,
     ) -> BoxMap:
-        """The map of `box` (grown by the context) over the box region, with its candidates."""
+        """The map of `box` (grown by the context) over the box region, with its candidates.
+
+        With clicks on a mask being corrected (`previous`), the edits of that mask that answer
+        the last click come first (`clicks.click_edits`).
+        """
         image = self.image
         height, width = image.shape[:2]
         region_box = widen_to_points(validate_box(box, width, height), points, width, height)
@@ -165,7 +174,9 @@ class IsnetProposer(EngineBase):
         scale = map_scale(x1 - x0, y1 - y0)
         prob = pmap.region(x0, y0, x1, y1, scale)
         result = BoxMap(pmap, (x0, y0, x1, y1), scale, prob)
-        result.candidates = self._cut(result, points)
+        edits = click_edits(result, previous, points) if previous is not None else []
+        result.candidates = [MapCandidate(name, patch) for name, patch in edits]
+        result.candidates += self._cut(result, points)
         return result
 
     # -- candidates ----------------------------------------------------------------------------
@@ -209,7 +220,7 @@ class IsnetProposer(EngineBase):
         """
         if k < 1:
             return []
-        bm = self.box_map(box, points, cancel)
+        bm = self.box_map(box, points, cancel, previous if points else None)
         raise_if_cancelled(cancel)
         certainty = float(np.mean(np.abs(2.0 * bm.prob - 1.0))) if bm.prob.size else 0.0
         proposals = []

@@ -87,7 +87,7 @@ class IsnetWithClassic(EngineBase):
             box, k, points, previous=previous, cancel=cancel, on_proposal=forward
         )
         raise_if_cancelled(cancel)
-        bm = self.network.box_map(box, points, cancel)
+        bm = self.network.box_map(box, points, cancel, previous if points else None)
         return self._rows(bm, classic, [c.patch for c in bm.candidates], bm.candidates)
 
     def _rows(
@@ -149,11 +149,26 @@ class IsnetWithClassic(EngineBase):
         ranked = []
         for s in scored:
             value = ranking.estimate(s.row)
+            # After a click, the edits of the mask being corrected answer it: they lead, the
+            # global re-cuts follow as alternatives (as in the classic engine, ADR 0104).
+            bonus = EDIT_BONUS if points and is_edit(s.proposal) else 0.0
             extras = dict(s.proposal.extras) | {"engine_score": float(s.proposal.score)}
             ranked.append(
-                Proposal(s.proposal.patch, value, s.proposal.source, extras, round(value, 3))
+                Proposal(
+                    s.proposal.patch, value + bonus, s.proposal.source, extras, round(value, 3)
+                )
             )
         return deduplicate(ranked, k, self.duplicate_iou)
+
+
+#: Added to the rank of an edit of the mask being corrected (see `propose`).
+EDIT_BONUS = 0.3
+
+
+def is_edit(proposal: Proposal) -> bool:
+    """Whether a proposal is an edit of the mask being corrected (by either engine)."""
+    detail = proposal.source.split(":", 1)[-1]
+    return detail.startswith(("edit", "map-edit"))
 
 
 def ring_mean(bm: BoxMap) -> float:
