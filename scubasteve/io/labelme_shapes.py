@@ -119,7 +119,7 @@ def _decode_mask(
             f"the mask is {mask_w}x{mask_h}, larger than three times the {size[0]}x{size[1]} image"
         )
     try:
-        arr = images.decode_base64_image(raw, where)[:, :, 0] > 0
+        arr = images.decode_mask_png(raw, where)
     except InputError as exc:
         raise ShapeError(f"'mask' is not a readable PNG ({exc.problem})") from exc
     x0, y0 = int(points[:, 0].min()), int(points[:, 1].min())
