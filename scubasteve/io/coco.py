@@ -36,13 +36,15 @@ from scubasteve.io.coco_checks import (
     polygons_from_segmentation,
     safe_relative_name,
 )
+from scubasteve.io.labelme_shapes import ShapeError, read_label
 
 
 @dataclass
 class CocoDataset:
     """A COCO file read into documents.
 
-    `categories`: names in category-id order; `category_ids`: name -> id as in the file;
+    `categories`: names in category-id order; `category_ids`: name -> id as in the file (the
+    first id of a name that several ids share); `category_names`: every id -> its name;
     `image_ids`: the COCO image id of each doc; `annotation_ids`: per doc, the COCO id of each
     annotation (in the doc's order).
     """
@@ -54,6 +56,7 @@ class CocoDataset:
     annotation_ids: list[list[int]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
     file_names: list[str] = field(default_factory=list)  # each doc's `file_name` as in the file
+    category_names: dict[int, str] = field(default_factory=dict)
 
     def doc_by_image_id(self, image_id: int) -> ImageDoc:
         return self.docs[self.image_ids.index(image_id)]
@@ -129,6 +132,48 @@ def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: in
     raise ValueError("annotation has neither a segmentation nor a bbox")
 
 
+def _read_categories(raw_cats: list[Any], path: Path, problems: list[Problem]) -> dict[int, str]:
+    """Category id -> label. Names are normalised (`read_label`); ids that share a name are one
+    label (a warning), so that annotations and predictions of either id are read alike."""
+    cat_names: dict[int, str] = {}
+    first_id: dict[str, int] = {}
+    for i, cat in enumerate(raw_cats):
+        where = f"categories[{i}]"
+        cid = int_id(cat.get("id")) if isinstance(cat, Mapping) else None
+        try:
+            if cid is None:
+                raise ShapeError("no integer 'id'")
+            name = read_label(cat.get("name"), problems, path, where)
+        except ShapeError as exc:
+            problems.append(
+                Problem(f"category needs an integer 'id' and a 'name' ({exc})", path, where)
+            )
+            continue
+        if cid in cat_names:
+            problems.append(
+                Problem(
+                    f"category id {cid} is used twice ({cat_names[cid]!r} and {name!r}); "
+                    f"this entry is ignored, annotations with id {cid} are {cat_names[cid]!r}",
+                    path,
+                    where,
+                )
+            )
+            continue
+        if name in first_id:
+            problems.append(
+                Problem(
+                    f"category name {name!r} is used by ids {first_id[name]} and {cid}; "
+                    f"annotations of both are read as the one label {name!r}",
+                    path,
+                    where,
+                    "warning",
+                )
+            )
+        first_id.setdefault(name, cid)
+        cat_names[cid] = name
+    return cat_names
+
+
 def read_coco(
     path: Path | str, images_dir: Path | str | None = None, problems: list[Problem] | None = None
 ) -> CocoDataset:
@@ -151,25 +196,7 @@ def read_coco(
         problems.append(Problem("'info' is not an object; ignored", path, "info", "warning"))
         info = {}
 
-    cat_names: dict[int, str] = {}
-    for i, cat in enumerate(raw_cats):
-        where = f"categories[{i}]"
-        cid = int_id(cat.get("id")) if isinstance(cat, Mapping) else None
-        name = cat.get("name") if isinstance(cat, Mapping) else None
-        if cid is None or not isinstance(name, str) or not name.strip():
-            problems.append(Problem("category needs an integer 'id' and a 'name'", path, where))
-            continue
-        if cid in cat_names:
-            problems.append(
-                Problem(
-                    f"category id {cid} is used twice ({cat_names[cid]!r} and {name!r}); "
-                    f"this entry is ignored, annotations with id {cid} are {cat_names[cid]!r}",
-                    path,
-                    where,
-                )
-            )
-            continue
-        cat_names[cid] = name
+    cat_names = _read_categories(raw_cats, path, problems)
 
     docs: list[ImageDoc] = []
     image_ids: list[int] = []
@@ -258,11 +285,15 @@ def read_coco(
         doc.annotations.append(ann)
         ann_ids[doc_index].append(ann_id or 0)
 
-    ordered = [cat_names[k] for k in sorted(cat_names)]
+    ordered = list(dict.fromkeys(cat_names[k] for k in sorted(cat_names)))
+    first_ids: dict[str, int] = {}
+    for cid, name in cat_names.items():
+        first_ids.setdefault(name, cid)
     return CocoDataset(
         docs=docs,
         categories=ordered,
-        category_ids={name: cid for cid, name in cat_names.items()},
+        category_ids=first_ids,
+        category_names=dict(cat_names),
         image_ids=image_ids,
         annotation_ids=ann_ids,
         info=dict(info),

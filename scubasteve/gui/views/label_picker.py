@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from scubasteve.core.geometry import Box
-from scubasteve.core.labels import RecentLabels
+from scubasteve.core.labels import RecentLabels, normalise_label
 
 NEW_PREFIX = "Add new label: "
 
@@ -76,7 +76,7 @@ class LabelPicker(QFrame):
                 font.setBold(True)
                 item.setFont(font)
             self.list.addItem(item)
-        typed = text.strip()
+        typed = normalise_label(text)
         if typed and typed not in matches:
             self.list.addItem(QListWidgetItem(NEW_PREFIX + typed))
         if self.list.count():
@@ -108,8 +108,8 @@ class LabelPicker(QFrame):
         if text.startswith(NEW_PREFIX):
             text = text[len(NEW_PREFIX) :]
         self.hide()
-        if text.strip():
-            self.chosen.emit(text.strip())
+        if normalise_label(text):
+            self.chosen.emit(normalise_label(text))
 
 
 def picker_anchor(view: QGraphicsView, object_box: Box | None, fallback: QWidget) -> QPoint:
