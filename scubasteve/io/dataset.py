@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import numpy as np
 
 from scubasteve.core.annotation import ImageDoc
 from scubasteve.core.errors import InputError, Problem
@@ -188,6 +190,34 @@ def _check_image(doc: ImageDoc, report: Report, where: str) -> None:
         report.problems.append(
             Problem(
                 f"image is {w}x{h} but the annotation says {doc.width}x{doc.height}", path, where
+            )
+        )
+    elif doc.image_data:
+        _check_embedded_picture(doc.image_data, pixels, report, path)
+
+
+#: Mean absolute difference (0..255) above which `imageData` is another picture than the image
+#: file; re-encoding the same picture (labelme embeds rotated photos as JPEG) stays far below.
+EMBEDDED_DIFFERENCE = 24.0
+
+
+def _check_embedded_picture(image_data: str, pixels: Any, report: Report, path: Path) -> None:
+    """An error when the embedded image is another picture than the image file (same size)."""
+    try:
+        embedded = images.decode_base64_image(image_data, path)
+    except InputError:
+        return
+    if embedded.shape != pixels.shape:
+        return  # the reader refuses a size mismatch
+    difference = float(np.abs(embedded.astype(np.int16) - pixels).mean())
+    if difference > EMBEDDED_DIFFERENCE:
+        report.problems.append(
+            Problem(
+                f"imageData is a different picture from {path.name} (mean difference "
+                f"{difference:.0f} of 255); labelme shows imageData, Scuba Steve the file: "
+                "remove imageData or fix imagePath",
+                path,
+                "imageData",
             )
         )
 
