@@ -86,7 +86,9 @@ def _default_images_dir(json_path: Path) -> Path:
     return candidate if candidate.is_dir() else json_path.parent
 
 
-def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: int) -> Annotation:
+def _parse_annotation(
+    raw: Mapping[str, Any], label: str, height: int, width: int, rle_outlines: bool = True
+) -> Annotation:
     seg = raw.get("segmentation")
     meta = raw.get("scubasteve") if isinstance(raw.get("scubasteve"), Mapping) else {}
     extra: dict[str, Any] = {}
@@ -110,7 +112,8 @@ def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: in
         if patch.area == 0:
             raise ValueError("RLE mask is empty")
         extra["rle"] = True
-        return Annotation(polygons=tuple(patch.to_polygons()), mask=patch, **common)
+        outline = tuple(patch.to_polygons()) if rle_outlines else ()
+        return Annotation(polygons=outline, mask=patch, **common)
     bbox = raw.get("bbox")
     if isinstance(bbox, list) and len(bbox) == 4:
         if not all(is_number(v) and math.isfinite(v) for v in bbox):
@@ -175,10 +178,19 @@ def _read_categories(raw_cats: list[Any], path: Path, problems: list[Problem]) -
 
 
 def read_coco(
-    path: Path | str, images_dir: Path | str | None = None, problems: list[Problem] | None = None
+    path: Path | str,
+    images_dir: Path | str | None = None,
+    problems: list[Problem] | None = None,
+    *,
+    rle_outlines: bool = True,
 ) -> CocoDataset:
     """Read a COCO instances file. Bad entries are reported in `problems` and skipped;
-    a file that is not a COCO instances object raises `InputError`."""
+    a file that is not a COCO instances object raises `InputError`.
+
+    `rle_outlines=False` leaves the `polygons` of RLE annotations empty (their exact `mask` is
+    kept): tracing large masks is most of the reading time, and readers that need only the pixels
+    (the benchmarks) skip it.
+    """
     path = Path(path)
     problems = problems if problems is not None else []
     data = read_json(path)
@@ -271,7 +283,7 @@ def read_coco(
             continue
         doc = docs[doc_index]
         try:
-            ann = _parse_annotation(raw, label, doc.height, doc.width)
+            ann = _parse_annotation(raw, label, doc.height, doc.width, rle_outlines)
         except (ValueError, TypeError, KeyError, OverflowError) as exc:
             problems.append(Problem(str(exc), path, where))
             continue

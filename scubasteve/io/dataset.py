@@ -62,7 +62,9 @@ def labelme_files(folder: Path, recursive: bool = False) -> list[Path]:
     )
 
 
-def _is_labelme(path: Path) -> bool:
+def is_labelme_file(path: Path) -> bool:
+    """False for a COCO file found among LabelMe files; True for anything else (the LabelMe
+    reader reports what is wrong with it)."""
     try:
         data = read_json(path)
     except InputError:
@@ -78,7 +80,7 @@ def read_labelme_folder(
     docs: list[ImageDoc] = []
     files = labelme_files(folder, recursive)
     for path in progress(files, len(files), "reading LabelMe"):
-        if not _is_labelme(path):
+        if not is_labelme_file(path):
             report.problems.append(
                 Problem("a COCO file, not LabelMe; skipped", path, severity="warning")
             )
