@@ -110,6 +110,7 @@ def labelme_to_coco(
 
     Only images that have a LabelMe file are exported (an image without one is not known to be
     empty). Category order: `labels`, else the folder's labels.txt, else order of appearance.
+    The report counts the images and annotations written, not those read.
     """
     if out.exists() and not overwrite:
         raise InputError("exists already; use --overwrite to replace it", out)
@@ -117,8 +118,10 @@ def labelme_to_coco(
     if labels is None:
         labels_file = find_labels_file(folder)
         labels = read_labels_file(labels_file) if labels_file else None
-    write_coco(out, docs, categories=labels, root=folder, rle=rle, problems=report.problems)
+    data = write_coco(out, docs, categories=labels, root=folder, rle=rle, problems=report.problems)
     report.written.append(out)
+    # what is in the file: annotations without area or pixels were named above and left out
+    report.images, report.annotations = len(data["images"]), len(data["annotations"])
     return report
 
 
