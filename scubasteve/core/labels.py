@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from scubasteve.core.errors import InputError
+from scubasteve.core.files import read_regular_bytes
 
 COCO80: tuple[str, ...] = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
@@ -27,6 +28,8 @@ COCO80: tuple[str, ...] = (
 _NON_LABELS = {"__ignore__", "_background_"}
 
 LABELS_FILENAMES = ("labels.txt", "classes.txt")
+#: A labels file larger than this is not read (a million labels fit in far less).
+MAX_LABELS_FILE_BYTES = 16 << 20
 
 #: Characters that show nothing: zero-width space, soft hyphen, word joiner and invisible
 #: operators, byte order mark, and the bidirectional marks, embeddings and isolates.
@@ -55,12 +58,11 @@ def normalise_label(label: str) -> str:
 def read_labels_file(path: Path) -> list[str]:
     """Labels from a text file, one per line (labelme's format; blank lines, `#` comments and
     labelme's `__ignore__`/`_background_` entries are skipped; duplicates keep their first place)."""
+    raw = read_regular_bytes(path, MAX_LABELS_FILE_BYTES, "labels file")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read labels file: {exc.strerror}", path) from exc
     return [
         label
         for label in unique(line for line in text.splitlines() if not line.lstrip().startswith("#"))

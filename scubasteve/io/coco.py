@@ -23,6 +23,7 @@ from scubasteve.core.clipping import (
     raster_rings,
 )
 from scubasteve.core.errors import InputError, Problem
+from scubasteve.core.files import text_problem
 from scubasteve.core.geometry import Box, Polygon
 from scubasteve.io import images
 from scubasteve.io.atomic import atomic_write_json, read_json
@@ -344,23 +345,34 @@ def coco_dict(
 
     `categories` fixes the category order (ids from 1); labels not in it are appended in order of
     appearance. `root` makes `file_name` relative to it. `rle` writes every mask as RLE. Annotations
-    without area (lines, points) are skipped and reported in `problems`.
+    without area (lines, points) are skipped and reported in `problems`, and so are images whose
+    file name is not valid Unicode (a byte that is not UTF-8; an error).
     """
     problems = problems if problems is not None else []
+    kept: list[tuple[int, ImageDoc, str]] = []
+    for d, doc in enumerate(docs):
+        file_name = _file_name(doc.path, root, problems)
+        problem = text_problem(file_name)
+        if problem:  # the COCO file must be UTF-8 that any reader takes
+            problems.append(
+                Problem(f"the image is left out: its name cannot be written: {problem}", doc.path)
+            )
+            continue
+        kept.append((d, doc, file_name))
     names = list(dict.fromkeys(categories or []))
-    for doc in docs:
+    for _, doc, _ in kept:
         for ann in doc.annotations:
             if ann.has_area and ann.label not in names:
                 names.append(ann.label)
     cat_id = {name: i + 1 for i, name in enumerate(names)}
     out_images: list[dict[str, Any]] = []
     out_anns: list[dict[str, Any]] = []
-    for d, doc in enumerate(docs):
+    for d, doc, file_name in kept:
         image_id = int(image_ids[d]) if image_ids is not None else d + 1
         out_images.append(
             {
                 "id": image_id,
-                "file_name": _file_name(doc.path, root, problems),
+                "file_name": file_name,
                 "width": int(doc.width),
                 "height": int(doc.height),
             }
@@ -438,10 +450,13 @@ def write_coco(
     root: Path | None = None,
     rle: bool = False,
     problems: list[Problem] | None = None,
+    *,
+    replace: bool = True,
 ) -> dict[str, Any]:
-    """Write a COCO instances file atomically; returns the written dict."""
+    """Write a COCO instances file atomically; returns the written dict. `replace=False` never
+    replaces an existing file (`AlreadyExists`), even one that appeared while this one was made."""
     data = coco_dict(docs, categories=categories, root=root, rle=rle, problems=problems)
-    atomic_write_json(Path(path), data, indent=None)
+    atomic_write_json(Path(path), data, indent=None, replace=replace)
     return data
 
 

@@ -14,10 +14,11 @@ import numpy as np
 
 from scubasteve.core.annotation import ImageDoc
 from scubasteve.core.errors import InputError, Problem
+from scubasteve.core.files import name_problem, text_problem
 from scubasteve.core.labels import find_labels_file, read_labels_file
 from scubasteve.core.project import natural_key
 from scubasteve.io import images
-from scubasteve.io.atomic import read_json
+from scubasteve.io.atomic import AlreadyExists, read_json
 from scubasteve.io.coco import CocoDataset, read_coco, write_coco
 from scubasteve.io.labelme import labelme_path_for, read_labelme, write_labelme
 
@@ -51,6 +52,9 @@ class Report:
 
 def labelme_files(folder: Path, recursive: bool = False) -> list[Path]:
     """JSON files in `folder` (natural order); unreadable folders raise `InputError`."""
+    problem = name_problem(folder)
+    if problem:
+        raise InputError(f"cannot be read: {problem}", folder)
     if not folder.is_dir():
         raise InputError("not a folder", folder)
     try:
@@ -112,13 +116,27 @@ def labelme_to_coco(
     empty). Category order: `labels`, else the folder's labels.txt, else order of appearance.
     The report counts the images and annotations written, not those read.
     """
+    _check_name(out)
     if out.exists() and not overwrite:
         raise InputError("exists already; use --overwrite to replace it", out)
+    inputs = labelme_files(folder, recursive)
+    if _same_file(out, inputs):
+        raise InputError(
+            "is one of the LabelMe files being converted; give another name for the COCO file", out
+        )
     docs, report = read_labelme_folder(folder, recursive, progress)
     if labels is None:
         labels_file = find_labels_file(folder)
         labels = read_labels_file(labels_file) if labels_file else None
-    data = write_coco(out, docs, categories=labels, root=folder, rle=rle, problems=report.problems)
+    data = write_coco(
+        out,
+        docs,
+        categories=labels,
+        root=folder,
+        rle=rle,
+        problems=report.problems,
+        replace=overwrite,
+    )
     report.written.append(out)
     # what is in the file: annotations without area or pixels were named above and left out
     report.images, report.annotations = len(data["images"]), len(data["annotations"])
@@ -134,6 +152,7 @@ def coco_to_labelme(
 ) -> Report:
     """Write one LabelMe file per image of a COCO file into `out_dir` (image paths stay relative)."""
     report = Report()
+    _check_name(out_dir)
     dataset = read_coco(coco_path, images_dir, report.problems)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("exists and is not a folder; give a folder for the LabelMe files", out_dir)
@@ -146,6 +165,10 @@ def coco_to_labelme(
     pairs = list(zip(dataset.docs, dataset.file_names, strict=True))
     for doc, file_name in progress(pairs, len(pairs), "writing LabelMe"):
         target = out_dir / labelme_path_for(Path(file_name))
+        problem = name_problem(target)
+        if problem:
+            report.problems.append(Problem(f"cannot be written: {problem}", target))
+            continue
         if target in claimed:
             report.problems.append(
                 Problem(
@@ -156,15 +179,20 @@ def coco_to_labelme(
             )
             continue
         claimed[target] = file_name
-        if target.exists() and not overwrite:
+        if _same_file(target, [coco_path]):
+            report.problems.append(
+                Problem(f"is the COCO file being converted; {file_name!r} is not written", target)
+            )
+            continue
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_labelme(doc, target, replace=overwrite)  # never replaces without --overwrite
+        except AlreadyExists:
             report.skipped.append(target)
             report.problems.append(
                 Problem("exists already; kept (use --overwrite)", target, severity="warning")
             )
             continue
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_labelme(doc, target)
         except InputError as exc:
             report.problems.append(Problem(exc.problem, exc.path or target))
             continue
@@ -176,6 +204,22 @@ def coco_to_labelme(
     report.images = len(dataset.docs)
     report.files = 1
     return report
+
+
+def _same_file(path: Path, others: Iterable[Path]) -> bool:
+    """Whether `path` is one of `others` (the same file, whatever the spelling of the path)."""
+    try:
+        resolved = path.resolve()
+        return any(resolved == other.resolve() for other in others)
+    except (OSError, RuntimeError, ValueError):  # a link loop, a name no file can have
+        return False
+
+
+def _check_name(path: Path) -> None:
+    """`InputError` for an output path that no file system can hold (`name_problem`)."""
+    problem = name_problem(path)
+    if problem:
+        raise InputError(f"cannot be written: {problem}", path)
 
 
 def _check_image(doc: ImageDoc, report: Report, where: str) -> None:
@@ -236,6 +280,15 @@ def validate_labelme_folder(
     known = set(read_labels_file(labels_file)) if labels_file else None
     for doc in progress(docs, len(docs), "checking images"):
         _check_image(doc, report, "imagePath")
+        problem = text_problem(doc.path.name)
+        if problem:
+            report.problems.append(
+                Problem(
+                    f"the image's name cannot be written in a COCO file: {problem}",
+                    doc.path,
+                    "imagePath",
+                )
+            )
         if known is not None:
             for i, ann in enumerate(doc.annotations):
                 if ann.label not in known:

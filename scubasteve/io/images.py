@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from scubasteve.core.errors import InputError
+from scubasteve.core.files import check_regular_file
 
 # Pillow refuses images above ~179 Mpx as "decompression bombs". Annotators do open 12,000 x 9,000
 # (108 Mpx) aerial and microscopy images; allow up to 1 Gpx (about 3 GB as RGB) on purpose.
@@ -44,6 +45,8 @@ STRIP_PIXELS = 1 << 16
 
 def _open(source: Path | bytes, name: str | Path) -> Image.Image:
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    if not isinstance(source, bytes):
+        check_regular_file(source, "image")  # a FIFO would block, a device never end
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

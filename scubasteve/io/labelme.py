@@ -457,7 +457,13 @@ def _relative_image_path(image: Path, json_path: Path) -> str:
     return Path(rel).as_posix()
 
 
-def write_labelme(doc: ImageDoc, path: Path | str, embed_image: bool = False) -> None:
-    """Write `doc` as LabelMe JSON to `path` atomically (the old file survives any failure)."""
+def write_labelme(
+    doc: ImageDoc, path: Path | str, embed_image: bool = False, *, replace: bool = True
+) -> None:
+    """Write `doc` as LabelMe JSON to `path` atomically (the old file survives any failure).
+
+    `replace=False` never replaces an existing file (`AlreadyExists`), even one that another
+    process created while this one was written.
+    """
     path = Path(path)
-    atomic_write_json(path, labelme_dict(doc, path, embed_image=embed_image))
+    atomic_write_json(path, labelme_dict(doc, path, embed_image=embed_image), replace=replace)

@@ -18,6 +18,7 @@ import shapely
 from scubasteve.core.annotation import SHAPE_TYPES, Annotation, MaskPatch
 from scubasteve.core.clipping import MAX_SHAPE_VERTICES, extent_problem, raster_rings
 from scubasteve.core.errors import InputError, Problem
+from scubasteve.core.files import text_problem
 from scubasteve.core.geometry import Box, Polygon
 from scubasteve.core.labels import normalise_label
 from scubasteve.io import images
@@ -42,6 +43,9 @@ def read_label(raw: Any, problems: list[Problem], path: Path, where: str) -> str
     label = normalise_label(raw) if isinstance(raw, str) else ""
     if not label:
         raise ShapeError(f"'label' must be a non-empty string, got {raw!a}")
+    problem = text_problem(label)
+    if problem:
+        raise ShapeError(f"the label cannot be used: {problem}")
     if label != raw:
         problems.append(
             Problem(

@@ -1,14 +1,16 @@
 """Putting model files in place: download, import of a local file, registration of trained models.
 
 Every path ends the same way: the bytes go to a temporary or `.part` file in the models folder, are
-verified (size, SHA-256 where published, a look at the file's first bytes), then `os.replace`d into
-place, and a JSON sidecar records where they came from. See `scubasteve.weights`.
+verified (size, SHA-256 where published, the content against the model's kind: `CONTENT_CHECKS`),
+then `os.replace`d into place, and a JSON sidecar records where they came from. A file imported
+under a name of one's own (`--kind`) gets the same content check. See `scubasteve.weights`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,19 +72,15 @@ def _exclusive(name: str):  # type: ignore[no-untyped-def]
 def _verify(info: ModelInfo, path: Path, cancel: CancelToken | None = None) -> tuple[int, str]:
     """(size, sha256) of `path` after checking them against `info`.
 
-    Without a published checksum the first bytes are also checked for the expected format, so
-    that an HTML error page or a file of another kind is not installed.
+    Without a published checksum the file's content is checked against the model's kind
+    (`CONTENT_CHECKS`), so that an HTML error page, a file of another kind or a damaged zip is
+    not installed.
     """
     size = path.stat().st_size
     if info.size is not None and size != info.size:
         raise ChecksumMismatch(f"the file is {size:,} bytes but {info.name} is {info.size:,} bytes")
-    problem = _content_problem(info.kind, path, info.name)  # says best what a wrong file is
-    if problem:
-        raise ChecksumMismatch(f"this is not the {info.name} file: {problem}")
-    if info.sha256 is None:
-        with open(path, "rb") as fh:
-            problem = sniff_problem(fh.read(512), info.format)
-        problem = problem or _torch_zip_problem(path, info.format)
+    if info.sha256 is None:  # a published checksum proves the file; without one, look inside
+        problem = content_problem(info.kind, path, info.format, info.name)
         if problem:
             raise ChecksumMismatch(f"this is not the {info.name} file: {problem}")
     digest = file_sha256(path, cancel)
@@ -94,28 +92,124 @@ def _verify(info: ModelInfo, path: Path, cancel: CancelToken | None = None) -> t
     return size, digest
 
 
-def _content_problem(kind: str, path: Path, name: str | None) -> str | None:
-    """Why the file cannot be a `kind` model, from reading it (kinds without a reader: None)."""
-    if kind == "sam2":  # no published checksum: read the checkpoint and check its variant
-        from scubasteve.weights.sam2_checkpoint import checkpoint_problem
+# --- what a model file of each kind must be ------------------------------------------------------
 
-        return checkpoint_problem(path, name)
-    return None
+#: (file, format, model name or None) -> why the file cannot be a model of the kind, or None.
+ContentCheck = Callable[[Path, str, "str | None"], "str | None"]
+
+_FORMAT_NAMES = {
+    "t7": "a Torch7 (.t7) file",
+    "pth-port": "a PyTorch checkpoint (.pth.tar)",
+    "pt": "a PyTorch checkpoint (.pt, .pth)",
+    "h5": "an .h5 file",
+}
 
 
-def _torch_zip_problem(path: Path, fmt: str) -> str | None:
-    """Why a zip file cannot be a PyTorch checkpoint (no `*/data.pkl` record), or None."""
+def _file_of(*formats: str, read: ContentCheck | None = None) -> ContentCheck:
+    """The check for a kind whose files come in `formats`: the format (from the file's name) must
+    be one of them, and the content must be that format (`format_problem`), or, where the kind has
+    a reader `read`, pass it (it says best what a wrong file is: a SAM 2 checkpoint's variant)."""
+
+    def check(path: Path, fmt: str, name: str | None) -> str | None:
+        if fmt not in formats:
+            wanted = " or ".join(_FORMAT_NAMES.get(f, f) for f in formats)
+            return f"this kind of model is {wanted}, and the file's name makes it {_FORMAT_NAMES.get(fmt, fmt)}"
+        return read(path, fmt, name) if read is not None else format_problem(path, fmt)
+
+    return check
+
+
+def _sam2_checkpoint(path: Path, fmt: str, name: str | None) -> str | None:
+    from scubasteve.weights.sam2_checkpoint import checkpoint_problem
+
+    return checkpoint_problem(path, name)
+
+
+#: What a file of each model kind must be, checked on every import and download. To add a kind
+#: (say "isnet", as ONNX or `.pth` files): add it to `registry.KINDS` (and its file format to
+#: `registry.FORMATS` / `format_from_suffix`, e.g. "onnx" for `.onnx`), then one entry here, e.g.
+#: ``"isnet": _file_of("onnx", "pt", read=_isnet_file)``, where `_isnet_file(path, fmt, name)`
+#: returns why the file is not an ISNet model or None, and `format_problem` learns the new
+#: format's first bytes. `test_every_model_kind_has_a_content_check` fails until the entry exists.
+CONTENT_CHECKS: dict[str, ContentCheck] = {
+    "deepmask": _file_of("t7", "pth-port", "pt"),
+    "sharpmask": _file_of("t7", "pt"),
+    "resnet": _file_of("t7", "pt"),
+    "maskrcnn": _file_of("h5"),
+    "sam2": _file_of("pt", read=_sam2_checkpoint),
+}
+
+
+def content_problem(kind: str, path: Path, fmt: str, name: str | None = None) -> str | None:
+    """Why `path` cannot be a `kind` model in format `fmt` (`CONTENT_CHECKS`), or None."""
+    check = CONTENT_CHECKS.get(kind)
+    if check is None:
+        return f"files of kind {kind!r} cannot be checked, so they are not installed"
+    return check(path, fmt, name)
+
+
+def format_problem(path: Path, fmt: str) -> str | None:
+    """Why the file's content is not format `fmt`, from its first bytes (`sniff_problem`) and, for
+    PyTorch checkpoints, their structure (`torch_file_problem`)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    problem = sniff_problem(head, fmt)
+    if problem is None and fmt in ("pt", "pth-port"):
+        problem = torch_file_problem(path)
+    return problem
+
+
+#: What a legacy (pre-zip) PyTorch file pickles first (`torch.serialization.MAGIC_NUMBER`).
+_TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+def torch_file_problem(path: Path) -> str | None:
+    """Why a file that starts like a PyTorch checkpoint is not one, or None. Nothing is unpickled.
+
+    A zip (torch >= 1.6) must be undamaged (every member's CRC) and hold a `data.pkl` that is a
+    whole pickle stream; a legacy file must start with the pickled magic number torch writes.
+    """
+    import pickletools
     import zipfile
 
-    if fmt not in ("pt", "pth-port") or not zipfile.is_zipfile(path):
-        return None
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            if head.startswith(b"PK\x03\x04"):
+                with zipfile.ZipFile(fh) as archive:
+                    names = archive.namelist()
+                    pkl = next(
+                        (n for n in names if n == "data.pkl" or n.endswith("/data.pkl")), None
+                    )
+                    if pkl is None:
+                        return (
+                            "it is a plain zip file, not a PyTorch checkpoint (no data.pkl inside)"
+                        )
+                    damaged = archive.testzip()
+                    if damaged is not None:
+                        return f"it is a damaged zip file ({damaged} fails its checksum)"
+                    data = archive.read(pkl)
+                try:
+                    for _ in pickletools.genops(data):
+                        pass
+                except (ValueError, EOFError) as exc:
+                    return f"its data.pkl is not a pickle, so this is no PyTorch checkpoint ({exc})"
+                return None
+            if head[:1] == b"\x80":
+                fh.seek(0)
+                try:
+                    args = [arg for _, arg, _ in pickletools.genops(fh)]
+                except (ValueError, EOFError) as exc:
+                    return f"it is not a PyTorch checkpoint (not a pickle: {exc})"
+                if _TORCH_LEGACY_MAGIC not in args:
+                    return "it is a pickle but not a PyTorch checkpoint (no torch magic number)"
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError) as exc:
         return f"it is a damaged zip file ({exc})"
-    if not any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
-        return "it is a plain zip file, not a PyTorch checkpoint (no data.pkl inside)"
+    except (OSError, ValueError, EOFError) as exc:
+        return f"it is a damaged zip file ({exc})"
     return None
 
 
@@ -221,9 +315,13 @@ def import_file(
                     f"e.g. `scubasteve models import {name} FILE --kind deepmask`"
                 )
             kind = existing.info.kind
-        problem = _content_problem(kind, src, None)
+        if kind not in KINDS:
+            raise InputError(f"unknown model kind {kind!r} (known: {', '.join(KINDS)})")
+        problem = content_problem(kind, src, format_from_suffix(src.name))
         if problem:
-            raise InputError(f"cannot import as a {kind} model: {problem}", src)
+            raise InputError(
+                f"cannot import as a {kind} model: {problem}; nothing was installed", src
+            )
         meta = {
             "imported_from": str(src.resolve()),
             "description": f"{kind} imported from {src.name}",
