@@ -228,3 +228,18 @@ def test_a_command_line_path_that_is_not_utf8_is_printed_not_crashed_on(tmp_path
     )
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     assert out.is_file() and b"out" in done.stdout
+
+
+def test_the_window_export_names_an_image_whose_name_is_not_utf8(tmp_path: Path) -> None:
+    from scubasteve.core.project import Project
+    from scubasteve.io.project_export import export_project_coco
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for stem in ("good", os.fsdecode(b"caf\xe9")):
+        (folder / f"{stem}.png").write_bytes(PNG)
+        (folder / f"{stem}.json").write_text(_labelme_text(f"{stem}.png", ["a"]))
+    summary = export_project_coco(Project.open(folder), tmp_path / "out.json")
+    data = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    assert [i["file_name"] for i in data["images"]] == ["good.png"] and summary.images == 1
+    assert "not valid UTF-8" in summary.text() and "caf" in summary.text()

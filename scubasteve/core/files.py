@@ -108,6 +108,23 @@ def text_problem(text: str) -> str | None:
     return None
 
 
+def printable(text: str) -> str:
+    """`text` safe to show anywhere (a window, a UTF-8 terminal): a byte of a name that is not
+    UTF-8 appears as ``\\xe9``, half of a surrogate pair as ``\\ud800``."""
+    if text_problem(text) is None:
+        return text
+    shown = []
+    for char in text:
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:
+            shown.append(f"\\x{code - 0xDC00:02x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            shown.append(f"\\u{code:04x}")
+        else:
+            shown.append(char)
+    return "".join(shown)
+
+
 def name_problem(path: PurePath | str) -> str | None:
     """Why no file can be created at `path`, judged from the name alone, or None.
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scubasteve.core.annotation import REVIEW_FLAG, ImageDoc
+from scubasteve.core.errors import Problem
+from scubasteve.core.files import printable
 from scubasteve.core.project import Project
 from scubasteve.io.coco import write_coco
 from scubasteve.io.labelme import read_labelme
@@ -24,6 +26,7 @@ class ExportSummary:
     images: int
     skipped: list[str] = field(default_factory=list)  # annotation files that could not be read
     unreviewed: int = 0  # pre-annotations left out
+    refused: list[str] = field(default_factory=list)  # images whose name COCO cannot hold
 
     def text(self) -> str:
         """One line for the status bar."""
@@ -38,6 +41,11 @@ class ExportSummary:
             )
         if self.unreviewed:
             note += f"; {self.unreviewed} pre-annotation(s) not yet reviewed left out"
+        if self.refused:
+            note += (
+                f"; left out {len(self.refused)} image(s) whose file name is not valid UTF-8 "
+                f"(rename them): {', '.join(self.refused[:5])}"
+            )
         return f"Exported {self.images} image(s) to {self.path}{note}."
 
 
@@ -78,5 +86,9 @@ def export_project_coco(
         kept = [a for a in doc.annotations if not a.flags.get(REVIEW_FLAG)]
         unreviewed += len(doc.annotations) - len(kept)
         docs.append(dataclasses.replace(doc, annotations=kept))
-    write_coco(path, docs, categories=project.labels, root=project.root)
-    return ExportSummary(path, len(docs), skipped, unreviewed)
+    problems: list[Problem] = []
+    write_coco(path, docs, categories=project.labels, root=project.root, problems=problems)
+    refused = [
+        printable(p.path.name) for p in problems if p.severity == "error" and p.path is not None
+    ]
+    return ExportSummary(path, len(docs) - len(refused), skipped, unreviewed, refused)
