@@ -175,9 +175,7 @@ def to_rgb_array(img: Image.Image, name: str | Path = "<image>") -> np.ndarray:
     out = np.empty((height, width, 3), dtype=np.uint8)
     try:
         deep = _deep_range(img) if mode in _DEEP_MODES else None
-        transparent = mode in _ALPHA_MODES or (
-            mode in ("P", "L", "RGB") and "transparency" in img.info
-        )
+        transparent = mode in _ALPHA_MODES or (mode == "P" and "transparency" in img.info)
         for y, strip in _strips(img):
             rows = slice(y, y + strip.size[1])
             if deep is not None:
@@ -203,16 +201,13 @@ def _mask_from_image(img: Image.Image) -> np.ndarray:
     """
     mode = img.mode
     if mode in _ALPHA_MODES or "transparency" in img.info:
-        alpha = np.asarray(img.convert("RGBA").getchannel("A"))
+        rgba = img.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"))
         if alpha.size and alpha.min() < 255:
             return alpha > 0
-        img = img.convert("RGBA")
-    if mode in ("1", "L", "P") and "transparency" not in img.info:
-        values = np.asarray(img if mode != "P" else img.convert("RGB"))
-    elif mode in _DEEP_MODES:
-        values = np.asarray(img)
-    else:
-        values = np.asarray(img.convert("RGB"))
+        img, mode = rgba, rgba.mode  # all opaque: the colour decides
+    direct = mode in ("1", "L", *_DEEP_MODES)  # values as stored, never scaled
+    values = np.asarray(img if direct else img.convert("RGB"))
     return values.reshape(values.shape[0], values.shape[1], -1).any(axis=2)
 
 
