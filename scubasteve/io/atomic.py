@@ -62,10 +62,11 @@ def json_depth(text: str | bytes) -> int:
     backslashes = 0  # the run of backslashes that ended the previous block
     view = memoryview(text) if isinstance(text, bytes) else None
     for start in range(0, len(text), _DEPTH_BLOCK):
+        block: bytes | memoryview
         if view is not None:
             block = view[start : start + _DEPTH_BLOCK]
         else:
-            block = text[start : start + _DEPTH_BLOCK].encode("utf-8", "surrogatepass")  # type: ignore[union-attr]
+            block = str(text[start : start + _DEPTH_BLOCK]).encode("utf-8", "surrogatepass")
         codes = np.frombuffer(block, dtype=np.uint8)
         n = len(codes)
         quote_or_backslash = (codes == _QUOTE) | (codes == _BACKSLASH)

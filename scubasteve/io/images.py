@@ -208,7 +208,7 @@ def _mask_from_image(img: Image.Image) -> np.ndarray:
         img, mode = rgba, rgba.mode  # all opaque: the colour decides
     direct = mode in ("1", "L", *_DEEP_MODES)  # values as stored, never scaled
     values = np.asarray(img if direct else img.convert("RGB"))
-    return values.reshape(values.shape[0], values.shape[1], -1).any(axis=2)
+    return np.asarray(values.reshape(values.shape[0], values.shape[1], -1).any(axis=2))
 
 
 def _load(img: Image.Image, name: str | Path) -> np.ndarray:
