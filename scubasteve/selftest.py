@@ -15,6 +15,7 @@ self-test with exit status 1 and names the step that hung.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -24,7 +25,8 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -387,6 +389,35 @@ def _start_watchdog(report: _Report, current: list[str]) -> threading.Timer:
     return timer
 
 
+@contextlib.contextmanager
+def _library_messages(into: list[str]) -> Iterator[None]:
+    """Keep Python warnings and Qt's messages out of the report's table: libraries print them to
+    stderr in the middle of a line. They are collected in `into` and listed after the table."""
+    restore_qt = _capture_qt_messages(into)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            yield
+    finally:
+        restore_qt()
+    for w in caught:
+        into.append(f"{w.category.__name__}: {w.message} ({Path(w.filename).name}:{w.lineno})")
+
+
+def _capture_qt_messages(into: list[str]) -> Callable[[], None]:
+    try:
+        from PySide6.QtCore import qInstallMessageHandler
+    except ImportError:  # the window step reports a missing Qt
+        return lambda: None
+
+    def handler(mode: Any, context: Any, message: str) -> None:
+        if "This plugin does not support" not in message:  # the offscreen platform's chatter
+            into.append(f"Qt: {message}")
+
+    previous = qInstallMessageHandler(handler)
+    return lambda: qInstallMessageHandler(previous)
+
+
 def run_steps(steps: Sequence[Step], ctx: Context, report: _Report) -> list[StepResult]:
     """Run every step in order, printing one line each; a failing step does not stop the rest."""
     results: list[StepResult] = []
@@ -424,8 +455,14 @@ def run_self_test(steps: Sequence[Step] | None = None, out: TextIO | None = None
     ctx = Context(workdir, _user_models_dir(), qt_platform=os.environ.get("QT_QPA_PLATFORM"))
     old_env = _prepare_environment(workdir)
     start = time.perf_counter()
+    notes: list[str] = []
     try:
-        results = run_steps(steps, ctx, report)
+        with _library_messages(notes):
+            results = run_steps(steps, ctx, report)
+        if notes:
+            report.write("  messages from libraries (not failures):\n")
+            for note in dict.fromkeys(notes):
+                report.write(f"    {note.splitlines()[0][:200]}\n")
         failed = [r.name for r in results if not r.ok]
         total = time.perf_counter() - start
         if failed:

@@ -102,6 +102,8 @@ def test_labels_file_and_recent_order(tmp_path: Path) -> None:
     assert recent.ordered() == ["dog", "hot dog", "cat"]
     assert recent.filter("do") == ["dog", "hot dog"]
     assert recent.filter("") == recent.ordered()
+    exact = RecentLabels(["ball boy", "sports ball", "ball"])
+    assert exact.filter("Ball") == ["ball", "ball boy", "sports ball"]
     recent.use("zebra")
     assert recent.ordered()[0] == "zebra"
     (tmp_path / "bad.txt").write_bytes(b"\xff\xfe")

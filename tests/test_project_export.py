@@ -50,3 +50,27 @@ def test_open_documents_win_over_files_and_known_problems_are_not_read(tmp_path:
 
 def test_default_export_path_is_beside_the_folder() -> None:
     assert default_export_path(Path("/data/photos")) == Path("/data/photos_coco.json")
+
+
+def test_without_a_labels_file_only_the_labels_used_become_categories(tmp_path: Path) -> None:
+    folder = write_labelme_project(tmp_path / "photos", 2)
+    project = Project.open(folder)  # no labels.txt: the COCO 80 are offered in the window
+    assert len(project.labels) == 80
+    summary = export_project_coco(project, tmp_path / "coco.json")
+    data = json.loads((tmp_path / "coco.json").read_text(encoding="utf-8"))
+    used = [
+        a.label for i in project.images for a in read_labelme(i.with_suffix(".json")).annotations
+    ]
+    assert [c["name"] for c in data["categories"]] == used  # not the 80 offered
+    assert "the labels used" in summary.text() and f"{len(used)} categor" in summary.text()
+
+
+def test_a_labels_file_fixes_the_categories_and_the_summary_says_why(tmp_path: Path) -> None:
+    folder = write_labelme_project(tmp_path / "photos", 2)
+    used = {a.label for p in sorted(folder.glob("*.json")) for a in read_labelme(p).annotations}
+    labels = ["zebra", *sorted(used), "unused thing"]
+    (folder / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
+    summary = export_project_coco(Project.open(folder), tmp_path / "coco.json")
+    data = json.loads((tmp_path / "coco.json").read_text(encoding="utf-8"))
+    assert [c["name"] for c in data["categories"]] == labels  # the file's list, ids in its order
+    assert "labels.txt" in summary.text() and "2 without objects" in summary.text()

@@ -135,3 +135,19 @@ def test_self_test_passes_from_source() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "self-test passed" in result.stdout
+
+
+def test_library_warnings_are_listed_after_the_table_not_inside_it(capfd) -> None:  # type: ignore[no-untyped-def]
+    import warnings
+
+    def noisy(ctx: Context) -> str:
+        warnings.warn("torch.jit.script is deprecated", FutureWarning, stacklevel=1)
+        return "fine"
+
+    out = io.StringIO()
+    assert run_self_test([Step("noisy", noisy), Step("after", _ok)], out=out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[1].strip().endswith("fine") and lines[2].strip().startswith("after")
+    notes = lines.index("  messages from libraries (not failures):")
+    assert notes == 3 and "FutureWarning: torch.jit.script is deprecated" in lines[4]
+    assert "deprecated" not in capfd.readouterr().err

@@ -159,6 +159,10 @@ class Player:
 
         if index <= 0:
             return 0
+        # A person sees the strip's final sort before pressing; keys pressed sooner mean the
+        # slots as they were (RERANK_GRACE_S), so the simulated user waits, as thinking time.
+        with self.think():
+            _wait(self.app, lambda: self.w.proposals.resort_grace_left <= 0)
         QTest.keyClick(self.w.view, Qt.Key(Qt.Key.Key_0 + (index + 1) % 10))
         return 1
 

@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace an installed file")
     p.add_argument(
         "--kind",
-        choices=("deepmask", "sharpmask", "maskrcnn", "resnet"),
+        choices=("deepmask", "sharpmask", "maskrcnn", "resnet", "isnet"),
         help="for a model of your own (not in `models list`): what kind of model the file holds",
     )
     p.set_defaults(handler=cmd_import)

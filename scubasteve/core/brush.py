@@ -10,14 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from shapely.geometry.polygon import orient
 
-from scubasteve.core.geometry import (
-    MIN_POLYGON_AREA,
-    Polygon,
-    mask_to_polygons,
-    polygons_to_shapely,
-)
+from scubasteve.core.geometry import Polygon, mask_to_polygons, polygons_to_shapely
+from scubasteve.core.shape_ops import parts_of
 
 
 def apply_stroke(
@@ -40,18 +35,4 @@ def apply_stroke(
         polygons_to_shapely(outline), max(tolerance, 0.5), preserve_topology=True
     )
     old = polygons_to_shapely(polygons)
-    new = old.difference(brush) if erase else old.union(brush)
-    if not new.is_valid:
-        new = shapely.make_valid(new)
-    parts = [g for g in getattr(new, "geoms", [new]) if g.geom_type == "Polygon" and not g.is_empty]
-    parts = [p for p in parts if p.area >= MIN_POLYGON_AREA]
-    parts.sort(key=lambda p: p.area, reverse=True)
-    if min_island > 0 and parts:
-        parts = parts[:1] + [p for p in parts[1:] if p.area >= min_island]
-        parts = [
-            shapely.Polygon(
-                p.exterior, [r for r in p.interiors if shapely.Polygon(r).area >= min_island]
-            )
-            for p in parts
-        ]
-    return tuple(Polygon.from_shapely(orient(p)) for p in parts)
+    return parts_of(old.difference(brush) if erase else old.union(brush), min_island)

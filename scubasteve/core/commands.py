@@ -73,6 +73,30 @@ class ReplaceAnnotation:
         doc.annotations[doc.index_of(self.new.id)] = self._old
 
 
+@dataclass
+class SetImageFlag:
+    """Set or clear one of the image's LabelMe flags (e.g. `finished`); revert restores it exactly
+    (a flag that was absent is removed again, not written as false)."""
+
+    name: str
+    value: bool
+    text: str = "Set image flag"
+    _before: bool | None = field(default=None, repr=False)
+
+    def apply(self, doc: ImageDoc) -> None:
+        self._before = doc.flags.get(self.name)
+        if self.value:
+            doc.flags[self.name] = True
+        else:
+            doc.flags.pop(self.name, None)
+
+    def revert(self, doc: ImageDoc) -> None:
+        if self._before is None:
+            doc.flags.pop(self.name, None)
+        else:
+            doc.flags[self.name] = self._before
+
+
 def relabel(doc: ImageDoc, annotation_id: str, label: str) -> ReplaceAnnotation:
     return ReplaceAnnotation(doc.get(annotation_id).with_label(label), text=f"Relabel as {label}")
 

@@ -113,11 +113,13 @@ class RecentLabels:
         return self._recent + [label for label in self._labels if label not in self._recent]
 
     def filter(self, text: str) -> list[str]:
-        """Labels containing `text` (case-insensitive), those starting with it first."""
+        """Labels containing `text` (case-insensitive): the exact match first, then those starting
+        with it, then the rest (typing "ball" must be able to choose "ball" over "ball boy")."""
         needle = normalise_label(text).lower()
         ordered = self.ordered()
         if not needle:
             return ordered
-        starts = [lab for lab in ordered if lab.lower().startswith(needle)]
-        contains = [lab for lab in ordered if needle in lab.lower() and lab not in starts]
-        return starts + contains
+        exact = [lab for lab in ordered if lab.lower() == needle]
+        starts = [lab for lab in ordered if lab.lower().startswith(needle) and lab not in exact]
+        contains = [lab for lab in ordered if needle in lab.lower() and lab not in exact + starts]
+        return exact + starts + contains

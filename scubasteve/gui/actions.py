@@ -25,6 +25,19 @@ def _picks() -> list[ActionSpec]:
     ]
 
 
+#: Label keys: Alt+1 … Alt+9 choose the folder's first nine labels (labels.txt order). Digits alone
+#: pick proposals. The window names each action after its label once a folder is open.
+LABEL_KEYS = 9
+
+
+def _labels() -> list[ActionSpec]:
+    return [
+        ActionSpec(f"label_{n}", f"Label {n}", (f"Alt+{n}",), "Labels",
+                   "the folder's label with this number (labels.txt order)")
+        for n in range(1, LABEL_KEYS + 1)
+    ]  # fmt: skip
+
+
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_folder", "Open folder…", ("Ctrl+O",), "File"),
     ActionSpec("save", "Save now", ("Ctrl+S",), "File", "annotations are saved after every change"),
@@ -38,6 +51,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("delete", "Delete selected annotation", ("Delete",), "Edit"),
     ActionSpec("hide", "Hide/show selected annotation", ("H",), "Edit"),
     ActionSpec("hide_all", "Hide/show all annotations", ("Shift+H",), "Edit"),
+    ActionSpec("finish_image", "Mark image finished (again: not finished)", ("Ctrl+D",), "Edit",
+               "done in the image list; until then an image with objects is in progress"),
+    ActionSpec("merge", "Merge selected shapes (one label)", ("M",), "Shapes",
+               "select a shape, Ctrl+click another of its label, M"),
+    ActionSpec("subtract", "Subtract the other selected shapes from the first", ("Shift+M",),
+               "Shapes", "select the shape to cut, Ctrl+click the one to cut away, Shift+M"),
+    ActionSpec("lock", "Lock/unlock selected shapes", ("K",), "Shapes",
+               "a locked shape cannot be moved, painted, merged, relabelled or deleted"),
+    ActionSpec("simpler", "Simpler outline (fewer points)", (",",), "Shapes"),
+    ActionSpec("finer", "Finer outline (more points)", (".",), "Shapes"),
     ActionSpec("tool_box", "Box tool (proposals)", ("W",), "Tools"),
     ActionSpec("tool_polygon", "Polygon tool", ("P",), "Tools", "click vertices, Enter closes"),
     ActionSpec("tool_edit", "Edit vertices", ("V",), "Tools", "drag to move, double-click to insert"),
@@ -50,6 +73,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("next_proposal", "Next proposal", ("Tab",), "Proposals"),
     ActionSpec("prev_proposal", "Previous proposal", ("Shift+Tab",), "Proposals"),  # not also Backtab: X11 reports Shift+Backtab, which matches both (ambiguous)
     *_picks(),
+    *_labels(),
     ActionSpec("next_image", "Next image", ("D", "PgDown"), "Navigate"),
     ActionSpec("prev_image", "Previous image", ("A", "PgUp"), "Navigate"),
     ActionSpec("next_todo", "Next image to do", ("Shift+D",), "Navigate"),
@@ -74,11 +98,31 @@ TOOL_ACTIONS = ("tool_box", "tool_polygon", "tool_edit", "tool_brush", "tool_era
 
 
 def key_sequences(spec: ActionSpec, overrides: Mapping[str, str]) -> list[QKeySequence]:
-    """The action's keys: the user's override (one sequence, may be empty) or the defaults."""
+    """The action's keys: the user's override (``"Ctrl+Shift+Z; Ctrl+Y"``, may be empty) or the
+    defaults."""
     if spec.id in overrides:
         text = overrides[spec.id]
-        return [QKeySequence(text)] if text else []
+        return [k for k in QKeySequence.listFromString(text) if not k.isEmpty()] if text else []
     return [QKeySequence(k) for k in spec.keys]
+
+
+def keys_text(keys: list[QKeySequence]) -> str:
+    """Keys as stored in the settings: portable text, several keys separated by "; "."""
+    return QKeySequence.listToString(keys, QKeySequence.SequenceFormat.PortableText)
+
+
+def clashes(bound: Mapping[str, list[QKeySequence]]) -> list[str]:
+    """One sentence per key bound to more than one action (then Qt fires neither)."""
+    owners: dict[str, list[str]] = {}
+    for action_id, keys in bound.items():
+        for key in keys:
+            owners.setdefault(key.toString(), []).append(action_id)
+    return [
+        f"{key} is the key of " + " and ".join(f"“{SPECS[a].text}”" for a in ids)
+        + ", so neither works; change one in Settings (Ctrl+,), Shortcuts."
+        for key, ids in owners.items()
+        if len(ids) > 1
+    ]  # fmt: skip
 
 
 class ActionRegistry(QObject):
@@ -107,21 +151,34 @@ class ActionRegistry(QObject):
     def on(self, action_id: str, handler: Callable[[], object]) -> None:
         self.actions[action_id].triggered.connect(lambda _checked=False: handler())
 
-    def apply_shortcuts(self, overrides: Mapping[str, str]) -> None:
-        for spec in ACTIONS:
-            self.actions[spec.id].setShortcuts(key_sequences(spec, overrides))
+    def apply_shortcuts(self, overrides: Mapping[str, str]) -> list[str]:
+        """Use the user's keys; returns what clashes (a hand-edited settings file can hold that)."""
+        bound = {spec.id: key_sequences(spec, overrides) for spec in ACTIONS}
+        for action_id, keys in bound.items():
+            self.actions[action_id].setShortcuts(keys)
+        return clashes(bound)
 
     def set_enabled(self, ids: tuple[str, ...] | list[str], enabled: bool) -> None:
         for action_id in ids:
             self.actions[action_id].setEnabled(enabled)
 
+    def keys_of(self, action_id: str) -> str:
+        """The action's keys as the user reads them ("Ctrl+Shift+Z, Ctrl+Y")."""
+        return ", ".join(
+            s.toString(QKeySequence.SequenceFormat.NativeText)
+            for s in self.actions[action_id].shortcuts()
+        )
+
+    def texts(self) -> dict[str, str]:
+        """Each action's name as shown now (label keys name their label)."""
+        return {spec.id: self.actions[spec.id].text() for spec in ACTIONS}
+
+    def name_labels(self, labels: list[str]) -> None:
+        """Name the label keys' actions after the folder's first labels ("Label 2: dog")."""
+        for n in range(1, LABEL_KEYS + 1):
+            label = labels[n - 1] if n <= len(labels) else "(none)"
+            self.actions[f"label_{n}"].setText(f"Label {n}: {label}")
+
     def shortcut_rows(self) -> list[tuple[str, str, str]]:
         """(group, action text, keys) for the F1 table, in table order."""
-        rows = []
-        for spec in ACTIONS:
-            keys = ", ".join(
-                s.toString(QKeySequence.SequenceFormat.NativeText)
-                for s in self.actions[spec.id].shortcuts()
-            )
-            rows.append((spec.group, spec.text, keys))
-        return rows
+        return [(s.group, self.actions[s.id].text(), self.keys_of(s.id)) for s in ACTIONS]

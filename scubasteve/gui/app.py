@@ -40,9 +40,13 @@ def run_app(folder: Path | None = None, exit_at_once: bool = False) -> int:
 
     from scubasteve.core.settings import load_settings
     from scubasteve.gui.main_window import MainWindow
-    from scubasteve.gui.qtcheck import undo_cv2_plugin_redirect
+    from scubasteve.gui.qtcheck import missing_display, undo_cv2_plugin_redirect
 
     undo_cv2_plugin_redirect()  # importing cv2 (above) pointed Qt at cv2's own plugins (ADR 0507)
+    no_display = None if QApplication.instance() else missing_display()
+    if no_display:
+        print(f"scubasteve: {no_display}", file=sys.stderr)
+        return 1
 
     tune_interpreter()
     app = QApplication.instance() or QApplication(sys.argv[:1])

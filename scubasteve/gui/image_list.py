@@ -13,6 +13,9 @@ from typing import Any
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
+from scubasteve.core.annotation import REVIEW_FLAG, ImageDoc
+from scubasteve.core.marks import is_finished
+
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -22,6 +25,21 @@ class RowState(IntEnum):
     REVIEW = 2  # has pre-annotations awaiting review
     UNREADABLE = 3  # the image cannot be decoded: skipped
     PROBLEM = 4  # the annotation file cannot be read: read-only
+    STARTED = 5  # has objects, not yet marked finished
+
+
+#: The rows "next to do" (Shift+D) visits: the images that still need the user.
+NEEDS_USER = (RowState.TODO, RowState.STARTED, RowState.REVIEW)
+
+
+def doc_row_state(doc: ImageDoc) -> RowState:
+    """An open document's row: to review while any shape awaits review, done when the user marked
+    it finished, in progress when it has objects, else to do."""
+    if any(a.flags.get(REVIEW_FLAG) for a in doc.annotations):
+        return RowState.REVIEW
+    if is_finished(doc):
+        return RowState.DONE
+    return RowState.STARTED if doc.annotations else RowState.TODO
 
 
 _STATE_TEXT = {
@@ -30,6 +48,7 @@ _STATE_TEXT = {
     RowState.REVIEW: "to review",
     RowState.UNREADABLE: "unreadable image",
     RowState.PROBLEM: "annotation file cannot be read",
+    RowState.STARTED: "in progress",
 }
 _STATE_COLOR = {
     RowState.TODO: QColor(150, 150, 150),
@@ -37,6 +56,7 @@ _STATE_COLOR = {
     RowState.REVIEW: QColor(240, 170, 0),
     RowState.UNREADABLE: QColor(210, 40, 40),
     RowState.PROBLEM: QColor(200, 60, 200),
+    RowState.STARTED: QColor(60, 140, 230),
 }
 
 
@@ -132,7 +152,7 @@ class ImageListModel(QAbstractListModel):
     def summary(self) -> str:
         n = len(self._paths)
         parts = [f"{self._counts[RowState.DONE]} of {n} done"]
-        for state in (RowState.REVIEW, RowState.UNREADABLE, RowState.PROBLEM):
+        for state in (RowState.STARTED, RowState.REVIEW, RowState.UNREADABLE, RowState.PROBLEM):
             if self._counts[state]:
                 parts.append(f"{self._counts[state]} {_STATE_TEXT[state]}")
         return ", ".join(parts)

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 
 from scubasteve.core.geometry import polygons_bounds
 from scubasteve.core.settings import Settings, save_settings
-from scubasteve.gui.actions import SPECS, ActionRegistry
+from scubasteve.gui.actions import LABEL_KEYS, SPECS, ActionRegistry
 from scubasteve.gui.canvas.scene import CanvasScene
 from scubasteve.gui.controllers.annotator import AnnotatorController
 from scubasteve.gui.controllers.document import DocumentController
@@ -28,10 +28,12 @@ from scubasteve.gui.controllers.engine_host import (
     default_factory,
 )
 from scubasteve.gui.controllers.learning import LearningController
+from scubasteve.gui.controllers.messages import Messages, device_fallback
 from scubasteve.gui.controllers.preannotate import PreannotateController, SegmenterFactory
 from scubasteve.gui.controllers.project import ProjectController
 from scubasteve.gui.controllers.proposals import ProposalController
-from scubasteve.gui.image_list import RowState
+from scubasteve.gui.controllers.shapes import ShapeController
+from scubasteve.gui.image_list import RowState, doc_row_state
 from scubasteve.gui.menus import build_menus, build_toolbar
 from scubasteve.gui.tools.base import ToolContext
 from scubasteve.gui.tools.box_tool import BoxTool
@@ -105,6 +107,10 @@ class MainWindow(QMainWindow):
         self.scene = CanvasScene()
         self.scene.instance_colors = settings.instance_colors
         self.annotator = AnnotatorController(self.scene, self.documents, self.proposals, self)
+        self.shapes = ShapeController(
+            self.documents, self.annotator, self.pool, lambda: self.settings.polygon_tolerance,
+            lambda: self.settings.min_island_area, self,
+        )  # fmt: skip
         self.learning = LearningController(parent=self)
         self.preannotate = PreannotateController(
             self.pool, self.documents, self.project._json_path,
@@ -119,12 +125,14 @@ class MainWindow(QMainWindow):
         self.images_panel, self.annotations_panel = v.images_panel, v.annotations_panel
         self.preannotate_panel, self.stats_panel = v.preannotate_panel, v.stats_panel
         self.status, self.label_picker = v.status, v.label_picker
+        self.messages = Messages(self.status, self.notice, self)
 
         # tools
         ctx = ToolContext(
             scene=self.scene, view=self.view, proposals=self.proposals, documents=self.documents,
             label=lambda: self.annotator.label, selected=lambda: self.annotator.selected,
-            select=self.annotator.select, tolerance=lambda: self.settings.polygon_tolerance,
+            select=self.annotator.select, toggle_select=self.annotator.toggle_in_selection,
+            locked=self.annotator.refuse_locked, tolerance=lambda: self.settings.polygon_tolerance,
             min_island=lambda: self.settings.min_island_area,
         )  # fmt: skip
         self.tools = {
@@ -138,10 +146,10 @@ class MainWindow(QMainWindow):
         self._relabel = False  # whether the label picker relabels the selection or sets the label
         for tool in self.tools.values():
             tool.message.connect(self.show_message)
-            tool.notice.connect(self.show_error)
+            tool.notice.connect(lambda text: self.messages.error(text, self._image_key()))
 
         self.actions = ActionRegistry(self)
-        self.actions.apply_shortcuts(settings.shortcuts)
+        self._report_clashes(self.actions.apply_shortcuts(settings.shortcuts))
         self._bind_actions()
         build_menus(self, self.actions)
         self.label_button = build_toolbar(self, self.actions)
@@ -169,6 +177,14 @@ class MainWindow(QMainWindow):
         on("delete", a.delete_selected)
         on("hide", a.toggle_selected_hidden)
         on("hide_all", a.toggle_all_hidden)
+        on("finish_image", a.toggle_finished)
+        on("merge", self.shapes.merge)
+        on("subtract", self.shapes.subtract)
+        on("lock", self.shapes.toggle_lock)
+        on("simpler", self.shapes.simpler)
+        on("finer", self.shapes.finer)
+        for n in range(1, LABEL_KEYS + 1):
+            on(f"label_{n}", lambda n=n: a.use_label_key(n))
         for name in ("box", "polygon", "edit", "brush", "eraser"):
             on(f"tool_{name}", lambda name=name: self.set_tool(name))
         on("brush_bigger", lambda: self._resize_brush(1.25))
@@ -227,8 +243,9 @@ class MainWindow(QMainWindow):
         a.stats_changed.connect(self.stats_panel.show_timings)
         self.stats_panel.whole_folder.connect(self._folder_timings)
         a.message.connect(self.show_message)
+        self.shapes.message.connect(self.show_message)
         a.selection_changed.connect(self._selection_changed)
-        self.annotations_panel.selected.connect(a.select)
+        self.annotations_panel.selection_made.connect(a.set_selection)
         self.annotations_panel.visibility_changed.connect(a.set_visible)
         self.annotations_panel.relabel_requested.connect(
             lambda: self.open_label_picker(relabel=True)
@@ -239,8 +256,7 @@ class MainWindow(QMainWindow):
         pre = self.preannotate
         pre.progress.connect(self.preannotate_panel.set_progress)
         pre.running_changed.connect(self.preannotate_panel.set_running)
-        pre.message.connect(self.preannotate_panel.status.setText)
-        pre.message.connect(self.show_message)
+        pre.message.connect(self._preannotate_message)
         pre.weights_missing.connect(self.offer_weights)
         pre.file_updated.connect(lambda path: self.project.mark(path, RowState.REVIEW))
         pre.file_updated.connect(self.project.loader.drop)
@@ -259,6 +275,9 @@ class MainWindow(QMainWindow):
 
     def _engine_ready(self, info: EngineInfo) -> None:
         self.status.set_engine(info.name, info.device, info.note)
+        fallback = device_fallback(self.settings.device, info.device, info.name)
+        if fallback:
+            self.show_error(fallback)
         if info.weights_missing or self.engine.fell_back:
             self.status.weights.setToolTip(info.weights_missing or "an engine could not start")
             self.status.weights.show()
@@ -272,6 +291,7 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentWidget(self.view)
         self.strip.show()
         self.annotator.set_labels(list(project.labels), self.settings.recent_labels)
+        self.actions.name_labels(self.annotator.keyed)
 
     def _update_hint(self) -> None:
         entry = self.annotator.entry
@@ -282,21 +302,22 @@ class MainWindow(QMainWindow):
         self.strip.set_idle_hint(hint)
 
     def undo(self) -> None:
-        """Ctrl+Z: while refining a box, the last click goes (as in labelme); else the last change."""
-        if self.proposals.active and self.proposals.points:
-            self.proposals.remove_last_point()
-            self.scene.set_points(self.proposals.points)
-            self._update_undo()
-        else:
+        """Ctrl+Z: while proposals are open it acts on them (the last click, then the box); else
+        the document's last change."""
+        if not self.proposals.undo():
             self.documents.undo_group.undo()
+        self._update_undo()
 
     def _update_undo(self) -> None:
-        can = self.documents.undo_group.canUndo() or bool(self.proposals.points)
+        can = self.documents.undo_group.canUndo() or self.proposals.active
         self.actions["undo"].setEnabled(can)
 
     def _image_changed(self, entry) -> None:  # type: ignore[no-untyped-def]
+        self.messages.image_changed(entry.key if entry else None)
+        if entry is not None:  # its row as its file says (the scan only saw that it exists)
+            self._doc_changed(entry.key)
         self.banner.show_problem(entry.problem if entry else None)
-        self.preannotate_panel.status.setText(PREANNOTATE_TEXT)
+        self.preannotate_panel.set_status(PREANNOTATE_TEXT)
         self._update_hint()
         self.view.fit()
         tool = self.tools.get(self.tool_name)
@@ -307,15 +328,7 @@ class MainWindow(QMainWindow):
         state = self.documents.get(key)
         if state is None or state.problem:
             return
-        pending = any(a.flags.get("needs_review") for a in state.doc.annotations)
-        done = (
-            RowState.REVIEW
-            if pending
-            else RowState.DONE
-            if state.doc.annotations
-            else RowState.TODO
-        )
-        self.project.mark(state.doc.path, done)
+        self.project.mark(state.doc.path, doc_row_state(state.doc))
         tool = self.tools.get(self.tool_name)
         if isinstance(tool, VertexTool) and key == getattr(self.documents.current, "key", None):
             tool.refresh()
@@ -326,7 +339,7 @@ class MainWindow(QMainWindow):
             tool.refresh()
 
     def _proposals_changed(self, result) -> None:  # type: ignore[no-untyped-def]
-        self.strip.show_set(result)
+        self.strip.show_set(result, self.proposals.moved)
         self._update_undo()
         self.actions.set_enabled(PROPOSAL_ACTIONS, result is not None and bool(result.views))
         self.actions["discard"].setEnabled(self.proposals.active)
@@ -346,7 +359,7 @@ class MainWindow(QMainWindow):
 
     def _label_changed(self, label: str) -> None:
         self.settings.recent_labels = self.annotator.labels.recent
-        self.label_button.setText(f"Label: {label}  (L)")
+        self.label_button.show_label(label)
 
     def _label_chosen(self, label: str) -> None:
         if self._relabel:
@@ -373,7 +386,11 @@ class MainWindow(QMainWindow):
                 polygons = state.doc.get(selected).polygons
                 box = polygons_bounds(polygons) if polygons else None
         anchor = picker_anchor(self.view, box, self.label_button)
-        self.label_picker.open_with(self.annotator.labels, anchor)
+        keys = {
+            label: self.actions.keys_of(f"label_{n}")
+            for n, label in enumerate(self.annotator.keyed, 1)
+        }
+        self.label_picker.open_with(self.annotator.labels, anchor, keys)
 
     def _resize_brush(self, factor: float) -> None:
         brush, eraser = self.tools["brush"], self.tools["eraser"]
@@ -413,7 +430,7 @@ class MainWindow(QMainWindow):
             return
         wanted = (RowState.TODO,)
         if not self.preannotate_panel.skip_done.isChecked():
-            wanted = (RowState.TODO, RowState.DONE, RowState.REVIEW)
+            wanted = (RowState.TODO, RowState.STARTED, RowState.DONE, RowState.REVIEW)
         self.preannotate.run(self.project.images_in(wanted))
 
     def export_coco_dialog(self) -> None:
@@ -435,14 +452,14 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from scubasteve.gui.views.dialogs import SettingsDialog
 
-        dialog = SettingsDialog(self.settings, self)
+        dialog = SettingsDialog(self.settings, self, texts=self.actions.texts())
         if dialog.exec():
             self.apply_settings(dialog.result_settings())
 
     def apply_settings(self, new: Settings) -> None:
         """Use `new` from now on (restarting only what changed) and save it."""
         old, self.settings = self.settings, new
-        self.actions.apply_shortcuts(new.shortcuts)
+        self._report_clashes(self.actions.apply_shortcuts(new.shortcuts))
         self.proposals.k = new.proposals
         self.proposals.tolerance = new.polygon_tolerance
         self.proposals.min_island = new.min_island_area
@@ -462,6 +479,10 @@ class MainWindow(QMainWindow):
             save_settings(new)
         except Exception as exc:
             self.show_error(f"Settings could not be saved: {exc}")
+
+    def _report_clashes(self, clashes: list[str]) -> None:
+        if clashes:
+            self.show_error(" ".join(clashes))
 
     def set_tool(self, name: str) -> None:
         self.actions[f"tool_{name}"].setChecked(True)
@@ -543,12 +564,19 @@ class MainWindow(QMainWindow):
         dialog.open()
 
     def show_message(self, text: str) -> None:
-        log.info("%s", text)
-        self.status.showMessage(text, 8000)
+        self.messages.info(text)
 
     def show_error(self, text: str) -> None:
-        self.show_message(text)
-        self.notice.show_text(text)  # not a dialog: the keyboard stays with the canvas
+        self.messages.error(text)  # not a dialog: the keyboard stays with the canvas
+
+    def _image_key(self) -> str | None:
+        return self.annotator.entry.key if self.annotator.entry is not None else None
+
+    def _preannotate_message(self, text: str) -> None:
+        # Said in the dock when it is open (whole, wrapped), else in the status bar: not both.
+        self.preannotate_panel.set_status(text)
+        if not self.docks["Pre-annotate"].isVisible():
+            self.show_message(text)
 
     # -- start-up and shutdown ----------------------------------------------------------------------
 

@@ -5,9 +5,10 @@ Construction only: what each action does is bound by the window (`MainWindow._bi
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QMainWindow, QMenu, QToolButton
+from PySide6.QtWidgets import QMainWindow, QMenu
 
 from scubasteve.gui.actions import ACTIONS, TOOL_ACTIONS, ActionRegistry
+from scubasteve.gui.views.panels import LabelButton
 
 #: Toolbar buttons after the tools, in order.
 TOOLBAR_TAIL = ("undo", "redo", "prev_image", "next_image", "fit")
@@ -25,12 +26,11 @@ def build_menus(window: QMainWindow, acts: ActionRegistry) -> None:
         window.addAction(acts[spec.id])
 
 
-def build_toolbar(window: QMainWindow, acts: ActionRegistry) -> QToolButton:
+def build_toolbar(window: QMainWindow, acts: ActionRegistry) -> LabelButton:
     """The tools toolbar; returns its label button (the window connects and updates it)."""
     bar = window.addToolBar("Tools")
     bar.setObjectName("tools")
-    label_button = QToolButton()
-    label_button.setText("Label: –  (L)")
+    label_button = LabelButton()
     bar.addWidget(label_button)
     bar.addSeparator()
     for action_id in TOOL_ACTIONS:

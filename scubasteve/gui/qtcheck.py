@@ -99,6 +99,24 @@ def _platform_plugin(platform_name: str) -> Path | None:
     return matches[0] if matches else None
 
 
+def missing_display(environ: MutableMapping[str, str] | None = None) -> str | None:
+    """Why no window can open here (Linux without DISPLAY or WAYLAND_DISPLAY), else None.
+
+    Without a display Qt only says it could not load the "xcb" plugin and suggests libxcb-cursor0,
+    which sends people after a library they already have."""
+    env = os.environ if environ is None else environ
+    platform_name = env.get("QT_QPA_PLATFORM", "").split(":")[0]
+    if not sys.platform.startswith("linux") or platform_name not in ("", "xcb", "wayland"):
+        return None
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        "no display: DISPLAY and WAYLAND_DISPLAY are unset, so the window cannot open. Start it "
+        "from a desktop session (or over ssh -X); the command-line tools (scubasteve --help) and "
+        "scubasteve --self-test work without one."
+    )
+
+
 def display_problem(
     command: list[str], qt_platform: str | None = None, timeout: float = 60.0
 ) -> tuple[str, str | None]:
@@ -115,7 +133,7 @@ def display_problem(
     undo_cv2_plugin_redirect(env)
     name = env.get("QT_QPA_PLATFORM", "").split(":")[0]
     if not name and sys.platform.startswith("linux"):
-        if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        if missing_display(env):
             return "none", None
         name = "xcb" if env.get("DISPLAY") else "wayland"
     env["QT_DEBUG_PLUGINS"] = "1"

@@ -3,6 +3,11 @@
 Open documents are taken as edited (the caller passes them), the others are read from disk. Images
 whose annotation file cannot be read are left out and named; pre-annotations still waiting for
 review are left out and counted, so that only what a person accepted becomes training data.
+
+Categories: a folder with a labels file (labels.txt) exports that list, in its order, used or not
+(a data set's classes are fixed by it); without one the window offers the COCO 80 and only the
+labels used are exported (listing 80 categories for 9 objects' worth of classes misleads). The
+summary says which rule applied.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 from scubasteve.core.annotation import REVIEW_FLAG, ImageDoc
 from scubasteve.core.errors import Problem
 from scubasteve.core.files import printable
+from scubasteve.core.labels import find_labels_file
 from scubasteve.core.project import Project
 from scubasteve.io.coco import write_coco
 from scubasteve.io.labelme import read_labelme
@@ -26,6 +32,8 @@ class ExportSummary:
     images: int
     skipped: list[str] = field(default_factory=list)  # annotation files that could not be read
     unreviewed: int = 0  # pre-annotations left out
+    categories: int = 0
+    category_rule: str = ""  # why these categories: "the labels used" or "the list in labels.txt"
     refused: list[str] = field(default_factory=list)  # images whose name COCO cannot hold
 
     def text(self) -> str:
@@ -46,7 +54,10 @@ class ExportSummary:
                 f"; left out {len(self.refused)} image(s) whose file name is not valid UTF-8 "
                 f"(rename them): {', '.join(self.refused[:5])}"
             )
-        return f"Exported {self.images} image(s) to {self.path}{note}."
+        cats = (
+            f" with {self.categories} categories ({self.category_rule})" if self.categories else ""
+        )
+        return f"Exported {self.images} image(s){cats} to {self.path}{note}."
 
 
 def default_export_path(root: Path) -> Path:
@@ -86,9 +97,21 @@ def export_project_coco(
         kept = [a for a in doc.annotations if not a.flags.get(REVIEW_FLAG)]
         unreviewed += len(doc.annotations) - len(kept)
         docs.append(dataclasses.replace(doc, annotations=kept))
+    used = list(dict.fromkeys(a.label for d in docs for a in d.annotations if a.has_area))
+    labels_file = find_labels_file(project.root)
+    if labels_file is not None:
+        categories = list(dict.fromkeys([*project.labels, *used]))
+        unused = len([c for c in categories if c not in used])
+        rule = f"the list in {labels_file.name}" + (f", {unused} without objects" if unused else "")
+    else:
+        order = {label: i for i, label in enumerate(project.labels)}
+        categories = sorted(used, key=lambda c: order.get(c, len(order)))
+        rule = "the labels used; a labels.txt in the folder would fix the list"
     problems: list[Problem] = []
-    write_coco(path, docs, categories=project.labels, root=project.root, problems=problems)
+    write_coco(path, docs, categories=categories, root=project.root, problems=problems)
     refused = [
         printable(p.path.name) for p in problems if p.severity == "error" and p.path is not None
     ]
-    return ExportSummary(path, len(docs) - len(refused), skipped, unreviewed, refused)
+    return ExportSummary(
+        path, len(docs) - len(refused), skipped, unreviewed, len(categories), rule, refused
+    )

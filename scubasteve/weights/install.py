@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,20 +70,33 @@ def _exclusive(name: str):  # type: ignore[no-untyped-def]
             _busy.discard(name)
 
 
-def _verify(info: ModelInfo, path: Path, cancel: CancelToken | None = None) -> tuple[int, str]:
+def _verify(
+    info: ModelInfo,
+    path: Path,
+    cancel: CancelToken | None = None,
+    *,
+    other_forms: bool = False,
+) -> tuple[int, str]:
     """(size, sha256) of `path` after checking them against `info`.
 
-    Without a published checksum the file's content is checked against the model's kind
-    (`CONTENT_CHECKS`), so that an HTML error page, a file of another kind or a damaged zip is
-    not installed.
+    The file's content is checked against the model's kind (`CONTENT_CHECKS`) where no checksum
+    is published, so that an HTML error page, a file of another kind or a damaged zip is not
+    installed; kinds whose check reads the model itself (SAM 2, IS-Net) are read in any case, since
+    that says best what a wrong file is. `other_forms` (imports of a model whose `other_forms` the
+    engine reads) accepts a file of another size and checksum once its content was read and found
+    to be the same network.
     """
     size = path.stat().st_size
-    if info.size is not None and size != info.size:
+    other_forms = other_forms and bool(info.other_forms)
+    if info.size is not None and size != info.size and not other_forms:
         raise ChecksumMismatch(f"the file is {size:,} bytes but {info.name} is {info.size:,} bytes")
-    if info.sha256 is None:  # a published checksum proves the file; without one, look inside
+    check = CONTENT_CHECKS.get(info.kind)
+    if info.sha256 is None or other_forms or (check is not None and check.read is not None):
         problem = content_problem(info.kind, path, info.format, info.name)
         if problem:
             raise ChecksumMismatch(f"this is not the {info.name} file: {problem}")
+    if other_forms:
+        return size, file_sha256(path, cancel)
     digest = file_sha256(path, cancel)
     if info.sha256 is not None and digest != info.sha256.lower():
         raise ChecksumMismatch(
@@ -102,21 +116,28 @@ _FORMAT_NAMES = {
     "pth-port": "a PyTorch checkpoint (.pth.tar)",
     "pt": "a PyTorch checkpoint (.pt, .pth)",
     "h5": "an .h5 file",
+    "onnx": "an ONNX (.onnx) file",
 }
 
 
-def _file_of(*formats: str, read: ContentCheck | None = None) -> ContentCheck:
-    """The check for a kind whose files come in `formats`: the format (from the file's name) must
-    be one of them, and the content must be that format (`format_problem`), or, where the kind has
-    a reader `read`, pass it (it says best what a wrong file is: a SAM 2 checkpoint's variant)."""
+@dataclass(frozen=True)
+class KindCheck:
+    """What a file of one model kind must be.
 
-    def check(path: Path, fmt: str, name: str | None) -> str | None:
-        if fmt not in formats:
-            wanted = " or ".join(_FORMAT_NAMES.get(f, f) for f in formats)
+    `formats`: the formats its files come in (the format of a file is `format_from_suffix` of
+    its name, or the registry's for a published model). `read`: where the kind has a reader, it
+    reads the model itself and decides (it says best what a wrong file is, so it runs even where
+    a checksum is published); otherwise the content must be the format (`format_problem`).
+    """
+
+    formats: tuple[str, ...]
+    read: ContentCheck | None = None
+
+    def __call__(self, path: Path, fmt: str, name: str | None) -> str | None:
+        if fmt not in self.formats:
+            wanted = " or ".join(_FORMAT_NAMES.get(f, f) for f in self.formats)
             return f"this kind of model is {wanted}, and the file's name makes it {_FORMAT_NAMES.get(fmt, fmt)}"
-        return read(path, fmt, name) if read is not None else format_problem(path, fmt)
-
-    return check
+        return self.read(path, fmt, name) if self.read is not None else format_problem(path, fmt)
 
 
 def _sam2_checkpoint(path: Path, fmt: str, name: str | None) -> str | None:
@@ -125,18 +146,26 @@ def _sam2_checkpoint(path: Path, fmt: str, name: str | None) -> str | None:
     return checkpoint_problem(path, name)
 
 
-#: What a file of each model kind must be, checked on every import and download. To add a kind
-#: (say "isnet", as ONNX or `.pth` files): add it to `registry.KINDS` (and its file format to
-#: `registry.FORMATS` / `format_from_suffix`, e.g. "onnx" for `.onnx`), then one entry here, e.g.
-#: ``"isnet": _file_of("onnx", "pt", read=_isnet_file)``, where `_isnet_file(path, fmt, name)`
-#: returns why the file is not an ISNet model or None, and `format_problem` learns the new
-#: format's first bytes. `test_every_model_kind_has_a_content_check` fails until the entry exists.
-CONTENT_CHECKS: dict[str, ContentCheck] = {
-    "deepmask": _file_of("t7", "pth-port", "pt"),
-    "sharpmask": _file_of("t7", "pt"),
-    "resnet": _file_of("t7", "pt"),
-    "maskrcnn": _file_of("h5"),
-    "sam2": _file_of("pt", read=_sam2_checkpoint),
+def _isnet_weights(path: Path, fmt: str, name: str | None) -> str | None:
+    # ONNX in three precisions or a PyTorch state dict: read the weights against the layout
+    from scubasteve.weights.isnet_file import weights_file_problem
+
+    return weights_file_problem(path, published=name is not None)
+
+
+#: What a file of each model kind must be, checked on every import and download (`KindCheck`).
+#: To add a kind: add it to `registry.KINDS` (a new file format also to `registry.FORMATS` and
+#: `format_from_suffix`), then one entry here, e.g. ``"isnet": KindCheck(("onnx", "pt"),
+#: read=_isnet_weights)``, where the reader returns why the file is not such a model, or None.
+#: Without a reader, `format_problem` checks the format's first bytes (teach it a new format).
+#: `test_every_model_kind_has_a_content_check` fails until every kind has its entry.
+CONTENT_CHECKS: dict[str, KindCheck] = {
+    "deepmask": KindCheck(("t7", "pth-port", "pt")),
+    "sharpmask": KindCheck(("t7", "pt")),
+    "resnet": KindCheck(("t7", "pt")),
+    "maskrcnn": KindCheck(("h5",)),
+    "sam2": KindCheck(("pt",), read=_sam2_checkpoint),
+    "isnet": KindCheck(("onnx", "pt"), read=_isnet_weights),
 }
 
 
@@ -336,7 +365,7 @@ def import_file(
         raise InputError(f"{name} is already installed at {status.path}; add --force to replace it")
     tmp, _, _ = copy_to_temp(src, models_dir())
     try:
-        size, digest = _verify(info, tmp)
+        size, digest = _verify(info, tmp, other_forms=True)
     except ChecksumMismatch as exc:
         tmp.unlink(missing_ok=True)
         raise InputError(f"cannot import as {name}: {exc}; nothing was installed", src) from exc

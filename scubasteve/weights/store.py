@@ -256,7 +256,8 @@ def status_of(
     path = models_dir() / info.filename
     problem = None
     installed = path.is_file()
-    if installed and info.size is not None and path.stat().st_size != info.size:
+    size = path.stat().st_size if installed else 0
+    if installed and info.size is not None and size != info.size and not _other_form(info, size):
         problem = (
             f"the file is {path.stat().st_size:,} bytes, expected {info.size:,} "
             "(damaged or another file)"
@@ -265,6 +266,15 @@ def status_of(
     part = part_path(info)
     partial = part.stat().st_size if part.is_file() else 0
     return ModelStatus(info, installed, path, trained, partial, problem, dict(meta or {}))
+
+
+def _other_form(info: ModelInfo, size: int) -> bool:
+    """Whether an installed file of another size is another form of the model that `models import`
+    read and recorded (see `ModelInfo.other_forms`)."""
+    if not info.other_forms:
+        return False
+    record = read_sidecar(info.name) or {}
+    return record.get("size") == size
 
 
 def lookup(name: str) -> tuple[ModelInfo, bool, dict[str, Any]] | None:

@@ -33,7 +33,7 @@ def test_preannotating_the_image_adds_results_to_review_with_y_and_n(
     key(window, Qt.Key.Key_Y)
     anns = window.documents.current.doc.annotations
     assert len(anns) == 1 and not anns[0].flags.get(REVIEW_FLAG) and anns[0].label == "person"
-    assert window.project.model.state(row) == RowState.DONE
+    assert window.project.model.state(row) == RowState.STARTED  # done once marked finished
     key(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(
         lambda: len(_pending(window)) == 1 and not window.preannotate.running, timeout=5000
@@ -138,7 +138,7 @@ def test_coco_export_leaves_out_unreviewed_preannotations(make_window, image_fol
         lambda: len(_pending(window)) == 1 and not window.preannotate.running, timeout=5000
     )
     messages: list[str] = []
-    window.status.messageChanged.connect(messages.append)
+    window.messages.said.connect(messages.append)
     out = image_folder / "coco.json"
     window.export_coco(out)
     qtbot.waitUntil(lambda: any(m.startswith("Exported") for m in messages), timeout=10000)

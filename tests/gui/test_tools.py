@@ -135,7 +135,8 @@ def test_f1_lists_every_shortcut(make_window, image_folder, qtbot):
     }
     assert len(texts) == len(ACTIONS)
     assert texts["Pick proposal 3"] == "3"
-    assert all(texts[s.text] for s in ACTIONS if s.keys)
+    assert all(texts[window.actions[s.id].text()] for s in ACTIONS if s.keys)
+    assert texts["Label 2: dog"] == "Alt+2"  # label keys are named after the folder's labels
 
 
 def test_delete_hide_and_relabel_from_the_annotations_dock(make_window, image_folder, qtbot):
@@ -193,11 +194,11 @@ def test_settings_dialog_changes_shortcuts_and_values(make_window, image_folder,
     assert (new.engine, new.polygon_tolerance, new.shortcuts) == (
         "deepmask",
         2.5,
-        {"accept": "Space"},
+        {"accept": "Space; Enter"},  # the alternative key (keypad Enter) stays
     )
     assert window.settings.engine == "classic", "the window's settings change only on OK"
     window.actions.apply_shortcuts(new.shortcuts)
-    assert window.actions["accept"].shortcut().toString() == "Space"
+    assert [k.toString() for k in window.actions["accept"].shortcuts()] == ["Space", "Enter"]
 
 
 def test_whole_folder_times_come_from_the_annotation_files(make_window, image_folder, qtbot):

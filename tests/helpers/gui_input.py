@@ -28,3 +28,17 @@ def click(window, x: float, y: float, button=Qt.MouseButton.LeftButton) -> None:
 
 def key(window, k, modifier=Qt.KeyboardModifier.NoModifier) -> None:  # type: ignore[no-untyped-def]
     QTest.keyClick(window.view, k, modifier)
+
+
+def accept_box(window, qtbot, box: Box) -> None:  # type: ignore[no-untyped-def]
+    """Drag `box`, wait for all its proposals, press Enter, wait for the new annotation."""
+    before = len(window.documents.current.doc.annotations)
+    drag_box(window, box)
+    qtbot.waitUntil(
+        lambda: window.proposals.result is not None and not window.proposals.result.partial,
+        timeout=5000,
+    )
+    QTest.keyClick(window.view, Qt.Key.Key_Return)
+    qtbot.waitUntil(
+        lambda: len(window.documents.current.doc.annotations) == before + 1, timeout=5000
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import numpy as np
 from PySide6.QtCore import QRectF
@@ -72,9 +72,14 @@ class CanvasScene(QGraphicsScene):
     # -- annotations --------------------------------------------------------------------------------
 
     def sync_annotations(
-        self, annotations: Iterable[Annotation], hidden: set[str], selected: str | None
+        self,
+        annotations: Iterable[Annotation],
+        hidden: set[str],
+        selected: str | None,
+        also: Collection[str] = (),
     ) -> None:
-        """Show exactly these annotations; unchanged ones (same object) keep their items."""
+        """Show exactly these annotations; unchanged ones (same object) keep their items.
+        `selected` and `also` are drawn selected."""
         wanted = {a.id: a for a in annotations if a.id not in hidden}
         for ann_id in list(self._annotation_items):
             item = self._annotation_items[ann_id]
@@ -90,7 +95,7 @@ class CanvasScene(QGraphicsScene):
                 item = AnnotationItem(ann, self.instance_colors)
                 self._annotation_items[ann_id] = item
                 self.addItem(item)
-            item.set_selected(ann_id == selected)
+            item.set_selected(ann_id == selected or ann_id in also)
 
     def annotation_at(self, x: float, y: float) -> str | None:
         """Id of the smallest visible annotation containing the point, if any."""

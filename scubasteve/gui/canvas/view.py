@@ -36,7 +36,7 @@ class ImageView(QGraphicsView):
         self.tool: Tool | None = None
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)  # see set_zoom
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
         self.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontSavePainterState, True)
@@ -54,14 +54,21 @@ class ImageView(QGraphicsView):
     def zoom(self) -> float:
         return float(self.transform().m11())
 
-    def set_zoom(self, zoom: float, anchor_under_mouse: bool = False) -> None:
+    def set_zoom(self, zoom: float, at: QPointF | None = None) -> None:
+        """Zoom to `zoom`; the image point under viewport position `at` (default: the centre)
+        stays where it is, as far as the scroll range allows."""
         zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
-        anchor = self.transformationAnchor()
-        if not anchor_under_mouse:
-            self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        at = QPointF(self.viewport().rect().center()) if at is None else at
+        # Done by hand: Qt's AnchorUnderMouse needs the cursor position from mouse-move events that
+        # went through QGraphicsView's own handler, which the tools take over, so it anchored at a
+        # stale point and the object under the pointer slid away (issue 22).
+        under = self.viewportTransform().inverted()[0].map(at)
         factor = zoom / self.zoom
         self.scale(factor, factor)
-        self.setTransformationAnchor(anchor)
+        delta = self.viewportTransform().map(under) - at
+        h, v = self.horizontalScrollBar(), self.verticalScrollBar()
+        h.setValue(h.value() + round(delta.x()))
+        v.setValue(v.value() + round(delta.y()))
         self._auto_fit = False
         self.zoom_changed.emit(self.zoom)
 
@@ -81,7 +88,7 @@ class ImageView(QGraphicsView):
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.set_zoom(self.zoom * (1.25**steps), anchor_under_mouse=True)
+            self.set_zoom(self.zoom * (1.25**steps), at=event.position())
         event.accept()
 
     def resizeEvent(self, event) -> None:  # type: ignore[no-untyped-def]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, relabel
+from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, SetImageFlag, relabel
 from scubasteve.core.labels import RecentLabels
+from scubasteve.core.marks import FINISHED_FLAG, is_finished, is_locked
+from scubasteve.gui.actions import LABEL_KEYS
 from scubasteve.gui.canvas.scene import CanvasScene
 from scubasteve.gui.controllers.document import DocState, DocumentController
 from scubasteve.gui.controllers.images import LoadedImage
@@ -18,7 +20,7 @@ from scubasteve.gui.stats import timings
 
 
 class AnnotatorController(QObject):
-    annotations_changed = Signal(object, object, object)  # annotations, hidden ids, selected id
+    annotations_changed = Signal(object, object, object)  # annotations, hidden ids, selection
     selection_changed = Signal(object)
     label_changed = Signal(str)
     stats_changed = Signal(object, object)  # total LabelTiming, per-label rows
@@ -37,8 +39,10 @@ class AnnotatorController(QObject):
         self.documents = documents
         self.proposals = proposals
         self.labels = RecentLabels([])
+        self.keyed: list[str] = []  # the labels Alt+1 … Alt+9 choose
         self.label = ""
-        self.selected: str | None = None
+        self.selected: str | None = None  # the selection's first shape (edited, relabelled, ...)
+        self.also: list[str] = []  # shapes selected with it (Ctrl+click): merge and subtract
         self.entry: LoadedImage | None = None
         self.all_hidden = False
         self._stats_timer = QTimer(self)
@@ -52,8 +56,17 @@ class AnnotatorController(QObject):
 
     def set_labels(self, labels: list[str], recent: list[str]) -> None:
         self.labels = RecentLabels(labels, recent)
+        self.keyed = list(labels[:LABEL_KEYS])
         if not self.label:
             self.set_label((self.labels.recent or labels or [""])[0])
+
+    def use_label_key(self, n: int) -> None:
+        """Alt+n: the folder's n-th label, for the object being made (if any) and the next ones."""
+        if not 1 <= n <= len(self.keyed):
+            self.message.emit(f"Label key {n}: this folder has only {len(self.keyed)} labels.")
+            return
+        self.set_label(self.keyed[n - 1])
+        self.message.emit(f"Label: {self.label}")
 
     def set_label(self, label: str) -> None:
         if not label:
@@ -88,12 +101,14 @@ class AnnotatorController(QObject):
             self.annotations_changed.emit([], set(), None)
             return
         anns = state.doc.annotations
-        if self.selected is not None and all(a.id != self.selected for a in anns):
-            self.selected = None
-            self.selection_changed.emit(None)
-        hidden = {a.id for a in anns} if self.all_hidden else state.hidden
-        self.scene.sync_annotations(anns, hidden, self.selected)
-        self.annotations_changed.emit(list(anns), set(hidden), self.selected)
+        ids = {a.id for a in anns}
+        self.also = [i for i in self.also if i in ids]
+        if self.selected is not None and self.selected not in ids:
+            self.selected, self.also = (self.also[0], self.also[1:]) if self.also else (None, [])
+            self.selection_changed.emit(self.selected)
+        hidden = ids if self.all_hidden else state.hidden
+        self.scene.sync_annotations(anns, hidden, self.selected, set(self.also))
+        self.annotations_changed.emit(list(anns), set(hidden), self.selection())
 
     def _doc_changed(self, key: str) -> None:
         if self.state is not None and key == self.state.key:
@@ -115,12 +130,48 @@ class AnnotatorController(QObject):
         if self.documents.push(AddAnnotation(accepted.annotation), accepted.image_key):
             self.labels.use(accepted.annotation.label)
 
+    def selection(self) -> list[str]:
+        """The selected shapes' ids, the first-selected first."""
+        return ([self.selected] if self.selected is not None else []) + self.also
+
     def select(self, annotation_id: str | None) -> None:
-        if annotation_id == self.selected:
+        """Select one shape (or none)."""
+        self.set_selection([annotation_id] if annotation_id is not None else [])
+
+    def toggle_in_selection(self, annotation_id: str | None) -> None:
+        """Ctrl+click: add the shape to the selection, or take it out."""
+        if annotation_id is None:
             return
-        self.selected = annotation_id
-        self.selection_changed.emit(annotation_id)
+        ids = self.selection()
+        self.set_selection(
+            [i for i in ids if i != annotation_id]
+            if annotation_id in ids
+            else [*ids, annotation_id]
+        )
+
+    def set_selection(self, ids: list[str]) -> None:
+        primary = ids[0] if ids else None
+        also = [i for i in dict.fromkeys(ids[1:]) if i != primary]
+        if primary == self.selected and also == self.also:
+            return
+        changed = primary != self.selected
+        self.selected, self.also = primary, also
+        if changed:
+            self.selection_changed.emit(primary)
         self.refresh()
+
+    def refuse_locked(self, ids: list[str]) -> bool:
+        """True (and a message naming it) when one of `ids` is locked against edits."""
+        state = self.state
+        if state is None:
+            return False
+        for ann in state.doc.annotations:
+            if ann.id in ids and is_locked(ann):
+                self.message.emit(
+                    f"{ann.label} is locked against edits; K unlocks the selected shape."
+                )
+                return True
+        return False
 
     def set_visible(self, annotation_id: str, visible: bool) -> None:
         state = self.state
@@ -144,11 +195,26 @@ class AnnotatorController(QObject):
         if self.selected is None:
             self.message.emit("Select an annotation first (click it in the list or with V).")
             return
-        self.documents.push(DeleteAnnotation(self.selected))
+        if not self.refuse_locked([self.selected]):
+            self.documents.push(DeleteAnnotation(self.selected))
 
     def relabel_selected(self, label: str) -> None:
         state = self.state
-        if state is None or self.selected is None:
+        if state is None or self.selected is None or self.refuse_locked([self.selected]):
             return
-        self.documents.push(relabel(state.doc, self.selected, label))
-        self.labels.use(label)
+        if self.documents.push(relabel(state.doc, self.selected, label)):
+            self.set_label(label)  # the previous object's label is the next object's default
+
+    def toggle_finished(self) -> None:
+        """Mark the image finished (done in the list), or not finished again; undoable."""
+        state = self.state
+        if state is None:
+            return
+        finished = not is_finished(state.doc)
+        text = "Mark image finished" if finished else "Mark image not finished"
+        if self.documents.push(SetImageFlag(FINISHED_FLAG, finished, text=text)):
+            self.message.emit(
+                "Image finished: done in the list (Shift+D goes to the next image to do)."
+                if finished
+                else "Image no longer marked finished."
+            )

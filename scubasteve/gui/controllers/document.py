@@ -105,8 +105,8 @@ class DocumentController(QObject):
             return False
         if state.problem:
             self.message.emit(
-                f"{state.json_path.name} could not be read, so this image is read-only and the file "
-                f"is left untouched ({state.problem}). Fix or move the file to annotate this image."
+                f"Not changed: {state.json_path.name} cannot be read, so this image is read-only "
+                f"and the file is left untouched (the red banner says why)."
             )
             return False
         state.stack.push(_UndoCommand(self, state, command))

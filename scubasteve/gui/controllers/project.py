@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, QThreadPool, Signal
 from scubasteve.core.annotation import ImageDoc
 from scubasteve.core.project import Project
 from scubasteve.gui.controllers.images import ImageLoader, LoadedImage, unreadable_annotations
-from scubasteve.gui.image_list import ImageListModel, RowState
+from scubasteve.gui.image_list import NEEDS_USER, ImageListModel, RowState
 from scubasteve.gui.workers import submit
 
 
@@ -99,7 +99,7 @@ class ProjectController(QObject):
         if not result.project.images:
             self.message.emit(f"No images in {result.project.root}.")
             return
-        first = self.model.find(-1, 1, (RowState.TODO, RowState.REVIEW))
+        first = self.model.find(-1, 1, NEEDS_USER)
         self.go(first if first >= 0 else 0)
         project = result.project
         files = [
@@ -139,7 +139,11 @@ class ProjectController(QObject):
             self.go(row, step)
 
     def next_todo(self) -> None:
-        row = self.model.find(max(self.row, self._wanted), 1, (RowState.TODO, RowState.REVIEW))
+        """The next image that needs the user (to do, in progress, to review), from the top again
+        after the last one."""
+        row = self.model.find(max(self.row, self._wanted), 1, NEEDS_USER)
+        if row < 0:
+            row = self.model.find(-1, 1, NEEDS_USER)
         if row < 0:
             self.message.emit("Every image is done.")
             return

@@ -4,6 +4,11 @@ State lives here, not in the canvas: the box, the corrective points, the latest 
 proposal is current, and when the user started (for `Annotation.seconds`). A request with clicks
 also carries the proposal shown when it was made (`previous`: the mask being corrected). A newer
 request cancels the pending one; results whose id is not the latest are dropped.
+
+Nothing the user saw is lost to a slip: before each click the controller keeps what was shown, so
+removing the click gives it back at once (not a new guess from the engine), and a new box sets the
+shown proposals aside, one Ctrl+Z away (`undo`). While proposals stream in each keeps its slot;
+the strip is sorted once when the engine's ranked list arrives (`proposal_order`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from scubasteve.core.annotation import Annotation, MaskPatch
 from scubasteve.core.cancel import CancelToken
 from scubasteve.core.geometry import Box, Polygon
 from scubasteve.gui.controllers.engine_host import EngineHost, ProposalRequest
+from scubasteve.gui.controllers.proposal_order import RERANK_GRACE_S, find, settle
 from scubasteve.gui.render import ProposalSet, ProposalView
 from scubasteve.gui.workers import submit
 from scubasteve.inference.base import PromptPoint
@@ -32,6 +38,23 @@ class AcceptedProposal:
     index: int
     latency: float
     image_key: str
+
+
+#: Boxes whose proposals a new box set aside, kept for Ctrl+Z (the oldest go first).
+MAX_ASIDE = 10
+
+
+@dataclass
+class _Shown:
+    """What the user saw for a box at one moment: enough to show it again without the engine."""
+
+    box: Box | None
+    points: tuple[PromptPoint, ...]
+    result: ProposalSet | None
+    current: int
+    picked: bool
+    started_at: float | None
+    clicks: list[_Shown]  # what was shown before each of `points` was clicked, oldest first
 
 
 class ProposalController(QObject):
@@ -65,6 +88,11 @@ class ProposalController(QObject):
         self.dropped_stale = 0
         self.pending_accepts = 0
         self._picked_by_user = False
+        self._clicks: list[_Shown] = []  # what was shown before each click of this box
+        self._aside: list[_Shown] = []  # earlier boxes' proposals, set aside by a new box
+        self.moved: list[int] | None = None  # slots the final sort moved (see proposal_order)
+        self._before_sort: list[ProposalView] = []
+        self._reranked_at = float("-inf")
         engine.proposals_ready.connect(self._on_ready)
         engine.proposal_partial.connect(self._on_partial)
         engine.proposals_failed.connect(self._on_failed)
@@ -85,9 +113,15 @@ class ProposalController(QObject):
     def request(self, box: Box) -> int:
         """Ask for proposals for `box` (a fresh object: corrective points are cleared).
 
-        The previous box's proposals go at once, so that Enter cannot accept them for this box.
+        The previous box's proposals go at once, so that Enter cannot accept them for this box;
+        if they were shown they are set aside, and `undo` brings them back.
         """
-        self.points = ()
+        if self.result is not None and self.result.views and self.box is not None:
+            self._aside = [*self._aside, self._snapshot()][-MAX_ASIDE:]
+            self.message.emit(
+                "The previous box's proposals were set aside: Ctrl+Z brings them back."
+            )
+        self.points, self._clicks = (), []
         request_id = self._submit(box)
         if self.result is not None:
             self.result, self.current = None, -1
@@ -98,15 +132,61 @@ class ProposalController(QObject):
     def add_point(self, x: float, y: float, positive: bool) -> int:
         if self.box is None:
             return -1
+        self._clicks.append(self._snapshot())
         self.points = (*self.points, PromptPoint(float(x), float(y), positive))
         return self._submit(self.box)
 
-    def remove_last_point(self) -> int:
-        """Undo the last corrective click: proposals for the box with the clicks before it."""
-        if self.box is None or not self.points:
-            return -1
-        self.points = self.points[:-1]
-        return self._submit(self.box)
+    def remove_last_point(self) -> bool:
+        """Undo the last corrective click: what was shown before it comes back, at once."""
+        if not self._clicks:
+            return False
+        self._restore(self._clicks.pop())
+        return True
+
+    def undo(self) -> bool:
+        """Ctrl+Z while proposals are open: the last click, else this box (and the proposals a new
+        box set aside come back). False when there was nothing to undo here (the document's turn)."""
+        if self.remove_last_point():
+            return True
+        if not self.active:
+            return False
+        if self._aside:
+            *self._aside, shown = self._aside
+            self._restore(shown)
+            self.message.emit("Back to the previous box's proposals.")
+        else:
+            self.discard()
+        return True
+
+    def _snapshot(self) -> _Shown:
+        return _Shown(self.box, self.points, self.result, self.current, self._picked_by_user,
+                      self.started_at, list(self._clicks))  # fmt: skip
+
+    def _restore(self, shown: _Shown) -> None:
+        self._cancel_pending()
+        self.box, self.points, self.result = shown.box, shown.points, shown.result
+        self._picked_by_user, self.started_at = shown.picked, shown.started_at
+        self._clicks = list(shown.clicks)
+        self._forget_sort()
+        if (self.result is None or self.result.partial) and self.box is not None:
+            # Not all had arrived (that request was cancelled since): ask again.
+            self.result, self.current = None, -1
+            self._submit(self.box)
+            self.proposals_changed.emit(None)
+            self.current_changed.emit(-1)
+            return
+        self.current = shown.current
+        self.proposals_changed.emit(self.result)
+        self.current_changed.emit(self.current if self.result is not None else -1)
+
+    def _cancel_pending(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel.cancel()
+            self._pending = None
+            self.busy_changed.emit(False)
+
+    def _forget_sort(self) -> None:
+        self.moved, self._before_sort, self._reranked_at = None, [], float("-inf")
 
     def _submit(self, box: Box) -> int:
         if self._image is None:
@@ -143,6 +223,11 @@ class ProposalController(QObject):
         return self._pending.request_id if self._pending is not None else None
 
     @property
+    def resort_grace_left(self) -> float:
+        """Seconds during which a pick key still means the slots as they were before the sort."""
+        return max(0.0, RERANK_GRACE_S - (time.monotonic() - self._reranked_at))
+
+    @property
     def active(self) -> bool:
         """True while proposals are shown or on their way."""
         return self.result is not None or self._pending is not None
@@ -154,42 +239,49 @@ class ProposalController(QObject):
         if pending is None or request_id != pending.request_id:
             return
         result = self.result
-        if result is None or result.request_id != request_id:
+        first = result is None or result.request_id != request_id
+        if result is None or first:
             self.first_latency_measured.emit(time.perf_counter() - pending.submitted)
-            result = ProposalSet(request_id, pending.image_key, pending.box, pending.points, [],
-                                 "", 0.0, partial=True)  # fmt: skip
+            result = ProposalSet(pending.request_id, pending.image_key, pending.box, pending.points,
+                                 [], "", 0.0, partial=True)  # fmt: skip
             self._picked_by_user = False
-        views = [*result.views, view]
-        views.sort(key=lambda v: v.proposal.score, reverse=True)
-        chosen = result.views[self.current] if self._picked_by_user and self.current >= 0 else None
-        self.result = dataclasses.replace(result, views=views)
+            self._forget_sort()
+        # Each arrival takes the next slot and keeps it: nothing moves while the user looks.
+        self.result = dataclasses.replace(result, views=[*result.views, view])
         self.proposals_changed.emit(self.result)
-        self._select(views.index(chosen) if chosen is not None else 0)
+        if first:
+            self._select(0)
 
     def _on_ready(self, result: ProposalSet) -> None:
         if self._pending is None or result.request_id != self._pending.request_id:
             self.dropped_stale += 1
             return
         latency = time.perf_counter() - self._pending.submitted
-        shown = self.result is not None and self.result.request_id == result.request_id
-        chosen = None
-        if shown and self._picked_by_user and self.current >= 0 and self.result is not None:
-            chosen = self.result.views[self.current]
+        shown = (
+            self.result
+            if self.result is not None and self.result.request_id == result.request_id
+            else None
+        )
+        keep = None
+        if shown is not None and self._picked_by_user and 0 <= self.current < len(shown.views):
+            keep = shown.views[self.current]
         self._pending = None
         self.busy_changed.emit(False)
-        if not shown:
+        if shown is None:
             self.first_latency_measured.emit(latency)
         self.latency_measured.emit(latency)
-        self.result = result
-        if not result.views:
+        settled = settle(shown.views if shown is not None else [], result.views, keep)
+        self.result = dataclasses.replace(result, views=settled.views)
+        self._forget_sort()
+        if settled.reranked and shown is not None:
+            self.moved, self._before_sort = settled.moved, list(shown.views)
+            self._reranked_at = time.monotonic()
+        if not settled.views:
             self.message.emit(
                 "No proposal for this box; try a tighter box or the polygon tool (P)."
             )
-        self.proposals_changed.emit(result)
-        index = next(
-            (i for i, v in enumerate(result.views) if chosen is not None and _same(v, chosen)), 0
-        )
-        self._select(index if result.views else -1)
+        self.proposals_changed.emit(self.result)
+        self._select(max(settled.current, 0) if settled.views else -1)
 
     def _on_failed(self, request_id: int, message: str) -> None:
         if self._pending is None or request_id != self._pending.request_id:
@@ -201,7 +293,17 @@ class ProposalController(QObject):
     # -- choosing -----------------------------------------------------------------------------------
 
     def pick(self, index: int) -> None:
-        """The user chose proposal `index` (kept when more proposals arrive)."""
+        """The user chose proposal `index` (kept when more proposals arrive).
+
+        A key pressed right after the final sort means the slot as the user saw it before."""
+        views = self.result.views if self.result is not None else []
+        recent = time.monotonic() - self._reranked_at < RERANK_GRACE_S
+        if recent and 0 <= index < len(self._before_sort):
+            now = find(views, self._before_sort[index])
+            index = now if now >= 0 else index
+        self._choose(index)
+
+    def _choose(self, index: int) -> None:
         views = self.result.views if self.result is not None else []
         if not 0 <= index < len(views):
             key = (index + 1) % 10
@@ -226,16 +328,16 @@ class ProposalController(QObject):
 
     def cycle(self, step: int) -> None:
         if self.result is not None and self.result.views:
-            self.pick((self.current + step) % len(self.result.views))
+            self._choose((self.current + step) % len(self.result.views))
 
     def discard(self) -> None:
-        if self._pending is not None:
-            self._pending.cancel.cancel()
-            self._pending = None
-            self.busy_changed.emit(False)
+        """Drop the box, its clicks and any proposals set aside (Esc, accept, another image)."""
+        self._cancel_pending()
         had = self.result is not None or self.box is not None
         self.result, self.current, self.box, self.points = None, -1, None, ()
         self.started_at = None
+        self._clicks, self._aside = [], []
+        self._forget_sort()
         if had:
             self.proposals_changed.emit(None)
             self.current_changed.emit(-1)
@@ -278,13 +380,3 @@ class ProposalController(QObject):
 
         submit(self._pool, trace, on_done=done, on_error=failed)
         return True
-
-
-def _same(a: ProposalView, b: ProposalView) -> bool:
-    """The same mask (engines may re-create proposal objects when they re-rank)."""
-    if a is b:
-        return True
-    pa, pb = a.proposal.patch, b.proposal.patch
-    return (pa.x, pa.y, pa.mask.shape) == (pb.x, pb.y, pb.mask.shape) and bool(
-        (pa.mask == pb.mask).all()
-    )

@@ -25,6 +25,8 @@ class ToolContext:
     select: Callable[[str | None], None]
     tolerance: Callable[[], float]
     min_island: Callable[[], float] = lambda: 0.0  # parts and holes smaller than this (px²) go
+    toggle_select: Callable[[str | None], None] = lambda _id: None  # Ctrl+click: several shapes
+    locked: Callable[[list[str]], bool] = lambda _ids: False  # True (and says so) if one is locked
 
 
 class BaseTool(QObject):
@@ -46,9 +48,10 @@ class BaseTool(QObject):
         state = self.ctx.documents.current
         if state is None or not state.problem:
             return False
+        # The reason is in the red banner already; saying it again here made three copies.
         self.notice.emit(
-            f"This image is read-only, its annotation file cannot be read: {state.problem}. "
-            f"Fix or move {state.json_path.name} to annotate this image."
+            f"Nothing drawn: this image is read-only (the red banner says why). Fix or move "
+            f"{state.json_path.name} to annotate it."
         )
         return True
 

@@ -74,6 +74,8 @@ class BrushTool(BaseTool):
         if ann is None:
             self.message.emit("Select an annotation first (V, then click it), then paint on it.")
             return
+        if self.ctx.locked([ann.id]):
+            return
         w, h = self.ctx.scene.image_size
         margin = int(max(64, 4 * self.radius))
         self._window = annotation_window(ann, w, h, margin)

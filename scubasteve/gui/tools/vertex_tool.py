@@ -119,7 +119,13 @@ class VertexTool(BaseTool):
 
     def press(self, pos: QPointF, event: QMouseEvent) -> None:
         radius = self.screen_px(GRAB_PX)
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            if event.button() == Qt.MouseButton.LeftButton:  # several shapes: merge, subtract
+                self.ctx.toggle_select(self.ctx.scene.annotation_at(pos.x(), pos.y()))
+            return
         hit = nearest_vertex(self._rings, pos.x(), pos.y(), radius) if self._rings else None
+        if hit is not None and self._is_locked():
+            return
         if event.button() == Qt.MouseButton.RightButton:
             if hit is not None:
                 self._delete_vertex(hit)
@@ -128,6 +134,11 @@ class VertexTool(BaseTool):
             return
         if hit is not None:
             self._drag = self._last = hit
+            return
+        if self._rings and nearest_edge(self._rings, pos.x(), pos.y(), radius) is not None:
+            # On the selected shape's outline (the first press of a double-click that inserts a
+            # vertex): keep it selected. Points on a right or bottom edge are outside its path,
+            # so selecting by "contains" dropped the selection there (issue 22).
             return
         self.ctx.select(self.ctx.scene.annotation_at(pos.x(), pos.y()))
 
@@ -152,11 +163,17 @@ class VertexTool(BaseTool):
         self._drag = None
         self._commit("Move vertex")
 
+    def _is_locked(self) -> bool:
+        ann_id = self.ctx.selected()
+        return ann_id is not None and self.ctx.locked([ann_id])
+
     def double_click(self, pos: QPointF, event: QMouseEvent) -> None:
-        if not self._rings:
+        if not self._rings or event.modifiers() & Qt.KeyboardModifier.ControlModifier:
             return
         hit = nearest_edge(self._rings, pos.x(), pos.y(), self.screen_px(GRAB_PX))
         if hit is None:
+            return
+        if self._is_locked():
             return
         pi, ri, at, point = hit
         self._rings[pi][ri] = np.insert(self._rings[pi][ri], at, point, axis=0)
@@ -165,7 +182,8 @@ class VertexTool(BaseTool):
 
     def key(self, event: QKeyEvent) -> bool:
         if event.key() == Qt.Key.Key_Backspace and self._last is not None:
-            self._delete_vertex(self._last)
+            if not self._is_locked():
+                self._delete_vertex(self._last)
             return True
         return False
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QKeySequenceEdit,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSpinBox,
@@ -29,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from scubasteve.core.settings import DEVICES, ENGINES, PIXELLIB_SPEEDS, Settings
-from scubasteve.gui.actions import ACTIONS
+from scubasteve.gui.actions import ACTIONS, SPECS, key_sequences, keys_text
 
 
 def _engine_notes() -> list[tuple[str, str]]:
@@ -45,9 +46,13 @@ def _engine_notes() -> list[tuple[str, str]]:
 class SettingsDialog(QDialog):
     """Edits a copy of the settings; `result_settings()` returns it after OK."""
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, settings: Settings, parent: QWidget | None = None, texts: dict[str, str] | None = None
+    ) -> None:
+        """`texts`: action names as the window shows them now (label keys name their label)."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
+        self._texts = texts or {}
         self._settings = dataclasses.replace(settings, shortcuts=dict(settings.shortcuts))
         tabs = QTabWidget(self)
         tabs.addTab(self._general(), "General")
@@ -60,7 +65,7 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(tabs)
         layout.addWidget(buttons)
-        self.resize(560, 520)
+        self.resize(680, 560)
 
     def _general(self) -> QWidget:
         s = self._settings
@@ -125,21 +130,67 @@ class SettingsDialog(QDialog):
         return page
 
     def _shortcuts(self) -> QWidget:
-        self.keys = QTableWidget(len(ACTIONS), 2)
-        self.keys.setHorizontalHeaderLabels(["action", "shortcut"])
+        """Every action with its key and an alternative key (F1 lists the same). A key already
+        taken by another action is swapped: that action gets this one's old key, and the line
+        under the table says so (two actions on one key would both stop working)."""
+        page = QWidget()
+        self.keys = QTableWidget(len(ACTIONS), 3)
+        self.keys.setHorizontalHeaderLabels(["action", "shortcut", "alternative"])
         self.keys.verticalHeader().hide()
         self.keys.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in (1, 2):
+            self.keys.setColumnWidth(column, 150)
         self.keys.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self._editors: dict[str, QKeySequenceEdit] = {}
+        self._alt_editors: dict[str, QKeySequenceEdit] = {}
+        self._owner: dict[QKeySequenceEdit, str] = {}
+        self._last: dict[QKeySequenceEdit, str] = {}
         for r, spec in enumerate(ACTIONS):
-            item = QTableWidgetItem(spec.text)
+            item = QTableWidgetItem(self._texts.get(spec.id, spec.text))
             item.setFlags(Qt.ItemFlag.ItemIsEnabled)
             self.keys.setItem(r, 0, item)
-            text = self._settings.shortcuts.get(spec.id, spec.keys[0] if spec.keys else "")
-            editor = QKeySequenceEdit(QKeySequence(text))
-            self.keys.setCellWidget(r, 1, editor)
-            self._editors[spec.id] = editor
-        return self.keys
+            keys = key_sequences(spec, self._settings.shortcuts)
+            for column, editors in ((1, self._editors), (2, self._alt_editors)):
+                seq = keys[column - 1] if len(keys) >= column else QKeySequence()
+                editor = QKeySequenceEdit(seq)
+                editor.setMaximumSequenceLength(1)
+                editor.setClearButtonEnabled(True)
+                editor.keySequenceChanged.connect(lambda _s, e=editor: self._key_changed(e))
+                self.keys.setCellWidget(r, column, editor)
+                editors[spec.id] = editor
+                self._owner[editor] = spec.id
+                self._last[editor] = seq.toString()
+        self.key_note = QLabel(
+            "Click a shortcut and press the new key; a key another action has is swapped."
+        )
+        self.key_note.setWordWrap(True)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.keys)
+        layout.addWidget(self.key_note)
+        return page
+
+    def _key_changed(self, editor: QKeySequenceEdit) -> None:
+        seq = editor.keySequence()
+        if seq.isEmpty():
+            # Recording a key starts by clearing the editor: the key it had stays the one a
+            # clashing action gets in exchange (`_last`), if nobody has taken it since.
+            return
+        old = self._last.get(editor, "")
+        if any(o is not editor and o.keySequence().toString() == old for o in self._owner):
+            old = ""
+        self._last[editor] = seq.toString()
+        for other, action_id in self._owner.items():
+            if other is editor or other.keySequence() != seq:
+                continue
+            with QSignalBlocker(other):
+                other.setKeySequence(QKeySequence(old))
+            self._last[other] = old
+            text = seq.toString(QKeySequence.SequenceFormat.NativeText)
+            given = QKeySequence(old).toString(QKeySequence.SequenceFormat.NativeText) or "no key"
+            name = self._texts.get(action_id, SPECS[action_id].text)
+            self.key_note.setText(f"{text} was the key of “{name}”; that action has {given} now.")
+            self.key_note.setStyleSheet("color: #b36b00; font-weight: bold")
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Annotation folder", self.output.text())
@@ -162,10 +213,10 @@ class SettingsDialog(QDialog):
         s.pixellib_min_score = None if score < 0 else score
         shortcuts = {}
         for spec in ACTIONS:
-            text = self._editors[spec.id].keySequence().toString()
-            default = QKeySequence(spec.keys[0]).toString() if spec.keys else ""
-            if text != default:
-                shortcuts[spec.id] = text
+            editors = (self._editors[spec.id], self._alt_editors[spec.id])
+            keys = [e.keySequence() for e in editors if not e.keySequence().isEmpty()]
+            if [k.toString() for k in keys] != [QKeySequence(k).toString() for k in spec.keys]:
+                shortcuts[spec.id] = keys_text(keys)
         s.shortcuts = shortcuts
         return s
 
@@ -187,11 +238,10 @@ class ShortcutsDialog(QDialog):
         self.table = table
         hint = (
             "Mouse: drag a box for proposals; click inside it to add (left) or remove (right) a spot. "
-            "Wheel zooms at the cursor; space-drag or the middle button pans."
+            "Wheel zooms at the cursor; space-drag or the middle button pans. Edit tool (V): "
+            "Ctrl+click selects several shapes (merge, subtract)."
         )
         layout = QVBoxLayout(self)
-        from PySide6.QtWidgets import QLabel
-
         label = QLabel(hint)
         label.setWordWrap(True)
         layout.addWidget(label)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -18,12 +18,15 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from scubasteve.core.annotation import REVIEW_FLAG, Annotation
+from scubasteve.core.marks import is_locked
+from scubasteve.core.shape_ops import point_count
 from scubasteve.gui.image_list import ImageListModel
 from scubasteve.gui.stats import LabelTiming
 
@@ -70,9 +73,10 @@ class ImageListPanel(QWidget):
 
 
 class AnnotationsPanel(QWidget):
-    """The current image's annotations; the check box shows or hides each one."""
+    """The current image's annotations; the check box shows or hides each one. Ctrl+click selects
+    several (for merge and subtract); the line below says the selected shape's point count."""
 
-    selected = Signal(object)  # annotation id or None
+    selection_made = Signal(list)  # annotation ids, the first-selected (current row) first
     visibility_changed = Signal(str, bool)
     relabel_requested = Signal()
     delete_requested = Signal()
@@ -81,7 +85,11 @@ class AnnotationsPanel(QWidget):
         super().__init__(parent)
         self.list = QListWidget(self)
         self.list.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.header = QLabel("")
+        self.detail = QLabel("")
+        self.detail.setWordWrap(True)
+        self.detail.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         buttons = QHBoxLayout()
         for text, signal in (
             ("Relabel", self.relabel_requested),
@@ -95,25 +103,29 @@ class AnnotationsPanel(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.header)
         layout.addWidget(self.list)
+        layout.addWidget(self.detail)
         layout.addLayout(buttons)
         self._updating = False
-        self.list.currentItemChanged.connect(self._current_changed)
+        self.list.itemSelectionChanged.connect(self._selection_changed)
         self.list.itemChanged.connect(self._item_changed)
 
     def show_annotations(
-        self, annotations: Sequence[Annotation], hidden: set[str], selected: str | None
+        self, annotations: Sequence[Annotation], hidden: set[str], selection: Sequence[str]
     ) -> None:
         self._updating = True
         try:
             self.list.clear()
             review = 0
             numbers: dict[str, int] = {}
+            detail = ""
             for ann in annotations:
                 pending = bool(ann.flags.get(REVIEW_FLAG))
                 review += pending
                 extra = " — to review (Y/N)" if pending else ""
+                extra += " — locked" if is_locked(ann) else ""
                 numbers[ann.label] = numbers.get(ann.label, 0) + 1
-                item = QListWidgetItem(f"{ann.label} {numbers[ann.label]}{extra}")
+                name = f"{ann.label} {numbers[ann.label]}"
+                item = QListWidgetItem(f"{name}{extra}")
                 item.setToolTip(_source_text(ann))
                 item.setData(Qt.ItemDataRole.UserRole, ann.id)
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -121,16 +133,28 @@ class AnnotationsPanel(QWidget):
                     Qt.CheckState.Unchecked if ann.id in hidden else Qt.CheckState.Checked
                 )
                 self.list.addItem(item)
-                if ann.id == selected:
-                    self.list.setCurrentItem(item)
+                if ann.id in selection:
+                    item.setSelected(True)
+                if selection and ann.id == selection[0]:
+                    self.list.setCurrentItem(item, QItemSelectionModel.SelectionFlag.NoUpdate)
+                    detail = f"{name}: {point_count(ann.polygons)} points"
             text = f"{len(annotations)} annotation(s)"
             self.header.setText(text + (f", {review} to review" if review else ""))
+            if len(selection) > 1:
+                detail += f" (+{len(selection) - 1} selected)"
+            self.detail.setText(detail)
         finally:
             self._updating = False
 
-    def _current_changed(self, item: QListWidgetItem | None, _prev: QListWidgetItem | None) -> None:
-        if not self._updating:
-            self.selected.emit(item.data(Qt.ItemDataRole.UserRole) if item else None)
+    def _selection_changed(self) -> None:
+        if self._updating:
+            return
+        chosen = [i.data(Qt.ItemDataRole.UserRole) for i in self.list.selectedItems()]
+        current = self.list.currentItem()
+        first = current.data(Qt.ItemDataRole.UserRole) if current is not None else None
+        if first in chosen:
+            chosen = [first, *(i for i in chosen if i != first)]
+        self.selection_made.emit(chosen)
 
     def _item_changed(self, item: QListWidgetItem) -> None:
         if not self._updating:
@@ -201,6 +225,10 @@ class StatsPanel(QWidget):
         folder.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         folder.clicked.connect(self.whole_folder)
         self.total = QLabel("No timed annotations yet.")
+        # Wrapped, and no say in the dock's width: a longer line widened the whole dock column.
+        self.total.setWordWrap(True)
+        self.total.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.scope.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.model = TimingModel()
         self.table = QTableView(self)
         self.table.setModel(self.model)

@@ -1,19 +1,33 @@
 """The label picker: a popup list, recent labels first, filtered as you type; Enter chooses.
 
-Typing a label that does not exist yet offers to add it. The picker only shows and reports; the
-recent-first order and filtering come from `scubasteve.core.labels.RecentLabels`.
+Enter takes the highlighted label (an exact match comes first); Shift+Enter takes the typed text as
+it is, a new label if there is no such label yet (typing "ball" must not only ever reach
+"sports ball"). The picker only shows and reports; the recent-first order and filtering come from
+`scubasteve.core.labels.RecentLabels`.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, Signal
-from PySide6.QtGui import QCursor, QGuiApplication, QKeyEvent
+from PySide6.QtCore import (
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    QPointF,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QCursor, QGuiApplication, QKeyEvent, QPainter
 from PySide6.QtWidgets import (
     QFrame,
     QGraphicsView,
+    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
@@ -22,6 +36,29 @@ from scubasteve.core.geometry import Box
 from scubasteve.core.labels import RecentLabels, normalise_label
 
 NEW_PREFIX = "Add new label: "
+#: Item data: the label's key ("Alt+1"), drawn at the right of the row.
+KEY_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class _KeyHint(QStyledItemDelegate):
+    """Draws a row as usual, plus its label key in grey at the right (the text stays the label)."""
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        super().paint(painter, option, index)
+        keys = index.data(KEY_ROLE)
+        if keys:
+            painter.save()
+            painter.setPen(QColor(140, 140, 140))
+            rect = option.rect.adjusted(0, 0, -6, 0)  # type: ignore[attr-defined]
+            painter.drawText(
+                rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, keys
+            )
+            painter.restore()
 
 
 class LabelPicker(QFrame):
@@ -35,20 +72,28 @@ class LabelPicker(QFrame):
         self.filter.setPlaceholderText("Type to filter labels…")
         self.list = QListWidget(self)
         self.list.setUniformItemSizes(True)
+        self.list.setItemDelegate(_KeyHint(self.list))
+        self.hint = QLabel("Enter chooses the highlighted label.")
+        self.hint.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.filter)
         layout.addWidget(self.list)
+        layout.addWidget(self.hint)
         self.resize(260, 360)
         self._labels: RecentLabels | None = None
+        self._keys: dict[str, str] = {}
         self.filter.textChanged.connect(self._refill)
         self.filter.installEventFilter(self)
         self.list.itemActivated.connect(self._activate)
         self.list.itemClicked.connect(self._activate)
 
-    def open_with(self, labels: RecentLabels, at: QPoint | None = None) -> None:
-        """Show the picker with its top-left at `at` (global), kept on the screen."""
-        self._labels = labels
+    def open_with(
+        self, labels: RecentLabels, at: QPoint | None = None, keys: dict[str, str] | None = None
+    ) -> None:
+        """Show the picker with its top-left at `at` (global), kept on the screen; `keys` maps a
+        label to its key (Alt+1 …), shown beside it."""
+        self._labels, self._keys = labels, keys or {}
         self.filter.clear()
         self._refill("")
         if at is not None:
@@ -70,6 +115,8 @@ class LabelPicker(QFrame):
         recent = set(self._labels.recent)
         for label in matches:
             item = QListWidgetItem(label)
+            if label in self._keys:
+                item.setData(KEY_ROLE, self._keys[label])
             if label in recent:
                 item.setToolTip("recently used")
                 font = item.font()
@@ -79,6 +126,9 @@ class LabelPicker(QFrame):
         typed = normalise_label(text)
         if typed and typed not in matches:
             self.list.addItem(QListWidgetItem(NEW_PREFIX + typed))
+            self.hint.setText(f"Enter: the highlighted label. Shift+Enter: “{typed}” as typed.")
+        else:
+            self.hint.setText("Enter chooses the highlighted label.")
         if self.list.count():
             self.list.setCurrentRow(0)
 
@@ -90,6 +140,12 @@ class LabelPicker(QFrame):
                 self.list.setCurrentRow(max(0, min(row, self.list.count() - 1)))
                 return True
             if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                shift = Qt.KeyboardModifier.ShiftModifier
+                typed = normalise_label(self.filter.text())
+                if isinstance(event, QKeyEvent) and event.modifiers() & shift and typed:
+                    self.hide()
+                    self.chosen.emit(typed)
+                    return True
                 item = self.list.currentItem()
                 if item is not None:
                     self._activate(item)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -9,10 +11,23 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QStatusBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
+
+
+def breakable(text: str, longest: int = 24) -> str:
+    """`text` with zero-width spaces after path separators and the like in words longer than
+    `longest`, so that a word-wrapped label breaks a long path instead of growing (and widening its
+    dock or the window). Short words stay as they are."""
+
+    def split(word: re.Match[str]) -> str:
+        return re.sub(r"([/\\_.:-])(?=\S)", "\\1\u200b", word.group(0))
+
+    return re.sub(r"\S{" + str(longest + 1) + ",}", split, text)
 
 
 class StatusBar(QStatusBar):
@@ -30,13 +45,20 @@ class StatusBar(QStatusBar):
         self.weights.setFlat(True)
         self.weights.hide()
         self.weights.clicked.connect(self.weights_clicked)
-        for w in (self.weights, self.engine, self.device, self.latency, self.saved):
+        self._permanent = (self.weights, self.engine, self.device, self.latency, self.saved)
+        for w in self._permanent:
             self.addPermanentWidget(w)
 
     def set_engine(self, name: str, device: str, note: str = "") -> None:
         self.engine.setText(f"engine: {name}")
         self.engine.setToolTip(note)
         self.device.setText(f"device: {device}")
+
+    def fits(self, text: str) -> bool:
+        """Whether `text` fits in the message area beside the permanent widgets (else it is cut)."""
+        taken = sum(w.width() + 8 for w in self._permanent if w.isVisible())
+        room = self.width() - taken - 24
+        return "\n" not in text and self.fontMetrics().horizontalAdvance(text) <= room
 
     def set_latency(self, seconds: float) -> None:
         self.latency.setText(f"latency: {seconds * 1000:.0f} ms")
@@ -48,6 +70,25 @@ class StatusBar(QStatusBar):
         self.saved.setStyleSheet(
             "" if state in ("saved", "saving") else "color: #d22; font-weight: bold"
         )
+
+
+class LabelButton(QToolButton):
+    """The toolbar's current label. Its width is fixed, so the tool buttons after it stay where the
+    hand expects them whatever the label's length; a long label is elided (whole in the tooltip)."""
+
+    WIDTH = 190
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFixedWidth(self.WIDTH)
+        self.show_label("–")
+
+    def show_label(self, label: str) -> None:
+        tail = "  (L)"
+        room = self.WIDTH - 16 - self.fontMetrics().horizontalAdvance(tail)
+        shown = self.fontMetrics().elidedText(f"Label: {label}", Qt.TextElideMode.ElideRight, room)
+        self.setText(shown + tail)
+        self.setToolTip(f"Label for the next objects: {label} (L chooses another)")
 
 
 PREANNOTATE_TEXT = "Mask R-CNN (PixelLib) labels whole images; review each result with Y / N."
@@ -72,6 +113,8 @@ class PreannotatePanel(QWidget):
         self.cancel_button.hide()
         self.status = QLabel(PREANNOTATE_TEXT)
         self.status.setWordWrap(True)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status.setMinimumHeight(3 * self.status.fontMetrics().lineSpacing())
         accept, reject = QPushButton("Accept (Y)"), QPushButton("Reject (N)")
         row1, row2 = QHBoxLayout(), QHBoxLayout()
@@ -95,6 +138,11 @@ class PreannotatePanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         accept.clicked.connect(self.accept)
         reject.clicked.connect(self.reject)
+
+    def set_status(self, text: str) -> None:
+        """The run's latest news, whole: long paths wrap instead of widening the dock."""
+        self.status.setText(breakable(text))
+        self.status.setToolTip(text)
 
     def set_running(self, running: bool) -> None:
         self.progress.setVisible(running)
@@ -136,6 +184,9 @@ class NoticeBar(QWidget):
         self.setStyleSheet("background: #8a6d00; color: white")
         self.text = QLabel()
         self.text.setWordWrap(True)
+        self.text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.image_key: str | None = None  # the image the notice is about (None: not one image)
         close = QPushButton("×")
         close.setFlat(True)
         close.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -149,7 +200,15 @@ class NoticeBar(QWidget):
         self._timer.timeout.connect(self.hide)
         self.hide()
 
-    def show_text(self, text: str, seconds: float = 20.0) -> None:
-        self.text.setText(text)
+    def show_text(self, text: str, seconds: float = 20.0, image_key: str | None = None) -> None:
+        self.text.setText(breakable(text))
+        self.text.setToolTip(text)
+        self.image_key = image_key
         self.show()
         self._timer.start(int(seconds * 1000))
+
+    def forget_image(self, key: str | None) -> None:
+        """Hide the notice if it is about another image than `key`."""
+        if self.image_key is not None and self.image_key != key:
+            self.hide()
+            self.image_key = None

@@ -3,7 +3,9 @@
 The strip never changes the window's size: the thumbnails sit in a horizontal scroll area of fixed
 height, shrink (down to `MIN_THUMB`) to fit the width there is, and scroll when even that is too
 wide. A line on the left says how many proposals there are (fewer than ten happens) and, when there
-are none, what the current tool expects.
+are none, what the current tool expects. Thumbnails keep their slots while proposals stream in;
+after the one sort at the end, those that moved have a blue frame and the count line says
+"re-ranked" (`gui.controllers.proposal_order`).
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ class ProposalStrip(QWidget):
         self.setStyleSheet(
             "QToolButton { border: 2px solid transparent; padding: 1px; }"
             "QToolButton:checked { border: 3px solid #ff8c00; background: #4a3000; color: white; }"
+            'QToolButton[moved="true"] { border: 2px dashed #3aa0ff; }'
+            'QToolButton[moved="true"]:checked { border: 3px dashed #ff8c00; }'
         )
 
     def minimumSizeHint(self) -> QSize:
@@ -109,7 +113,8 @@ class ProposalStrip(QWidget):
         if not self._shown:
             self._hint.setText(text)
 
-    def show_set(self, result: ProposalSet | None) -> None:
+    def show_set(self, result: ProposalSet | None, moved: list[int] | None = None) -> None:
+        """Show `result`; `moved[i]` >= 0: thumbnail i was in that slot before the final sort."""
         views = result.views if result is not None else []
         self._hint.setVisible(not views)
         self._scroll.setVisible(bool(views))
@@ -119,8 +124,11 @@ class ProposalStrip(QWidget):
         elif not views:
             self._hint.setText("No proposal for this box: try a tighter box, or P for a polygon.")
         more = " …" if result is not None and result.partial else ""
+        if moved:
+            more = "\nre-ranked"
         self._count.setText(count_text(len(views)) + more)
         for i, view in enumerate(views):
+            was = moved[i] if moved is not None and i < len(moved) else -1
             b = self._button(i)
             b.setIcon(QPixmap.fromImage(view.thumbnail))
             quality = view.proposal.quality
@@ -133,7 +141,12 @@ class ProposalStrip(QWidget):
                     else ", no quality estimate from this engine"
                 )
                 + f" (key {key_of(i)})"
+                + (f"; was key {key_of(was)} before the sort" if was >= 0 else "")
             )
+            if bool(b.property("moved")) != (was >= 0):
+                b.setProperty("moved", was >= 0)
+                b.style().unpolish(b)
+                b.style().polish(b)
             b.show()
         for b in self._buttons[len(views) :]:
             b.hide()

@@ -26,6 +26,7 @@ from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import (
+    EngineBase,
     PromptPoint,
     Proposal,
     ProposalCallback,
@@ -105,7 +106,7 @@ class SetImageStats:
     nbytes: int = 0
 
 
-class DeepMaskProposer:
+class DeepMaskProposer(EngineBase):
     """The DeepMask engine behind the `MaskProposer` protocol."""
 
     name = "deepmask"
@@ -126,7 +127,7 @@ class DeepMaskProposer:
         self.meta = dict(meta or {})
         self.options = _with_thresholds(options or DeepMaskOptions(), self.meta)
         self.refine = bool(config.sharpmask and self.options.use_refinement)
-        from scubasteve.inference.deepmask.network import bf16_is_fast
+        from scubasteve.inference.device import bf16_is_fast
 
         self.bf16 = bf16_is_fast(device) if self.options.bf16 is None else bool(self.options.bf16)
         self._pyramid: ImagePyramid | None = None
