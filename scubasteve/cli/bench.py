@@ -7,7 +7,13 @@ module when the command runs, so `scubasteve --help` loads none of them.
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scubasteve.core.errors import Problem
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -207,16 +213,37 @@ def _sample_options(p: argparse.ArgumentParser) -> None:
 # --- handlers: each imports its benchmark when the command runs ---------------------------------
 
 
+def _reporting_sample_problems(run: Callable[[argparse.Namespace], int], args) -> int:  # type: ignore[no-untyped-def]
+    """Run a benchmark, printing each problem its samples' readers find as it is found; an error
+    among them (an object or image left out) makes the exit status 1, as in `validate`."""
+    from scubasteve.bench.samples import problems_reported_to
+
+    errors = 0
+
+    def show(problem: Problem) -> None:
+        nonlocal errors
+        print(problem, file=sys.stderr)
+        errors += problem.severity == "error"
+
+    with problems_reported_to(show):
+        code = run(args)
+    if errors:
+        print(
+            f"{errors} error(s) in the data: the entries named above were left out", file=sys.stderr
+        )
+    return code or (1 if errors else 0)
+
+
 def bench_proposals(args: argparse.Namespace) -> int:
     from scubasteve.bench import proposals
 
-    return proposals.run(args)
+    return _reporting_sample_problems(proposals.run, args)
 
 
 def bench_clicks(args: argparse.Namespace) -> int:
     from scubasteve.bench import clicks
 
-    return clicks.run(args)
+    return _reporting_sample_problems(clicks.run, args)
 
 
 def bench_annotator(args: argparse.Namespace) -> int:
@@ -228,7 +255,7 @@ def bench_annotator(args: argparse.Namespace) -> int:
 def bench_deepmask_precision(args: argparse.Namespace) -> int:
     from scubasteve.bench import deepmask_precision
 
-    return deepmask_precision.run(args)
+    return _reporting_sample_problems(deepmask_precision.run, args)
 
 
 def bench_deepmask_whole_image(args: argparse.Namespace) -> int:
