@@ -181,8 +181,8 @@ def _sample_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--engine",
         action="append",
-        help="engine to run (classic, deepmask, sam2, ensemble, box, grabcut); repeat for several "
-        "(default: classic)",
+        help="engine to run (ensemble, classic, isnet, deepmask, sam2, box, grabcut); repeat for "
+        "several (default: classic)",
     )
     p.add_argument("--box-grow", type=float, default=0.05, help="grow GT boxes by this per side")
     p.add_argument("--limit", type=int, default=None, help="at most this many instances")
@@ -195,6 +195,13 @@ def _sample_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--offset", type=int, default=0, help="first object of --every")
     p.add_argument(
+        "--half",
+        choices=("even", "odd"),
+        default=None,
+        help="only the images at even (0, 2, ...) or odd positions of the file: the split the "
+        "learned engine's ranking and fine-tuning use (fitted on even, reported on odd)",
+    )
+    p.add_argument(
         "--max-side", type=int, default=1024, help="downscale longer image sides to this"
     )
     p.add_argument(
@@ -205,9 +212,11 @@ def _sample_options(p: argparse.ArgumentParser) -> None:
         "--weights",
         type=str,
         default=None,
-        help="DeepMask (or for sam2: SAM 2) weights: a name or a file",
+        help="the learned engine's weights: a name or a file (for ensemble, its kind chooses the "
+        "learned engine)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--input-size", type=int, default=None, help="IS-Net's network input side (px)")
 
 
 # --- handlers: each imports its benchmark when the command runs ---------------------------------

@@ -36,6 +36,16 @@ from scubasteve.inference.classic.shapes import fill_holes, largest_part
 from scubasteve.inference.isnet.clicks import click_edits
 from scubasteve.inference.isnet.crops import ProbMap, Window, extract, map_scale, upscale_mask
 
+#: Added to the rank of an edit of the mask being corrected: after a click the edits answer it,
+#: the global re-cuts follow as alternatives (as in the classic engine, ADR 0104).
+EDIT_BONUS = 0.3
+
+
+def is_edit(proposal: Proposal) -> bool:
+    """Whether a proposal is an edit of the mask being corrected (by either engine)."""
+    detail = proposal.source.split(":", 1)[-1]
+    return detail.startswith(("edit", "map-edit"))
+
 
 @dataclass(frozen=True)
 class IsnetOptions:
@@ -226,10 +236,11 @@ class IsnetProposer(EngineBase):
         proposals = []
         for cand in bm.candidates:
             agree = soft_agreement(bm, cand.patch)
+            bonus = EDIT_BONUS if points and cand.name.startswith("map-edit") else 0.0
             proposals.append(
                 Proposal(
                     cand.patch,
-                    agree * certainty,
+                    agree * certainty + bonus,
                     f"{self.name}:{cand.name}",
                     {"map_agreement": agree, "map_certainty": certainty},
                     quality=round(agree * certainty, 3),

@@ -32,7 +32,13 @@ from scubasteve.inference.base import (
     relay,
 )
 from scubasteve.inference.isnet import ranking
-from scubasteve.inference.isnet.proposer import BoxMap, IsnetProposer, patch_in_region
+from scubasteve.inference.isnet.proposer import (
+    EDIT_BONUS,
+    BoxMap,
+    IsnetProposer,
+    is_edit,
+    patch_in_region,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,16 +165,6 @@ class IsnetWithClassic(EngineBase):
                 )
             )
         return deduplicate(ranked, k, self.duplicate_iou)
-
-
-#: Added to the rank of an edit of the mask being corrected (see `propose`).
-EDIT_BONUS = 0.3
-
-
-def is_edit(proposal: Proposal) -> bool:
-    """Whether a proposal is an edit of the mask being corrected (by either engine)."""
-    detail = proposal.source.split(":", 1)[-1]
-    return detail.startswith(("edit", "map-edit"))
 
 
 def ring_mean(bm: BoxMap) -> float:
