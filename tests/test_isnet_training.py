@@ -13,7 +13,7 @@ from scubasteve import weights
 from scubasteve.core.cancel import CancelToken
 from scubasteve.inference.isnet.network import build_isnet
 from scubasteve.training.isnet.data import BoxCrops, box_objects
-from scubasteve.training.isnet.run import fine_tune, split_images
+from scubasteve.training.isnet.run import split_and_fine_tune, split_images
 from scubasteve.training.isnet.trainer import IsnetTrainer, IsnetTrainOptions
 from scubasteve.training.progress import TrainProgress
 
@@ -107,7 +107,7 @@ def _install_thin_default(tmp_path) -> None:
 
 def test_too_few_objects_is_said_plainly_and_nothing_is_trained(tmp_path):
     _install_thin_default(tmp_path)
-    report = fine_tune(
+    report = split_and_fine_tune(
         shapes_docs(6), base=None, run_dir=tmp_path / "run", name="mine", options=OPTIONS
     )
     assert "too little to learn from" in report.verdict and report.record is None
@@ -119,8 +119,8 @@ def test_a_run_measures_before_and_after_and_installs_only_what_helps(tmp_path):
     _install_thin_default(tmp_path)
     docs = shapes_docs(40)
     options = IsnetTrainOptions(input_size=64, epochs=3, batch_size=8, lr=2e-3, bf16=False)
-    report = fine_tune(
-        docs, base=None, run_dir=tmp_path / "run", name="mine", options=options, holdout="odd"
+    report = split_and_fine_tune(
+        docs, "odd", base=None, run_dir=tmp_path / "run", name="mine", options=options
     )
     assert report.before is not None and report.after is not None
     before, after = report.before.row(), report.after.row()

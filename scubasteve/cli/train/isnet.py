@@ -48,7 +48,7 @@ def cmd_train_isnet(args: argparse.Namespace) -> int:
     """`scubasteve train isnet`."""
     from scubasteve.core.errors import InputError
     from scubasteve.training.deepmask.run import default_run_dir, load_dataset
-    from scubasteve.training.isnet.run import fine_tune
+    from scubasteve.training.isnet.run import split_and_fine_tune
     from scubasteve.training.isnet.trainer import IsnetTrainOptions
     from scubasteve.training.progress import tqdm_bars
 
@@ -72,7 +72,7 @@ def cmd_train_isnet(args: argparse.Namespace) -> int:
     )
     run_dir = args.out or default_run_dir(args.name)
     print(f"{len(data.docs)} images from {data.where}; run folder {run_dir}", file=sys.stderr)
-    report = fine_tune(
+    report = split_and_fine_tune(
         data.docs,
         base=args.base,
         run_dir=run_dir,

@@ -33,13 +33,8 @@ from scubasteve.inference.base import (
     relay,
 )
 from scubasteve.inference.isnet import ranking
-from scubasteve.inference.isnet.proposer import (
-    EDIT_BONUS,
-    BoxMap,
-    IsnetProposer,
-    is_edit,
-    patch_in_region,
-)
+from scubasteve.inference.isnet.crops import BoxMap, patch_in_region
+from scubasteve.inference.isnet.proposer import EDIT_BONUS, IsnetProposer, is_edit
 
 
 @dataclass(frozen=True, eq=False)

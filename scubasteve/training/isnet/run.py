@@ -134,14 +134,14 @@ def measure(
 
 
 def fine_tune(
-    docs: Sequence[ImageDoc],
+    train_docs: Sequence[ImageDoc],
+    heldout_docs: Sequence[ImageDoc],
     *,
     base: str | Path | None,
     run_dir: Path,
     name: str | None = None,
     options: IsnetTrainOptions | None = None,
-    holdout: str = "fraction",
-    fraction: float = 0.2,
+    split_how: str = "",
     device: str = "auto",
     resume: bool = False,
     progress: ProgressCallback | None = None,
@@ -150,18 +150,16 @@ def fine_tune(
     meta: dict[str, Any] | None = None,
 ) -> RunReport:
     """Fine-tune the IS-Net `base` (a model name, a file, or None: the installed default) on
-    `docs`; measure before and after on the held-out images; install as `name` if it helps."""
+    `train_docs`; measure before and after on `heldout_docs`; install as `name` if it helps."""
     from scubasteve.inference.device import resolve_device
     from scubasteve.inference.isnet import load_proposer
     from scubasteve.weights import register_trained
     from scubasteve.weights.isnet_file import save_weights
 
     options = options or IsnetTrainOptions()
-    split = split_images(len(docs), holdout, fraction, options.seed)
-    train_docs = [docs[i] for i in split.train]
-    held_docs = [docs[i] for i in split.heldout]
     train_objects = box_objects(train_docs)
-    held_objects = box_objects(held_docs)
+    held_objects = box_objects(heldout_docs)
+    split = Split([], [], split_how or f"{len(heldout_docs)} images held out")
     report = RunReport(split, len(train_objects), len(held_objects))
     if len(train_objects) < MIN_TRAIN_OBJECTS:
         report.verdict = (
@@ -172,7 +170,7 @@ def fine_tune(
     choice = resolve_device(device)
     network = load_proposer(base, choice.device)
     if len(held_objects) >= MIN_HELDOUT_OBJECTS:
-        report.before = measure(network, held_docs, cancel=cancel, progress=measure_progress)
+        report.before = measure(network, heldout_docs, cancel=cancel, progress=measure_progress)
     else:
         report.notes.append(
             f"only {len(held_objects)} held-out objects: too few to measure, so the result is "
@@ -193,16 +191,31 @@ def fine_tune(
             "run to finish it; nothing was installed"
         )
         return report
-    weights_path = run_dir / "isnet.pt"
     network.net.eval()
     if report.before is not None:
-        report.after = measure(network, held_docs, cancel=cancel, progress=measure_progress)
+        report.after = measure(network, heldout_docs, cancel=cancel, progress=measure_progress)
     run_meta = {**(meta or {}), "base": str(base or "installed default"), **report.meta()}
-    report.weights = save_weights(weights_path, network.net.state_dict(), run_meta)
+    report.weights = save_weights(run_dir / "isnet.pt", network.net.state_dict(), run_meta)
     report.verdict = _verdict(report)
     if name and report.before is not None and report.after is not None and _helped(report):
-        register_trained(name, "isnet", weights_path, run_meta)
+        register_trained(name, "isnet", report.weights, run_meta)
         report.installed = name
+    return report
+
+
+def split_and_fine_tune(
+    docs: Sequence[ImageDoc], holdout: str = "fraction", fraction: float = 0.2, **kwargs: Any
+) -> RunReport:
+    """`fine_tune` on one data set split by image (`split_images`)."""
+    seed = kwargs["options"].seed if kwargs.get("options") is not None else 0
+    split = split_images(len(docs), holdout, fraction, seed)
+    report = fine_tune(
+        [docs[i] for i in split.train],
+        [docs[i] for i in split.heldout],
+        split_how=split.how,
+        **kwargs,
+    )
+    report.split = split
     return report
 
 
