@@ -123,3 +123,23 @@ def test_project_lists_images_naturally_and_finds_labels(tmp_path: Path) -> None
     assert project.annotation_path(project.images[0]) == out / "img1.json"
     with pytest.raises(InputError, match="not a folder"):
         Project.open(tmp_path / "img1.jpg")
+
+
+def test_an_image_is_to_do_to_review_or_done_by_its_shapes() -> None:
+    from scubasteve.core.annotation import REVIEW_FLAG, ImageState, accepted, doc_state
+
+    square = Polygon(np.array([[1.0, 1.0], [9.0, 1.0], [9.0, 9.0], [1.0, 9.0]]))
+    made = Annotation("fig", polygons=(square,), source="pixellib", flags={REVIEW_FLAG: True})
+    hand = Annotation("date", polygons=(square,))
+    doc = ImageDoc(Path("a.png"), 10, 10)
+    assert doc_state(doc) is ImageState.TODO
+    doc.annotations = [hand, made]
+    assert made.needs_review and not hand.needs_review
+    assert doc_state(doc) is ImageState.REVIEW
+    assert accepted(doc).annotations == [hand] and doc.annotations == [hand, made]
+    doc.annotations = [hand, made.reviewed()]
+    assert doc_state(doc) is ImageState.DONE and not doc.annotations[1].needs_review
+    # shapes the reader could not understand are a person's work too: not "to do"
+    assert doc_state(ImageDoc(Path("b.png"), 10, 10, unreadable_shapes=[{"x": 1}])) is (
+        ImageState.DONE
+    )

@@ -14,7 +14,6 @@ import argparse
 import copy
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from scubasteve.training.deepmask.data import (
 from scubasteve.training.deepmask.quality import ProposalQuality, evaluate_boxes, format_quality
 from scubasteve.training.deepmask.run import default_run_dir, load_dataset, prepare_run_dir, train
 from scubasteve.training.deepmask.trainer import Trainer, TrainOptions, bf16_choice
-from scubasteve.training.progress import tqdm_bars
+from scubasteve.training.progress import ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +95,8 @@ def _evaluate_only(args: argparse.Namespace, val_docs: list[Any], device: str) -
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, progress: ProgressCallback | None = None) -> int:
+    """The benchmark; `progress`: the trainer's progress callback (the command line's bars)."""
     import torch
 
     from scubasteve.inference.deepmask import proposer_from_file
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir=run_dir,
         device=device,
         resume=args.resume,
-        progress=tqdm_bars(mask="mask", score="score") if sys.stderr.isatty() else None,
+        progress=progress,
         on_epoch=lambda r: print(
             f"epoch {r.epoch}: mask loss {r.mask_loss:.4f}, score loss {r.score_loss:.4f}, "
             f"validation mean IoU (centred crops) {r.val_iou:.3f}, {r.samples_per_s:.2f} samples/s",

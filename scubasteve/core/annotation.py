@@ -10,6 +10,7 @@ import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,19 @@ class Annotation:
     def with_label(self, label: str) -> Annotation:
         return replace(self, label=label)
 
+    @property
+    def needs_review(self) -> bool:
+        """A machine-made shape (a pre-annotation) that no person has accepted yet (ADR 0505)."""
+        return bool(self.flags.get(REVIEW_FLAG))
+
+    def for_review(self) -> Annotation:
+        """This annotation flagged as awaiting review."""
+        return replace(self, flags={**self.flags, REVIEW_FLAG: True})
+
+    def reviewed(self) -> Annotation:
+        """This annotation accepted by a person: the review flag removed."""
+        return replace(self, flags={k: v for k, v in self.flags.items() if k != REVIEW_FLAG})
+
     @classmethod
     def from_mask(
         cls,
@@ -225,3 +239,24 @@ class ImageDoc:
 
     def labels(self) -> list[str]:
         return sorted({a.label for a in self.annotations})
+
+
+class ImageState(Enum):
+    """Where an image stands, from its annotations alone (the image list, "next to do", export)."""
+
+    TODO = "to do"  # nothing annotated yet
+    REVIEW = "to review"  # some shapes a machine made await a person's review
+    DONE = "done"  # annotated, every shape accepted
+
+
+def doc_state(doc: ImageDoc) -> ImageState:
+    """The one definition of to do / to review / done. Shapes of the file that could not be read
+    count as a person's work (done)."""
+    if any(a.needs_review for a in doc.annotations):
+        return ImageState.REVIEW
+    return ImageState.DONE if doc.annotations or doc.unreadable_shapes else ImageState.TODO
+
+
+def accepted(doc: ImageDoc) -> ImageDoc:
+    """A copy of `doc` without the shapes awaiting review: what export and training take."""
+    return replace(doc, annotations=[a for a in doc.annotations if not a.needs_review])

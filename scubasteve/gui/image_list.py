@@ -13,21 +13,35 @@ from typing import Any
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
+from scubasteve.core.annotation import ImageState
+
 Index = QModelIndex | QPersistentModelIndex
 
 
 class RowState(IntEnum):
+    """A row's state: the image's `core.annotation.ImageState`, or why it cannot be worked on."""
+
     TODO = 0
     DONE = 1
     REVIEW = 2  # has pre-annotations awaiting review
     UNREADABLE = 3  # the image cannot be decoded: skipped
     PROBLEM = 4  # the annotation file cannot be read: read-only
 
+    @classmethod
+    def of(cls, state: ImageState) -> RowState:
+        """The row state of an image in `state` (`core.annotation.doc_state`)."""
+        return _OF_IMAGE_STATE[state]
+
+
+_OF_IMAGE_STATE = {
+    ImageState.TODO: RowState.TODO,
+    ImageState.REVIEW: RowState.REVIEW,
+    ImageState.DONE: RowState.DONE,
+}
+
 
 _STATE_TEXT = {
-    RowState.TODO: "to do",
-    RowState.DONE: "done",
-    RowState.REVIEW: "to review",
+    **{row: image.value for image, row in _OF_IMAGE_STATE.items()},
     RowState.UNREADABLE: "unreadable image",
     RowState.PROBLEM: "annotation file cannot be read",
 }

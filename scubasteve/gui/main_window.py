@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
 )
 
+from scubasteve.core.annotation import doc_state
 from scubasteve.core.geometry import polygons_bounds
 from scubasteve.core.settings import Settings, save_settings
 from scubasteve.gui.actions import SPECS, ActionRegistry
@@ -242,8 +243,10 @@ class MainWindow(QMainWindow):
         pre.message.connect(self.preannotate_panel.status.setText)
         pre.message.connect(self.show_message)
         pre.weights_missing.connect(self.offer_weights)
-        pre.file_updated.connect(lambda path: self.project.mark(path, RowState.REVIEW))
-        pre.file_updated.connect(self.project.loader.drop)
+        pre.file_updated.connect(
+            lambda path, doc: self.project.mark(path, RowState.of(doc_state(doc)))
+        )
+        pre.file_updated.connect(lambda path, _doc: self.project.loader.drop(path))
         self.preannotate_panel.run_image.connect(self.actions["preannotate_image"].trigger)
         self.preannotate_panel.run_folder.connect(self.actions["preannotate_folder"].trigger)
         self.preannotate_panel.cancel.connect(pre.cancel)
@@ -307,15 +310,7 @@ class MainWindow(QMainWindow):
         state = self.documents.get(key)
         if state is None or state.problem:
             return
-        pending = any(a.flags.get("needs_review") for a in state.doc.annotations)
-        done = (
-            RowState.REVIEW
-            if pending
-            else RowState.DONE
-            if state.doc.annotations
-            else RowState.TODO
-        )
-        self.project.mark(state.doc.path, done)
+        self.project.mark(state.doc.path, RowState.of(doc_state(state.doc)))
         tool = self.tools.get(self.tool_name)
         if isinstance(tool, VertexTool) and key == getattr(self.documents.current, "key", None):
             tool.refresh()

@@ -188,6 +188,18 @@ def watch(
     future.add_done_callback(done)
 
 
+def on_gui_thread(callback: Callable[..., None]) -> Callable[..., None]:
+    """A function that may be called on any thread: each call runs `callback` with the same
+    arguments later on the GUI thread, in the order of the calls (a job's per-item results).
+    Make it on the GUI thread."""
+    dispatcher = _dispatcher()
+
+    def call(*values: Any) -> None:
+        dispatcher.progressed.emit(callback, values)
+
+    return call
+
+
 def prepare_worker_imports() -> None:
     """Import on the GUI thread what workers would otherwise import at the same time.
 

@@ -7,12 +7,11 @@ review are left out and counted, so that only what a person accepted becomes tra
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scubasteve.core.annotation import REVIEW_FLAG, ImageDoc
+from scubasteve.core.annotation import ImageDoc, accepted
 from scubasteve.core.project import Project
 from scubasteve.io.coco import write_coco
 from scubasteve.io.labelme import read_labelme
@@ -75,8 +74,8 @@ def export_project_coco(
                 skipped.append(json_path.name)
                 continue
             doc.path = image
-        kept = [a for a in doc.annotations if not a.flags.get(REVIEW_FLAG)]
-        unreviewed += len(doc.annotations) - len(kept)
-        docs.append(dataclasses.replace(doc, annotations=kept))
+        kept = accepted(doc)
+        unreviewed += len(doc.annotations) - len(kept.annotations)
+        docs.append(kept)
     write_coco(path, docs, categories=project.labels, root=project.root)
     return ExportSummary(path, len(docs), skipped, unreviewed)

@@ -252,7 +252,7 @@ def _compare_with_classic(
 
 
 def _bars() -> ProgressCallback:
-    from scubasteve.training.progress import tqdm_bars
+    from scubasteve.cli.progress import tqdm_bars
 
     return tqdm_bars(mask="mask", score="score")
 

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from scubasteve.core.annotation import REVIEW_FLAG, Annotation
+from scubasteve.core.annotation import Annotation
 from scubasteve.gui.image_list import ImageListModel
 from scubasteve.gui.stats import LabelTiming
 
@@ -109,7 +109,7 @@ class AnnotationsPanel(QWidget):
             review = 0
             numbers: dict[str, int] = {}
             for ann in annotations:
-                pending = bool(ann.flags.get(REVIEW_FLAG))
+                pending = ann.needs_review
                 review += pending
                 extra = " — to review (Y/N)" if pending else ""
                 numbers[ann.label] = numbers.get(ann.label, 0) + 1

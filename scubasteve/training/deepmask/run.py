@@ -6,7 +6,6 @@ it is Qt-free so that the app can call it from a worker.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -14,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scubasteve.core.annotation import REVIEW_FLAG, ImageDoc
+from scubasteve.core.annotation import ImageDoc, accepted
 from scubasteve.core.cancel import CancelToken
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import data_dir
@@ -53,12 +52,7 @@ def load_dataset(
         for p in report.problems[:5]:
             log.warning("%s", p)
         # Pre-annotations nobody has accepted yet are not training data.
-        docs = [
-            dataclasses.replace(
-                d, annotations=[a for a in d.annotations if not a.flags.get(REVIEW_FLAG)]
-            )
-            for d in docs
-        ]
+        docs = [accepted(d) for d in docs]
         return Dataset([d for d in docs if d.annotations], str(labelme))
     raise InputError("give a COCO file (--coco, with --images) or a LabelMe folder (--labelme)")
 
