@@ -31,6 +31,10 @@ class InputError(ScubaSteveError, ValueError):
         return f"{prefix}: {self.problem}" if prefix else self.problem
 
 
+class BadBox(InputError):
+    """A box that covers no pixel of its image: the user's box, not the engine, is at fault."""
+
+
 class Problem:
     """One thing wrong in an input file, for reports such as `scubasteve validate`.
 

@@ -15,8 +15,9 @@ import json
 import os
 import re
 import shutil
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -103,6 +104,21 @@ def _host(url: str) -> str:
     return urlsplit(url).netloc or url
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it wraps: its cause, and the exceptions requests and urllib3 keep as their
+    first argument or `reason` (ConnectionError(MaxRetryError(reason=NameResolutionError(...))))."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [current.__cause__, getattr(current, "reason", None), *current.args[:1]]
+        todo.extend(e for e in inner if isinstance(e, BaseException))
+
+
 def _connect_problem(url: str, exc: Exception) -> str:
     import requests
 
@@ -114,9 +130,10 @@ def _connect_problem(url: str, exc: Exception) -> str:
         )
     if isinstance(exc, requests.exceptions.SSLError):
         return f"the secure connection to {host} failed (certificate problem or a proxy): {text}"
-    if "NameResolution" in text or "getaddrinfo" in text or "Name or service not known" in text:
+    causes = list(_causes(exc))
+    if any(isinstance(e, socket.gaierror) for e in causes):
         return f"cannot find the server {host} (no network or no DNS?)"
-    if "refused" in text.lower():
+    if any(isinstance(e, ConnectionRefusedError) for e in causes):
         return f"the connection to {host} was refused (no network, a proxy, or the server is down)"
     if isinstance(exc, requests.exceptions.ConnectionError):
         return f"cannot connect to {host} (no network?): {text}"
