@@ -65,7 +65,7 @@ def resolve_init(init: str) -> Path | None:
 
 def evaluate_on(best: Path, test: list[ImageDoc], image_size: int, device: str) -> Any:
     """Mask AP of the trained model on the test images (predictions at score >= 0.05)."""
-    from scubasteve.bench.evaluate import evaluate_docs
+    from scubasteve.evaluation.mask_ap import evaluate_docs
     from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
 
     segmenter = InstanceSegmenter(best, speed=image_size, min_score=0.05, device=device)
