@@ -90,8 +90,8 @@ class MainWindow(QMainWindow):
         self._save_settings_on_close = save_settings_on_close
         self._shown_once = False
         self.closed_cleanly = False  # everything saved on close: the process may end at once
-        self.pool = make_pool(2, "work")
-        self.save_pool = make_pool(1, "save")
+        self.pool = make_pool("work")
+        self.save_pool = make_pool("save")
 
         # controllers
         self.engine = EngineHost(proposer_factory or self._default_proposer, self)
@@ -108,7 +108,7 @@ class MainWindow(QMainWindow):
         self.annotator = AnnotatorController(self.scene, self.documents, self.proposals, self)
         self.learning = LearningController(parent=self)
         self.preannotate = PreannotateController(
-            self.pool, self.documents, self.project._json_path,
+            self.documents, self.project._json_path,
             segmenter_factory or default_segmenter_factory(settings), self,
         )  # fmt: skip
 

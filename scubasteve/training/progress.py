@@ -3,13 +3,16 @@
 Both trainers (DeepMask in `training/deepmask/trainer.py`, Mask R-CNN in `training/maskrcnn/train.py`) take a
 `progress` callback and a `CancelToken` directly: progress is a plain callback, and cancelling
 is the token (checked between steps), never an exception raised from inside a progress bar.
-The command line's callback is `scubasteve.cli.progress.tqdm_bars`.
+The command line's callback is `scubasteve.cli.progress.tqdm_bars`; `epochs_done` turns the steps
+into the one progress type of long work (`core.progress.Progress`) for the window.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from scubasteve.core.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -29,3 +32,18 @@ class TrainProgress:
 
 
 ProgressCallback = Callable[[TrainProgress], None]
+
+
+def epochs_done(progress: Progress) -> ProgressCallback:
+    """A trainer's callback that reports finished epochs as `progress(done, epochs)`, once each
+    (the window's progress bar counts epochs; 0 is taken as already reported)."""
+    last = 0
+
+    def on_step(step: TrainProgress) -> None:
+        nonlocal last
+        done = step.epoch if step.step >= step.steps else step.epoch - 1
+        if done != last:
+            last = done
+            progress(done, step.epochs)
+
+    return on_step

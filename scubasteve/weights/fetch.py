@@ -17,16 +17,14 @@ import re
 import shutil
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
 from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.errors import ScubaSteveError
-
-#: progress(bytes_done, bytes_total_or_None); bytes_done includes what a resumed .part already held.
-ProgressFn = Callable[[int, "int | None"], None]
+from scubasteve.core.progress import Progress
 
 CHUNK_SIZE = 1 << 16
 CONNECT_TIMEOUT_S = 15.0
@@ -154,7 +152,7 @@ def fetch(
     url: str,
     part: Path,
     *,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     cancel: CancelToken | None = None,
     timeout: float = 60.0,
     user_agent: str = "scubasteve",
@@ -237,7 +235,7 @@ def _stream(
     start: int,
     total: int | None,
     url: str,
-    progress: ProgressFn | None,
+    progress: Progress | None,
     cancel: CancelToken | None,
 ) -> int:
     import requests
@@ -245,7 +243,7 @@ def _stream(
     done = start
     last_report = 0.0
     if progress is not None:
-        progress(done, total)
+        progress(done, total or 0)
     try:
         with _open_part(part, mode) as fh:
             try:
@@ -258,7 +256,7 @@ def _stream(
                     now = time.monotonic()
                     if progress is not None and now - last_report >= PROGRESS_INTERVAL_S:
                         last_report = now
-                        progress(done, total)
+                        progress(done, total or 0)
             except requests.exceptions.RequestException as exc:
                 fh.flush()
                 raise DownloadError(
@@ -277,7 +275,7 @@ def _stream(
             ) from exc
         raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from exc
     if progress is not None:
-        progress(done, total)
+        progress(done, total or 0)
     if total is not None and done != total:
         raise DownloadError(
             f"the connection to {_host(url)} ended after {human_size(done)} of "

@@ -139,7 +139,7 @@ class EngineHost(QObject):
     ) -> None:
         super().__init__(parent)
         self._factory = factory or default_factory
-        self._pool = make_pool(1, "engine")
+        self._pool = make_pool("engine")
         self._state = _EngineState()
         self.name = ""
         self.device = "auto"

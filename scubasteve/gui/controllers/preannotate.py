@@ -17,14 +17,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 
 from scubasteve.core.cancel import Cancelled, CancelToken
 from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, ReplaceAnnotation
 from scubasteve.core.progress import Progress
 from scubasteve.gui.controllers.document import DocState, DocumentController
 from scubasteve.gui.controllers.engine_host import is_weights_missing
-from scubasteve.gui.workers import Job, on_gui_thread, submit_job
+from scubasteve.gui.workers import Job, make_pool, on_gui_thread, submit_job
 from scubasteve.inference.preannotation import (
     RUN_KEY,
     AnnotateSummary,
@@ -71,14 +71,13 @@ class PreannotateController(QObject):
 
     def __init__(
         self,
-        pool: QThreadPool,
         documents: DocumentController,
         json_path_for: Callable[[Path], Path],
         segmenter_factory: SegmenterFactory,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
-        self._pool = pool
+        self._pool = make_pool("long")
         self._documents = documents
         self._json_path_for = json_path_for
         self._factory = segmenter_factory
@@ -113,6 +112,10 @@ class PreannotateController(QObject):
         if self.running and self._job is not None:
             self._job.cancel()
             self.message.emit("Cancelling pre-annotation after the current image…")
+
+    def wait(self, msecs: int) -> bool:
+        """Block until the running job has ended (for shutdown and tests)."""
+        return self._pool.waitForDone(msecs)
 
     def _is_open(self, image: Path) -> bool:
         # Called on the job's thread: a dict lookup, safe beside the GUI thread's changes.
