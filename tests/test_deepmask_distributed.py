@@ -169,3 +169,22 @@ def test_a_training_job_is_plain_data_that_travels_to_the_group() -> None:
     work = TrainWork(TrainJob("m", TrainOptions(epochs=2), labelme=Path("p")), PrintedOutput())
     again = pickle.loads(pickle.dumps((GroupOptions(workers=2, ray=""), work)))
     assert again[0] == GroupOptions(workers=2, ray="") and again[1].job == work.job
+
+
+def test_the_training_options_become_a_typed_job() -> None:
+    from scubasteve.cli import build_parser
+    from scubasteve.cli.train.deepmask import _train_job, options_from
+    from scubasteve.training.deepmask.jobs import LearnJob, TrainJob
+
+    args = build_parser().parse_args(
+        ["train", "sharpmask", "--labelme", "p", "--deepmask", "dm", "--epochs", "3"]
+        + ["--seed", "7", "--bf16", "off", "--threads", "2", "--out", "o", "--workers", "2"]
+    )
+    job = _train_job(args, args.deepmask, refine=True)
+    assert isinstance(job, TrainJob) and job.labelme == Path("p") and job.init == "dm"
+    assert (job.options.epochs, job.options.seed, job.options.bf16) == (3, 7, False)
+    assert job.options.refine and job.threads == 2 and job.out == Path("o")
+    assert job.name == "sharpmask-custom" and job.arch == "resnet50"  # no --arch: the default
+    args = build_parser().parse_args(["train", "from-project", "f", "--holdout", "0.3"])
+    learn = options_from(LearnJob, args, folder=Path(args.folder))
+    assert learn == LearnJob(Path("f"), holdout=0.3)

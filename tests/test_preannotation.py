@@ -21,7 +21,7 @@ from scubasteve.core.project import Project
 from scubasteve.inference import preannotation
 from scubasteve.inference.maskrcnn.instances import Instance
 from scubasteve.inference.preannotation import annotate_folder
-from scubasteve.io.atomic import read_json
+from scubasteve.io.json_files import read_json
 from scubasteve.io.labelme import read_labelme, write_labelme
 
 

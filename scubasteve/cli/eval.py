@@ -45,7 +45,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for line in result.lines():
         print(line)
     if getattr(args, "json", None):
-        from scubasteve.io.atomic import atomic_write_json
+        from scubasteve.core.atomic import atomic_write_json
 
         atomic_write_json(args.json, asdict(result))
     if args.plot:

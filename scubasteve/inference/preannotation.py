@@ -203,7 +203,7 @@ def existing_state(json_path: Path) -> str:
     """ "none", "ours" (a previous pre-annotation run) or "theirs" (any other annotation file)."""
     if not json_path.exists():
         return "none"
-    from scubasteve.io.atomic import read_json
+    from scubasteve.io.json_files import read_json
 
     try:
         data = read_json(json_path)

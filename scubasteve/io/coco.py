@@ -18,6 +18,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from scubasteve.core.annotation import Annotation, ImageDoc, MaskPatch
+from scubasteve.core.atomic import atomic_write_json
 from scubasteve.core.clipping import (
     extent_problem,
     raster_rings,
@@ -25,7 +26,6 @@ from scubasteve.core.clipping import (
 from scubasteve.core.errors import InputError, Problem
 from scubasteve.core.geometry import Box, Polygon
 from scubasteve.io import images
-from scubasteve.io.atomic import atomic_write_json, read_json
 from scubasteve.io.coco_checks import (
     RLE,
     decode_rle,
@@ -36,6 +36,7 @@ from scubasteve.io.coco_checks import (
     polygons_from_segmentation,
     safe_relative_name,
 )
+from scubasteve.io.json_files import read_json
 
 
 @dataclass
@@ -54,9 +55,6 @@ class CocoDataset:
     annotation_ids: list[list[int]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
     file_names: list[str] = field(default_factory=list)  # each doc's `file_name` as in the file
-
-    def doc_by_image_id(self, image_id: int) -> ImageDoc:
-        return self.docs[self.image_ids.index(image_id)]
 
 
 # --- RLE helpers --------------------------------------------------------------------------------------

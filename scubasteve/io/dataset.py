@@ -15,8 +15,8 @@ from scubasteve.core.errors import InputError, Problem
 from scubasteve.core.labels import find_labels_file, read_labels_file
 from scubasteve.core.project import natural_key
 from scubasteve.io import images
-from scubasteve.io.atomic import read_json
 from scubasteve.io.coco import CocoDataset, read_coco, write_coco
+from scubasteve.io.json_files import read_json
 from scubasteve.io.labelme import labelme_path_for, read_labelme, write_labelme
 
 T = TypeVar("T")

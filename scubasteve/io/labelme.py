@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 
 from scubasteve.core.annotation import Annotation, ImageDoc
+from scubasteve.core.atomic import atomic_write_json
 from scubasteve.core.clipping import MAX_MASK_PIXELS
 from scubasteve.core.errors import InputError, Problem
 from scubasteve.core.project import IMAGE_EXTENSIONS
 from scubasteve.io import images
-from scubasteve.io.atomic import atomic_write_json, json_safe, read_json
+from scubasteve.io.json_files import json_safe, read_json
 from scubasteve.io.labelme_shapes import (
     MAX_GROUP_RINGS,
     META_KEY,

@@ -20,7 +20,7 @@ from scubasteve.core.clipping import MAX_SHAPE_VERTICES, extent_problem, raster_
 from scubasteve.core.errors import InputError, Problem
 from scubasteve.core.geometry import Box, Polygon
 from scubasteve.io import images
-from scubasteve.io.atomic import json_safe
+from scubasteve.io.json_files import json_safe
 
 META_KEY = "scubasteve"
 SHAPE_KEYS = {"label", "points", "group_id", "shape_type", "flags", "description", "mask", META_KEY}

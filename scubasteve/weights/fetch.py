@@ -9,7 +9,6 @@ Verification and the final rename are the caller's job (`scubasteve.weights`).
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -23,7 +22,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from scubasteve.core.cancel import CancelToken, raise_if_cancelled
-from scubasteve.core.errors import ScubaSteveError
+from scubasteve.core.errors import ScubaSteveError, is_disk_full
 from scubasteve.core.progress import Progress
 
 CHUNK_SIZE = 1 << 16
@@ -267,7 +266,7 @@ def _stream(
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        if is_disk_full(exc):
             discard_partial(part)
             raise DownloadError(
                 f"the disk is full (writing {part.parent}); the partial download was deleted. "

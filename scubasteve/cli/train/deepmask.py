@@ -8,15 +8,18 @@ in a group of processes (`group.start_group_if_needed`); the training itself is 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from scubasteve.training.deepmask.jobs import ProjectJob, TrainJob
+    from scubasteve.training.deepmask.jobs import LearnJob, TrainJob
     from scubasteve.training.deepmask.trainer import EpochResult, TrainOptions
     from scubasteve.training.progress import ProgressCallback
+
+T = TypeVar("T")
 
 
 def register(kinds: argparse._SubParsersAction) -> None:
@@ -123,23 +126,21 @@ def _workers_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def options_from(cls: type[T], args: argparse.Namespace, **given: Any) -> T:
+    """The dataclass `cls` with each field not `given` taken from the option of the same name
+    (where the command has one; the dataclass's default otherwise)."""
+    names = {f.name for f in dataclasses.fields(cls)} - set(given)  # type: ignore[arg-type]
+    return cls(**{n: getattr(args, n) for n in names if hasattr(args, n)}, **given)
+
+
 def _options(args: argparse.Namespace, refine: bool = False) -> TrainOptions:
     from scubasteve.core.errors import InputError
     from scubasteve.training.deepmask.trainer import TrainOptions, bf16_choice
 
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
         raise InputError("--epochs and --batch-size must be at least 1 and --lr positive")
-    return TrainOptions(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        momentum=getattr(args, "momentum", 0.9),
-        weight_decay=getattr(args, "weight_decay", 5e-4),
-        batches_per_epoch=getattr(args, "batches_per_epoch", None),
-        seed=getattr(args, "seed", 0),
-        refine=refine,
-        bf16=bf16_choice(getattr(args, "bf16", "auto")),
-    )
+    bf16 = bf16_choice(getattr(args, "bf16", "auto"))
+    return options_from(TrainOptions, args, refine=refine, bf16=bf16)
 
 
 class PrintedOutput:
@@ -164,7 +165,7 @@ class PrintedOutput:
         print(f"epoch {r.epoch}: " + ", ".join(parts), flush=True)
 
 
-def _start(args: argparse.Namespace, job: TrainJob | ProjectJob) -> int:
+def _start(args: argparse.Namespace, job: TrainJob | LearnJob) -> int:
     """Run `job` here, or in every process of the group `--workers N` / `--ray` asks for."""
     from scubasteve.training.deepmask.group import GroupOptions, start_group_if_needed
     from scubasteve.training.deepmask.jobs import TrainWork
@@ -184,21 +185,7 @@ def _start(args: argparse.Namespace, job: TrainJob | ProjectJob) -> int:
 def _train_job(args: argparse.Namespace, init: str | None, refine: bool) -> TrainJob:
     from scubasteve.training.deepmask.jobs import TrainJob
 
-    return TrainJob(
-        name=args.name,
-        options=_options(args, refine),
-        init=init,
-        coco=args.coco,
-        images=args.images,
-        labelme=args.labelme,
-        arch=getattr(args, "arch", "resnet50"),
-        device=args.device,
-        val_fraction=getattr(args, "val_fraction", 0.2),
-        resume=args.resume,
-        out=Path(args.out) if args.out else None,
-        compare_limit=getattr(args, "compare_limit", 0),
-        threads=getattr(args, "threads", None),
-    )
+    return options_from(TrainJob, args, options=_options(args, refine), init=init)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -213,19 +200,7 @@ def cmd_train_sharpmask(args: argparse.Namespace) -> int:
 
 def cmd_from_project(args: argparse.Namespace) -> int:
     """`scubasteve train from-project FOLDER`."""
-    from scubasteve.training.deepmask.jobs import ProjectJob
+    from scubasteve.training.deepmask.jobs import LearnJob
 
-    job = ProjectJob(
-        folder=Path(args.folder),
-        init=args.init,
-        name=args.name,
-        epochs=args.epochs,
-        holdout=args.holdout,
-        device=args.device,
-        batch_size=getattr(args, "batch_size", 16),
-        lr=getattr(args, "lr", 1e-3),
-        limit=getattr(args, "limit", None),
-        seed=getattr(args, "seed", 0),
-        threads=getattr(args, "threads", None),
-    )
+    job = options_from(LearnJob, args, folder=Path(args.folder))
     return _start(args, job)

@@ -67,9 +67,9 @@ def register(kinds: argparse._SubParsersAction) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from scubasteve.cli.progress import tqdm_bars
+    from scubasteve.core.atomic import atomic_write_json
     from scubasteve.core.errors import InputError
     from scubasteve.inference.maskrcnn.weights import register_model
-    from scubasteve.io.atomic import atomic_write_json
     from scubasteve.training.maskrcnn.augment import Augmentation
     from scubasteve.training.maskrcnn.data import coco_instances, write_split
     from scubasteve.training.maskrcnn.run import (

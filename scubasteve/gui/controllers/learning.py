@@ -1,6 +1,6 @@
 """Learning from the user in the app: fine-tune DeepMask on the folder's accepted annotations.
 
-The work is `scubasteve.training.deepmask.project.learn_from_project` (what `scubasteve train
+The work is `scubasteve.training.deepmask.learn.learn_from_project` (what `scubasteve train
 from-project` runs): hold out part of the annotated images, measure, fine-tune on the rest, measure
 again, install the model if it did not get worse. It takes minutes, so it runs as a `Job` on its own
 thread (`scubasteve.gui.workers.submit_job`): the trainer's progress and the verdict come back on the
@@ -32,7 +32,7 @@ LearnFunction = Callable[..., Any]
 
 def _learn_from_project(folder: Path, **options: Any) -> Any:
     from scubasteve.inference.device import resolve_device
-    from scubasteve.training.deepmask.project import learn_from_project
+    from scubasteve.training.deepmask.learn import learn_from_project
 
     options["device"] = resolve_device(options.get("device", "auto")).device  # auto -> cpu/cuda/mps
     return learn_from_project(folder, **options)

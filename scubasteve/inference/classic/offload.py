@@ -5,7 +5,8 @@ scikit-image's minimum-cost path search: on the engine thread a cut of a fine wi
 tens of milliseconds, and the GUI thread, which needs the GIL for every Qt callback, froze for as
 long (ADR 0105). `call(fn, *args)` runs a module-level function in one persistent helper process
 instead, where it holds only that process's GIL; the engine thread waits for the answer with its own
-GIL released.
+GIL released. It is opt-in (`SCUBASTEVE_OFFLOAD=1`): measured on a quiet machine it made proposals
+slower and GUI stalls longer (ADR 0105), so by default every call runs on the calling thread.
 
 Robustness over speed: the helper (`python -c`, or in a frozen app a multiprocessing child, which
 the launcher's `multiprocessing.freeze_support` serves) starts in the background and connects back
@@ -264,5 +265,5 @@ def call(fn: Callable[..., T], *args: Any) -> T:
 
 
 def warm() -> None:
-    """Start the shared helper process in the background."""
+    """Start the shared helper process in the background, when it is enabled (opt-in)."""
     _helper.warm()

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scubasteve.core.atomic import atomic_write_bytes
 from scubasteve.core.errors import InputError
 from scubasteve.inference.deepmask.config import DeepMaskConfig
-from scubasteve.io.atomic import atomic_write_bytes
 
 FORMAT = "scubasteve-deepmask"
 TRAINING_FORMAT = "scubasteve-deepmask-training"

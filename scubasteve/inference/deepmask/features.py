@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from scubasteve.inference.deepmask.config import DeepMaskConfig
-from scubasteve.inference.deepmask.scaled_views import Canvas
+from scubasteve.inference.deepmask.scaled_views import ScaledView
 
 
 @dataclass
@@ -62,7 +62,7 @@ class LevelFeatures:
 def compute_features(
     net: Any,
     cfg: DeepMaskConfig,
-    canvases: list[Canvas],
+    canvases: list[ScaledView],
     device: str,
     refine: bool,
     bf16: bool = False,

@@ -105,11 +105,12 @@ class InstanceSegmenter:
         classes: Iterable[str] | None = None,
         device: str = "auto",
     ) -> None:
-        from scubasteve.inference.maskrcnn.weights import registered_class_names, resolve_model_file
+        from scubasteve.inference.maskrcnn.weights import KIND, registered_class_names
+        from scubasteve.weights import resolve_weights
 
         if device not in ("auto", "cpu", "gpu", "cuda"):
             raise InputError(f"unknown device {device!r}; choose auto, cpu or gpu")
-        self.path = resolve_model_file(weights)
+        self.path = resolve_weights(weights, kind=KIND)
         self.spec: MaskRCNNSpec = spec_for(
             inspect_h5(self.path), class_names, registered_class_names(weights)
         )

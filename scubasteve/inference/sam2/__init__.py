@@ -30,14 +30,11 @@ def sam2_problem() -> str:
 
 
 def resolve(weights: str | Path | None) -> Path:
-    """The SAM 2 checkpoint for a model name, a file, or None (the default installed model)."""
+    """`resolve_weights(weights, kind="sam2")`, under the name `inference/engines.py` still
+    imports (to go when it calls the weights manager directly)."""
     from scubasteve.weights import resolve_weights
 
-    if weights is None:
-        return Path(resolve_weights(None, kind="sam2"))
-    if isinstance(weights, str) and not Path(weights).expanduser().exists():
-        return Path(resolve_weights(weights, kind="sam2"))
-    return Path(resolve_weights(weights))
+    return resolve_weights(weights, kind="sam2")
 
 
 def build_model(path: str | Path, device: str = "cpu") -> tuple[Any, Any]:

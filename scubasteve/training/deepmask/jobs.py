@@ -59,9 +59,9 @@ class TrainJob:
 
 
 @dataclass(frozen=True)
-class ProjectJob:
+class LearnJob:
     """`train from-project FOLDER`: fine-tune on a project's accepted annotations, report gain
-    (the options of `project.learn_from_project`)."""
+    (the options of `learn.learn_from_project`)."""
 
     folder: Path
     init: str | None = None
@@ -80,12 +80,12 @@ class ProjectJob:
 class TrainWork:
     """A job and its output: the `GroupWork` every process of a group runs."""
 
-    job: TrainJob | ProjectJob
+    job: TrainJob | LearnJob
     output: Output
 
     def __call__(self, resume_in: Path | None = None) -> int:
-        if isinstance(self.job, ProjectJob):  # a new run folder each time: nothing to resume
-            return run_project_job(self.job, self.output)
+        if isinstance(self.job, LearnJob):  # a new run folder each time: nothing to resume
+            return run_learn_job(self.job, self.output)
         return run_train_job(self.job, self.output, resume_in)
 
 
@@ -179,9 +179,9 @@ def _compare_with_classic(
     return heldout_record(trained, classic)
 
 
-def run_project_job(job: ProjectJob, output: Output) -> int:
+def run_learn_job(job: LearnJob, output: Output) -> int:
     """Learn from the project; rank 0 prints the before/after table and the verdict."""
-    from scubasteve.training.deepmask.project import learn_from_project
+    from scubasteve.training.deepmask.learn import learn_from_project
 
     _set_threads(job.threads)
     report = learn_from_project(

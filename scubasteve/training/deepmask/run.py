@@ -77,7 +77,8 @@ def starting_network(
     """
     from scubasteve.inference.deepmask.config import tiny_config
     from scubasteve.inference.deepmask.network import build_network
-    from scubasteve.inference.deepmask.weights import load_weights_file, resolve
+    from scubasteve.inference.deepmask.weights import load_weights_file
+    from scubasteve.weights import resolve_weights
 
     if init is None:
         if arch == "tiny":
@@ -85,7 +86,7 @@ def starting_network(
             return build_network(cfg), cfg, "random weights (tiny network)"
         cfg = DeepMaskConfig(sharpmask=sharpmask)
         return build_network(cfg), cfg, "random weights"
-    path = resolve(init)
+    path = resolve_weights(init)  # any model it can start from: DeepMask, SharpMask, a trunk
     loaded = load_weights_file(path)
     if loaded.meta.get("trunk_only"):
         cfg = DeepMaskConfig(

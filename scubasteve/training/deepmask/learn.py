@@ -39,7 +39,7 @@ from scubasteve.training.progress import ProgressCallback
 
 
 @dataclass
-class ProjectReport:
+class LearnReport:
     start: str
     before: ProposalQuality
     after: ProposalQuality
@@ -110,16 +110,16 @@ def learn_from_project(
     on_epoch: Callable[[Any], None] | None = None,
     seed: int = 0,
     cancel: CancelToken | None = None,
-) -> ProjectReport | None:
+) -> LearnReport | None:
     """Measure, fine-tune on the training part, measure again, install when not worse.
 
     `progress` and `on_epoch` are the trainer's callbacks; `cancel` stops any stage (measuring
     or training) with `Cancelled`, and then nothing is installed. Inside a process group of
     `--workers N` every process trains its share; only rank 0 measures, installs and returns the
     report, the others return None."""
-    from scubasteve.inference.deepmask.weights import register, resolve
+    from scubasteve.inference.deepmask.weights import register
     from scubasteve.training.deepmask.group import is_worker
-    from scubasteve.weights import WeightsNotInstalled
+    from scubasteve.weights import WeightsNotInstalled, resolve_weights
 
     data = load_dataset(labelme=Path(folder))
     split = split_dataset(data, holdout, seed)
@@ -128,7 +128,7 @@ def learn_from_project(
     start_from: Path | str | None = init
     if init is None:
         try:
-            start_from = resolve(None)
+            start_from = resolve_weights(None, kind="deepmask")
         except WeightsNotInstalled:
             start_from = None  # nothing installed: learn from scratch (and say so)
     net, cfg, start = starting_network(start_from)
@@ -152,7 +152,7 @@ def learn_from_project(
     after = evaluate_boxes(_engine(net, cfg, device), holdout_docs, limit=limit, cancel=cancel)
     classic = classic_quality(holdout_docs, limit=limit, cancel=cancel)
     raise_if_cancelled(cancel)
-    report = ProjectReport(
+    report = LearnReport(
         start, before, after, len(split.train_ids), len(split.val_ids), run_dir, None, name, classic
     )
     if after.objects == 0:
