@@ -176,10 +176,8 @@ def test_the_training_options_become_a_typed_job() -> None:
     from scubasteve.cli.train.deepmask import _train_job, options_from
     from scubasteve.training.deepmask.jobs import LearnJob, TrainJob
 
-    args = build_parser().parse_args(
-        ["train", "sharpmask", "--labelme", "p", "--deepmask", "dm", "--epochs", "3"]
-        + ["--seed", "7", "--bf16", "off", "--threads", "2", "--out", "o", "--workers", "2"]
-    )
+    words = "train sharpmask --labelme p --deepmask dm --epochs 3 --seed 7 --bf16 off"
+    args = build_parser().parse_args([*words.split(), "--threads", "2", "--out", "o"])
     job = _train_job(args, args.deepmask, refine=True)
     assert isinstance(job, TrainJob) and job.labelme == Path("p") and job.init == "dm"
     assert (job.options.epochs, job.options.seed, job.options.bf16) == (3, 7, False)

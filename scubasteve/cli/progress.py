@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from scubasteve.training.progress import ProgressCallback, TrainProgress
 
 T = TypeVar("T")
-
-
-def bar(items: Iterable[T], total: int, desc: str) -> Iterable[T]:
-    from tqdm import tqdm
-
-    return tqdm(items, total=total, desc=desc, unit="file", disable=None, leave=False)
 
 
 class ProgressBar:

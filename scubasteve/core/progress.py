@@ -9,7 +9,18 @@ thread). Training also reports its richer `training.progress.TrainProgress` per 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
 
 #: `progress(done, total)`: `done` units of `total` are finished (`total` 0: not known).
 Progress = Callable[[int, int], None]
+
+
+def counted(items: Sequence[T], progress: Progress | None) -> Iterator[T]:
+    """Yield `items`, reporting `progress(done, len(items))` after each one (None: silently)."""
+    for done, item in enumerate(items, 1):
+        yield item
+        if progress is not None:
+            progress(done, len(items))

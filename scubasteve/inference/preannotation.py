@@ -47,6 +47,15 @@ from scubasteve.inference.maskrcnn.instances import SOURCE, Instance
 RUN_KEY = "scubasteve_preannotation"
 
 
+class ImageFolder(Protocol):
+    """What a run plans from: a `core.project.Project` or a `remote_images.RemoteFolder`."""
+
+    @property
+    def images(self) -> list[Path]: ...
+
+    def annotation_path(self, image: Path) -> Path: ...
+
+
 class Detector(Protocol):
     """What a run needs of the segmenter (`maskrcnn.segmenter.InstanceSegmenter`)."""
 
@@ -213,7 +222,7 @@ def existing_state(json_path: Path) -> str:
 
 
 def plan_folder(
-    project: Project, summary: AnnotateSummary, overwrite: bool
+    project: ImageFolder, summary: AnnotateSummary, overwrite: bool
 ) -> list[tuple[Path, Path]]:
     """(image, json path) pairs to do; the skipped ones are recorded in `summary`.
 

@@ -8,6 +8,7 @@ what COCOeval computes.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from scubasteve.io.coco_checks import (
     polygons_from_segmentation,
     safe_relative_name,
 )
-from scubasteve.io.json_files import read_json
+from scubasteve.io.json_files import object_at, read_json
 
 
 @dataclass
@@ -67,7 +68,7 @@ def annotation_to_rle(ann: Annotation, height: int, width: int) -> RLE:
         segs = [r.ravel().tolist() for r in rings]
         if not segs:
             return encode_mask(np.zeros((height, width), dtype=bool))
-        rle = mask_utils.merge(mask_utils.frPyObjects(segs, height, width))
+        rle: RLE = mask_utils.merge(mask_utils.frPyObjects(segs, height, width))
         rle["counts"] = rle["counts"].decode("ascii")
         return rle
     return encode_mask(ann.to_mask(height, width))
@@ -83,14 +84,14 @@ def _default_images_dir(json_path: Path) -> Path:
 
 def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: int) -> Annotation:
     seg = raw.get("segmentation")
-    meta = raw.get("scubasteve") if isinstance(raw.get("scubasteve"), Mapping) else {}
+    meta = object_at(raw, "scubasteve")
     extra: dict[str, Any] = {}
     if raw.get("iscrowd"):
         extra["iscrowd"] = 1
-    score = raw.get("score", meta.get("score"))
+    score: Any = raw.get("score", meta.get("score"))
     if score is not None and not (is_number(score) and math.isfinite(score)):
         raise ValueError(f"'score' must be a finite number, got {score!r}")
-    seconds = meta.get("seconds")
+    seconds: Any = meta.get("seconds")
     common: dict[str, Any] = {
         "label": label,
         "score": float(score) if score is not None else None,
@@ -212,7 +213,7 @@ def read_coco(
                 path=image_path,
                 width=width,
                 height=height,
-                loader=(lambda p=image_path: images.load_image(p)),
+                loader=functools.partial(images.load_image, image_path),
             )
         )
 

@@ -82,7 +82,8 @@ def _scale_to_uint8(arr: np.ndarray) -> np.ndarray:
         if peak < (1 << bits):
             break
     full = (1 << bits) - 1
-    return (data * 255 // full).astype(np.uint8)
+    scaled: np.ndarray = data * 255 // full
+    return scaled.astype(np.uint8)
 
 
 def to_rgb_array(img: Image.Image, name: str | Path = "<image>") -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,12 @@ def json_safe(value: Any) -> tuple[Any, int]:
         items = [json_safe(v) for v in value]
         return [v for v, _ in items], sum(n for _, n in items)
     return value, 0
+
+
+def object_at(data: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """`data[key]` when it is a JSON object, else an empty one (a missing or malformed part)."""
+    found = data.get(key)
+    return dict(found) if isinstance(found, Mapping) else {}
 
 
 def read_json(path: Path) -> Any:

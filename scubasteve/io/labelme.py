@@ -321,7 +321,7 @@ def _ring_points(ring: np.ndarray) -> list[list[float]]:
 
 def _collapses(exact: np.ndarray, rounded: np.ndarray) -> bool:
     def same_as_next(a: np.ndarray) -> np.ndarray:
-        return np.all(a == np.roll(a, -1, axis=0), axis=1)
+        return np.asarray(np.all(a == np.roll(a, -1, axis=0), axis=1))
 
     if np.any(same_as_next(rounded) & ~same_as_next(exact)):
         return True

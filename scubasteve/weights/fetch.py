@@ -186,8 +186,8 @@ def fetch(
         raise UnreachableError(_connect_problem(url, exc)) from exc
     with response:
         if response.status_code == 416 and start:
-            _, total = _content_range(response.headers.get("Content-Range"))
-            if total == start:
+            _, whole = _content_range(response.headers.get("Content-Range"))
+            if whole == start:
                 return start  # the previous run had already received everything
             discard_partial(part)
             raise DownloadError(

@@ -23,7 +23,7 @@ from scubasteve.core.atomic import atomic_write_json, replace_with, temp_file_be
 from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.errors import InputError, is_disk_full, os_error_problem
 from scubasteve.core.paths import models_dir
-from scubasteve.io.json_files import read_json
+from scubasteve.io.json_files import object_at, read_json
 from scubasteve.weights.registry import (
     ModelInfo,
     format_from_suffix,
@@ -149,7 +149,7 @@ def _entry_from_sidecar(name: str, data: dict[str, Any]) -> TrainedEntry | None:
     ):
         log.warning("ignoring model sidecar %s: no valid 'file' or 'kind'", sidecar_path(name))
         return None
-    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+    meta = object_at(data, "meta")
     classes = meta.get("class_names") or ()
     info = ModelInfo(
         name=name,

@@ -26,7 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from scubasteve.inference.classic import gridsolve
 
@@ -184,7 +184,7 @@ class Helper:
             if status != "ok":
                 log.warning("classic engine helper process failed (%s); retrying in-thread", value)
                 return fn(*args)
-            return value
+            return cast(T, value)  # what `fn` returned, sent back by the helper
         finally:
             self._lock.release()
 

@@ -94,6 +94,12 @@ def compute_features(
     return out
 
 
+def _horizontal(lf: LevelFeatures) -> list[Any]:
+    if lf.hs is None:
+        raise RuntimeError("SharpMask windows need features computed with the refinement")
+    return lf.hs
+
+
 def run_windows(
     net: Any,
     cfg: DeepMaskConfig,
@@ -121,9 +127,9 @@ def run_windows(
                 hs.append(
                     torch.stack(
                         [
-                            lf.hs[k][:, i * r : (i + f) * r, j * r : (j + f) * r]
+                            _horizontal(lf)[k][:, i * r : (i + f) * r, j * r : (j + f) * r]
                             for lf, i, j in windows
-                        ]  # type: ignore[index]
+                        ]
                     ).float()
                 )
             masks = N.refine(net, cfg, emb, hs)

@@ -71,7 +71,7 @@ def parse_speed(speed: int | str | None) -> int:
     was trained at); they resize the image's longest side to that size.
     """
     if speed in _PIXELLIB_SPEED_NAMES:
-        return _PIXELLIB_SPEED_NAMES[speed]  # type: ignore[index]
+        return _PIXELLIB_SPEED_NAMES[speed]
     try:
         value = int(speed)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -172,7 +172,7 @@ class InstanceSegmenter:
     def load(self) -> None:
         self.load_async().result()
 
-    def load_async(self) -> concurrent.futures.Future[None]:
+    def load_async(self) -> concurrent.futures.Future[TensorFlowDevice]:
         return self._thread.submit(self._ensure_loaded)
 
     def device_description(self) -> str:
@@ -265,7 +265,7 @@ class InstanceSegmenter:
             if self._session is None or not self._session.use_gpu:
                 raise
             self._fall_back_to_cpu(exc)
-            raw = self._session.run(self._predict, rgb)  # type: ignore[union-attr]
+            raw = self._session.run(self._predict, rgb)
         detections, masks, molded_shape, window = raw
         return unmold_detections(
             detections,
