@@ -160,8 +160,7 @@ def time_proposals(engine: Any, device: str, boxes: list[Any], reps: int, **kw: 
 def step_device(a: argparse.Namespace) -> None:
     import torch
 
-    from scubasteve.inference.deepmask.network import bf16_is_fast
-    from scubasteve.inference.device import resolve_device
+    from scubasteve.inference.device import bf16_is_fast, resolve_device
 
     info: dict[str, Any] = {"torch": torch.__version__, "numpy": np.__version__,
                             "python": sys.version.split()[0], "cuda": torch.version.cuda}  # fmt: skip

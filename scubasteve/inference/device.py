@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -83,3 +84,30 @@ def is_out_of_memory(exc: BaseException | None) -> bool:
             return True
         exc = exc.__cause__
     return False
+
+
+def bf16_is_fast(device: str) -> bool:
+    """Whether bfloat16 autocast speeds this device up (CPUs with native bf16, recent GPUs)."""
+    import torch
+
+    kind = str(device).split(":", 1)[0]
+    try:
+        if kind == "cpu":
+            return bool(
+                torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
+                and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+            )
+        if kind == "cuda":
+            return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+    return False
+
+
+def autocast(device: str, enabled: bool) -> Any:
+    """A bfloat16 autocast context for `device` (a no-op context when not `enabled`)."""
+    import torch
+
+    return torch.autocast(
+        device_type=str(device).split(":", 1)[0], dtype=torch.bfloat16, enabled=enabled
+    )

@@ -16,14 +16,16 @@ from dataclasses import dataclass
 from scubasteve.core.labels import COCO80
 
 #: Kinds of model. "resnet" is the ImageNet trunk used to start DeepMask training from scratch;
-#: "sam2" a Segment Anything 2 checkpoint (the optional `sam` extra runs it).
-KINDS = ("deepmask", "sharpmask", "maskrcnn", "resnet", "sam2")
+#: "sam2" a Segment Anything 2 checkpoint (the optional `sam` extra runs it); "isnet" the DIS IS-Net
+#: the `isnet` engine runs (ONNX or PyTorch weights).
+KINDS = ("deepmask", "sharpmask", "maskrcnn", "resnet", "sam2", "isnet")
 
 #: File formats, so that loaders can pick their reader without guessing from the name.
 #: "t7": a Torch7 serialised object (read with `torchfile`); "pth-port": the DeepMask PyTorch port's
 #: checkpoint (dict with a DataParallel `state_dict`); "pt": our own torch checkpoint;
-#: "h5": a Keras HDF5 weights file (PixelLib / Matterport Mask R-CNN).
-FORMATS = ("t7", "pth-port", "pt", "h5")
+#: "h5": a Keras HDF5 weights file (PixelLib / Matterport Mask R-CNN); "onnx": an ONNX model (read
+#: for its weights by the engine; nothing runs ONNX Runtime).
+FORMATS = ("t7", "pth-port", "pt", "h5", "onnx")
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,12 @@ _DEEPMASK_LICENSE = "BSD + PATENTS (facebookresearch/deepmask)"
 # download or import is checked against the server's length and by reading the checkpoint itself
 # (scubasteve.weights.sam2_checkpoint: its architecture must be the named variant).
 _SAM2_HOST = "https://dl.fbaipublicfiles.com/segment_anything_2/092824"
+
+# IS-Net "general use" (xuebinqin/DIS, MIT): the DIS README links its .pth on Google Drive only, which
+# is no stable download address; rembg (danielgatis/rembg) publishes the same network exported to
+# float32 ONNX as a release asset. Size and SHA-256 as listed by independent public projects; not
+# downloaded from these machines (no internet), so confirm them on the first real download.
+_ISNET_URL = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/isnet-general-use.onnx"
 _SAM2_HOME = "https://github.com/facebookresearch/sam2"
 
 
@@ -181,6 +189,19 @@ KNOWN_MODELS: tuple[ModelInfo, ...] = (
         "(reported unreachable since 2019); if you have the file, `scubasteve models import "
         "deepmask-pth FILE`",
     ),
+    ModelInfo(
+        name="isnet-general-use",
+        kind="isnet",
+        filename="isnet-general-use.onnx",
+        url=_ISNET_URL,
+        size=178_648_008,
+        sha256="60920e99c45464f2ba57bee2ad08c919a52bbf852739e96947fbb4358c0d964a",
+        license="MIT (xuebinqin/DIS)",
+        description="IS-Net, DIS general-use weights (Qin et al., ECCV 2022): class-agnostic "
+        "masks with fine outlines, the `isnet` engine; float32 ONNX as published by rembg",
+        format="onnx",
+        homepage="https://github.com/xuebinqin/DIS",
+    ),
     _sam2("tiny", "38.9"),
     _sam2("small", "46"),
     _sam2("base_plus", "80.8"),
@@ -194,6 +215,7 @@ DEFAULT_MODELS: dict[str, str] = {
     "maskrcnn": "mask_rcnn_coco",
     "resnet": "resnet50-t7",
     "sam2": "sam2.1-hiera-tiny",
+    "isnet": "isnet-general-use",
 }
 
 
@@ -210,7 +232,7 @@ def known_model(name: str) -> ModelInfo | None:
 
 
 def format_from_suffix(path_name: str) -> str:
-    """Guess a format from a file name: .t7, .pth.tar, .h5, anything else our own .pt."""
+    """Guess a format from a file name: .t7, .pth.tar, .h5, .onnx, anything else our own .pt."""
     lower = path_name.lower()
     if lower.endswith(".t7"):
         return "t7"
@@ -218,6 +240,8 @@ def format_from_suffix(path_name: str) -> str:
         return "pth-port"
     if lower.endswith((".h5", ".hdf5")):
         return "h5"
+    if lower.endswith(".onnx"):
+        return "onnx"
     return "pt"
 
 
@@ -239,6 +263,8 @@ def sniff_problem(head: bytes, fmt: str) -> str | None:
         is_tar = len(head) >= 262 and head[257:262] == b"ustar"
         if not (is_zip or is_pickle or is_tar):
             return "it is not a PyTorch checkpoint (neither zip nor pickle)"
+    if fmt == "onnx" and head[:1] not in (b"\x08", b"\x12", b"\x1a", b"\x22", b"\x3a"):
+        return "it is not an ONNX model"
     if fmt == "t7":
         # Binary Torch7 files start with the little-endian int32 type code of the saved object
         # (3 = table, 4 = torch class); ASCII ones with that digit and a newline.

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from scubasteve.core.errors import InputError
+from scubasteve.inference.checkpoint import check_payload, read_payload
 from scubasteve.inference.deepmask.checkpoint import (
     FORMAT,
+    FORMAT_VERSION,
     LoadedWeights,
-    check_payload,
-    read_payload,
     save_weights,
 )
 from scubasteve.inference.deepmask.config import infer_config
@@ -68,7 +68,7 @@ def load_any(path: str | Path) -> LoadedWeights:
 
         return load_weights(path)
     if isinstance(payload, dict) and str(payload.get("format", "")).startswith(FORMAT):
-        check_payload(path, payload, str(payload["format"]))
+        check_payload(path, payload, str(payload["format"]), FORMAT_VERSION)
         raise InputError(
             "this is a training-state file; use the final .pt of the run (or --resume)", path
         )

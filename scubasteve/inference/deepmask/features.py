@@ -16,6 +16,7 @@ import numpy as np
 
 from scubasteve.inference.deepmask.config import DeepMaskConfig
 from scubasteve.inference.deepmask.scaled_views import ScaledView
+from scubasteve.inference.device import autocast
 
 
 @dataclass
@@ -75,7 +76,7 @@ def compute_features(
     if not canvases:
         return []
     batch = np.stack([c.pixels for c in canvases])
-    with torch.inference_mode(), N.autocast(device, bf16):
+    with torch.inference_mode(), autocast(device, bf16):
         x = N.normalise(batch, device=device).contiguous(memory_format=torch.channels_last)
         feats, skips = N.run_trunk(net, cfg, x, skips=refine)
         reduced = net["neck"][1](net["neck"][0](feats))
@@ -155,7 +156,7 @@ def dense_scores(
         return np.zeros((max(rows, 0), max(cols, 0)), dtype=np.float32)
     step = max(1, max_windows // cols)
     out = []
-    with torch.inference_mode(), N.autocast(str(lf.reduced.device), bf16):
+    with torch.inference_mode(), autocast(str(lf.reduced.device), bf16):
         for r0 in range(0, rows, step):
             r1 = min(rows, r0 + step)
             x = lf.reduced[None, :, r0 : r1 + f - 1]

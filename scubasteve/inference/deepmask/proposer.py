@@ -126,7 +126,7 @@ class DeepMaskProposer:
         self.meta = dict(meta or {})
         self.options = _with_thresholds(options or DeepMaskOptions(), self.meta)
         self.refine = bool(config.sharpmask and self.options.use_refinement)
-        from scubasteve.inference.deepmask.network import bf16_is_fast
+        from scubasteve.inference.device import bf16_is_fast
 
         self.bf16 = bf16_is_fast(device) if self.options.bf16 is None else bool(self.options.bf16)
         self._pyramid: ImagePyramid | None = None

@@ -15,14 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from scubasteve.core.errors import InputError
-from scubasteve.inference.deepmask.checkpoint import (
-    FORMAT_VERSION,
-    TRAINING_FORMAT,
-    check_payload,
-    read_payload,
-    tree_digest,
-    write_payload,
-)
+from scubasteve.inference.checkpoint import check_payload, read_payload, tree_digest, write_payload
+from scubasteve.inference.deepmask.checkpoint import FORMAT_VERSION, TRAINING_FORMAT
 
 
 def save_training_state(state: dict[str, Any], path: Path) -> None:
@@ -35,7 +29,7 @@ def save_training_state(state: dict[str, Any], path: Path) -> None:
 
 def read_training_state(path: Path) -> dict[str, Any]:
     """The state saved at `path`; `InputError` for a damaged, cut short or foreign file."""
-    payload = check_payload(path, read_payload(path, "cpu"), TRAINING_FORMAT)
+    payload = check_payload(path, read_payload(path, "cpu"), TRAINING_FORMAT, FORMAT_VERSION)
     if payload.get("optimizer_sha256") != tree_digest(payload.get("optimizer")):
         raise InputError(
             "the optimiser state does not match its checksum; the file is damaged", path

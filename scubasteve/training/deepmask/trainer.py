@@ -30,8 +30,10 @@ import numpy as np
 
 from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.errors import InputError
-from scubasteve.inference.deepmask.checkpoint import cpu_state, save_weights
+from scubasteve.inference.checkpoint import cpu_state
+from scubasteve.inference.deepmask.checkpoint import save_weights
 from scubasteve.inference.deepmask.config import DeepMaskConfig
+from scubasteve.inference.device import autocast
 from scubasteve.training.deepmask.data import SampleSource
 from scubasteve.training.deepmask.state import read_training_state, save_training_state
 from scubasteve.training.progress import ProgressCallback, TrainProgress
@@ -119,7 +121,7 @@ class Trainer:
         self.device = device
         self.progress = progress
         self.on_epoch = on_epoch
-        from scubasteve.inference.deepmask.network import bf16_is_fast
+        from scubasteve.inference.device import bf16_is_fast
 
         self.bf16 = bf16_is_fast(device) if options.bf16 is None else bool(options.bf16)
         self.rng = np.random.default_rng(options.seed)
@@ -185,7 +187,7 @@ class Trainer:
         from scubasteve.inference.deepmask import network as N
 
         target = torch.as_tensor(labels, device=self.device, dtype=torch.float32)
-        with N.autocast(self.device, self.bf16):
+        with autocast(self.device, self.bf16):
             if self.opts.refine:
                 logits, _ = N.forward_sharpmask(self.net, self.cfg, x)
             else:
@@ -201,7 +203,7 @@ class Trainer:
 
         from scubasteve.inference.deepmask import network as N
 
-        with N.autocast(self.device, self.bf16):
+        with autocast(self.device, self.bf16):
             _, score = N.forward_crops(self.net, self.cfg, x)
         target = torch.as_tensor(labels, device=self.device)
         return F.binary_cross_entropy_with_logits(score.float(), target)
@@ -302,7 +304,7 @@ class Trainer:
                         inputs, _ = self.train_src.score_batch(self.rng, self.opts.batch_size)
                     else:
                         inputs, _ = self.train_src.mask_batch(self.rng, self.opts.batch_size)
-                    with N.autocast(self.device, self.bf16):
+                    with autocast(self.device, self.bf16):
                         N.forward_crops(self.net, self.cfg, self._to_input(inputs))
         finally:
             for m, momentum in zip(norms, momenta, strict=True):
@@ -325,7 +327,7 @@ class Trainer:
             for start in range(0, len(pairs), 32):
                 chunk = pairs[start : start + 32]
                 x = self._to_input(np.stack([p[0] for p in chunk]))
-                with N.autocast(self.device, self.bf16):
+                with autocast(self.device, self.bf16):
                     if self.cfg.sharpmask and self.opts.refine:
                         logits, _ = N.forward_sharpmask(self.net, self.cfg, x)
                     else:

@@ -1,0 +1,128 @@
+"""Box crops for the network and its probability map back in image coordinates (numpy and OpenCV).
+
+A `Window` is an integer rectangle of the image plane (it may reach outside the image) that is
+resampled to the network's square input: the box grown by a share of its size per side, as IS-Net
+sees whole photos squeezed to a square in training. Only the part of the image inside the window
+is read and resampled, so a 12,000 x 9,000 photo costs no more than its crop. Outside the image the
+input is mid-grey, which the network's normalisation maps to zero.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from scubasteve.core.geometry import Box
+
+#: The grey outside the image (``pixel / 255 - 0.5`` makes it 0).
+FILL = 127.5
+#: Probability maps are brought back to the image at most this many pixels per side at once; a
+#: larger box gets its mask at this resolution, enlarged by nearest neighbour.
+MAX_MAP_SIDE = 2048
+
+
+@dataclass(frozen=True)
+class Window:
+    """Image columns x0..x1-1 and rows y0..y1-1 that fill the network input (may exceed the image)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @classmethod
+    def around(cls, box: Box, context: float, min_side: int = 8) -> Window:
+        """The box grown by `context` of its width and height on each side, whole pixels."""
+        grow_x = context * box.width
+        grow_y = context * box.height
+        x0, x1 = math.floor(box.x0 - grow_x), math.ceil(box.x1 + grow_x)
+        y0, y1 = math.floor(box.y0 - grow_y), math.ceil(box.y1 + grow_y)
+        if x1 - x0 < min_side:
+            cx = (x0 + x1) // 2
+            x0, x1 = cx - min_side // 2, cx - min_side // 2 + min_side
+        if y1 - y0 < min_side:
+            cy = (y0 + y1) // 2
+            y0, y1 = cy - min_side // 2, cy - min_side // 2 + min_side
+        return cls(x0, y0, x1, y1)
+
+
+def extract(image: np.ndarray, window: Window, size: int) -> np.ndarray:
+    """The window resampled to (size, size, 3) float32, normalised as IS-Net expects.
+
+    `image` is (H, W, 3) uint8 RGB. Pixels outside the image are grey (0 after normalising).
+    """
+    height, width = image.shape[:2]
+    out = np.zeros((size, size, 3), dtype=np.float32)
+    ix0, iy0 = max(window.x0, 0), max(window.y0, 0)
+    ix1, iy1 = min(window.x1, width), min(window.y1, height)
+    if ix1 <= ix0 or iy1 <= iy0:
+        return out
+    sx, sy = size / window.width, size / window.height
+    cx0 = round((ix0 - window.x0) * sx)
+    cy0 = round((iy0 - window.y0) * sy)
+    cx1 = max(cx0 + 1, round((ix1 - window.x0) * sx))
+    cy1 = max(cy0 + 1, round((iy1 - window.y0) * sy))
+    part = image[iy0:iy1, ix0:ix1]
+    shrinking = (cx1 - cx0) < part.shape[1] and (cy1 - cy0) < part.shape[0]
+    resized = cv2.resize(
+        part,
+        (cx1 - cx0, cy1 - cy0),
+        interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR,
+    )
+    out[cy0:cy1, cx0:cx1] = resized.astype(np.float32) / 255.0 - 0.5
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class ProbMap:
+    """The network's foreground probability over a window: `prob` (S, S) float32 in [0, 1]."""
+
+    prob: np.ndarray
+    window: Window
+
+    def region(self, x0: int, y0: int, x1: int, y1: int, scale: float = 1.0) -> np.ndarray:
+        """Probabilities over image columns x0..x1-1, rows y0..y1-1, sampled every 1/`scale` px.
+
+        Returns (round((y1-y0)*scale), round((x1-x0)*scale)) float32; 0 outside the window.
+        """
+        out_w = max(1, round((x1 - x0) * scale))
+        out_h = max(1, round((y1 - y0) * scale))
+        size_y, size_x = self.prob.shape
+        # Output pixel (u, v) has its centre at image x = x0 + (u + 0.5) / scale; the map's pixel
+        # centres sit at window.x0 + (i + 0.5) * window.width / size_x.
+        ax = size_x / (self.window.width * scale)
+        ay = size_y / (self.window.height * scale)
+        bx = ((x0 - self.window.x0) * size_x / self.window.width) + 0.5 * ax - 0.5
+        by = ((y0 - self.window.y0) * size_y / self.window.height) + 0.5 * ay - 0.5
+        matrix = np.array([[ax, 0.0, bx], [0.0, ay, by]], dtype=np.float64)
+        return cv2.warpAffine(
+            self.prob,
+            matrix,
+            (out_w, out_h),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0.0,
+        )
+
+
+def map_scale(width: int, height: int) -> float:
+    """The sampling scale at which a region's probability map is worked on (1 up to MAX_MAP_SIDE)."""
+    return min(1.0, MAX_MAP_SIDE / max(width, height, 1))
+
+
+def upscale_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A working-resolution bool mask enlarged to (height, width) by nearest neighbour."""
+    if mask.shape == (height, width):
+        return mask
+    return cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
