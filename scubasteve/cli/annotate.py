@@ -123,9 +123,40 @@ def cmd_annotate(args: argparse.Namespace) -> int:
             summary, device = _annotate_here(args, project, segmenter, info, bar)
     finally:
         bar.close()
-    for line in summary.lines(device):
+    for line in summary_lines(summary, device):
         print(line)
     return 1 if summary.failed or summary.stopped else 0
+
+
+def summary_lines(summary: AnnotateSummary, device: str) -> list[str]:
+    """What a run did, for the terminal: counts, refinement, skipped images, failures."""
+    n = len(summary.written)
+    per_image = f" ({summary.seconds / n:.2f} s/image)" if n else ""
+    counts = ", ".join(f"{label} {count}" for label, count in summary.labels.most_common())
+    out = [
+        f"pre-annotated {n} image(s) with {sum(summary.labels.values())} instance(s)"
+        f"{': ' + counts if counts else ''} in {summary.seconds:.1f} s{per_image}; {device}"
+    ]
+    if summary.refined:
+        out.append(
+            f"refined masks taken for {summary.refined} instance(s) (PixelLib's kept as alternatives)"
+        )
+    elif summary.alternatives:
+        out.append(
+            f"refined masks stored as alternatives for {summary.alternatives} instance(s) "
+            "(PixelLib's masks are the outlines; --prefer refined takes them instead)"
+        )
+    if summary.resumed or summary.kept:
+        out.append(
+            f"skipped {len(summary.resumed)} already pre-annotated and {len(summary.kept)} with "
+            "annotation files of their own (use --overwrite to redo them)"
+        )
+    if summary.failed:
+        out.append(f"failed {len(summary.failed)}:")
+        out.extend(f"  {path}: {reason}" for path, reason in summary.failed)
+    if summary.stopped:
+        out.append(summary.stopped)
+    return out
 
 
 def _shown_on(bar: ProgressBar) -> dict[str, Any]:

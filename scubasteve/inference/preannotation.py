@@ -116,35 +116,6 @@ class AnnotateSummary:
     seconds: float = 0.0
     stopped: str = ""  # why a run ended before its last image (the files written stay)
 
-    def lines(self, device: str) -> list[str]:
-        n = len(self.written)
-        per_image = f" ({self.seconds / n:.2f} s/image)" if n else ""
-        counts = ", ".join(f"{label} {count}" for label, count in self.labels.most_common())
-        out = [
-            f"pre-annotated {n} image(s) with {sum(self.labels.values())} instance(s)"
-            f"{': ' + counts if counts else ''} in {self.seconds:.1f} s{per_image}; {device}"
-        ]
-        if self.refined:
-            out.append(
-                f"refined masks taken for {self.refined} instance(s) (PixelLib's kept as alternatives)"
-            )
-        elif self.alternatives:
-            out.append(
-                f"refined masks stored as alternatives for {self.alternatives} instance(s) "
-                "(PixelLib's masks are the outlines; --prefer refined takes them instead)"
-            )
-        if self.resumed or self.kept:
-            out.append(
-                f"skipped {len(self.resumed)} already pre-annotated and {len(self.kept)} with "
-                "annotation files of their own (use --overwrite to redo them)"
-            )
-        if self.failed:
-            out.append(f"failed {len(self.failed)}:")
-            out.extend(f"  {path}: {reason}" for path, reason in self.failed)
-        if self.stopped:
-            out.append(self.stopped)
-        return out
-
     def add(self, image: Path, result: ImageResult) -> None:
         self.written.append(image)
         self.labels.update(a.label for a in result.annotations)
