@@ -420,9 +420,9 @@ def test_engine_registry_serves_trained_weights_alone_and_in_the_ensemble(tmp_pa
     register("mine", "deepmask", path, {})
     assert next(s for s in engine_status("mine") if s.name == "deepmask").available
     alone = create_proposer("deepmask", device="cpu", weights="mine")
-    assert alone.name == "deepmask" and alone.config == cfg
+    assert alone.name == "deepmask" and alone.primary.config == cfg  # behind ClassicFallback
     both = create_proposer("ensemble", device="cpu", weights="mine")
-    assert both.engine_names == ["classic", "deepmask"]
+    assert [e.name for e in both.engines] == ["classic", "deepmask"]
     image, _ = shapes_image(0)
     both.set_image(image)
     props = both.propose(Box(40, 30, 120, 100), k=10)
@@ -441,9 +441,10 @@ def test_ensemble_leaves_out_a_trained_model_that_measured_below_the_classic_eng
     record = {"objects": 50, "top1": 0.45, "best": best, "classic_top1": 0.6, "classic_best": 0.7}
     register("measured", "deepmask", path, {"heldout": record})
     ensemble = create_proposer("ensemble", device="cpu", weights="measured")
-    assert ensemble.engine_names == expect
+    assert [e.name for e in ensemble.engines] == expect
     status = next(s for s in engine_status("measured") if s.name == "ensemble")
     if expect == ["classic"]:
         assert "0.500" in ensemble.note and "classic engine serves alone" in status.reason
     else:
-        assert ensemble.weights == [1.0, pytest.approx(0.75)] and "trusted 0.75" in ensemble.note
+        fusion = ensemble.primary  # RankFusion behind ClassicFallback
+        assert fusion.weights == [1.0, pytest.approx(0.75)] and "trusted 0.75" in ensemble.note

@@ -15,8 +15,9 @@ from scubasteve.core.geometry import Box
 from scubasteve.inference.base import MaskProposer
 from scubasteve.inference.baselines import BoxProposer, GrabCutProposer
 from scubasteve.inference.classic import ClassicProposer
-from scubasteve.inference.engines import BUILDERS, ENGINE_NAMES, create_proposer, engine_status
-from scubasteve.inference.ensemble import EnsembleProposer
+from scubasteve.inference.engines import ENGINE_NAMES, ENGINES, create_proposer, engine_status
+from scubasteve.inference.fallback import ClassicFallback
+from scubasteve.inference.fusion import RankFusion
 
 
 class NotInstalled(InputError):
@@ -60,8 +61,13 @@ def test_engines_without_weights_are_created_by_name(name, cls):
     assert engine.name == name
 
 
-def test_every_listed_engine_has_a_builder_and_every_builder_is_listed():
-    assert set(BUILDERS) == set(ENGINE_NAMES)
+def test_every_engine_is_described_once_with_a_builder_and_a_check():
+    assert tuple(ENGINES) == ENGINE_NAMES
+    assert {"ensemble", "classic", "isnet", "deepmask", "sam2"} <= set(ENGINE_NAMES)
+    for name, spec in ENGINES.items():
+        assert spec.name == name and spec.summary
+        assert callable(spec.build) and callable(spec.problem)
+    assert [s.name for s in engine_status()] == list(ENGINE_NAMES)
 
 
 def test_unknown_engine_name_is_a_clear_error():
@@ -82,19 +88,21 @@ def test_deepmask_is_loaded_lazily_with_weights_and_device(monkeypatch):
     assert calls == [("mine.pt", "cpu")]
 
 
-def test_ensemble_without_deepmask_weights_serves_classic_alone_and_says_why(monkeypatch):
+def test_ensemble_without_any_weights_serves_classic_alone_and_names_the_model_to_get(monkeypatch):
     fake_deepmask(monkeypatch, installed=False)
     engine = create_proposer("ensemble")
-    assert isinstance(engine, EnsembleProposer)
+    assert isinstance(engine, RankFusion)
     assert engine.engine_names == ["classic"]
     assert "classic engine serves alone" in engine.note
-    assert "no DeepMask weights installed" in engine.note
+    # IS-Net is the model worth downloading first: the note says how to get it
+    assert "isnet-general-use" in engine.note and "scubasteve models download" in engine.note
 
 
 def test_ensemble_with_deepmask_weights_runs_both(monkeypatch):
     fake_deepmask(monkeypatch, installed=True)
     engine = create_proposer("ensemble", device="cpu")
-    assert engine.engine_names == ["classic", "deepmask"]
+    assert isinstance(engine, ClassicFallback)
+    assert [e.name for e in engine.engines] == ["classic", "deepmask"]
     image, mask = disc_scene()
     engine.set_image(image)
     props = engine.propose(box_around(mask))
@@ -105,7 +113,7 @@ def test_ensemble_when_the_deepmask_package_is_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "scubasteve.inference.deepmask", None)  # import fails
     engine = create_proposer("ensemble")
     assert engine.engine_names == ["classic"]
-    assert "not available in this installation" in engine.note
+    assert "classic engine serves alone" in engine.note
 
 
 def test_engine_status_without_deepmask_weights(monkeypatch):
@@ -117,6 +125,7 @@ def test_engine_status_without_deepmask_weights(monkeypatch):
     assert "no DeepMask weights installed" in status["deepmask"].reason
     assert status["ensemble"].available
     assert "classic engine serves alone" in status["ensemble"].reason
+    assert not status["isnet"].available and "isnet-general-use" in status["isnet"].reason
 
 
 def test_engine_status_with_deepmask_weights(monkeypatch):
@@ -193,8 +202,10 @@ def test_deepmask_trust_follows_the_held_out_record():
     }
     weight, reason = deepmask_trust(worse, "'m'")
     assert weight == 0.0 and "'m'" in reason and "0.506" in reason and "0.707" in reason
-    few = dict(worse, objects=5)  # too few objects to act on
-    assert deepmask_trust(few, "'m'") == (1.0, "")
+    # measured worse on a few objects is still worse: never trusted over the classic engine
+    few = dict(worse, objects=4)
+    weight, reason = deepmask_trust(few, "'m'")
+    assert weight == 0.0 and "4 held-out objects" in reason
     close = dict(worse, best=0.70, top1=0.5)
     weight, reason = deepmask_trust(close, "'m'")
     assert reason == "" and weight == pytest.approx(0.5 / 0.643)

@@ -236,7 +236,8 @@ def test_download_import_and_the_engines_that_use_them(
 
     from scubasteve.cli import main
     from scubasteve.inference.engines import create_proposer, engine_status
-    from scubasteve.inference.sam2.ensemble import Sam2Ensemble
+    from scubasteve.inference.fallback import ClassicFallback
+    from scubasteve.inference.sam2.with_classic import Sam2WithClassic
 
     status = {s.name: s for s in engine_status()}
     assert not status["sam2"].available and "sam2.1-hiera-tiny" in status["sam2"].reason
@@ -254,8 +255,9 @@ def test_download_import_and_the_engines_that_use_them(
     status = {s.name: s for s in engine_status()}
     assert status["sam2"].available and status["ensemble"].reason.startswith("SAM 2 first")
     ensemble = create_proposer("ensemble", device="cpu")
-    assert isinstance(ensemble, Sam2Ensemble)
-    assert ensemble.primary.meta["file"] == str(path)
+    assert isinstance(ensemble, ClassicFallback)
+    assert isinstance(ensemble.primary, Sam2WithClassic)
+    assert ensemble.primary.primary.meta["file"] == str(path)
     # The tiny file served under the small model's address is refused and not installed.
     small = checkpoint.parent / "sam2.1_hiera_small.pt"
     if not small.exists():

@@ -15,13 +15,14 @@ from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.errors import InputError
 from scubasteve.core.geometry import Box
 from scubasteve.inference import engines
-from scubasteve.inference.base import Proposal
+from scubasteve.inference.base import EngineBase, Proposal
 from scubasteve.inference.classic import ClassicProposer
-from scubasteve.inference.ensemble import EnsembleProposer
-from scubasteve.inference.sam2.ensemble import Sam2Ensemble
+from scubasteve.inference.fallback import ClassicFallback
+from scubasteve.inference.fusion import RankFusion
+from scubasteve.inference.sam2.with_classic import Sam2WithClassic
 
 
-class FakeEngine:
+class FakeEngine(EngineBase):
     """Returns fixed square masks with fixed scores; can be told to fail."""
 
     def __init__(self, name: str, squares: list[tuple[int, int, int]], scores: list[float]):
@@ -57,7 +58,7 @@ def _pair() -> tuple[FakeEngine, FakeEngine]:
 
 def test_a_sure_sam_answers_alone() -> None:
     sam, classic = _pair()
-    ens = Sam2Ensemble(sam, classic)
+    ens = Sam2WithClassic(sam, classic)
     seen: list[Proposal] = []
     out = ens.propose(Box(0, 0, 50, 50), on_proposal=seen.append)
     assert [p.engine for p in out] == ["sam2", "sam2"]
@@ -72,7 +73,7 @@ def test_an_unsure_sam_gets_the_classic_engine_as_second_opinion(
     sam, classic = _pair()
     sam.scores = [score, score - 0.05]
     sam.last_agreement = agreement
-    ens = Sam2Ensemble(sam, classic)
+    ens = Sam2WithClassic(sam, classic)
     out = ens.propose(Box(0, 0, 50, 50))
     assert ens.consulted_backup and classic.calls == 1
     mask = MaskPatch(np.ones((3, 3), bool), 1, 1)
@@ -87,10 +88,10 @@ def test_an_unsure_sam_gets_the_classic_engine_as_second_opinion(
 def test_a_failing_sam_leaves_the_classic_engine_serving() -> None:
     sam, classic = _pair()
     sam.fail = RuntimeError("CUDA out of memory")
-    ens = Sam2Ensemble(sam, classic)
+    ens = ClassicFallback(Sam2WithClassic(sam, classic), classic)
     out = ens.propose(Box(0, 0, 50, 50))
     assert [p.engine for p in out] == ["classic", "classic"]
-    assert "out of memory" in ens.note and ens.primary_failed
+    assert "out of memory" in ens.note and ens.failure
     ens.propose(Box(0, 0, 50, 50))
     assert sam.calls == 1  # not asked again
     ens.set_image(np.zeros((8, 8, 3), np.uint8))
@@ -112,7 +113,7 @@ def test_without_the_package_sam2_is_unavailable_and_the_ensemble_is_unchanged(
     with pytest.raises(InputError, match="SAM 2 package is not installed"):
         engines.create_proposer("sam2")
     ens = engines.create_proposer("ensemble")
-    assert isinstance(ens, EnsembleProposer)
+    assert isinstance(ens, RankFusion)
     assert ens.engines[0].name == "classic"
 
 

@@ -64,9 +64,25 @@ ProposalCallback = Callable[[Proposal], None]
 
 @runtime_checkable
 class MaskProposer(Protocol):
-    """What every mask-proposal engine offers."""
+    """What every mask-proposal engine offers (engines get the optional parts from `EngineBase`).
+
+    `name`: the engine's registry name. `note`: how a composite engine was put together, or why it
+    serves reduced (shown by the window; "" for a plain engine). `device`: where it computes.
+    `engines`: the engines that answer (a composite's members; a plain engine is its own).
+    """
 
     name: str
+    note: str
+    device: str
+
+    @property
+    def engines(self) -> Sequence[MaskProposer]:
+        """The engines that answer requests (a plain engine: itself)."""
+        ...
+
+    def prefetch(self, image: np.ndarray) -> object | None:
+        """Start the per-image work for an image that will be set soon (None: nothing to do)."""
+        ...
 
     def set_image(self, image: np.ndarray) -> None:
         """Take a new image ((H, W, 3) uint8 RGB) and do the per-image work that `propose` reuses."""
@@ -91,6 +107,21 @@ class MaskProposer(Protocol):
         when `cancel` is set, and ValueError for a box that does not overlap the image.
         """
         ...
+
+
+class EngineBase:
+    """The optional members of `MaskProposer` with their plain-engine defaults."""
+
+    name = "engine"
+    note = ""
+    device = "cpu"
+
+    @property
+    def engines(self) -> Sequence[MaskProposer]:
+        return [self]  # type: ignore[list-item]  # a subclass implements the protocol
+
+    def prefetch(self, image: np.ndarray) -> object | None:
+        return None
 
 
 def patch_iou(a: MaskPatch, b: MaskPatch) -> float:

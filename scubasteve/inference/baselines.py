@@ -13,10 +13,17 @@ import numpy as np
 from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
-from scubasteve.inference.base import PromptPoint, Proposal, ProposalCallback, as_rgb, validate_box
+from scubasteve.inference.base import (
+    EngineBase,
+    PromptPoint,
+    Proposal,
+    ProposalCallback,
+    as_rgb,
+    validate_box,
+)
 
 
-class _SingleImage:
+class _SingleImage(EngineBase):
     """Holds the current image ((H, W, 3) uint8 RGB)."""
 
     def __init__(self) -> None:

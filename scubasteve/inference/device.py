@@ -2,13 +2,11 @@
 
 `resolve_device("auto" | "cpu" | "cuda" | "mps")` returns the device to use and, when it differs from
 what was asked, the reason (logged once). torch is imported only inside the function.
-`is_out_of_memory` tells a device running out of memory from other failures, by type.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,25 +63,6 @@ def resolve_device(requested: str = "auto") -> DeviceChoice:
 def _fallback(requested: str, reason: str) -> DeviceChoice:
     log.warning("using the CPU: %s", reason)
     return DeviceChoice(requested, "cpu", reason)
-
-
-def is_out_of_memory(exc: BaseException | None) -> bool:
-    """True when `exc` (or an exception in its cause chain) is PyTorch's or TensorFlow's
-    out-of-memory error. Told by type, never by message text; neither library is imported here
-    (an error of a library that is not loaded cannot be one of its errors)."""
-    types: list[type[BaseException]] = []
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch_oom = getattr(torch, "OutOfMemoryError", None) or torch.cuda.OutOfMemoryError
-        types.append(torch_oom)
-    errors = getattr(sys.modules.get("tensorflow"), "errors", None)
-    if errors is not None:
-        types.append(errors.ResourceExhaustedError)
-    while exc is not None:
-        if isinstance(exc, tuple(types)):
-            return True
-        exc = exc.__cause__
-    return False
 
 
 def bf16_is_fast(device: str) -> bool:

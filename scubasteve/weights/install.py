@@ -67,18 +67,29 @@ def _exclusive(name: str):  # type: ignore[no-untyped-def]
             _busy.discard(name)
 
 
-def _verify(info: ModelInfo, path: Path, cancel: CancelToken | None = None) -> tuple[int, str]:
+def _verify(
+    info: ModelInfo,
+    path: Path,
+    cancel: CancelToken | None = None,
+    *,
+    other_forms: bool = False,
+) -> tuple[int, str]:
     """(size, sha256) of `path` after checking them against `info`.
 
     Without a published checksum the first bytes are also checked for the expected format, so
-    that an HTML error page or a file of another kind is not installed.
+    that an HTML error page or a file of another kind is not installed. `other_forms` (imports
+    of a model whose `other_forms` the engine reads) accepts a file of another size and checksum
+    once its content was read and found to be the same network.
     """
     size = path.stat().st_size
-    if info.size is not None and size != info.size:
+    other_forms = other_forms and bool(info.other_forms)
+    if info.size is not None and size != info.size and not other_forms:
         raise ChecksumMismatch(f"the file is {size:,} bytes but {info.name} is {info.size:,} bytes")
     problem = _content_problem(info.kind, path, info.name)  # says best what a wrong file is
     if problem:
         raise ChecksumMismatch(f"this is not the {info.name} file: {problem}")
+    if other_forms:
+        return size, file_sha256(path, cancel)
     if info.sha256 is None:
         with open(path, "rb") as fh:
             problem = sniff_problem(fh.read(512), info.format)
@@ -100,6 +111,10 @@ def _content_problem(kind: str, path: Path, name: str | None) -> str | None:
         from scubasteve.weights.sam2_checkpoint import checkpoint_problem
 
         return checkpoint_problem(path, name)
+    if kind == "isnet":  # ONNX in three precisions or a PyTorch state dict: read the weights
+        from scubasteve.weights.isnet_file import weights_file_problem
+
+        return weights_file_problem(path)
     return None
 
 
@@ -238,7 +253,7 @@ def import_file(
         raise InputError(f"{name} is already installed at {status.path}; add --force to replace it")
     tmp, _, _ = copy_to_temp(src, models_dir())
     try:
-        size, digest = _verify(info, tmp)
+        size, digest = _verify(info, tmp, other_forms=True)
     except ChecksumMismatch as exc:
         tmp.unlink(missing_ok=True)
         raise InputError(f"cannot import as {name}: {exc}; nothing was installed", src) from exc

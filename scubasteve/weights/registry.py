@@ -54,6 +54,9 @@ class ModelInfo:
     homepage: str = ""
     #: A warning about where the file can be had (a dead host, say), shown by `models list`.
     availability: str = ""
+    #: Other files of the same network that `models import` accepts after reading them (their
+    #: size and checksum differ from the published file's); "" for none.
+    other_forms: str = ""
 
     @property
     def downloadable(self) -> bool:
@@ -201,6 +204,7 @@ KNOWN_MODELS: tuple[ModelInfo, ...] = (
         "masks with fine outlines, the `isnet` engine; float32 ONNX as published by rembg",
         format="onnx",
         homepage="https://github.com/xuebinqin/DIS",
+        other_forms="the same network as float16 or int8 ONNX, or DIS's isnet-general-use.pth",
     ),
     _sam2("tiny", "38.9"),
     _sam2("small", "46"),

@@ -26,7 +26,7 @@ from scubasteve.core.geometry import Box
 from scubasteve.gui.render import ProposalSet, ProposalView, build_view, build_views
 from scubasteve.gui.workers import make_pool, submit
 from scubasteve.inference.base import MaskProposer, PromptPoint, validate_box
-from scubasteve.inference.device import is_out_of_memory
+from scubasteve.inference.fallback import is_out_of_memory
 
 log = logging.getLogger(__name__)
 

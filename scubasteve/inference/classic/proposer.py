@@ -13,6 +13,7 @@ from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import (
     DEFAULT_DUPLICATE_IOU,
+    EngineBase,
     PromptPoint,
     Proposal,
     ProposalCallback,
@@ -62,7 +63,7 @@ def honours_clicks(crop: Crop, mask: np.ndarray) -> bool:
     return not (crop.fg_seeds & ~mask).any() and not (crop.bg_seeds & mask).any()
 
 
-class ClassicProposer:
+class ClassicProposer(EngineBase):
     """Image-driven proposals: graph cuts with shape priors, watershed, shapes and their variants.
 
     `set_image` builds a small pyramid (a few ms for a 1024 px photo); `propose` works on a window

@@ -1,6 +1,6 @@
 """Our own DeepMask weights format: a torch `.pt` holding the state dict, the architecture and a checksum.
 
-The container is `scubasteve.inference.checkpoint`'s. File contents::
+The container is `scubasteve.weights.checkpoint`'s. File contents::
 
     format: "scubasteve-deepmask"   format_version: 1
     architecture: "deepmask" | "sharpmask"
@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from scubasteve.core.errors import InputError
-from scubasteve.inference.checkpoint import (
+from scubasteve.inference.deepmask.config import DeepMaskConfig
+from scubasteve.weights.checkpoint import (
     check_payload,
     cpu_state,
     fit_problems,
@@ -30,7 +31,6 @@ from scubasteve.inference.checkpoint import (
     tree_digest,
     write_payload,
 )
-from scubasteve.inference.deepmask.config import DeepMaskConfig
 
 FORMAT = "scubasteve-deepmask"
 TRAINING_FORMAT = "scubasteve-deepmask-training"

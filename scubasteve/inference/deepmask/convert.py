@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from scubasteve.core.errors import InputError
-from scubasteve.inference.checkpoint import check_payload, read_payload
 from scubasteve.inference.deepmask.checkpoint import (
     FORMAT,
     FORMAT_VERSION,
@@ -30,6 +29,7 @@ from scubasteve.inference.deepmask.checkpoint import (
     save_weights,
 )
 from scubasteve.inference.deepmask.config import infer_config
+from scubasteve.weights.checkpoint import check_payload, read_payload
 
 #: Eps of our batch norms; Torch7's frozen affine layers become running_var = 1 - eps.
 BN_EPS = 1e-5

@@ -26,6 +26,7 @@ from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import (
+    EngineBase,
     PromptPoint,
     Proposal,
     ProposalCallback,
@@ -105,7 +106,7 @@ class SetImageStats:
     nbytes: int = 0
 
 
-class DeepMaskProposer:
+class DeepMaskProposer(EngineBase):
     """The DeepMask engine behind the `MaskProposer` protocol."""
 
     name = "deepmask"

@@ -3,10 +3,10 @@
 Built from stock modules by functions, as the DeepMask network is (ADR 0200): the network is a
 `torch.nn.ModuleDict` whose keys follow the DIS repository's module paths (``conv_in``,
 ``stage1`` .. ``stage6``, ``stage5d`` .. ``stage1d``, ``side1`` .. ``side6``; inside a stage
-``rebnconvin``, ``rebnconv1`` .., ``rebnconv1d`` ..; inside those ``conv_s1``), so the published
-weights map onto it by name. Batch norm is folded into each convolution's weight and bias (the
-published ONNX files come that way, and DIS's own `.pth` files are folded when read), so every
-"REBNCONV" is a 3x3 convolution with bias followed by a ReLU.
+``rebnconvin``, ``rebnconv1`` .., ``rebnconv1d`` ..; inside those ``conv_s1``), as listed by
+`scubasteve.weights.isnet_file.conv_layout`, so the published weights map onto it by name. Batch
+norm is folded into each convolution's weight and bias, so every "REBNCONV" is a 3x3 convolution
+with bias followed by a ReLU.
 
 The network is fully convolutional: any input size works (sides that are not multiples of 32
 are handled by ceil-mode pooling and resizing to the skip connection's size, as in DIS). Input:
@@ -19,80 +19,37 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from scubasteve.weights.isnet_file import STAGES, conv_layout
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-#: Residual U-blocks: name -> (depth, in, mid, out). Depth 4..7 is an RSU-L with pooling;
-#: 0 marks RSU-4F, which widens its receptive field by dilation instead of pooling.
-STAGES: dict[str, tuple[int, int, int, int]] = {
-    "stage1": (7, 64, 32, 64),
-    "stage2": (6, 64, 32, 128),
-    "stage3": (5, 128, 64, 256),
-    "stage4": (4, 256, 128, 512),
-    "stage5": (0, 512, 256, 512),
-    "stage6": (0, 512, 256, 512),
-    "stage5d": (0, 1024, 256, 512),
-    "stage4d": (4, 1024, 128, 256),
-    "stage3d": (5, 512, 64, 128),
-    "stage2d": (6, 256, 32, 64),
-    "stage1d": (7, 128, 16, 64),
-}
-#: Side output heads: name -> input channels (decoder stages 1d..5d, then stage 6).
-SIDES: dict[str, int] = {
-    "side1": 64,
-    "side2": 64,
-    "side3": 128,
-    "side4": 256,
-    "side5": 512,
-    "side6": 512,
-}
-#: The dilation of each RSU-4F convolution.
-_DILATIONS_4F = {"rebnconv2": 2, "rebnconv3": 4, "rebnconv4": 8, "rebnconv3d": 4, "rebnconv2d": 2}
 
-
-def conv_names(depth: int) -> list[tuple[str, bool, int]]:
-    """The convolutions of one stage in order: (name, takes a concatenation, dilation)."""
-    levels = 4 if depth == 0 else depth
-    names: list[tuple[str, bool, int]] = [("rebnconvin", False, 1)]
-    for i in range(1, levels + 1):
-        dil = _DILATIONS_4F.get(f"rebnconv{i}", 1) if depth == 0 else (2 if i == levels else 1)
-        names.append((f"rebnconv{i}", False, dil))
-    for i in range(levels - 1, 0, -1):
-        dil = _DILATIONS_4F.get(f"rebnconv{i}d", 1) if depth == 0 else 1
-        names.append((f"rebnconv{i}d", True, dil))
-    return names
-
-
-def _stage(depth: int, cin: int, mid: int, cout: int) -> Any:
+def build_isnet(divisor: int = 1) -> Any:
+    """A freshly initialised IS-Net (batch norm folded) as a ModuleDict; `divisor` thins every
+    layer's channels (1: the published network)."""
     from collections import OrderedDict
 
     from torch import nn
 
-    convs = nn.ModuleDict()
-    for name, concat, dil in conv_names(depth):
-        if name == "rebnconvin":
-            a, b = cin, cout
-        elif name == "rebnconv1":
-            a, b = cout, mid
-        elif name == "rebnconv1d":
-            a, b = 2 * mid, cout
-        else:
-            a, b = (2 * mid if concat else mid), mid
-        conv = nn.Conv2d(a, b, 3, padding=dil, dilation=dil)
-        convs[name] = nn.Sequential(OrderedDict(conv_s1=conv, relu_s1=nn.ReLU(inplace=True)))
-    return convs
-
-
-def build_isnet() -> Any:
-    """A freshly initialised IS-Net (batch norm folded: convolutions with bias) as a ModuleDict."""
-    from torch import nn
-
     net = nn.ModuleDict()
-    net["conv_in"] = nn.Conv2d(3, 64, 3, stride=2, padding=1)
-    for name, spec in STAGES.items():
-        net[name] = _stage(*spec)
-    for name, channels in SIDES.items():
-        net[name] = nn.Conv2d(channels, 1, 3, padding=1)
+    for spec in conv_layout(divisor):
+        conv = nn.Conv2d(
+            spec.cin,
+            spec.cout,
+            3,
+            stride=spec.stride,
+            padding=spec.dilation,
+            dilation=spec.dilation,
+        )
+        parts = spec.path.split(".")
+        if len(parts) == 1:  # conv_in and the side heads
+            net[parts[0]] = conv
+            continue
+        stage, name = parts[0], parts[1]
+        if stage not in net:
+            net[stage] = nn.ModuleDict()
+        net[stage][name] = nn.Sequential(OrderedDict(conv_s1=conv, relu_s1=nn.ReLU(inplace=True)))
     return net
 
 
@@ -145,8 +102,7 @@ def forward(net: Any, x: torch.Tensor, sides: tuple[int, ...] = (1,)) -> list[to
     d = enc[5]
     for i in range(5, 0, -1):
         skip = enc[i - 1]
-        d = run_stage(
-            net[f"stage{i}d"], STAGES[f"stage{i}d"][0], torch.cat((_resize_like(d, skip), skip), 1)
-        )
+        joined = torch.cat((_resize_like(d, skip), skip), 1)
+        d = run_stage(net[f"stage{i}d"], STAGES[f"stage{i}d"][0], joined)
         dec[i] = d
     return [_resize_like(net[f"side{s}"](dec[s]), x) for s in sides]

@@ -24,6 +24,7 @@ from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import (
     DEFAULT_DUPLICATE_IOU,
+    EngineBase,
     PromptPoint,
     Proposal,
     ProposalCallback,
@@ -72,7 +73,7 @@ class BoxMap:
     candidates: list[MapCandidate] = field(default_factory=list)
 
 
-class IsnetProposer:
+class IsnetProposer(EngineBase):
     """IS-Net behind the `MaskProposer` interface (see the module docstring).
 
     Not thread-safe for concurrent `propose` calls (the app runs every engine call on one thread);

@@ -41,6 +41,7 @@ from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import (
     DEFAULT_DUPLICATE_IOU,
+    EngineBase,
     PromptPoint,
     Proposal,
     ProposalCallback,
@@ -100,7 +101,7 @@ def image_key(rgb: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-class Sam2Proposer:
+class Sam2Proposer(EngineBase):
     """The SAM 2 engine behind the `MaskProposer` protocol (see the module docstring)."""
 
     name = "sam2"

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from scubasteve.core.errors import InputError
-from scubasteve.inference.checkpoint import check_payload, read_payload, tree_digest, write_payload
 from scubasteve.inference.deepmask.checkpoint import FORMAT_VERSION, TRAINING_FORMAT
+from scubasteve.weights.checkpoint import check_payload, read_payload, tree_digest, write_payload
 
 
 def save_training_state(state: dict[str, Any], path: Path) -> None:

@@ -30,13 +30,13 @@ import numpy as np
 
 from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.errors import InputError
-from scubasteve.inference.checkpoint import cpu_state
 from scubasteve.inference.deepmask.checkpoint import save_weights
 from scubasteve.inference.deepmask.config import DeepMaskConfig
 from scubasteve.inference.device import autocast
 from scubasteve.training.deepmask.data import SampleSource
 from scubasteve.training.deepmask.state import read_training_state, save_training_state
 from scubasteve.training.progress import ProgressCallback, TrainProgress
+from scubasteve.weights.checkpoint import cpu_state
 
 log = logging.getLogger(__name__)
 

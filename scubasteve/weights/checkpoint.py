@@ -140,12 +140,15 @@ def check_payload(
 
 
 def fit_problems(expected: dict[str, Any], state: dict[str, Any]) -> list[str]:
-    """What keeps `state` from loading into a network whose state dict is `expected` (empty: fits)."""
+    """What keeps `state` from loading into a network whose state dict is `expected` (tensors or
+    shapes; empty list: it fits)."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong = [
-        k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
-    ]
+
+    def shape(value: Any) -> tuple[int, ...]:
+        return tuple(getattr(value, "shape", value))
+
+    wrong = [k for k in expected if k in state and shape(state[k]) != shape(expected[k])]
     parts = []
     if missing:
         parts.append(f"{len(missing)} missing (e.g. {', '.join(missing[:3])})")
@@ -154,7 +157,7 @@ def fit_problems(expected: dict[str, Any], state: dict[str, Any]) -> list[str]:
     if wrong:
         k = wrong[0]
         parts.append(
-            f"{len(wrong)} of the wrong shape (e.g. {k}: {tuple(state[k].shape)} instead of "
-            f"{tuple(expected[k].shape)})"
+            f"{len(wrong)} of the wrong shape (e.g. {k}: {shape(state[k])} instead of "
+            f"{shape(expected[k])})"
         )
     return parts

@@ -1,4 +1,4 @@
-"""`EnsembleProposer`: several engines' proposals merged into one ranked, duplicate-free list.
+"""`RankFusion`: several engines' proposals merged into one ranked, duplicate-free list.
 
 Scores of different engines mean different things (the classic engine estimates IoU, DeepMask
 gives an objectness probability), so they are not compared. Each proposal instead gets
@@ -6,21 +6,23 @@ gives an objectness probability), so they are not compared. Each proposal instea
 times that engine's trust weight (1 unless the engine's measured quality says otherwise), plus `agreement_weight` times its best mask IoU with any proposal of another engine: independent
 engines that find the same mask are more likely right. With one engine the order is that engine's
 own. Near-duplicates across engines are then removed (the higher fused score stays) and the top
-`k` kept. See docs/adr/0101-ensemble-ranking.md.
+`k` kept. See docs/adr/0101-ensemble-ranking.md. The default engine uses it for DeepMask with the
+classic engine, and SAM 2 uses it where it asks the classic engine for a second opinion. A failing
+engine is `ClassicFallback`'s business (inference/fallback.py), not this class's.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import numpy as np
 
 from scubasteve.core.annotation import MaskPatch
-from scubasteve.core.cancel import Cancelled, CancelToken, raise_if_cancelled
+from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import (
     DEFAULT_DUPLICATE_IOU,
+    EngineBase,
     MaskProposer,
     PromptPoint,
     Proposal,
@@ -30,15 +32,12 @@ from scubasteve.inference.base import (
     relay,
 )
 
-log = logging.getLogger(__name__)
 
-
-class EnsembleProposer:
+class RankFusion(EngineBase):
     """Runs `engines` in order on each request and fuses their proposals.
 
-    `note` says how the ensemble was put together (for example why DeepMask is missing); the app
-    shows it. An engine that fails with an unexpected error is logged and skipped, so one broken
-    engine does not take the others down; a bad box (ValueError) and cancellation propagate.
+    `note` says how it was put together (for example why DeepMask is trusted less); the app
+    shows it.
     """
 
     name = "ensemble"
@@ -58,18 +57,23 @@ class EnsembleProposer:
             len(weights) != len(engines) or not all(0.0 < w <= 1.0 for w in weights)
         ):
             raise ValueError(f"one trust weight in (0, 1] per engine expected, got {list(weights)}")
-        self.engines = list(engines)
-        self.weights = [1.0] * len(self.engines) if weights is None else [float(w) for w in weights]
+        self.members = list(engines)
+        self.weights = [1.0] * len(self.members) if weights is None else [float(w) for w in weights]
         self.agreement_weight = agreement_weight
         self.duplicate_iou = duplicate_iou
         self.note = note
+        self.device = next((e.device for e in self.members if e.device != "cpu"), "cpu")
+
+    @property
+    def engines(self) -> Sequence[MaskProposer]:
+        return list(self.members)
 
     @property
     def engine_names(self) -> list[str]:
-        return [e.name for e in self.engines]
+        return [e.name for e in self.members]
 
     def set_image(self, image: np.ndarray) -> None:
-        for engine in self.engines:
+        for engine in self.members:
             engine.set_image(image)
 
     def propose(
@@ -87,27 +91,13 @@ class EnsembleProposer:
         forward = relay(on_proposal, k, self.duplicate_iou)
 
         results: list[list[Proposal]] = []
-        failures: list[Exception] = []
-        for engine in self.engines:
+        for engine in self.members:
             raise_if_cancelled(cancel)
-            try:
-                results.append(
-                    engine.propose(
-                        box,
-                        k,
-                        points,
-                        previous=previous,
-                        cancel=cancel,
-                        on_proposal=forward,
-                    )
+            results.append(
+                engine.propose(
+                    box, k, points, previous=previous, cancel=cancel, on_proposal=forward
                 )
-            except (Cancelled, ValueError):
-                raise
-            except Exception as exc:  # one broken engine must not stop the others
-                log.warning("engine %s failed on box %s: %s", engine.name, box, exc, exc_info=True)
-                failures.append(exc)
-        if not results and failures:
-            raise failures[0]
+            )
         return self.fuse(results, k)
 
     def fuse(self, results: Sequence[Sequence[Proposal]], k: int) -> list[Proposal]:

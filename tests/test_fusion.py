@@ -1,8 +1,6 @@
-"""EnsembleProposer: fusion across engines, duplicates, progress pass-through, failures."""
+"""RankFusion: fusion across engines, duplicates, progress pass-through."""
 
 from __future__ import annotations
-
-import logging
 
 import numpy as np
 import pytest
@@ -11,16 +9,16 @@ from helpers.proposals import assert_valid_proposals, box_around, disc_scene
 from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.cancel import Cancelled, CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
-from scubasteve.inference.base import MaskProposer, Proposal
+from scubasteve.inference.base import EngineBase, MaskProposer, Proposal
 from scubasteve.inference.classic import ClassicProposer
-from scubasteve.inference.ensemble import EnsembleProposer
+from scubasteve.inference.fusion import RankFusion
 
 
 def square(x: int, y: int, side: int) -> MaskPatch:
     return MaskPatch(np.ones((side, side), bool), x, y)
 
 
-class FakeEngine:
+class FakeEngine(EngineBase):
     """Returns fixed proposals (best first) and records what it was asked."""
 
     def __init__(self, name: str, patches: list[MaskPatch], fail: Exception | None = None):
@@ -46,18 +44,18 @@ class FakeEngine:
 BOX = Box(0, 0, 100, 100)
 
 
-def test_ensemble_implements_the_proposer_protocol():
-    assert isinstance(EnsembleProposer([FakeEngine("a", [])]), MaskProposer)
+def test_fusion_implements_the_proposer_protocol():
+    assert isinstance(RankFusion([FakeEngine("a", [])]), MaskProposer)
 
 
-def test_an_empty_ensemble_is_refused():
+def test_a_fusion_of_no_engine_is_refused():
     with pytest.raises(ValueError):
-        EnsembleProposer([])
+        RankFusion([])
 
 
 def test_one_engine_keeps_its_own_order():
     patches = [square(0, 0, 10), square(50, 50, 20), square(20, 0, 5)]
-    props = EnsembleProposer([FakeEngine("a", patches)]).propose(BOX)
+    props = RankFusion([FakeEngine("a", patches)]).propose(BOX)
     assert [p.source for p in props] == ["a:0", "a:1", "a:2"]
     assert [p.score for p in props] == sorted((p.score for p in props), reverse=True)
 
@@ -66,7 +64,7 @@ def test_a_mask_found_by_both_engines_outranks_one_found_by_one():
     shared = square(40, 40, 30)
     a = FakeEngine("a", [square(0, 0, 10), shared])
     b = FakeEngine("b", [square(70, 0, 12), MaskPatch(np.ones((30, 31), bool), 40, 40)])
-    props = EnsembleProposer([a, b]).propose(BOX)
+    props = RankFusion([a, b]).propose(BOX)
     # Each engine ranked the shared mask second, yet agreement lifts it to the top.
     assert props[0].patch.box() in (shared.box(), Box(40, 40, 71, 70))
     assert props[0].extras["cross_agreement"] > 0.9
@@ -75,9 +73,9 @@ def test_a_mask_found_by_both_engines_outranks_one_found_by_one():
 def test_a_less_trusted_engine_yields_the_lead_but_keeps_its_places():
     a = FakeEngine("a", [square(0, 0, 10), square(20, 20, 10), square(40, 40, 10)])
     b = FakeEngine("b", [square(60, 0, 10), square(0, 60, 10)])
-    equal = EnsembleProposer([a, b]).propose(BOX)
+    equal = RankFusion([a, b]).propose(BOX)
     assert [p.source for p in equal][:2] == ["a:0", "b:0"]
-    weighted = EnsembleProposer([a, b], weights=[1.0, 0.5]).propose(BOX)
+    weighted = RankFusion([a, b], weights=[1.0, 0.5]).propose(BOX)
     # b's best (0.5 x 1) now ties a's third (2/4) and follows it; all five masks are still offered.
     assert [p.source for p in weighted] == ["a:0", "a:1", "a:2", "b:0", "b:1"]
 
@@ -85,13 +83,13 @@ def test_a_less_trusted_engine_yields_the_lead_but_keeps_its_places():
 @pytest.mark.parametrize("weights", [[1.0], [1.0, 0.0], [1.0, 1.5], [1.0, float("nan")]])
 def test_trust_weights_must_be_one_per_engine_in_zero_one(weights):
     with pytest.raises(ValueError, match="trust weight"):
-        EnsembleProposer([FakeEngine("a", []), FakeEngine("b", [])], weights=weights)
+        RankFusion([FakeEngine("a", []), FakeEngine("b", [])], weights=weights)
 
 
 def test_duplicates_across_engines_are_removed_and_k_respected():
     a = FakeEngine("a", [square(0, 0, 10), square(20, 20, 10), square(40, 40, 10)])
     b = FakeEngine("b", [square(0, 0, 10), square(60, 60, 10)])
-    props = EnsembleProposer([a, b]).propose(BOX, k=3)
+    props = RankFusion([a, b]).propose(BOX, k=3)
     assert len(props) == 3
     boxes = [p.patch.box() for p in props]
     assert len(set(boxes)) == 3
@@ -99,7 +97,7 @@ def test_duplicates_across_engines_are_removed_and_k_respected():
 
 
 def test_engine_scores_are_kept_in_extras():
-    props = EnsembleProposer([FakeEngine("a", [square(0, 0, 10)])]).propose(BOX)
+    props = RankFusion([FakeEngine("a", [square(0, 0, 10)])]).propose(BOX)
     assert props[0].extras["engine_score"] == 100.0
     assert props[0].extras["engine_rank"] == 0.0
 
@@ -108,13 +106,13 @@ def test_progress_passes_through_without_duplicates():
     a = FakeEngine("a", [square(0, 0, 10), square(20, 20, 10)])
     b = FakeEngine("b", [square(0, 0, 10), square(60, 60, 10)])
     seen: list[Proposal] = []
-    EnsembleProposer([a, b]).propose(BOX, on_proposal=seen.append)
+    RankFusion([a, b]).propose(BOX, on_proposal=seen.append)
     assert [p.source for p in seen] == ["a:0", "a:1", "b:1"]
 
 
 def test_set_image_reaches_every_engine():
     a, b = FakeEngine("a", []), FakeEngine("b", [])
-    EnsembleProposer([a, b]).set_image(np.zeros((5, 6, 3), np.uint8))
+    RankFusion([a, b]).set_image(np.zeros((5, 6, 3), np.uint8))
     assert a.images == [(5, 6, 3)] and b.images == [(5, 6, 3)]
 
 
@@ -122,36 +120,20 @@ def test_cancelled_request_raises_cancelled():
     token = CancelToken()
     token.cancel()
     with pytest.raises(Cancelled):
-        EnsembleProposer([FakeEngine("a", [square(0, 0, 10)])]).propose(BOX, cancel=token)
-
-
-def test_a_failing_engine_is_logged_and_skipped(caplog):
-    broken = FakeEngine("broken", [], fail=RuntimeError("CUDA out of memory"))
-    good = FakeEngine("good", [square(0, 0, 10)])
-    with caplog.at_level(logging.WARNING):
-        props = EnsembleProposer([broken, good]).propose(BOX)
-    assert [p.source for p in props] == ["good:0"]
-    assert "CUDA out of memory" in caplog.text
-
-
-def test_all_engines_failing_raises_the_first_error():
-    a = FakeEngine("a", [], fail=RuntimeError("first"))
-    b = FakeEngine("b", [], fail=RuntimeError("second"))
-    with pytest.raises(RuntimeError, match="first"):
-        EnsembleProposer([a, b]).propose(BOX)
+        RankFusion([FakeEngine("a", [square(0, 0, 10)])]).propose(BOX, cancel=token)
 
 
 def test_a_bad_box_is_not_swallowed():
     with pytest.raises(ValueError):
-        EnsembleProposer([FakeEngine("a", [], fail=ValueError("box outside"))]).propose(BOX)
+        RankFusion([FakeEngine("a", [], fail=ValueError("box outside"))]).propose(BOX)
 
 
-def test_ensemble_of_the_classic_engine_matches_it():
+def test_fusion_of_the_classic_engine_alone_matches_it():
     image, mask = disc_scene()
     classic = ClassicProposer()
     classic.set_image(image)
     alone = classic.propose(box_around(mask))
-    ensemble = EnsembleProposer([ClassicProposer()])
+    ensemble = RankFusion([ClassicProposer()])
     ensemble.set_image(image)
     fused = ensemble.propose(box_around(mask))
     assert_valid_proposals(fused, *image.shape[:2], k=10, engine="classic")
