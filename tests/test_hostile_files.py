@@ -14,9 +14,9 @@ import pytest
 from scubasteve import weights
 from scubasteve.bench.proposals import evaluate_proposer
 from scubasteve.bench.samples import SampleImage, make_sample
+from scubasteve.core.atomic import STALE_TEMPORARY_SECONDS, atomic_write_text
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import models_dir
-from scubasteve.io.atomic import STALE_TEMPORARY_SECONDS, atomic_write_text
 from scubasteve.io.images import load_image
 
 

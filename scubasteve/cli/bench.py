@@ -238,9 +238,13 @@ def bench_deepmask_whole_image(args: argparse.Namespace) -> int:
 
 
 def bench_training(args: argparse.Namespace) -> int:
-    from scubasteve.bench import training
+    import sys
 
-    return training.run(args)
+    from scubasteve.bench import training
+    from scubasteve.cli.progress import tqdm_bars
+
+    bars = tqdm_bars(mask="mask", score="score") if sys.stderr.isatty() else None
+    return training.run(args, progress=bars)
 
 
 def bench_startup(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,15 @@ AREA_SHAPES = ("polygon", "rectangle", "circle", "mask")
 OPEN_SHAPES = ("line", "linestrip", "point", "points")
 SHAPE_TYPES = AREA_SHAPES + OPEN_SHAPES
 
-#: Flag set on pre-annotations until the user accepts them (kept in the LabelMe shape's flags).
-#: Unreviewed pre-annotations are left out of COCO exports and of training data.
+# The marks below are plain LabelMe flags, so labelme shows them as check boxes and other tools
+# keep them (ADRs 0505, 0509).
+#: Shape flag set on pre-annotations until the user accepts them. Unreviewed pre-annotations are
+#: left out of COCO exports and of training data.
 REVIEW_FLAG = "needs_review"
+#: Shape flag: the shape is protected from edits (moving vertices, brush, merge, delete, relabel).
+LOCKED_FLAG = "locked"
+#: Image flag: the user has annotated everything on this image (also: there is nothing to annotate).
+FINISHED_FLAG = "finished"
 
 
 def new_id() -> str:
@@ -166,6 +173,29 @@ class Annotation:
     def with_label(self, label: str) -> Annotation:
         return replace(self, label=label)
 
+    @property
+    def needs_review(self) -> bool:
+        """A machine-made shape (a pre-annotation) that no person has accepted yet (ADR 0505)."""
+        return bool(self.flags.get(REVIEW_FLAG))
+
+    def for_review(self) -> Annotation:
+        """This annotation flagged as awaiting review."""
+        return replace(self, flags={**self.flags, REVIEW_FLAG: True})
+
+    def reviewed(self) -> Annotation:
+        """This annotation accepted by a person: the review flag removed."""
+        return replace(self, flags={k: v for k, v in self.flags.items() if k != REVIEW_FLAG})
+
+    @property
+    def locked(self) -> bool:
+        """Protected from edits by its user (K; ADR 0509)."""
+        return bool(self.flags.get(LOCKED_FLAG))
+
+    def with_lock(self, locked: bool) -> Annotation:
+        """This annotation locked or unlocked (an unlocked shape carries no `locked` flag)."""
+        flags = {k: v for k, v in self.flags.items() if k != LOCKED_FLAG}
+        return replace(self, flags={**flags, LOCKED_FLAG: True} if locked else flags)
+
     @classmethod
     def from_mask(
         cls,
@@ -225,3 +255,42 @@ class ImageDoc:
 
     def labels(self) -> list[str]:
         return sorted({a.label for a in self.annotations})
+
+    @property
+    def finished(self) -> bool:
+        """Marked finished by its user (Ctrl+D; ADR 0509)."""
+        return bool(self.flags.get(FINISHED_FLAG))
+
+
+class ImageState(Enum):
+    """Where an image stands, from its file alone: the image list and its filters, "next to do",
+    the window's pre-annotation choice. The value is the text the user sees."""
+
+    TODO = "to do"  # nothing annotated yet
+    STARTED = "in progress"  # has objects, not marked finished: one object on a photo of ten
+    REVIEW = "to review"  # some shapes a machine made await a person's review
+    DONE = "done"  # marked finished by its user, every shape accepted
+
+    @property
+    def needs_user(self) -> bool:
+        """Whether a person still has work on the image ("next to do" visits it)."""
+        return self is not ImageState.DONE
+
+
+def doc_state(doc: ImageDoc) -> ImageState:
+    """The one definition of to do / in progress / to review / done (ADRs 0505, 0509).
+
+    To review while any shape awaits review (also on a finished image: the review is still owed);
+    done once the user marked it finished (with objects or without: "nothing to annotate here");
+    in progress while it has shapes, counting the shapes of the file that could not be read (a
+    person's work too); else to do."""
+    if any(a.needs_review for a in doc.annotations):
+        return ImageState.REVIEW
+    if doc.finished:
+        return ImageState.DONE
+    return ImageState.STARTED if doc.annotations or doc.unreadable_shapes else ImageState.TODO
+
+
+def accepted(doc: ImageDoc) -> ImageDoc:
+    """A copy of `doc` without the shapes awaiting review: what export and training take."""
+    return replace(doc, annotations=[a for a in doc.annotations if not a.needs_review])

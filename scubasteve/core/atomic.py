@@ -1,15 +1,14 @@
 """Atomic file writes: a file is either its old self or completely the new one, never truncated.
 
 The program's one implementation of the pattern (a temporary file in the same folder, fsync,
-`os.replace`): in `core` so that the settings can use it too. `scubasteve.io.atomic` re-exports the
-writers beside `read_json`; the weights store builds its verified installs from `temp_file_beside`
+`os.replace`): in `core` so that the settings can use it too. JSON is read by
+`scubasteve.io.json_files`; the weights store builds its verified installs from `temp_file_beside`
 and `replace_with`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import re
@@ -18,7 +17,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from scubasteve.core.errors import InputError
+from scubasteve.core.errors import InputError, os_error_problem
 
 #: A temporary file of ours older than this was left by a killed process (a write takes seconds).
 STALE_TEMPORARY_SECONDS = 15 * 60
@@ -92,14 +91,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     clean_stale_temporaries(folder)
     try:
         fh, tmp = temp_file_beside(folder, path.name)
-    except FileNotFoundError as exc:
-        raise InputError("the folder does not exist", folder) from exc
-    except PermissionError as exc:
-        raise InputError(
-            "cannot write here: permission denied (is the folder read-only?)", folder
-        ) from exc
     except OSError as exc:
-        raise InputError(f"cannot create a file here: {exc.strerror}", folder) from exc
+        problem = os_error_problem(exc, "cannot write here", "folder")
+        if isinstance(exc, PermissionError):
+            problem += " (is the folder read-only?)"
+        raise InputError(problem, folder) from exc
     try:
         with fh:
             fh.write(data)
@@ -109,15 +105,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if exc.errno == errno.ENOSPC:
-            raise InputError(
-                "the disk is full; the previous file was kept unchanged", path
-            ) from exc
-        if isinstance(exc, PermissionError):
-            raise InputError(
-                "permission denied; the previous file was kept unchanged", path
-            ) from exc
-        raise InputError(f"could not write: {exc.strerror or exc}", path) from exc
+        problem = os_error_problem(exc, "could not write")
+        raise InputError(f"{problem}; the previous file was kept unchanged", path) from exc
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

@@ -13,13 +13,14 @@ from typing import Any
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
-from scubasteve.core.annotation import REVIEW_FLAG, ImageDoc
-from scubasteve.core.marks import is_finished
+from scubasteve.core.annotation import ImageState
 
 Index = QModelIndex | QPersistentModelIndex
 
 
 class RowState(IntEnum):
+    """A row's state: the image's `core.annotation.ImageState`, or why it cannot be worked on."""
+
     TODO = 0
     DONE = 1
     REVIEW = 2  # has pre-annotations awaiting review
@@ -27,28 +28,31 @@ class RowState(IntEnum):
     PROBLEM = 4  # the annotation file cannot be read: read-only
     STARTED = 5  # has objects, not yet marked finished
 
+    @classmethod
+    def of(cls, state: ImageState) -> RowState:
+        """The row state of an image in `state` (`core.annotation.doc_state`)."""
+        return _OF_IMAGE_STATE[state]
+
+    @property
+    def text(self) -> str:
+        """What the user reads for this state ("in progress", "unreadable image")."""
+        return _STATE_TEXT[self]
+
+
+_OF_IMAGE_STATE = {
+    ImageState.TODO: RowState.TODO,
+    ImageState.STARTED: RowState.STARTED,
+    ImageState.REVIEW: RowState.REVIEW,
+    ImageState.DONE: RowState.DONE,
+}
 
 #: The rows "next to do" (Shift+D) visits: the images that still need the user.
-NEEDS_USER = (RowState.TODO, RowState.STARTED, RowState.REVIEW)
-
-
-def doc_row_state(doc: ImageDoc) -> RowState:
-    """An open document's row: to review while any shape awaits review, done when the user marked
-    it finished, in progress when it has objects, else to do."""
-    if any(a.flags.get(REVIEW_FLAG) for a in doc.annotations):
-        return RowState.REVIEW
-    if is_finished(doc):
-        return RowState.DONE
-    return RowState.STARTED if doc.annotations else RowState.TODO
-
+NEEDS_USER = tuple(row for image, row in _OF_IMAGE_STATE.items() if image.needs_user)
 
 _STATE_TEXT = {
-    RowState.TODO: "to do",
-    RowState.DONE: "done",
-    RowState.REVIEW: "to review",
+    **{row: image.value for image, row in _OF_IMAGE_STATE.items()},
     RowState.UNREADABLE: "unreadable image",
     RowState.PROBLEM: "annotation file cannot be read",
-    RowState.STARTED: "in progress",
 }
 _STATE_COLOR = {
     RowState.TODO: QColor(150, 150, 150),

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
 )
 
+from scubasteve.core.annotation import doc_state
 from scubasteve.core.geometry import polygons_bounds
 from scubasteve.core.settings import Settings, save_settings
 from scubasteve.gui.actions import LABEL_KEYS, SPECS, ActionRegistry
@@ -33,7 +34,7 @@ from scubasteve.gui.controllers.preannotate import PreannotateController, Segmen
 from scubasteve.gui.controllers.project import ProjectController
 from scubasteve.gui.controllers.proposals import ProposalController
 from scubasteve.gui.controllers.shapes import ShapeController
-from scubasteve.gui.image_list import RowState, doc_row_state
+from scubasteve.gui.image_list import RowState
 from scubasteve.gui.menus import build_menus, build_toolbar
 from scubasteve.gui.tools.base import ToolContext
 from scubasteve.gui.tools.box_tool import BoxTool
@@ -91,8 +92,8 @@ class MainWindow(QMainWindow):
         self._save_settings_on_close = save_settings_on_close
         self._shown_once = False
         self.closed_cleanly = False  # everything saved on close: the process may end at once
-        self.pool = make_pool(2, "work")
-        self.save_pool = make_pool(1, "save")
+        self.pool = make_pool("work")
+        self.save_pool = make_pool("save")
 
         # controllers
         self.engine = EngineHost(proposer_factory or self._default_proposer, self)
@@ -113,7 +114,7 @@ class MainWindow(QMainWindow):
         )  # fmt: skip
         self.learning = LearningController(parent=self)
         self.preannotate = PreannotateController(
-            self.pool, self.documents, self.project._json_path,
+            self.documents, self.project._json_path,
             segmenter_factory or default_segmenter_factory(settings), self,
         )  # fmt: skip
 
@@ -258,8 +259,10 @@ class MainWindow(QMainWindow):
         pre.running_changed.connect(self.preannotate_panel.set_running)
         pre.message.connect(self._preannotate_message)
         pre.weights_missing.connect(self.offer_weights)
-        pre.file_updated.connect(lambda path: self.project.mark(path, RowState.REVIEW))
-        pre.file_updated.connect(self.project.loader.drop)
+        pre.file_updated.connect(
+            lambda path, doc: self.project.mark(path, RowState.of(doc_state(doc)))
+        )
+        pre.file_updated.connect(lambda path, _doc: self.project.loader.drop(path))
         self.preannotate_panel.run_image.connect(self.actions["preannotate_image"].trigger)
         self.preannotate_panel.run_folder.connect(self.actions["preannotate_folder"].trigger)
         self.preannotate_panel.cancel.connect(pre.cancel)
@@ -328,7 +331,7 @@ class MainWindow(QMainWindow):
         state = self.documents.get(key)
         if state is None or state.problem:
             return
-        self.project.mark(state.doc.path, doc_row_state(state.doc))
+        self.project.mark(state.doc.path, RowState.of(doc_state(state.doc)))
         tool = self.tools.get(self.tool_name)
         if isinstance(tool, VertexTool) and key == getattr(self.documents.current, "key", None):
             tool.refresh()

@@ -1,14 +1,11 @@
-"""JSON files in and out: `read_json` with clear errors, and the atomic writers (from `core.atomic`)."""
+"""Old name of `io/json_files.py` (JSON reading) plus the atomic writers of `core/atomic.py`.
+
+Kept only while other branches still import it (`bench/proposals.py` and `bench/clicks.py` import
+`atomic_write_json` from here): new code imports `scubasteve.io.json_files` or
+`scubasteve.core.atomic`. Delete this module once nothing imports it.
+"""
 
 from __future__ import annotations
-
-import json
-import math
-import re
-from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from scubasteve.core.atomic import (
     STALE_TEMPORARY_SECONDS,
@@ -17,7 +14,7 @@ from scubasteve.core.atomic import (
     atomic_write_text,
     clean_stale_temporaries,
 )
-from scubasteve.core.errors import InputError
+from scubasteve.io.json_files import json_safe, read_json
 
 __all__ = [
     "STALE_TEMPORARY_SECONDS",
@@ -28,75 +25,3 @@ __all__ = [
     "json_safe",
     "read_json",
 ]
-
-
-#: JSON nested deeper than this is refused: no annotation format needs it, and deeper documents
-#: would exhaust Python's recursion in the code that walks them.
-MAX_JSON_DEPTH = 64
-
-
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-
-
-def json_depth(text: str) -> int:
-    """How deeply lists and objects nest in JSON text (brackets inside strings do not count).
-
-    Works on the text at C speed (a regex and numpy), so that a large file costs no Python walk.
-    """
-    bare = _JSON_STRING.sub("", text).encode("utf-8", "replace")
-    codes = np.frombuffer(bare, dtype=np.uint8)
-    steps = np.isin(codes, (91, 123)).astype(np.int32) - np.isin(codes, (93, 125))
-    return int(np.cumsum(steps).max(initial=0))
-
-
-def json_safe(value: Any) -> tuple[Any, int]:
-    """The value with NaN and infinite numbers as null, and how many were replaced.
-
-    JSON has no NaN; Python's reader accepts it but strict readers (and our writer) do not.
-    """
-    try:
-        json.dumps(value, allow_nan=False)  # the common case, checked at C speed
-        return value, 0
-    except ValueError:
-        pass
-    if isinstance(value, float) and not math.isfinite(value):
-        return None, 1
-    if isinstance(value, dict):
-        pairs = [(k, json_safe(v)) for k, v in value.items()]
-        return {k: v for k, (v, _) in pairs}, sum(n for _, (_, n) in pairs)
-    if isinstance(value, list):
-        items = [json_safe(v) for v in value]
-        return [v for v, _ in items], sum(n for _, n in items)
-    return value, 0
-
-
-def read_json(path: Path) -> Any:
-    """Parse a JSON file; `InputError` names the file and the line/column of a syntax error."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError("file not found", path) from exc
-    except IsADirectoryError as exc:
-        raise InputError("is a folder, not a file", path) from exc
-    except PermissionError as exc:
-        raise InputError("cannot read: permission denied", path) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path) from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (bad byte at offset {exc.start})", path) from exc
-    if not text.strip():
-        raise InputError("the file is empty (expected JSON)", path)
-    if json_depth(text) > MAX_JSON_DEPTH:
-        raise InputError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep", path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}", path
-        ) from exc
-    except RecursionError as exc:
-        raise InputError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep", path) from exc
-    return data

@@ -8,6 +8,7 @@ what COCOeval computes.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from scubasteve.core.annotation import Annotation, ImageDoc, MaskPatch
+from scubasteve.core.atomic import atomic_write_json
 from scubasteve.core.clipping import (
     extent_problem,
     raster_rings,
@@ -25,7 +27,6 @@ from scubasteve.core.clipping import (
 from scubasteve.core.errors import InputError, Problem
 from scubasteve.core.geometry import Box, Polygon
 from scubasteve.io import images
-from scubasteve.io.atomic import atomic_write_json, read_json
 from scubasteve.io.coco_checks import (
     RLE,
     decode_rle,
@@ -36,6 +37,7 @@ from scubasteve.io.coco_checks import (
     polygons_from_segmentation,
     safe_relative_name,
 )
+from scubasteve.io.json_files import object_at, read_json
 
 
 @dataclass
@@ -55,9 +57,6 @@ class CocoDataset:
     info: dict[str, Any] = field(default_factory=dict)
     file_names: list[str] = field(default_factory=list)  # each doc's `file_name` as in the file
 
-    def doc_by_image_id(self, image_id: int) -> ImageDoc:
-        return self.docs[self.image_ids.index(image_id)]
-
 
 # --- RLE helpers --------------------------------------------------------------------------------------
 
@@ -69,7 +68,7 @@ def annotation_to_rle(ann: Annotation, height: int, width: int) -> RLE:
         segs = [r.ravel().tolist() for r in rings]
         if not segs:
             return encode_mask(np.zeros((height, width), dtype=bool))
-        rle = mask_utils.merge(mask_utils.frPyObjects(segs, height, width))
+        rle: RLE = mask_utils.merge(mask_utils.frPyObjects(segs, height, width))
         rle["counts"] = rle["counts"].decode("ascii")
         return rle
     return encode_mask(ann.to_mask(height, width))
@@ -85,14 +84,14 @@ def _default_images_dir(json_path: Path) -> Path:
 
 def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: int) -> Annotation:
     seg = raw.get("segmentation")
-    meta = raw.get("scubasteve") if isinstance(raw.get("scubasteve"), Mapping) else {}
+    meta = object_at(raw, "scubasteve")
     extra: dict[str, Any] = {}
     if raw.get("iscrowd"):
         extra["iscrowd"] = 1
-    score = raw.get("score", meta.get("score"))
+    score: Any = raw.get("score", meta.get("score"))
     if score is not None and not (is_number(score) and math.isfinite(score)):
         raise ValueError(f"'score' must be a finite number, got {score!r}")
-    seconds = meta.get("seconds")
+    seconds: Any = meta.get("seconds")
     common: dict[str, Any] = {
         "label": label,
         "score": float(score) if score is not None else None,
@@ -214,7 +213,7 @@ def read_coco(
                 path=image_path,
                 width=width,
                 height=height,
-                loader=(lambda p=image_path: images.load_image(p)),
+                loader=functools.partial(images.load_image, image_path),
             )
         )
 

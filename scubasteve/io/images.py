@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from scubasteve.core.errors import InputError
+from scubasteve.core.errors import InputError, os_error_problem
 
 # Pillow refuses images above ~179 Mpx as "decompression bombs". Annotators do open 12,000 x 9,000
 # (108 Mpx) aerial and microscopy images; allow up to 1 Gpx (about 3 GB as RGB) on purpose.
@@ -34,12 +34,6 @@ def _open(source: Path | bytes, name: str | Path) -> Image.Image:
             if isinstance(source, bytes):
                 return Image.open(io.BytesIO(source))
             return Image.open(source)
-    except FileNotFoundError as exc:
-        raise InputError("image file not found", name) from exc
-    except IsADirectoryError as exc:
-        raise InputError("is a folder, not an image", name) from exc
-    except PermissionError as exc:
-        raise InputError("cannot read the image: permission denied", name) from exc
     except UnidentifiedImageError as exc:
         raise InputError(
             "not an image file Pillow can read (unknown or corrupt format)", name
@@ -47,7 +41,9 @@ def _open(source: Path | bytes, name: str | Path) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(f"image is larger than {MAX_PIXELS:,} pixels", name) from exc
     except OSError as exc:
-        raise InputError(f"cannot open the image: {exc}", name) from exc
+        raise InputError(
+            os_error_problem(exc, "cannot read the image", "image file"), name
+        ) from exc
 
 
 def _orientation(img: Image.Image) -> int:
@@ -86,7 +82,8 @@ def _scale_to_uint8(arr: np.ndarray) -> np.ndarray:
         if peak < (1 << bits):
             break
     full = (1 << bits) - 1
-    return (data * 255 // full).astype(np.uint8)
+    scaled: np.ndarray = data * 255 // full
+    return scaled.astype(np.uint8)
 
 
 def to_rgb_array(img: Image.Image, name: str | Path = "<image>") -> np.ndarray:
@@ -163,28 +160,6 @@ def base64_image_size(data: str, name: str | Path = "<imageData>") -> tuple[int,
         if _orientation(img) in _TRANSPOSING_ORIENTATIONS:
             w, h = h, w
     return int(w), int(h)
-
-
-def load_thumbnail(path: Path | str, max_side: int) -> np.ndarray:
-    """A reduced (H, W, 3) uint8 RGB copy whose longer side is at most `max_side`.
-
-    JPEGs are decoded at a reduced scale directly (Pillow's draft mode), which makes previews of very
-    large photos many times faster than decoding them fully.
-    """
-    path = Path(path)
-    if max_side < 1:
-        raise ValueError(f"max_side must be >= 1, got {max_side}")
-    with _open(path, path) as img:
-        if img.format == "JPEG":
-            img.draft("RGB", (max_side, max_side))
-        try:
-            img.load()
-        except OSError as exc:
-            raise InputError(f"the image data is corrupt or truncated ({exc})", path) from exc
-        if _orientation(img) != 1:
-            img = ImageOps.exif_transpose(img)
-        img.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
-        return np.ascontiguousarray(to_rgb_array(img, path))
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

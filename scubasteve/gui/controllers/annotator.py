@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from scubasteve.core.annotation import FINISHED_FLAG
 from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, SetImageFlag, relabel
 from scubasteve.core.labels import RecentLabels
-from scubasteve.core.marks import FINISHED_FLAG, is_finished, is_locked
 from scubasteve.gui.actions import LABEL_KEYS
 from scubasteve.gui.canvas.scene import CanvasScene
 from scubasteve.gui.controllers.document import DocState, DocumentController
@@ -166,7 +166,7 @@ class AnnotatorController(QObject):
         if state is None:
             return False
         for ann in state.doc.annotations:
-            if ann.id in ids and is_locked(ann):
+            if ann.id in ids and ann.locked:
                 self.message.emit(
                     f"{ann.label} is locked against edits; K unlocks the selected shape."
                 )
@@ -210,7 +210,7 @@ class AnnotatorController(QObject):
         state = self.state
         if state is None:
             return
-        finished = not is_finished(state.doc)
+        finished = not state.doc.finished
         text = "Mark image finished" if finished else "Mark image not finished"
         if self.documents.push(SetImageFlag(FINISHED_FLAG, finished, text=text)):
             self.message.emit(

@@ -1,6 +1,6 @@
 """Learning from the user in the app: fine-tune DeepMask on the folder's accepted annotations.
 
-The work is `scubasteve.training.deepmask.project.learn_from_project` (what `scubasteve train
+The work is `scubasteve.training.deepmask.learn.learn_from_project` (what `scubasteve train
 from-project` runs): hold out part of the annotated images, measure, fine-tune on the rest, measure
 again, install the model if it did not get worse. It takes minutes, so it runs as a `Job` on its own
 thread (`scubasteve.gui.workers.submit_job`): the trainer's progress and the verdict come back on the
@@ -15,15 +15,13 @@ import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from scubasteve.core.cancel import Cancelled
+from scubasteve.core.cancel import Cancelled, CancelToken
+from scubasteve.core.progress import Progress
 from scubasteve.gui.workers import Job, make_pool, submit_job
-
-if TYPE_CHECKING:
-    from scubasteve.training.progress import TrainProgress
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +32,19 @@ LearnFunction = Callable[..., Any]
 
 def _learn_from_project(folder: Path, **options: Any) -> Any:
     from scubasteve.inference.device import resolve_device
-    from scubasteve.training.deepmask.project import learn_from_project
+    from scubasteve.training.deepmask.learn import learn_from_project
 
     options["device"] = resolve_device(options.get("device", "auto")).device  # auto -> cpu/cuda/mps
     return learn_from_project(folder, **options)
+
+
+def _learn_counting_epochs(
+    learn: Callable[..., Any], *, progress: Progress, cancel: CancelToken
+) -> Any:
+    """The job: `learn`, its trainer's steps reported as finished epochs (`progress(done, epochs)`)."""
+    from scubasteve.training.progress import epochs_done
+
+    return learn(progress=epochs_done(progress), cancel=cancel)
 
 
 def model_name_for(folder: Path) -> str:
@@ -57,9 +64,8 @@ class LearningController(QObject):
     ) -> None:
         super().__init__(parent)
         self._learn = learn or _learn_from_project
-        self._pool = make_pool(1, "learning")
+        self._pool = make_pool("long")
         self._job: Job | None = None
-        self._epochs_done = 0
         self.epochs = epochs
         self.running = False
 
@@ -78,16 +84,16 @@ class LearningController(QObject):
             "proposals are slower meanwhile). The same action cancels."
         )
 
-        self._epochs_done = 0
         learn = functools.partial(
             self._learn, folder, init=init, name=name, epochs=self.epochs, device=device
         )
         self._job = submit_job(
             self._pool,
+            _learn_counting_epochs,
             learn,
             on_done=self._done,
             on_error=self._failed,
-            on_progress=self._trained,
+            on_progress=self.progress.emit,
         )
 
     def cancel(self) -> None:
@@ -97,13 +103,6 @@ class LearningController(QObject):
 
     def wait(self, msecs: int) -> bool:
         return self._pool.waitForDone(msecs)
-
-    def _trained(self, step: TrainProgress) -> None:
-        """The trainer's progress after each batch (on the GUI thread): report finished epochs."""
-        done = step.epoch if step.step >= step.steps else step.epoch - 1
-        if done != self._epochs_done:
-            self._epochs_done = done
-            self.progress.emit(done, step.epochs)
 
     def _set_running(self, running: bool) -> None:
         self.running = running

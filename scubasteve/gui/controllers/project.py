@@ -1,8 +1,11 @@
 """The open folder: scanning it on a worker, the image list, and moving between images.
 
 Images that cannot be decoded are marked unreadable, reported, and skipped in the direction the
-user was going. Right after the scan every existing annotation file is read once on a worker, so an
-image whose file cannot be read is "problem" in the list before it is opened (not counted as done).
+user was going. The scan only lists the files (a 20,000-image folder opens at once), so an image
+with an annotation file starts as done; right after it every existing annotation file is read once
+on a worker, which gives each image its state from its file (`core.annotation.doc_state`: to do,
+in progress, to review, done) without opening it in the window, or marks it "problem" when its file
+cannot be read (read-only, not counted as done).
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from scubasteve.core.annotation import ImageDoc
+from scubasteve.core.annotation import ImageDoc, ImageState
 from scubasteve.core.project import Project
-from scubasteve.gui.controllers.images import ImageLoader, LoadedImage, unreadable_annotations
+from scubasteve.gui.controllers.images import ImageLoader, LoadedImage, file_states
 from scubasteve.gui.image_list import NEEDS_USER, ImageListModel, RowState
 from scubasteve.gui.workers import submit
 
@@ -70,6 +73,7 @@ class ProjectController(QObject):
         self.loader.loaded.connect(self._on_loaded)
         self.loader.failed.connect(self._on_failed)
         self.row = -1
+        self._marked: set[int] = set()  # rows whose state the window set since the scan
         self._wanted = -1  # the row whose image is being loaded to be shown
         self._direction = 1
         self.output_folder = ""
@@ -94,6 +98,7 @@ class ProjectController(QObject):
         self.project = result.project
         self.loader.clear()
         self.row = self._wanted = -1
+        self._marked = set()
         self.model.reset(list(result.project.images), result.names, result.states)
         self.opened.emit(result.project)
         if not result.project.images:
@@ -108,17 +113,24 @@ class ProjectController(QObject):
             if result.states[row] == RowState.DONE
         ]
         if files:
-            submit(self._pool, unreadable_annotations, files,
-                   on_done=lambda found, p=project: self._problems_found(p, found))  # fmt: skip
+            submit(self._pool, file_states, files,
+                   on_done=lambda found, p=project: self._states_read(p, found))  # fmt: skip
 
-    def _problems_found(self, project: Project, found: list[tuple[int, str]]) -> None:
+    def _states_read(
+        self, project: Project, found: list[tuple[int, ImageState | None, str]]
+    ) -> None:
         if project is not self.project:
             return  # another folder was opened meanwhile
-        for row, why in found:
-            self.model.set_state(row, RowState.PROBLEM, why)
-        if found:
+        problems = 0
+        for row, state, why in found:
+            if state is None:
+                problems += 1
+                self.model.set_state(row, RowState.PROBLEM, why)
+            elif row not in self._marked:  # the window's own marks are newer
+                self.model.set_state(row, RowState.of(state))
+        if problems:
             self.message.emit(
-                f"{len(found)} annotation file(s) cannot be read; those images are read-only."
+                f"{problems} annotation file(s) cannot be read; those images are read-only."
             )
 
     # -- navigation ---------------------------------------------------------------------------------
@@ -139,15 +151,20 @@ class ProjectController(QObject):
             self.go(row, step)
 
     def next_todo(self) -> None:
-        """The next image that needs the user (to do, in progress, to review), from the top again
-        after the last one."""
-        row = self.model.find(max(self.row, self._wanted), 1, NEEDS_USER)
+        """Go to the next image that needs the user (to do, in progress, to review), from the top
+        again after the last one."""
+        current = max(self.row, self._wanted)
+        row = self.model.find(current, 1, NEEDS_USER)
         if row < 0:
             row = self.model.find(-1, 1, NEEDS_USER)
         if row < 0:
             self.message.emit("Every image is done.")
-            return
-        self.go(row)
+        elif row == current:
+            self.message.emit(
+                f"No other image needs you; this one is {self.model.state(row).text}."
+            )
+        else:
+            self.go(row)
 
     def _on_loaded(self, entry: LoadedImage) -> None:
         row = self.model.row_of(entry.path) if self._wanted < 0 else self._wanted
@@ -176,8 +193,10 @@ class ProjectController(QObject):
                 self.go(nxt, self._direction)
 
     def mark(self, path: Path, state: RowState, message: str = "") -> None:
+        """Set the state of `path`'s row (not of an unreadable image or a read-only file)."""
         row = self.model.row_of(path)
         if row >= 0 and self.model.state(row) not in (RowState.UNREADABLE, RowState.PROBLEM):
+            self._marked.add(row)
             self.model.set_state(row, state, message)
 
     def images_in(self, states: tuple[RowState, ...]) -> list[Path]:

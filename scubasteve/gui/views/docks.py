@@ -24,8 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from scubasteve.core.annotation import REVIEW_FLAG, Annotation
-from scubasteve.core.marks import is_locked
+from scubasteve.core.annotation import Annotation
 from scubasteve.core.shape_ops import point_count
 from scubasteve.gui.image_list import ImageListModel
 from scubasteve.gui.stats import LabelTiming
@@ -119,10 +118,10 @@ class AnnotationsPanel(QWidget):
             numbers: dict[str, int] = {}
             detail = ""
             for ann in annotations:
-                pending = bool(ann.flags.get(REVIEW_FLAG))
+                pending = ann.needs_review
                 review += pending
                 extra = " — to review (Y/N)" if pending else ""
-                extra += " — locked" if is_locked(ann) else ""
+                extra += " — locked" if ann.locked else ""
                 numbers[ann.label] = numbers.get(ann.label, 0) + 1
                 name = f"{ann.label} {numbers[ann.label]}"
                 item = QListWidgetItem(f"{name}{extra}")
