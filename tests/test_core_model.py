@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -175,3 +176,37 @@ def test_locking_a_shape_is_a_flag_that_unlocking_removes() -> None:
     assert locked.locked and not shape.locked and locked.id == shape.id
     assert locked.flags == {"occluded": True, "locked": True}
     assert locked.with_lock(False).flags == {"occluded": True}
+
+
+def test_a_mask_standing_in_for_a_rectangle_gives_it_back_when_rejected() -> None:
+    from scubasteve.core.annotation import REPLACES_KEY
+
+    rect = Annotation(
+        "cat", (_square(2),), shape_type="rectangle", points=np.array([[2.0, 2.0], [7.0, 7.0]]),
+        source="imported", flags={"occluded": True}, description="left",
+    )  # fmt: skip
+    made = Annotation("x", (_square(3),), source="classic:grabcut", score=0.8)
+    stand_in = made.standing_in_for(rect)
+    assert stand_in.id == rect.id and stand_in.label == "cat" and stand_in.needs_review
+    assert stand_in.flags["occluded"] and stand_in.description == "left"
+    back = stand_in.rejected()
+    assert back is not None and back.shape_type == "rectangle" and back.id == rect.id
+    assert back.source == "imported" and not back.needs_review and back.flags == rect.flags
+    assert back.bounds() == rect.bounds() and REPLACES_KEY not in back.extra
+    kept = stand_in.reviewed()
+    assert not kept.needs_review and REPLACES_KEY not in kept.extra and kept.shape_type == "polygon"
+    assert made.for_review().rejected() is None  # a pre-annotation: nothing to give back
+    for damaged in ({"points": "x"}, {"points": [[1, 1], [1, 1]]}, [1, 2], {"points": [[1, "a"]]}):
+        odd = dataclasses.replace(stand_in, extra={REPLACES_KEY: damaged})
+        assert odd.rejected() is None, damaged  # a hand-edited record: rejected = removed
+
+
+def test_a_shape_as_a_mask_patch_is_cut_to_the_image() -> None:
+    shape = Annotation("fig", (_square(7),))  # x 7..12, y 0..5 on a 10x10 image
+    patch = shape.to_patch(10, 10)
+    assert patch is not None and (patch.x, patch.y, patch.width, patch.height) == (7, 0, 3, 5)
+    assert patch.mask.all()
+    assert Annotation("fig", (_square(30),)).to_patch(10, 10) is None  # outside
+    exact = MaskPatch(np.ones((4, 4), bool), x=8, y=-2)
+    cut = Annotation("fig", mask=exact).to_patch(10, 10)
+    assert cut is not None and (cut.x, cut.y, cut.width, cut.height) == (8, 0, 2, 2)

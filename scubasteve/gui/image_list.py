@@ -10,7 +10,14 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
 from scubasteve.core.annotation import ImageState
@@ -54,6 +61,18 @@ _STATE_TEXT = {
     RowState.UNREADABLE: "unreadable image",
     RowState.PROBLEM: "annotation file cannot be read",
 }
+#: The image list's filters, in the order the list offers them: (name, the row states shown).
+FILTERS: tuple[tuple[str, tuple[RowState, ...]], ...] = (
+    ("All", tuple(RowState)),
+    ("To do", (RowState.TODO,)),
+    ("In progress", (RowState.STARTED,)),
+    ("To review", (RowState.REVIEW,)),
+    ("Done", (RowState.DONE,)),
+    ("Problem", (RowState.UNREADABLE, RowState.PROBLEM)),
+)
+#: The item data role that holds a row's `RowState` (what the filter reads).
+STATE_ROLE = Qt.ItemDataRole.UserRole + 1
+
 _STATE_COLOR = {
     RowState.TODO: QColor(150, 150, 150),
     RowState.DONE: QColor(40, 180, 70),
@@ -115,6 +134,8 @@ class ImageListModel(QAbstractListModel):
             if icon is None:
                 icon = self._icons[state] = _dot(_STATE_COLOR[state])
             return icon
+        if role == STATE_ROLE:
+            return int(self._states[row])
         if role == Qt.ItemDataRole.ToolTipRole:
             text = f"{self._names[row]}: {_STATE_TEXT[self._states[row]]}"
             message = self._messages.get(row)
@@ -147,7 +168,7 @@ class ImageListModel(QAbstractListModel):
         self._counts[old] -= 1
         self._counts[state] += 1
         index = self.index(row)
-        self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole, STATE_ROLE])
         self.counts_changed.emit()
 
     def count(self, state: RowState) -> int:
@@ -169,3 +190,27 @@ class ImageListModel(QAbstractListModel):
                 return row
             row += step
         return -1
+
+    def count_of(self, states: tuple[RowState, ...]) -> int:
+        return sum(self._counts[s] for s in states)
+
+
+class StateFilter(QSortFilterProxyModel):
+    """The rows of an `ImageListModel` whose state is one of a filter's; follows state changes."""
+
+    def __init__(self, model: ImageListModel) -> None:
+        super().__init__()
+        self.setSourceModel(model)
+        self.setFilterRole(STATE_ROLE)  # a row whose state changes is filtered again
+        self.setDynamicSortFilter(True)
+        self._states: frozenset[int] = frozenset(int(s) for s in RowState)
+
+    def set_states(self, states: tuple[RowState, ...]) -> None:
+        self.beginFilterChange()
+        self._states = frozenset(int(s) for s in states)
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        model = self.sourceModel()
+        assert isinstance(model, ImageListModel)
+        return int(model.state(source_row)) in self._states

@@ -33,6 +33,7 @@ from scubasteve.gui.controllers.messages import Messages, device_fallback
 from scubasteve.gui.controllers.preannotate import PreannotateController, SegmenterFactory
 from scubasteve.gui.controllers.project import ProjectController
 from scubasteve.gui.controllers.proposals import ProposalController
+from scubasteve.gui.controllers.refit import RefitController
 from scubasteve.gui.controllers.shapes import ShapeController
 from scubasteve.gui.image_list import RowState
 from scubasteve.gui.menus import build_menus, build_toolbar
@@ -112,9 +113,14 @@ class MainWindow(QMainWindow):
             self.documents, self.annotator, self.pool, lambda: self.settings.polygon_tolerance,
             lambda: self.settings.min_island_area, self,
         )  # fmt: skip
+        self.refit = RefitController(
+            self.engine, self.annotator, self.project, self.pool,
+            lambda patch: patch.to_polygons(self.proposals.tolerance, self.proposals.min_island),
+            lambda: self.proposals.k, self,
+        )  # fmt: skip
         self.learning = LearningController(parent=self)
         self.preannotate = PreannotateController(
-            self.documents, self.project._json_path,
+            self.documents, self.project.annotation_path,
             segmenter_factory or default_segmenter_factory(settings), self,
         )  # fmt: skip
 
@@ -205,8 +211,10 @@ class MainWindow(QMainWindow):
         on("zoom_out", lambda: self.view.zoom_by(0.8))
         on("preannotate_image", lambda: self._preannotate(folder=False))
         on("preannotate_folder", lambda: self._preannotate(folder=True))
-        on("review_accept", lambda: self.review(True))
-        on("review_reject", lambda: self.review(False))
+        on("review_accept", lambda: a.review(True))
+        on("review_reject", lambda: a.review(False))
+        on("carry", self.refit.carry)
+        on("boxes_to_masks", self.refit.boxes_to_masks)
         on("learn", self.toggle_learning)
         on("shortcuts", self._show_shortcuts)
         self.actions["undo"].setEnabled(False)
@@ -245,6 +253,7 @@ class MainWindow(QMainWindow):
         self.stats_panel.whole_folder.connect(self._folder_timings)
         a.message.connect(self.show_message)
         self.shapes.message.connect(self.show_message)
+        self.refit.message.connect(self.show_message)
         a.selection_changed.connect(self._selection_changed)
         self.annotations_panel.selection_made.connect(a.set_selection)
         self.annotations_panel.visibility_changed.connect(a.set_visible)
@@ -266,8 +275,8 @@ class MainWindow(QMainWindow):
         self.preannotate_panel.run_image.connect(self.actions["preannotate_image"].trigger)
         self.preannotate_panel.run_folder.connect(self.actions["preannotate_folder"].trigger)
         self.preannotate_panel.cancel.connect(pre.cancel)
-        self.preannotate_panel.accept.connect(lambda: self.review(True))
-        self.preannotate_panel.reject.connect(lambda: self.review(False))
+        self.preannotate_panel.accept.connect(lambda: a.review(True))
+        self.preannotate_panel.reject.connect(lambda: a.review(False))
         self.status.weights_clicked.connect(lambda: self.offer_weights(""))
         self.start_page.open_clicked.connect(self.open_folder_dialog)
         self.start_page.folder_chosen.connect(lambda f: self.open_folder(Path(f)))
@@ -503,10 +512,6 @@ class MainWindow(QMainWindow):
         self.view.viewport().setCursor(Qt.CursorShape.CrossCursor)
         self._update_hint()
         self.status.showMessage(f"Tool: {name}", 2000)
-
-    def review(self, accept: bool) -> None:
-        nxt = self.preannotate.review(accept, self.annotator.selected)
-        self.annotator.select(nxt)
 
     def open_folder_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(

@@ -9,7 +9,13 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from scubasteve.core.annotation import FINISHED_FLAG
-from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, SetImageFlag, relabel
+from scubasteve.core.commands import (
+    AddAnnotation,
+    DeleteAnnotation,
+    ReplaceAnnotation,
+    SetImageFlag,
+    relabel,
+)
 from scubasteve.core.labels import RecentLabels
 from scubasteve.gui.actions import LABEL_KEYS
 from scubasteve.gui.canvas.scene import CanvasScene
@@ -218,3 +224,29 @@ class AnnotatorController(QObject):
                 if finished
                 else "Image no longer marked finished."
             )
+
+    def review(self, accept: bool) -> None:
+        """Y / N on a shape awaiting review (a pre-annotation, a carried shape, a mask made from a
+        rectangle): the selected one if it awaits review, else the first. Accepting clears the
+        flag; rejecting removes the shape, or gives back the rectangle it stood in for. The next
+        shape awaiting review is selected."""
+        state = self.state
+        if state is None:
+            return
+        pending = [a for a in state.doc.annotations if a.needs_review]
+        if not pending:
+            self.message.emit("No shapes to review on this image.")
+            return
+        target = next((a for a in pending if a.id == self.selected), pending[0])
+        if accept:
+            command = ReplaceAnnotation(target.reviewed(), text="Accept shape")
+        else:
+            restored = target.rejected()
+            command = (
+                ReplaceAnnotation(restored, text="Reject shape (rectangle back)")
+                if restored is not None
+                else DeleteAnnotation(target.id, text="Reject shape")
+            )
+        self.documents.push(command)
+        rest = [a for a in pending if a.id != target.id]
+        self.select(rest[0].id if rest else None)

@@ -144,6 +144,12 @@ class EngineHost(QObject):
         self.name = ""
         self.device = "auto"
         self.fell_back = False
+        self._last_id = 0
+
+    def new_request_id(self) -> int:
+        """An id no other requester of this host has: results go to every listener, by id."""
+        self._last_id += 1
+        return self._last_id
 
     # -- engine choice ------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""PixelLib pre-annotation of the current image or the whole folder, and review of its results.
+"""PixelLib pre-annotation of the current image or the whole folder.
 
 A run is `inference.preannotation.annotate_images`, the loop `scubasteve annotate` runs too, as one
 background job (`workers.submit_job`): it builds the segmenter on first use, detects each image on
@@ -7,7 +7,8 @@ marker and the review flag. Images open in the window are held: their results co
 thread and are added to the document as one undoable step (which saves it). Cancel sets the job's
 `CancelToken`: the image being segmented is finished (TensorFlow cannot be interrupted inside an
 image), nothing after it is written. A file that cannot be read is skipped and never overwritten.
-Pre-annotations carry the `needs_review` flag until the user accepts (Y) or rejects (N) them.
+Pre-annotations carry the `needs_review` flag until the user accepts (Y) or rejects (N) them
+(`AnnotatorController.review`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from scubasteve.core.cancel import Cancelled, CancelToken
-from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, ReplaceAnnotation
+from scubasteve.core.commands import AddAnnotation, DeleteAnnotation
 from scubasteve.core.progress import Progress
 from scubasteve.gui.controllers.document import DocState, DocumentController
 from scubasteve.gui.controllers.engine_host import is_weights_missing
@@ -172,25 +173,3 @@ class PreannotateController(QObject):
         if is_weights_missing(exc):
             self.weights_missing.emit(str(exc))
         self.message.emit(f"Pre-annotation is not available: {exc}")
-
-    # -- review -------------------------------------------------------------------------------------
-
-    def review(self, accept: bool, selected: str | None) -> str | None:
-        """Accept or reject one pre-annotation (the selected one if pending, else the first).
-
-        Returns the id of the next one awaiting review, or None when all are reviewed.
-        """
-        state = self._documents.current
-        if state is None:
-            return None
-        pending = [a for a in state.doc.annotations if a.needs_review]
-        if not pending:
-            self.message.emit("No pre-annotations to review on this image.")
-            return None
-        target = next((a for a in pending if a.id == selected), pending[0])
-        if accept:
-            self._documents.push(ReplaceAnnotation(target.reviewed(), text="Accept pre-annotation"))
-        else:
-            self._documents.push(DeleteAnnotation(target.id, text="Reject pre-annotation"))
-        rest = [a for a in pending if a.id != target.id]
-        return rest[0].id if rest else None

@@ -69,7 +69,7 @@ class ProjectController(QObject):
         self._pool = pool
         self.project: Project | None = None
         self.model = ImageListModel()
-        self.loader = ImageLoader(pool, self._json_path)
+        self.loader = ImageLoader(pool, self.annotation_path)
         self.loader.loaded.connect(self._on_loaded)
         self.loader.failed.connect(self._on_failed)
         self.row = -1
@@ -78,7 +78,8 @@ class ProjectController(QObject):
         self._direction = 1
         self.output_folder = ""
 
-    def _json_path(self, image: Path) -> Path:
+    def annotation_path(self, image: Path) -> Path:
+        """Where `image`'s LabelMe file is (beside it, or in the output folder)."""
         if self.project is None:
             return image.with_suffix(".json")
         return self.project.annotation_path(image)
@@ -198,6 +199,12 @@ class ProjectController(QObject):
         if row >= 0 and self.model.state(row) not in (RowState.UNREADABLE, RowState.PROBLEM):
             self._marked.add(row)
             self.model.set_state(row, state, message)
+
+    def previous_image(self, path: Path) -> Path | None:
+        """The readable image before `path` in the list (None for the first)."""
+        row = self.model.row_of(path)
+        prev = self.model.find(row, -1, tuple(s for s in RowState if s != RowState.UNREADABLE))
+        return self.model.path(prev) if row >= 0 and prev >= 0 else None
 
     def images_in(self, states: tuple[RowState, ...]) -> list[Path]:
         """The folder's images whose row is in one of `states`, in list order."""

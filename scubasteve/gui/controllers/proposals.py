@@ -74,7 +74,6 @@ class ProposalController(QObject):
         self._pool = pool
         self._image_key = ""
         self._image: np.ndarray | None = None
-        self._next_id = 0
         self._pending: ProposalRequest | None = None
         self.result: ProposalSet | None = None
         self.current = -1
@@ -195,10 +194,9 @@ class ProposalController(QObject):
             self.started_at = time.perf_counter()
         if self._pending is not None:
             self._pending.cancel.cancel()
-        self._next_id += 1
         self.box = box
         request = ProposalRequest(
-            request_id=self._next_id,
+            request_id=self._engine.new_request_id(),
             image_key=self._image_key,
             image=self._image,
             box=box,
