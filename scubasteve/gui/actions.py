@@ -168,6 +168,10 @@ class ActionRegistry(QObject):
         for action_id in ids:
             self.actions[action_id].setEnabled(enabled)
 
+    def set_text(self, action_id: str, text: str) -> None:
+        """Name the action `text` for now ("" gives it back its name from the table)."""
+        self.actions[action_id].setText(text or SPECS[action_id].text)
+
     def keys_of(self, action_id: str) -> str:
         """The action's keys as the user reads them ("Ctrl+Shift+Z, Ctrl+Y")."""
         return ", ".join(

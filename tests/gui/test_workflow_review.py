@@ -107,18 +107,30 @@ def test_carry_reads_the_previous_file_when_that_image_was_not_opened_and_n_reje
     make_window, image_folder, qtbot
 ):
     cat = Annotation("cat", (_square(Box(100, 80, 200, 160)),))
-    waiting = Annotation("dog", (_square(Box(20, 20, 60, 60)),)).for_review()
-    _write(image_folder / "img1.png", [cat, waiting], {"finished": True})
+    _write(image_folder / "img1.png", [cat], {"finished": True})
     window = make_window(image_folder)  # opens img2, the first to do
     assert window.annotator.entry.path.name == "img2.png"
+    assert window.documents.get(str(image_folder / "img1.png")) is None
+    key(window, Qt.Key.Key_C)
+    qtbot.waitUntil(lambda: len(_shapes(window)) == 1, timeout=10000)
+    assert _shapes(window)[0].label == "cat"
+    key(window, Qt.Key.Key_N)
+    assert _shapes(window) == []
+
+
+def test_shapes_awaiting_review_on_the_previous_image_stay_behind(make_window, image_folder, qtbot):
+    cat = Annotation("cat", (_square(Box(100, 80, 200, 160)),))
+    waiting = Annotation("dog", (_square(Box(20, 20, 60, 60)),)).for_review()
+    _write(image_folder / "img1.png", [cat, waiting], {"finished": True})
+    window = make_window(image_folder)
+    window.project.go(1)  # img1 is to review (its dog), but the user goes on to img2
+    qtbot.waitUntil(lambda: window.annotator.entry.path.name == "img2.png", timeout=5000)
     messages: list[str] = []
     window.refit.message.connect(messages.append)
     key(window, Qt.Key.Key_C)
     qtbot.waitUntil(lambda: len(_shapes(window)) == 1, timeout=10000)
-    assert _shapes(window)[0].label == "cat"  # the shape awaiting review there stays behind
+    assert _shapes(window)[0].label == "cat"
     assert any("1 awaiting review there" in m for m in messages), messages
-    key(window, Qt.Key.Key_N)
-    assert _shapes(window) == []
 
 
 def test_carry_keeps_the_moved_shape_when_the_engine_fails(make_window, image_folder, qtbot):
@@ -213,3 +225,26 @@ def test_rectangles_to_masks_leaves_locked_rectangles_and_says_when_there_are_no
     qtbot.waitUntil(lambda: window.annotator.entry.path.name == "img2.png", timeout=5000)
     key(window, Qt.Key.Key_W, SHIFT)
     assert "locked" in messages[-1] and _shapes(window)[0].shape_type == "rectangle"
+
+
+def test_a_reopened_folder_opens_on_the_first_image_that_needs_the_user(
+    make_window, image_folder, qtbot
+):
+    # The scan sees only which images have a file (img3 looks like the first to do); the files,
+    # read right after, show that img2's shape awaits review.
+    _write(image_folder / "img1.png", [Annotation("cat", (_square(BLOCK),))], {"finished": True})
+    _write(image_folder / "img2.png", [Annotation("cat", (_square(BLOCK),)).for_review()])
+    window = make_window(image_folder)
+    qtbot.waitUntil(lambda: window.annotator.entry.path.name == "img2.png", timeout=5000)
+    assert window.project.model.state(1) == RowState.REVIEW
+
+
+def test_a_load_that_ends_after_the_user_moved_on_does_not_take_the_window_back(
+    make_window, image_folder, qtbot
+):
+    window = make_window(image_folder)
+    first = window.annotator.entry  # img1
+    key(window, Qt.Key.Key_D)
+    qtbot.waitUntil(lambda: window.annotator.entry.path.name == "img2.png", timeout=5000)
+    window.project.loader.loaded.emit(first)  # img1's load, asked for earlier, ends now
+    assert window.annotator.entry.path.name == "img2.png"

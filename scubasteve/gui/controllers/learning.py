@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Signal
 
 from scubasteve.core.cancel import Cancelled, CancelToken
 from scubasteve.core.progress import Progress
+from scubasteve.gui.controllers.document import DocumentController
 from scubasteve.gui.workers import Job, make_pool, submit_job
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class LearningController(QObject):
     progress = Signal(int, int)  # epochs done, epochs in the run
     running_changed = Signal(bool)
     message = Signal(str)
+    model_installed = Signal(str)  # the new model's name: the engines should use it from now on
     finished = Signal(object)  # the report
 
     def __init__(
@@ -68,6 +70,27 @@ class LearningController(QObject):
         self._job: Job | None = None
         self.epochs = epochs
         self.running = False
+        self._saving = False  # waiting for the folder's last changes to be written
+
+    def toggle(
+        self, folder: Path | None, documents: DocumentController, *, init: str | None, device: str
+    ) -> None:
+        """The action: learn from `folder` once its annotations are all written (the window does
+        not wait for that), or cancel the run in progress."""
+        if self.running:
+            self.cancel()
+        elif folder is None:
+            self.message.emit("Open a folder first.")
+        elif not self._saving:
+            self._saving = True
+
+            def saved() -> None:
+                self._saving = False
+                self.start(folder, init=init, device=device)
+
+            if documents.unsaved:
+                self.message.emit("DeepMask learning starts once the annotations are saved…")
+            documents.when_saved(saved)
 
     def start(
         self, folder: Path, *, init: str | None, device: str, name: str | None = None
@@ -112,6 +135,10 @@ class LearningController(QObject):
         self._set_running(False)
         self.message.emit(f"DeepMask learning: {report.verdict()}")
         log.info("learning from the project:\n%s", report.table())
+        if report.installed is not None:
+            # The ensemble still leaves the model out if it measured worse than the classic
+            # engine (the verdict says so).
+            self.model_installed.emit(report.name)
         self.finished.emit(report)
 
     def _failed(self, exc: BaseException) -> None:

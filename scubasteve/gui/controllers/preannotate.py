@@ -23,8 +23,12 @@ from PySide6.QtCore import QObject, Signal
 from scubasteve.core.cancel import Cancelled, CancelToken
 from scubasteve.core.commands import AddAnnotation, DeleteAnnotation
 from scubasteve.core.progress import Progress
+from scubasteve.core.settings import Settings
 from scubasteve.gui.controllers.document import DocState, DocumentController
 from scubasteve.gui.controllers.engine_host import is_weights_missing
+from scubasteve.gui.controllers.images import LoadedImage
+from scubasteve.gui.controllers.project import ProjectController
+from scubasteve.gui.image_list import NEEDS_USER, RowState
 from scubasteve.gui.workers import Job, make_pool, on_gui_thread, submit_job
 from scubasteve.inference.preannotation import (
     RUN_KEY,
@@ -41,6 +45,25 @@ log = logging.getLogger(__name__)
 
 #: Makes the segmenter (`InstanceSegmenter`, or a test's stand-in); called on a worker.
 SegmenterFactory = Callable[[], Any]
+
+#: The settings the segmenter is made from.
+SEGMENTER_SETTINGS = ("pixellib_model", "pixellib_speed", "pixellib_min_score", "device")
+
+
+def segmenter_factory(settings: Settings) -> SegmenterFactory:
+    """PixelLib's Mask R-CNN as the settings describe it (made on first use, on a worker)."""
+
+    def make() -> Any:
+        from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
+
+        return InstanceSegmenter(
+            settings.pixellib_model,
+            speed=settings.pixellib_speed,
+            min_score=settings.pixellib_min_score,
+            device="cpu" if settings.device == "cpu" else "auto",
+        )
+
+    return make
 
 
 def preannotate(
@@ -74,14 +97,15 @@ class PreannotateController(QObject):
         self,
         documents: DocumentController,
         json_path_for: Callable[[Path], Path],
-        segmenter_factory: SegmenterFactory,
+        settings: Settings,
+        factory: SegmenterFactory | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._pool = make_pool("long")
         self._documents = documents
         self._json_path_for = json_path_for
-        self._factory = segmenter_factory
+        self._factory = factory or segmenter_factory(settings)
         self._slot: list[Any] = []  # the segmenter, once made
         self._job: Job | None = None
         self._total = 0
@@ -91,6 +115,10 @@ class PreannotateController(QObject):
     def set_factory(self, factory: SegmenterFactory) -> None:
         """Use a new segmenter (settings changed); the old one is dropped after any running job."""
         self._factory, self._slot = factory, []
+
+    def apply_settings(self, new: Settings, old: Settings) -> None:
+        if any(getattr(new, k) != getattr(old, k) for k in SEGMENTER_SETTINGS):
+            self.set_factory(segmenter_factory(new))
 
     # -- running ------------------------------------------------------------------------------------
 
@@ -108,6 +136,22 @@ class PreannotateController(QObject):
             on_gui_thread(self._image_done), on_done=self._finished, on_error=self._failed,
             on_progress=self._progressed,
         )  # fmt: skip
+
+    def run_image(self, entry: LoadedImage | None) -> None:
+        """Pre-annotate the image shown."""
+        if entry is None:
+            self.message.emit("Open a folder first.")
+        else:
+            self.run([entry.path])
+
+    def run_folder(self, project: ProjectController, skip_done: bool) -> None:
+        """Pre-annotate the folder's images: those to do, or (`skip_done` off) every image that
+        can be read and written."""
+        if project.project is None:
+            self.message.emit("Open a folder first.")
+            return
+        rows = (RowState.TODO,) if skip_done else (RowState.TODO, *NEEDS_USER, RowState.DONE)
+        self.run(project.images_in(tuple(dict.fromkeys(rows))))
 
     def cancel(self) -> None:
         if self.running and self._job is not None:

@@ -11,17 +11,23 @@ cannot be read (read-only, not counted as done).
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from scubasteve.core.annotation import ImageDoc, ImageState
+from scubasteve.core.annotation import ImageDoc, ImageState, doc_state
 from scubasteve.core.project import Project
+from scubasteve.core.settings import Settings
+from scubasteve.gui.controllers.document import DocumentController
 from scubasteve.gui.controllers.images import ImageLoader, LoadedImage, file_states
 from scubasteve.gui.image_list import NEEDS_USER, ImageListModel, RowState
 from scubasteve.gui.workers import submit
+
+#: The folder's files read within this many seconds of opening it may still change the image
+#: shown first (to the first that needs the user); later the user may have started work.
+REOPEN_GRACE_S = 1.5
 
 
 @dataclass
@@ -62,6 +68,7 @@ class ProjectController(QObject):
     current_row_changed = Signal(int)
     message = Signal(str)
     exported = Signal(object)  # ExportSummary
+    times_read = Signal(object, object)  # the folder's LabelTiming total, per-label rows
     export_failed = Signal(str)
 
     def __init__(self, pool: QThreadPool, parent: QObject | None = None) -> None:
@@ -75,8 +82,17 @@ class ProjectController(QObject):
         self.row = -1
         self._marked: set[int] = set()  # rows whose state the window set since the scan
         self._wanted = -1  # the row whose image is being loaded to be shown
+        self._opened_at: int | None = None  # the row the folder opened on, until the user moves
+        self._opened_time = 0.0
         self._direction = 1
         self.output_folder = ""
+
+    @property
+    def annotation_folder(self) -> Path | None:
+        """Where the open folder's LabelMe files are (None when no folder is open)."""
+        if self.project is None:
+            return None
+        return self.project.annotation_dir or self.project.root
 
     def annotation_path(self, image: Path) -> Path:
         """Where `image`'s LabelMe file is (beside it, or in the output folder)."""
@@ -107,6 +123,9 @@ class ProjectController(QObject):
             return
         first = self.model.find(-1, 1, NEEDS_USER)
         self.go(first if first >= 0 else 0)
+        # Chosen from the scan; the files, read next, may show an earlier image that needs the
+        # user (in progress, to review): shown instead if they are read before work can start.
+        self._opened_at, self._opened_time = self._wanted, time.monotonic()
         project = result.project
         files = [
             (row, project.annotation_path(image))
@@ -133,10 +152,16 @@ class ProjectController(QObject):
             self.message.emit(
                 f"{problems} annotation file(s) cannot be read; those images are read-only."
             )
+        opened, self._opened_at = self._opened_at, None
+        first = self.model.find(-1, 1, NEEDS_USER)
+        quick = time.monotonic() - self._opened_time < REOPEN_GRACE_S
+        if opened is not None and quick and first >= 0 and first != opened:
+            self.go(first)
 
     # -- navigation ---------------------------------------------------------------------------------
 
     def go(self, row: int, direction: int = 1) -> None:
+        self._opened_at = None  # the user (or the opening) chose: no later jump
         if not 0 <= row < self.model.rowCount():
             return
         self._wanted, self._direction = row, direction
@@ -168,9 +193,11 @@ class ProjectController(QObject):
             self.go(row)
 
     def _on_loaded(self, entry: LoadedImage) -> None:
-        row = self.model.row_of(entry.path) if self._wanted < 0 else self._wanted
+        # Only the image wanted now is shown: a load asked for earlier that ends after the user
+        # has moved on (and the wanted image came from the cache) is not.
+        row = self._wanted if self._wanted >= 0 else self.row
         if row < 0 or self.model.path(row) != entry.path:
-            return  # an older request; the user has moved on
+            return
         self.row, self._wanted = row, -1
         if entry.problem:
             self.model.set_state(row, RowState.PROBLEM, entry.problem)
@@ -193,6 +220,32 @@ class ProjectController(QObject):
             if nxt >= 0:
                 self.go(nxt, self._direction)
 
+    def follow(self, documents: DocumentController) -> None:
+        """Keep each open document's row in step with it (every change, undo included)."""
+
+        def changed(key: str) -> None:
+            state = documents.get(key)
+            if state is not None and not state.problem:
+                self.show_state(state.doc)
+
+        def shown(entry: LoadedImage) -> None:  # its row as its file says (the scan saw only it)
+            state = documents.get(entry.key)  # an open document is newer than its file
+            if not entry.problem and (state is None or not state.problem):
+                self.show_state(state.doc if state is not None else entry.doc)
+
+        documents.changed.connect(changed)
+        self.image_shown.connect(shown)
+
+    def show_state(self, doc: ImageDoc) -> None:
+        """Show `doc`'s image in the list as `core.annotation.doc_state` says."""
+        self.mark(doc.path, RowState.of(doc_state(doc)))
+
+    def apply_settings(self, new: Settings, old: Settings) -> None:
+        """Another output folder: the open folder is listed again (its files are elsewhere)."""
+        self.output_folder = new.output_folder
+        if new.output_folder != old.output_folder and self.project is not None:
+            self.open_folder(self.project.root)
+
     def mark(self, path: Path, state: RowState, message: str = "") -> None:
         """Set the state of `path`'s row (not of an unreadable image or a read-only file)."""
         row = self.model.row_of(path)
@@ -211,13 +264,28 @@ class ProjectController(QObject):
         model = self.model
         return [model.path(r) for r in range(model.rowCount()) if model.state(r) in states]
 
-    def export_coco(
-        self, path: Path, open_docs: Mapping[str, ImageDoc], unreadable: Collection[str]
-    ) -> None:
-        """Write the folder's accepted annotations to a COCO file on a worker (`exported` when done)."""
+    def read_times(self) -> None:
+        """Per-label times from every annotation file of the folder, read on a worker."""
+        from scubasteve.gui.stats import recorded_times, timings_of
+
+        if self.project is None:
+            return
+        paths = [self.project.annotation_path(image) for image in self.project.images]
+        submit(
+            self._pool,
+            lambda: timings_of(recorded_times(p for p in paths if p.is_file())),
+            on_done=lambda r: self.times_read.emit(*r),
+            on_error=lambda exc: self.message.emit(f"Could not read the times: {exc}"),
+        )
+
+    def export_coco(self, path: Path, documents: DocumentController) -> None:
+        """Write the folder's accepted annotations to a COCO file on a worker (`exported` when
+        done); open documents as edited, those whose file cannot be read left out."""
         project = self.project
         if project is None:
             return
+        unreadable = documents.problems()
+        open_docs = {str(d.path): d for d in documents.all_docs() if str(d.path) not in unreadable}
         from scubasteve.io.project_export import export_project_coco
 
         self.message.emit("Exporting COCO…")

@@ -18,11 +18,12 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThreadPool, Signal
 
 from scubasteve.core.annotation import Annotation, MaskPatch
 from scubasteve.core.cancel import CancelToken
 from scubasteve.core.geometry import Box, Polygon
+from scubasteve.core.settings import Settings
 from scubasteve.gui.controllers.engine_host import EngineHost, ProposalRequest
 from scubasteve.gui.controllers.proposal_order import RERANK_GRACE_S, find, settle
 from scubasteve.gui.render import ProposalSet, ProposalView
@@ -95,6 +96,23 @@ class ProposalController(QObject):
         engine.proposals_ready.connect(self._on_ready)
         engine.proposal_partial.connect(self._on_partial)
         engine.proposals_failed.connect(self._on_failed)
+
+    def apply_settings(self, new: Settings, old: Settings) -> None:
+        """Proposals per box, and how accepted masks become outlines."""
+        self.k = new.proposals
+        self.tolerance, self.min_island = new.polygon_tolerance, new.min_island_area
+
+    def outline(self, patch: MaskPatch) -> list[Polygon]:
+        """A mask's outline as the settings say (tolerance, specks dropped); any thread."""
+        return patch.to_polygons(self.tolerance, self.min_island)
+
+    def finish_accepts(self, seconds: float) -> bool:
+        """Wait (running the event loop) until accepted masks still being outlined have become
+        annotations, at most `seconds`; on close, so that nothing accepted is lost."""
+        deadline = time.monotonic() + seconds
+        while self.pending_accepts and time.monotonic() < deadline:
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        return not self.pending_accepts
 
     # -- inputs -------------------------------------------------------------------------------------
 
@@ -356,7 +374,7 @@ class ProposalController(QObject):
         self.discard()  # the window moves on at once; the outline is traced meanwhile
 
         def trace() -> tuple[Polygon, ...]:
-            return tuple(proposal.patch.to_polygons(tolerance, min_island))
+            return tuple(proposal.patch.to_polygons(tolerance, min_island))  # as at the accept
 
         def done(polygons: tuple[Polygon, ...]) -> None:
             self.pending_accepts -= 1

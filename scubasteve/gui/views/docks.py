@@ -57,13 +57,15 @@ class ImageListPanel(QWidget):
         self.filter.currentIndexChanged.connect(self._filter_chosen)
         self.summary = QLabel("No folder open")
         self.summary.setWordWrap(True)  # "3 of 10 done, 1 unreadable image, ..." needs two lines
+        # Two lines always: the list below must not jump when a count makes it wrap.
+        self.summary.setFixedHeight(2 * self.summary.fontMetrics().lineSpacing() + 4)
         todo = QPushButton("Next to do")
         todo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         todo.clicked.connect(self.next_todo)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(self.summary)
         layout.addWidget(self.filter)
+        layout.addWidget(self.summary)
         layout.addWidget(self.view)
         layout.addWidget(todo)
         self._current = -1
