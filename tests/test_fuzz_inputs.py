@@ -12,6 +12,7 @@ SCUBASTEVE_FUZZ_LONG=1 is set (`SCUBASTEVE_FUZZ_LONG=1 pytest tests/test_fuzz_in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -276,3 +277,67 @@ test_results_reader_fuzz, test_results_reader_fuzz_long = _both(results, check_r
 test_polygons_to_mask_fuzz, test_polygons_to_mask_fuzz_long = _both(sizes, check_polygons_to_mask)
 test_clip_ring_fuzz, test_clip_ring_fuzz_long = _both(finite_ring, check_clip)
 test_mask_round_trip_fuzz, test_mask_round_trip_fuzz_long = _both(masks, check_mask_round_trip)
+
+
+# --- names (issue 21): every path-like and name-like string a file or the command line holds ------
+
+special_names = st.sampled_from(
+    [
+        "", ".", "..", "/", "\\", "a/../b.png", "C:\\x\\y.png", "/abs/x.png", "~/x.png", "CON",
+        "aux.png", "x" * 255, "x" * 256, "é" * 130, "a\0b", "a\ud800", "\udfff", "caf\udce9.png",
+        " x ", "x.", "\u202eexe.png", "a\nb", "a\tb", "*?<>|", "${HOME}", "x.json", "x.png.json",
+        "dog\u200b", "cafe\u0301", "1" * 5000, "\ufeffa",
+    ]
+)  # fmt: skip
+name = st.one_of(
+    special_names,
+    st.text(st.characters(exclude_categories=()), max_size=12),  # surrogates and controls too
+    st.lists(special_names, min_size=2, max_size=3).map("/".join),
+)
+
+
+def check_names(names: tuple[str, str, str]) -> None:
+    """Names as labels, image paths, COCO file names and categories, and output paths: a result,
+    the project's own errors, or exit status 0/1/2 from the CLI, never anything else."""
+    from scubasteve.cli import main
+    from scubasteve.io.dataset import coco_to_labelme, labelme_to_coco
+
+    label, path_name, out_name = names
+    with _folder() as tmp:
+        root = Path(tmp)
+        shape = {"label": label, "points": [[1, 1], [9, 1], [9, 9]], "shape_type": "polygon"}
+        doc = {"shapes": [shape], "imagePath": path_name, "imageData": None, "flags": {label: True}}
+        labelme = root / "img.json"
+        labelme.write_text(json.dumps({**doc, "imageHeight": H, "imageWidth": W, label: path_name}))
+        try:
+            read = read_labelme(labelme, [])
+        except InputError:
+            read = None
+        if read is not None:
+            write_labelme(read, labelme)
+            read_labelme(labelme, [])
+            with contextlib.suppress(InputError):
+                write_labelme(read, root / f"{out_name}.json")
+        validate_labelme_folder(root)
+        for target in (root / "out.json", root / f"{out_name}.json"):
+            with contextlib.suppress(InputError):
+                labelme_to_coco(root, target, overwrite=True)
+        imgs = [{"id": 1, "file_name": path_name, "width": W, "height": H}]
+        ann = {"id": 1, "image_id": 1, "category_id": 1, "segmentation": [[1, 1, 9, 1, 9, 9]]}
+        coco = {"images": imgs, "annotations": [ann], "categories": [{"id": 1, "name": label}]}
+        coco_path = root / "c.json"
+        coco_path.write_text(json.dumps(coco))
+        read_coco(coco_path, root, [])
+        validate_coco(coco_path, root)
+        for folder in (root / "labelme", root / out_name):
+            with contextlib.suppress(InputError):
+                coco_to_labelme(coco_path, folder, overwrite=True)
+        for args in (["validate", path_name], ["convert", str(coco_path), str(root / out_name)]):
+            try:
+                code = main(args)
+            except SystemExit as exc:  # argparse's usage error: a name that looks like an option
+                code = exc.code
+            assert code in (0, 1, 2), args
+
+
+test_names_fuzz, test_names_fuzz_long = _both(st.tuples(name, name, name), check_names)

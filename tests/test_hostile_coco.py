@@ -185,3 +185,28 @@ def test_image_outside_the_folder_is_exported_with_a_warning_and_a_name_that_exi
     name = json.loads((tmp_path / "out.json").read_text())["images"][0]["file_name"]
     assert (folder / name).is_file()  # was "img.png", which is not in the folder
     assert any("outside" in p.message and p.severity == "warning" for p in report.problems)
+
+
+# --- issue 21 -----------------------------------------------------------------------------------
+
+
+def test_convert_summary_counts_what_was_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(images.encode_png(np.zeros((H, W, 3), np.uint8)))
+    shapes = [
+        {"label": "a", "points": [[1, 1], [8, 1], [8, 8]], "shape_type": "polygon"},
+        {"label": "a", "points": [[1, 1], [8, 8]], "shape_type": "line"},  # no area
+        {"label": "a", "points": [[-9, -9], [-5, -9], [-5, -5]], "shape_type": "polygon"},
+    ]
+    data = {"shapes": shapes, "imagePath": "a.png", "imageData": None}
+    (folder / "a.json").write_text(json.dumps({**data, "imageHeight": H, "imageWidth": W}))
+    out = tmp_path / "out.json"
+    assert main(["convert", str(folder), str(out)]) == 0
+    written = json.loads(out.read_text())
+    assert len(written["annotations"]) == 1
+    text = capsys.readouterr()
+    assert "1 images, 1 annotations" in text.out  # was "3 annotations"
+    assert "not exported" in text.err

@@ -170,3 +170,41 @@ def test_mask_shape_far_larger_than_the_image_is_refused_before_decoding(tmp_pat
     mask = {**_shape([[0, 0], [9, 10]], "mask"), "mask": base64.b64encode(png).decode()}
     count, problems = _read(_file(tmp_path, "a", [GOOD, mask]))
     assert count == 1 and "larger than three times" in str(problems)
+
+
+# --- issue 21 -----------------------------------------------------------------------------------
+
+
+def _embedded(rgb: np.ndarray, fmt: str = "PNG") -> str:
+    import base64
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format=fmt, quality=95)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_image_data_of_another_size_than_the_image_file_is_refused(tmp_path: Path) -> None:
+    path = _file(tmp_path, "a", [GOOD], imageData=_embedded(np.zeros((10, 20, 3), np.uint8)))
+    with pytest.raises(InputError, match=r"imageData is a 20x10 image.*a\.png.*40x30"):
+        read_labelme(path, [])
+    _file(tmp_path, "b", [GOOD])
+    report = validate_labelme_folder(tmp_path)
+    assert [p.path.name for p in report.errors] == ["a.json"] and report.annotations == 1
+
+
+def test_image_data_that_is_another_picture_fails_validate(tmp_path: Path) -> None:
+    other = np.random.default_rng(0).integers(0, 255, (H, W, 3), dtype=np.uint8)
+    _file(tmp_path, "a", [GOOD], imageData=_embedded(other))
+    report = validate_labelme_folder(tmp_path)
+    assert len(report.errors) == 1 and "different picture" in report.errors[0].message
+
+
+def test_image_data_that_is_the_image_passes_even_re_encoded(tmp_path: Path) -> None:
+    y, x = np.mgrid[0:H, 0:W]
+    photo = np.dstack([x * 6, y * 8, (x + y) * 3]).astype(np.uint8)  # gradients and edges
+    photo[5:20, 10:25] = (250, 30, 40)
+    for stem, fmt in (("a", "PNG"), ("b", "JPEG")):
+        _file(tmp_path, stem, [GOOD], imageData=_embedded(photo, fmt))
+        (tmp_path / f"{stem}.png").write_bytes(images.encode_png(photo))
+    assert not validate_labelme_folder(tmp_path).problems

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -152,7 +153,8 @@ def test_import_of_a_missing_file_names_it(registry: object, tmp_path: Path) -> 
 
 def test_import_under_a_new_name_needs_a_kind(registry: object, tmp_path: Path) -> None:
     src = tmp_path / "from-laptop.pt"
-    src.write_bytes(b"PK\x03\x04 trained elsewhere")
+    with zipfile.ZipFile(src, "w") as archive:  # the layout torch.save writes
+        archive.writestr("from-laptop/data.pkl", b"\x80\x02}q\x00.")
     with pytest.raises(InputError, match="--kind"):
         weights.import_file("laptop-deepmask", src)
     path = weights.import_file("laptop-deepmask", src, kind="deepmask")

@@ -301,7 +301,9 @@ def run(args: argparse.Namespace) -> int:
         for keep in args.keep or list(KEEP_MODES):
 
             def make(name: str = name) -> MaskProposer:
-                return create_proposer(name, device=args.device, weights=args.weights)
+                return create_proposer(
+                    name, device=args.device, weights=args.weights, input_size=args.input_size
+                )
 
             def progress(done: int, total: int, label: str = f"{name}/{keep}") -> None:
                 if done % 25 == 0 or done == total:

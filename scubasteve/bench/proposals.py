@@ -233,7 +233,9 @@ def run(args: argparse.Namespace) -> int:
     engines = args.engine or ["classic"]
     reports = []
     for name in engines:
-        proposer = create_proposer(name, device=args.device, weights=args.weights)
+        proposer = create_proposer(
+            name, device=args.device, weights=args.weights, input_size=args.input_size
+        )
         note = getattr(proposer, "note", "")
         print(
             f"{name}: {total} objects in {len(images)} images" + (f" ({note})" if note else ""),
@@ -274,6 +276,9 @@ def load_samples(args: argparse.Namespace) -> list[SampleImage]:
     from scubasteve.bench.samples import every_nth
 
     images = _read_samples(args)
+    half = getattr(args, "half", None)
+    if half is not None:
+        images = images[0 if half == "even" else 1 :: 2]
     every = getattr(args, "every", 1) or 1
     return every_nth(images, every, getattr(args, "offset", 0)) if every > 1 else images
 

@@ -8,10 +8,12 @@ Only argparse and the subcommand modules load here, so `scubasteve --help` stays
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +21,21 @@ from scubasteve import __version__
 
 #: Subcommand modules under scubasteve.cli; each defines `register(subparsers)`.
 COMMAND_MODULES = ("convert", "validate", "bench", "models", "train", "annotate", "eval")
+
+#: Exit statuses, so that scripts can tell "some items failed" from a crash (README, --help).
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1  # each failed item was named on stderr; the rest was done
+EXIT_INPUT_ERROR = 2  # the command could not run: a bad argument or input file (argparse too)
+EXIT_INTERNAL_ERROR = 70  # an unexpected error: a bug in Scuba Steve (sysexits' EX_SOFTWARE)
+EXIT_INTERRUPTED = 130  # Ctrl+C
+
+EXIT_STATUS_HELP = """exit status:
+  0    everything was done
+  1    some items (files, images, shapes, objects) failed; each is named on stderr,
+       the rest was done
+  2    the command could not run: a bad argument or input file (the message names it)
+  70   an unexpected error, a bug in Scuba Steve: the message names it (-v shows where)
+  130  interrupted (Ctrl+C)"""
 
 log = logging.getLogger("scubasteve")
 
@@ -30,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Scuba Steve annotates objects with masks: drag a box, pick one of ten proposals. "
             "Without a subcommand it opens the desktop window."
         ),
+        epilog=EXIT_STATUS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"scubasteve {__version__}")
     parser.add_argument("--open", metavar="FOLDER", type=Path, help="open this image folder")
@@ -57,7 +76,32 @@ def _normalise_argv(argv: list[str]) -> list[str]:
     return argv
 
 
+def _check_paths(args: argparse.Namespace) -> None:
+    """Every path given on the command line, checked before any command uses it: a name no file
+    system holds (too long, a NUL, not valid Unicode) is an `InputError` naming it."""
+    from scubasteve.core.errors import InputError
+    from scubasteve.core.files import name_problem
+
+    for option, value in vars(args).items():
+        for path in value if isinstance(value, list) else [value]:
+            if isinstance(path, Path):
+                problem = name_problem(path)
+                if problem:
+                    raise InputError(f"{option.replace('_', '-')}: {problem}", path)
+
+
+def _tolerant_output() -> None:
+    # A path from the command line or the disk may hold bytes that are not UTF-8 (Python keeps
+    # them as surrogates); printing one must not crash the command after its work is done.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(Exception):
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_output()
     args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(args_list)
@@ -75,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from scubasteve.core.errors import ScubaSteveError
 
     try:
+        _check_paths(args)
         if args.check_display:
             from scubasteve.gui.app import check_display
 
@@ -90,7 +135,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except ScubaSteveError as exc:
         print(f"scubasteve: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT_ERROR
     except KeyboardInterrupt:
         print("scubasteve: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except MemoryError:
+        print("scubasteve: error: out of memory", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+    except Exception as exc:  # the last line of defence: a message and a distinct status
+        if args.verbose:
+            traceback.print_exc()
+        where = "" if args.verbose else " (run again with -v to see where)"
+        print(
+            f"scubasteve: internal error: {type(exc).__name__}: {exc}\n"
+            f"This is a bug in Scuba Steve, not a problem with your data{where}; please report "
+            "it with the command that caused it.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR

@@ -7,7 +7,13 @@ module when the command runs, so `scubasteve --help` loads none of them.
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scubasteve.core.errors import Problem
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -193,8 +199,8 @@ def _sample_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--engine",
         action="append",
-        help="engine to run (classic, deepmask, sam2, ensemble, box, grabcut); repeat for several "
-        "(default: classic)",
+        help="engine to run (ensemble, classic, isnet, deepmask, sam2, box, grabcut); repeat for "
+        "several (default: classic)",
     )
     p.add_argument("--box-grow", type=float, default=0.05, help="grow GT boxes by this per side")
     p.add_argument("--limit", type=int, default=None, help="at most this many instances")
@@ -207,6 +213,13 @@ def _sample_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--offset", type=int, default=0, help="first object of --every")
     p.add_argument(
+        "--half",
+        choices=("even", "odd"),
+        default=None,
+        help="only the images at even (0, 2, ...) or odd positions of the file: the split the "
+        "learned engine's ranking and fine-tuning use (fitted on even, reported on odd)",
+    )
+    p.add_argument(
         "--max-side", type=int, default=1024, help="downscale longer image sides to this"
     )
     p.add_argument(
@@ -217,24 +230,47 @@ def _sample_options(p: argparse.ArgumentParser) -> None:
         "--weights",
         type=str,
         default=None,
-        help="DeepMask (or for sam2: SAM 2) weights: a name or a file",
+        help="the learned engine's weights: a name or a file (for ensemble, its kind chooses the "
+        "learned engine)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--input-size", type=int, default=None, help="IS-Net's network input side (px)")
 
 
 # --- handlers: each imports its benchmark when the command runs ---------------------------------
 
 
+def _reporting_sample_problems(run: Callable[[argparse.Namespace], int], args) -> int:  # type: ignore[no-untyped-def]
+    """Run a benchmark, printing each problem its samples' readers find as it is found; an error
+    among them (an object or image left out) makes the exit status 1, as in `validate`."""
+    from scubasteve.bench.samples import problems_reported_to
+
+    errors = 0
+
+    def show(problem: Problem) -> None:
+        nonlocal errors
+        print(problem, file=sys.stderr)
+        errors += problem.severity == "error"
+
+    with problems_reported_to(show):
+        code = run(args)
+    if errors:
+        print(
+            f"{errors} error(s) in the data: the entries named above were left out", file=sys.stderr
+        )
+    return code or (1 if errors else 0)
+
+
 def bench_proposals(args: argparse.Namespace) -> int:
     from scubasteve.bench import proposals
 
-    return proposals.run(args)
+    return _reporting_sample_problems(proposals.run, args)
 
 
 def bench_clicks(args: argparse.Namespace) -> int:
     from scubasteve.bench import clicks
 
-    return clicks.run(args)
+    return _reporting_sample_problems(clicks.run, args)
 
 
 def bench_annotator(args: argparse.Namespace) -> int:
@@ -252,7 +288,7 @@ def bench_carry(args: argparse.Namespace) -> int:
 def bench_deepmask_precision(args: argparse.Namespace) -> int:
     from scubasteve.bench import deepmask_precision
 
-    return deepmask_precision.run(args)
+    return _reporting_sample_problems(deepmask_precision.run, args)
 
 
 def bench_deepmask_whole_image(args: argparse.Namespace) -> int:

@@ -116,7 +116,7 @@ def _results_as_docs(
     from scubasteve.io.coco_checks import segmentation_mask
 
     problems = problems if problems is not None else []
-    names = {cid: name for name, cid in dataset.category_ids.items()}
+    names = dataset.category_names
     docs = {
         image_id: ImageDoc(path=doc.path, width=doc.width, height=doc.height)
         for image_id, doc in zip(dataset.image_ids, dataset.docs, strict=True)

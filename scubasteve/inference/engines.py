@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from scubasteve.core.errors import InputError
 from scubasteve.inference.base import MaskProposer
@@ -42,13 +43,24 @@ class EngineStatus:
 
 
 @dataclass(frozen=True)
+class EngineOptions:
+    """How to build an engine: `device` (auto, cpu, cuda, mps) and `weights` (a model name or
+    file) concern the learned engines; `input_size` is IS-Net's network input side in pixels
+    (None: its default)."""
+
+    device: str = "auto"
+    weights: Weights = None
+    input_size: int | None = None
+
+
+@dataclass(frozen=True)
 class EngineSpec:
-    """One engine: `build(weights, device)` makes it; `problem(weights)` says cheaply why it
-    cannot run ("" when it can); `summary` says what it is, for lists and help texts."""
+    """One engine: `build(options)` makes it; `problem(weights)` says cheaply why it cannot run
+    ("" when it can); `summary` says what it is, for lists and help texts."""
 
     name: str
     summary: str
-    build: Callable[[Weights, str], MaskProposer]
+    build: Callable[[EngineOptions], MaskProposer]
     problem: Callable[[Weights], str]
 
 
@@ -150,7 +162,7 @@ def _deepmask_record(weights: Weights) -> tuple[dict[str, float] | None, str]:
 # -- builders ---------------------------------------------------------------------------------
 
 
-def _classic(weights: Weights, device: str) -> MaskProposer:
+def _classic(options: EngineOptions) -> MaskProposer:
     from scubasteve.inference.classic import ClassicProposer
 
     return ClassicProposer()
@@ -159,38 +171,46 @@ def _classic(weights: Weights, device: str) -> MaskProposer:
 def _with_fallback(engine: MaskProposer) -> MaskProposer:
     from scubasteve.inference.fallback import ClassicFallback
 
-    return ClassicFallback(engine, _classic(None, "cpu"))
+    return ClassicFallback(engine, _classic(EngineOptions()))
 
 
-def _isnet(weights: Weights, device: str) -> MaskProposer:
+def _isnet_options(options: EngineOptions) -> Any:
+    from scubasteve.inference.isnet.proposer import IsnetOptions
+
+    if options.input_size is None:
+        return IsnetOptions()
+    return IsnetOptions(input_size=options.input_size)
+
+
+def _isnet(options: EngineOptions) -> MaskProposer:
     from scubasteve.inference.isnet import load_proposer
 
-    return _with_fallback(load_proposer(weights, device))
+    return _with_fallback(load_proposer(options.weights, options.device, _isnet_options(options)))
 
 
-def _deepmask(weights: Weights, device: str) -> MaskProposer:
+def _deepmask(options: EngineOptions) -> MaskProposer:
     try:
         from scubasteve.inference.deepmask import load_proposer
     except ImportError as exc:
         raise InputError(
             f"the DeepMask engine is not available in this installation ({exc})"
         ) from exc
-    return _with_fallback(load_proposer(weights, device))
+    return _with_fallback(load_proposer(options.weights, options.device))
 
 
-def _sam2(weights: Weights, device: str) -> MaskProposer:
+def _sam2(options: EngineOptions) -> MaskProposer:
     from scubasteve.inference.sam2 import load_proposer
 
-    return _with_fallback(load_proposer(weights, device))
+    return _with_fallback(load_proposer(options.weights, options.device))
 
 
-def _box(weights: Weights, device: str) -> MaskProposer:
+def _box(options: EngineOptions) -> MaskProposer:
     from scubasteve.inference.baselines import BoxProposer
 
     return BoxProposer()
 
 
-def _grabcut(weights: Weights, device: str) -> MaskProposer:
+def _grabcut(options: EngineOptions) -> MaskProposer:
     from scubasteve.inference.baselines import GrabCutProposer
 
     return GrabCutProposer()
@@ -264,11 +284,12 @@ def ensemble_plan(weights: Weights = None) -> EnsemblePlan:
     return EnsemblePlan("", "the classic engine serves alone (" + missing[0] + ")")
 
 
-def _ensemble(weights: Weights, device: str) -> MaskProposer:
+def _ensemble(options: EngineOptions) -> MaskProposer:
     from scubasteve.inference.classic import ClassicProposer
     from scubasteve.inference.fallback import ClassicFallback
     from scubasteve.inference.fusion import RankFusion
 
+    weights, device = options.weights, options.device
     plan = ensemble_plan(weights)
     classic = ClassicProposer()
     try:
@@ -281,7 +302,8 @@ def _ensemble(weights: Weights, device: str) -> MaskProposer:
             from scubasteve.inference.isnet import load_proposer as load_isnet
             from scubasteve.inference.isnet.with_classic import IsnetWithClassic
 
-            engine = IsnetWithClassic(load_isnet(weights, device), classic)
+            network = load_isnet(weights, device, _isnet_options(options))
+            engine = IsnetWithClassic(network, classic)
         elif plan.learned == "deepmask":
             from scubasteve.inference.deepmask import load_proposer as load_deepmask
 
@@ -326,9 +348,16 @@ ENGINES: dict[str, EngineSpec] = {
 ENGINE_NAMES = tuple(ENGINES)
 
 
-def create_proposer(name: str, *, device: str = "auto", weights: Weights = None) -> MaskProposer:
+def create_proposer(
+    name: str,
+    *,
+    device: str = "auto",
+    weights: Weights = None,
+    input_size: int | None = None,
+) -> MaskProposer:
     """A ready engine. `weights` (a model name or a file) names the model of a learned engine; for
-    ``ensemble`` it chooses the learned engine by its kind. `device` concerns the learned engines.
+    ``ensemble`` it chooses the learned engine by its kind. `device` concerns the learned engines,
+    `input_size` IS-Net's network input (see `EngineOptions`).
 
     Raises InputError for an unknown name, and for a learned engine alone when its weights are
     missing (the message says how to get them). ``ensemble`` never fails for want of weights: it
@@ -337,7 +366,7 @@ def create_proposer(name: str, *, device: str = "auto", weights: Weights = None)
     spec = ENGINES.get((name or "").strip().lower())
     if spec is None:
         raise InputError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")
-    return spec.build(weights, device)
+    return spec.build(EngineOptions(device, weights, input_size))
 
 
 def engine_status(weights: Weights = None) -> list[EngineStatus]:

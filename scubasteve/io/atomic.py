@@ -9,19 +9,30 @@ from __future__ import annotations
 
 from scubasteve.core.atomic import (
     STALE_TEMPORARY_SECONDS,
+    AlreadyExists,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
     clean_stale_temporaries,
 )
-from scubasteve.io.json_files import json_safe, read_json
+from scubasteve.io.json_files import (
+    MAX_JSON_BYTES,
+    MAX_JSON_DEPTH,
+    json_depth,
+    json_safe,
+    read_json,
+)
 
 __all__ = [
+    "MAX_JSON_BYTES",
+    "MAX_JSON_DEPTH",
     "STALE_TEMPORARY_SECONDS",
+    "AlreadyExists",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
     "clean_stale_temporaries",
+    "json_depth",
     "json_safe",
     "read_json",
 ]

@@ -25,6 +25,7 @@ from scubasteve.core.clipping import (
     raster_rings,
 )
 from scubasteve.core.errors import InputError, Problem
+from scubasteve.core.files import text_problem
 from scubasteve.core.geometry import Box, Polygon
 from scubasteve.io import images
 from scubasteve.io.coco_checks import (
@@ -38,13 +39,15 @@ from scubasteve.io.coco_checks import (
     safe_relative_name,
 )
 from scubasteve.io.json_files import object_at, read_json
+from scubasteve.io.labelme_shapes import ShapeError, read_label
 
 
 @dataclass
 class CocoDataset:
     """A COCO file read into documents.
 
-    `categories`: names in category-id order; `category_ids`: name -> id as in the file;
+    `categories`: names in category-id order; `category_ids`: name -> id as in the file (the
+    first id of a name that several ids share); `category_names`: every id -> its name;
     `image_ids`: the COCO image id of each doc; `annotation_ids`: per doc, the COCO id of each
     annotation (in the doc's order).
     """
@@ -56,6 +59,7 @@ class CocoDataset:
     annotation_ids: list[list[int]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
     file_names: list[str] = field(default_factory=list)  # each doc's `file_name` as in the file
+    category_names: dict[int, str] = field(default_factory=dict)
 
 
 # --- RLE helpers --------------------------------------------------------------------------------------
@@ -82,7 +86,9 @@ def _default_images_dir(json_path: Path) -> Path:
     return candidate if candidate.is_dir() else json_path.parent
 
 
-def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: int) -> Annotation:
+def _parse_annotation(
+    raw: Mapping[str, Any], label: str, height: int, width: int, rle_outlines: bool = True
+) -> Annotation:
     seg = raw.get("segmentation")
     meta = object_at(raw, "scubasteve")
     extra: dict[str, Any] = {}
@@ -106,7 +112,8 @@ def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: in
         if patch.area == 0:
             raise ValueError("RLE mask is empty")
         extra["rle"] = True
-        return Annotation(polygons=tuple(patch.to_polygons()), mask=patch, **common)
+        outline = tuple(patch.to_polygons()) if rle_outlines else ()
+        return Annotation(polygons=outline, mask=patch, **common)
     bbox = raw.get("bbox")
     if isinstance(bbox, list) and len(bbox) == 4:
         if not all(is_number(v) and math.isfinite(v) for v in bbox):
@@ -128,11 +135,62 @@ def _parse_annotation(raw: Mapping[str, Any], label: str, height: int, width: in
     raise ValueError("annotation has neither a segmentation nor a bbox")
 
 
+def _read_categories(raw_cats: list[Any], path: Path, problems: list[Problem]) -> dict[int, str]:
+    """Category id -> label. Names are normalised (`read_label`); ids that share a name are one
+    label (a warning), so that annotations and predictions of either id are read alike."""
+    cat_names: dict[int, str] = {}
+    first_id: dict[str, int] = {}
+    for i, cat in enumerate(raw_cats):
+        where = f"categories[{i}]"
+        cid = int_id(cat.get("id")) if isinstance(cat, Mapping) else None
+        try:
+            if cid is None:
+                raise ShapeError("no integer 'id'")
+            name = read_label(cat.get("name"), problems, path, where)
+        except ShapeError as exc:
+            problems.append(
+                Problem(f"category needs an integer 'id' and a 'name' ({exc})", path, where)
+            )
+            continue
+        if cid in cat_names:
+            problems.append(
+                Problem(
+                    f"category id {cid} is used twice ({cat_names[cid]!r} and {name!r}); "
+                    f"this entry is ignored, annotations with id {cid} are {cat_names[cid]!r}",
+                    path,
+                    where,
+                )
+            )
+            continue
+        if name in first_id:
+            problems.append(
+                Problem(
+                    f"category name {name!r} is used by ids {first_id[name]} and {cid}; "
+                    f"annotations of both are read as the one label {name!r}",
+                    path,
+                    where,
+                    "warning",
+                )
+            )
+        first_id.setdefault(name, cid)
+        cat_names[cid] = name
+    return cat_names
+
+
 def read_coco(
-    path: Path | str, images_dir: Path | str | None = None, problems: list[Problem] | None = None
+    path: Path | str,
+    images_dir: Path | str | None = None,
+    problems: list[Problem] | None = None,
+    *,
+    rle_outlines: bool = True,
 ) -> CocoDataset:
     """Read a COCO instances file. Bad entries are reported in `problems` and skipped;
-    a file that is not a COCO instances object raises `InputError`."""
+    a file that is not a COCO instances object raises `InputError`.
+
+    `rle_outlines=False` leaves the `polygons` of RLE annotations empty (their exact `mask` is
+    kept): tracing large masks is most of the reading time, and readers that need only the pixels
+    (the benchmarks) skip it.
+    """
     path = Path(path)
     problems = problems if problems is not None else []
     data = read_json(path)
@@ -150,25 +208,7 @@ def read_coco(
         problems.append(Problem("'info' is not an object; ignored", path, "info", "warning"))
         info = {}
 
-    cat_names: dict[int, str] = {}
-    for i, cat in enumerate(raw_cats):
-        where = f"categories[{i}]"
-        cid = int_id(cat.get("id")) if isinstance(cat, Mapping) else None
-        name = cat.get("name") if isinstance(cat, Mapping) else None
-        if cid is None or not isinstance(name, str) or not name.strip():
-            problems.append(Problem("category needs an integer 'id' and a 'name'", path, where))
-            continue
-        if cid in cat_names:
-            problems.append(
-                Problem(
-                    f"category id {cid} is used twice ({cat_names[cid]!r} and {name!r}); "
-                    f"this entry is ignored, annotations with id {cid} are {cat_names[cid]!r}",
-                    path,
-                    where,
-                )
-            )
-            continue
-        cat_names[cid] = name
+    cat_names = _read_categories(raw_cats, path, problems)
 
     docs: list[ImageDoc] = []
     image_ids: list[int] = []
@@ -243,7 +283,7 @@ def read_coco(
             continue
         doc = docs[doc_index]
         try:
-            ann = _parse_annotation(raw, label, doc.height, doc.width)
+            ann = _parse_annotation(raw, label, doc.height, doc.width, rle_outlines)
         except (ValueError, TypeError, KeyError, OverflowError) as exc:
             problems.append(Problem(str(exc), path, where))
             continue
@@ -257,11 +297,15 @@ def read_coco(
         doc.annotations.append(ann)
         ann_ids[doc_index].append(ann_id or 0)
 
-    ordered = [cat_names[k] for k in sorted(cat_names)]
+    ordered = list(dict.fromkeys(cat_names[k] for k in sorted(cat_names)))
+    first_ids: dict[str, int] = {}
+    for cid, name in cat_names.items():
+        first_ids.setdefault(name, cid)
     return CocoDataset(
         docs=docs,
         categories=ordered,
-        category_ids={name: cid for cid, name in cat_names.items()},
+        category_ids=first_ids,
+        category_names=dict(cat_names),
         image_ids=image_ids,
         annotation_ids=ann_ids,
         info=dict(info),
@@ -300,23 +344,34 @@ def coco_dict(
 
     `categories` fixes the category order (ids from 1); labels not in it are appended in order of
     appearance. `root` makes `file_name` relative to it. `rle` writes every mask as RLE. Annotations
-    without area (lines, points) are skipped and reported in `problems`.
+    without area (lines, points) are skipped and reported in `problems`, and so are images whose
+    file name is not valid Unicode (a byte that is not UTF-8; an error).
     """
     problems = problems if problems is not None else []
+    kept: list[tuple[int, ImageDoc, str]] = []
+    for d, doc in enumerate(docs):
+        file_name = _file_name(doc.path, root, problems)
+        problem = text_problem(file_name)
+        if problem:  # the COCO file must be UTF-8 that any reader takes
+            problems.append(
+                Problem(f"the image is left out: its name cannot be written: {problem}", doc.path)
+            )
+            continue
+        kept.append((d, doc, file_name))
     names = list(dict.fromkeys(categories or []))
-    for doc in docs:
+    for _, doc, _ in kept:
         for ann in doc.annotations:
             if ann.has_area and ann.label not in names:
                 names.append(ann.label)
     cat_id = {name: i + 1 for i, name in enumerate(names)}
     out_images: list[dict[str, Any]] = []
     out_anns: list[dict[str, Any]] = []
-    for d, doc in enumerate(docs):
+    for d, doc, file_name in kept:
         image_id = int(image_ids[d]) if image_ids is not None else d + 1
         out_images.append(
             {
                 "id": image_id,
-                "file_name": _file_name(doc.path, root, problems),
+                "file_name": file_name,
                 "width": int(doc.width),
                 "height": int(doc.height),
             }
@@ -394,10 +449,13 @@ def write_coco(
     root: Path | None = None,
     rle: bool = False,
     problems: list[Problem] | None = None,
+    *,
+    replace: bool = True,
 ) -> dict[str, Any]:
-    """Write a COCO instances file atomically; returns the written dict."""
+    """Write a COCO instances file atomically; returns the written dict. `replace=False` never
+    replaces an existing file (`AlreadyExists`), even one that appeared while this one was made."""
     data = coco_dict(docs, categories=categories, root=root, rle=rle, problems=problems)
-    atomic_write_json(Path(path), data, indent=None)
+    atomic_write_json(Path(path), data, indent=None, replace=replace)
     return data
 
 

@@ -21,6 +21,7 @@ from scubasteve.core.clipping import (
     extent_problem,
     raster_rings,
 )
+from scubasteve.core.files import name_problem, text_problem
 from scubasteve.core.geometry import Polygon, polygons_to_mask
 
 RLE = dict[str, Any]
@@ -166,9 +167,13 @@ def image_size(img: Mapping[str, Any]) -> tuple[int, int]:
 
 def safe_relative_name(file_name: Any) -> PurePosixPath:
     """`file_name` as a relative path inside the image folder: `ValueError` when there is no name
-    (null, empty, "." or ".."); leading "/", drive letters and ".." parts are dropped."""
+    (null, empty, "." or "..") or none a file system holds (`text_problem`, `name_problem`);
+    leading "/", drive letters and ".." parts are dropped."""
     if not isinstance(file_name, str) or not file_name.strip():
         raise ValueError(f"'file_name' must be a non-empty string, got {file_name!r}")
+    problem = text_problem(file_name) or name_problem(PureWindowsPath(file_name).as_posix())
+    if problem:
+        raise ValueError(f"'file_name' names no file this system can hold: {problem}")
     parts = [
         p
         for p in PureWindowsPath(file_name).as_posix().split("/")

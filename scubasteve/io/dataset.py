@@ -5,11 +5,17 @@ A bad file never stops a batch: it is reported (file and shape index) and the re
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from scubasteve.core.annotation import ImageDoc
+from scubasteve.core.atomic import AlreadyExists
 from scubasteve.core.errors import InputError, Problem
+from scubasteve.core.files import name_problem, text_problem
 from scubasteve.core.labels import find_labels_file, read_labels_file
 from scubasteve.core.progress import Progress, counted
 from scubasteve.core.project import natural_key
@@ -41,6 +47,9 @@ class Report:
 
 def labelme_files(folder: Path, recursive: bool = False) -> list[Path]:
     """JSON files in `folder` (natural order); unreadable folders raise `InputError`."""
+    problem = name_problem(folder)
+    if problem:
+        raise InputError(f"cannot be read: {problem}", folder)
     if not folder.is_dir():
         raise InputError("not a folder", folder)
     try:
@@ -52,7 +61,9 @@ def labelme_files(folder: Path, recursive: bool = False) -> list[Path]:
     )
 
 
-def _is_labelme(path: Path) -> bool:
+def is_labelme_file(path: Path) -> bool:
+    """False for a COCO file found among LabelMe files; True for anything else (the LabelMe
+    reader reports what is wrong with it)."""
     try:
         data = read_json(path)
     except InputError:
@@ -68,7 +79,7 @@ def read_labelme_folder(
     docs: list[ImageDoc] = []
     files = labelme_files(folder, recursive)
     for path in counted(files, progress):
-        if not _is_labelme(path):
+        if not is_labelme_file(path):
             report.problems.append(
                 Problem("a COCO file, not LabelMe; skipped", path, severity="warning")
             )
@@ -98,15 +109,32 @@ def labelme_to_coco(
 
     Only images that have a LabelMe file are exported (an image without one is not known to be
     empty). Category order: `labels`, else the folder's labels.txt, else order of appearance.
+    The report counts the images and annotations written, not those read.
     """
+    _check_name(out)
     if out.exists() and not overwrite:
         raise InputError("exists already; use --overwrite to replace it", out)
+    inputs = labelme_files(folder, recursive)
+    if _same_file(out, inputs):
+        raise InputError(
+            "is one of the LabelMe files being converted; give another name for the COCO file", out
+        )
     docs, report = read_labelme_folder(folder, recursive, progress)
     if labels is None:
         labels_file = find_labels_file(folder)
         labels = read_labels_file(labels_file) if labels_file else None
-    write_coco(out, docs, categories=labels, root=folder, rle=rle, problems=report.problems)
+    data = write_coco(
+        out,
+        docs,
+        categories=labels,
+        root=folder,
+        rle=rle,
+        problems=report.problems,
+        replace=overwrite,
+    )
     report.written.append(out)
+    # what is in the file: annotations without area or pixels were named above and left out
+    report.images, report.annotations = len(data["images"]), len(data["annotations"])
     return report
 
 
@@ -119,6 +147,7 @@ def coco_to_labelme(
 ) -> Report:
     """Write one LabelMe file per image of a COCO file into `out_dir` (image paths stay relative)."""
     report = Report()
+    _check_name(out_dir)
     dataset = read_coco(coco_path, images_dir, report.problems)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError("exists and is not a folder; give a folder for the LabelMe files", out_dir)
@@ -131,6 +160,10 @@ def coco_to_labelme(
     pairs = list(zip(dataset.docs, dataset.file_names, strict=True))
     for doc, file_name in counted(pairs, progress):
         target = out_dir / labelme_path_for(Path(file_name))
+        problem = name_problem(target)
+        if problem:
+            report.problems.append(Problem(f"cannot be written: {problem}", target))
+            continue
         if target in claimed:
             report.problems.append(
                 Problem(
@@ -141,15 +174,20 @@ def coco_to_labelme(
             )
             continue
         claimed[target] = file_name
-        if target.exists() and not overwrite:
+        if _same_file(target, [coco_path]):
+            report.problems.append(
+                Problem(f"is the COCO file being converted; {file_name!r} is not written", target)
+            )
+            continue
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_labelme(doc, target, replace=overwrite)  # never replaces without --overwrite
+        except AlreadyExists:
             report.skipped.append(target)
             report.problems.append(
                 Problem("exists already; kept (use --overwrite)", target, severity="warning")
             )
             continue
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_labelme(doc, target)
         except InputError as exc:
             report.problems.append(Problem(exc.problem, exc.path or target))
             continue
@@ -161,6 +199,22 @@ def coco_to_labelme(
     report.images = len(dataset.docs)
     report.files = 1
     return report
+
+
+def _same_file(path: Path, others: Iterable[Path]) -> bool:
+    """Whether `path` is one of `others` (the same file, whatever the spelling of the path)."""
+    try:
+        resolved = path.resolve()
+        return any(resolved == other.resolve() for other in others)
+    except (OSError, RuntimeError, ValueError):  # a link loop, a name no file can have
+        return False
+
+
+def _check_name(path: Path) -> None:
+    """`InputError` for an output path that no file system can hold (`name_problem`)."""
+    problem = name_problem(path)
+    if problem:
+        raise InputError(f"cannot be written: {problem}", path)
 
 
 def _check_image(doc: ImageDoc, report: Report, where: str) -> None:
@@ -182,6 +236,34 @@ def _check_image(doc: ImageDoc, report: Report, where: str) -> None:
                 f"image is {w}x{h} but the annotation says {doc.width}x{doc.height}", path, where
             )
         )
+    elif doc.image_data:
+        _check_embedded_picture(doc.image_data, pixels, report, path)
+
+
+#: Mean absolute difference (0..255) above which `imageData` is another picture than the image
+#: file; re-encoding the same picture (labelme embeds rotated photos as JPEG) stays far below.
+EMBEDDED_DIFFERENCE = 24.0
+
+
+def _check_embedded_picture(image_data: str, pixels: Any, report: Report, path: Path) -> None:
+    """An error when the embedded image is another picture than the image file (same size)."""
+    try:
+        embedded = images.decode_base64_image(image_data, path)
+    except InputError:
+        return
+    if embedded.shape != pixels.shape:
+        return  # the reader refuses a size mismatch
+    difference = float(np.abs(embedded.astype(np.int16) - pixels).mean())
+    if difference > EMBEDDED_DIFFERENCE:
+        report.problems.append(
+            Problem(
+                f"imageData is a different picture from {path.name} (mean difference "
+                f"{difference:.0f} of 255); labelme shows imageData, Scuba Steve the file: "
+                "remove imageData or fix imagePath",
+                path,
+                "imageData",
+            )
+        )
 
 
 def validate_labelme_folder(
@@ -193,6 +275,15 @@ def validate_labelme_folder(
     known = set(read_labels_file(labels_file)) if labels_file else None
     for doc in counted(docs, progress):
         _check_image(doc, report, "imagePath")
+        problem = text_problem(doc.path.name)
+        if problem:
+            report.problems.append(
+                Problem(
+                    f"the image's name cannot be written in a COCO file: {problem}",
+                    doc.path,
+                    "imagePath",
+                )
+            )
         if known is not None and labels_file is not None:
             for i, ann in enumerate(doc.annotations):
                 if ann.label not in known:

@@ -248,6 +248,8 @@ def _image_size(
         problems.append(
             Problem(f"the image cannot be read: {exc.problem}", path, "imagePath", "warning")
         )
+    if actual is not None and resolved is not None and image_data:
+        _check_embedded_size(path, resolved, actual, image_data)
     if actual is not None:
         if stored_ok and (stored_w, stored_h) != actual:
             problems.append(
@@ -274,6 +276,28 @@ def _image_size(
     raise InputError(
         "the image was not found and the file stores no valid imageWidth/imageHeight", path
     )
+
+
+def _check_embedded_size(
+    path: Path, resolved: Path, actual: tuple[int, int], image_data: str
+) -> None:
+    """`InputError` when `imageData` is an image of another size than the file `imagePath` names.
+
+    labelme shows `imageData` and refuses a file whose stored size differs from it; we show the
+    file. With two pictures of different sizes the shapes belong to one of them only, and which
+    one cannot be told: the file is refused here too, rather than drawn on the wrong picture.
+    """
+    try:
+        embedded = images.base64_image_size(image_data, path)
+    except InputError:
+        return  # a broken imageData is not used while the file exists
+    if embedded != actual:
+        raise InputError(
+            f"imageData is a {embedded[0]}x{embedded[1]} image but imagePath {resolved.name} is "
+            f"{actual[0]}x{actual[1]}: two different pictures, and the shapes fit one of them "
+            "only (labelme refuses such a file too); remove imageData or fix imagePath",
+            path,
+        )
 
 
 def _make_loader(doc_path: Path, resolved: Path | None, image_data: str | None, json_path: Path):  # type: ignore[no-untyped-def]
@@ -434,7 +458,13 @@ def _relative_image_path(image: Path, json_path: Path) -> str:
     return Path(rel).as_posix()
 
 
-def write_labelme(doc: ImageDoc, path: Path | str, embed_image: bool = False) -> None:
-    """Write `doc` as LabelMe JSON to `path` atomically (the old file survives any failure)."""
+def write_labelme(
+    doc: ImageDoc, path: Path | str, embed_image: bool = False, *, replace: bool = True
+) -> None:
+    """Write `doc` as LabelMe JSON to `path` atomically (the old file survives any failure).
+
+    `replace=False` never replaces an existing file (`AlreadyExists`), even one that another
+    process created while this one was written.
+    """
     path = Path(path)
-    atomic_write_json(path, labelme_dict(doc, path, embed_image=embed_image))
+    atomic_write_json(path, labelme_dict(doc, path, embed_image=embed_image), replace=replace)

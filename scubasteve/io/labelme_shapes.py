@@ -18,7 +18,9 @@ import shapely
 from scubasteve.core.annotation import SHAPE_TYPES, Annotation, MaskPatch
 from scubasteve.core.clipping import MAX_SHAPE_VERTICES, extent_problem, raster_rings
 from scubasteve.core.errors import InputError, Problem
+from scubasteve.core.files import text_problem
 from scubasteve.core.geometry import Box, Polygon
+from scubasteve.core.labels import normalise_label
 from scubasteve.io import images
 from scubasteve.io.json_files import json_safe, object_at
 
@@ -31,6 +33,30 @@ MAX_GROUP_RINGS = 1000
 
 class ShapeError(Exception):
     """A shape that cannot be used; the raw dict is kept and written back unchanged."""
+
+
+def read_label(raw: Any, problems: list[Problem], path: Path, where: str) -> str:
+    """A label from a file, normalised (`normalise_label`), with a warning when that changed it.
+
+    `ShapeError` when it is not a string or nothing visible is left.
+    """
+    label = normalise_label(raw) if isinstance(raw, str) else ""
+    if not label:
+        raise ShapeError(f"'label' must be a non-empty string, got {raw!a}")
+    problem = text_problem(label)
+    if problem:
+        raise ShapeError(f"the label cannot be used: {problem}")
+    if label != raw:
+        problems.append(
+            Problem(
+                f"label {raw!a} is read as {label!r} (labels that look alike are one label: "
+                "Unicode form, invisible characters and spaces normalised; saved that way)",
+                path,
+                where,
+                "warning",
+            )
+        )
+    return label
 
 
 def _is_number(value: Any) -> bool:
@@ -119,7 +145,7 @@ def _decode_mask(
             f"the mask is {mask_w}x{mask_h}, larger than three times the {size[0]}x{size[1]} image"
         )
     try:
-        arr = images.decode_base64_image(raw, where)[:, :, 0] > 0
+        arr = images.decode_mask_png(raw, where)
     except InputError as exc:
         raise ShapeError(f"'mask' is not a readable PNG ({exc.problem})") from exc
     x0, y0 = int(points[:, 0].min()), int(points[:, 1].min())
@@ -137,9 +163,7 @@ def parse_shape(
     where = f"shapes[{index}]"
     if not isinstance(raw, Mapping):
         raise ShapeError(f"a shape must be a JSON object, got {type(raw).__name__}")
-    label = raw.get("label")
-    if not isinstance(label, str) or not label.strip():
-        raise ShapeError(f"'label' must be a non-empty string, got {label!r}")
+    label = read_label(raw.get("label"), problems, path, where)
     shape_type = raw.get("shape_type") or "polygon"  # labelme < 3 had no shape_type
     if shape_type not in SHAPE_TYPES:
         raise ShapeError(f"unknown shape_type {shape_type!r}")

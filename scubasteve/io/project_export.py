@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scubasteve.core.annotation import ImageDoc, accepted
+from scubasteve.core.errors import Problem
+from scubasteve.core.files import printable
 from scubasteve.core.labels import find_labels_file
 from scubasteve.core.project import Project
 from scubasteve.io.coco import write_coco
@@ -31,6 +33,7 @@ class ExportSummary:
     unreviewed: int = 0  # pre-annotations left out
     categories: int = 0
     category_rule: str = ""  # why these categories: "the labels used" or "the list in labels.txt"
+    refused: list[str] = field(default_factory=list)  # images whose name COCO cannot hold
 
     def text(self) -> str:
         """One line for the status bar."""
@@ -45,6 +48,11 @@ class ExportSummary:
             )
         if self.unreviewed:
             note += f"; {self.unreviewed} pre-annotation(s) not yet reviewed left out"
+        if self.refused:
+            note += (
+                f"; left out {len(self.refused)} image(s) whose file name is not valid UTF-8 "
+                f"(rename them): {', '.join(self.refused[:5])}"
+            )
         cats = (
             f" with {self.categories} categories ({self.category_rule})" if self.categories else ""
         )
@@ -98,5 +106,11 @@ def export_project_coco(
         order = {label: i for i, label in enumerate(project.labels)}
         categories = sorted(used, key=lambda c: order.get(c, len(order)))
         rule = "the labels used; a labels.txt in the folder would fix the list"
-    write_coco(path, docs, categories=categories, root=project.root)
-    return ExportSummary(path, len(docs), skipped, unreviewed, len(categories), rule)
+    problems: list[Problem] = []
+    write_coco(path, docs, categories=categories, root=project.root, problems=problems)
+    refused = [
+        printable(p.path.name) for p in problems if p.severity == "error" and p.path is not None
+    ]
+    return ExportSummary(
+        path, len(docs) - len(refused), skipped, unreviewed, len(categories), rule, refused
+    )

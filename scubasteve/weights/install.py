@@ -1,14 +1,17 @@
 """Putting model files in place: download, import of a local file, registration of trained models.
 
 Every path ends the same way: the bytes go to a temporary or `.part` file in the models folder, are
-verified (size, SHA-256 where published, a look at the file's first bytes), then `os.replace`d into
-place, and a JSON sidecar records where they came from. See `scubasteve.weights`.
+verified (size, SHA-256 where published, the content against the model's kind: `CONTENT_CHECKS`),
+then `os.replace`d into place, and a JSON sidecar records where they came from. A file imported
+under a name of one's own (`--kind`) gets the same content check. See `scubasteve.weights`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -76,26 +79,24 @@ def _verify(
 ) -> tuple[int, str]:
     """(size, sha256) of `path` after checking them against `info`.
 
-    Without a published checksum the first bytes are also checked for the expected format, so
-    that an HTML error page or a file of another kind is not installed. `other_forms` (imports
-    of a model whose `other_forms` the engine reads) accepts a file of another size and checksum
-    once its content was read and found to be the same network.
+    The file's content is checked against the model's kind (`CONTENT_CHECKS`) where no checksum
+    is published, so that an HTML error page, a file of another kind or a damaged zip is not
+    installed; kinds whose check reads the model itself (SAM 2, IS-Net) are read in any case, since
+    that says best what a wrong file is. `other_forms` (imports of a model whose `other_forms` the
+    engine reads) accepts a file of another size and checksum once its content was read and found
+    to be the same network.
     """
     size = path.stat().st_size
     other_forms = other_forms and bool(info.other_forms)
     if info.size is not None and size != info.size and not other_forms:
         raise ChecksumMismatch(f"the file is {size:,} bytes but {info.name} is {info.size:,} bytes")
-    problem = _content_problem(info.kind, path, info.name)  # says best what a wrong file is
-    if problem:
-        raise ChecksumMismatch(f"this is not the {info.name} file: {problem}")
-    if other_forms:
-        return size, file_sha256(path, cancel)
-    if info.sha256 is None:
-        with open(path, "rb") as fh:
-            problem = sniff_problem(fh.read(512), info.format)
-        problem = problem or _torch_zip_problem(path, info.format)
+    check = CONTENT_CHECKS.get(info.kind)
+    if info.sha256 is None or other_forms or (check is not None and check.read is not None):
+        problem = content_problem(info.kind, path, info.format, info.name)
         if problem:
             raise ChecksumMismatch(f"this is not the {info.name} file: {problem}")
+    if other_forms:
+        return size, file_sha256(path, cancel)
     digest = file_sha256(path, cancel)
     if info.sha256 is not None and digest != info.sha256.lower():
         raise ChecksumMismatch(
@@ -105,32 +106,139 @@ def _verify(
     return size, digest
 
 
-def _content_problem(kind: str, path: Path, name: str | None) -> str | None:
-    """Why the file cannot be a `kind` model, from reading it (kinds without a reader: None)."""
-    if kind == "sam2":  # no published checksum: read the checkpoint and check its variant
-        from scubasteve.weights.sam2_checkpoint import checkpoint_problem
+# --- what a model file of each kind must be ------------------------------------------------------
 
-        return checkpoint_problem(path, name)
-    if kind == "isnet":  # ONNX in three precisions or a PyTorch state dict: read the weights
-        from scubasteve.weights.isnet_file import weights_file_problem
+#: (file, format, model name or None) -> why the file cannot be a model of the kind, or None.
+ContentCheck = Callable[[Path, str, "str | None"], "str | None"]
 
-        return weights_file_problem(path, published=name is not None)
-    return None
+_FORMAT_NAMES = {
+    "t7": "a Torch7 (.t7) file",
+    "pth-port": "a PyTorch checkpoint (.pth.tar)",
+    "pt": "a PyTorch checkpoint (.pt, .pth)",
+    "h5": "an .h5 file",
+    "onnx": "an ONNX (.onnx) file",
+}
 
 
-def _torch_zip_problem(path: Path, fmt: str) -> str | None:
-    """Why a zip file cannot be a PyTorch checkpoint (no `*/data.pkl` record), or None."""
+@dataclass(frozen=True)
+class KindCheck:
+    """What a file of one model kind must be.
+
+    `formats`: the formats its files come in (the format of a file is `format_from_suffix` of
+    its name, or the registry's for a published model). `read`: where the kind has a reader, it
+    reads the model itself and decides (it says best what a wrong file is, so it runs even where
+    a checksum is published); otherwise the content must be the format (`format_problem`).
+    """
+
+    formats: tuple[str, ...]
+    read: ContentCheck | None = None
+
+    def __call__(self, path: Path, fmt: str, name: str | None) -> str | None:
+        if fmt not in self.formats:
+            wanted = " or ".join(_FORMAT_NAMES.get(f, f) for f in self.formats)
+            return f"this kind of model is {wanted}, and the file's name makes it {_FORMAT_NAMES.get(fmt, fmt)}"
+        return self.read(path, fmt, name) if self.read is not None else format_problem(path, fmt)
+
+
+def _sam2_checkpoint(path: Path, fmt: str, name: str | None) -> str | None:
+    from scubasteve.weights.sam2_checkpoint import checkpoint_problem
+
+    return checkpoint_problem(path, name)
+
+
+def _isnet_weights(path: Path, fmt: str, name: str | None) -> str | None:
+    # ONNX in three precisions or a PyTorch state dict: read the weights against the layout
+    from scubasteve.weights.isnet_file import weights_file_problem
+
+    return weights_file_problem(path, published=name is not None)
+
+
+#: What a file of each model kind must be, checked on every import and download (`KindCheck`).
+#: To add a kind: add it to `registry.KINDS` (a new file format also to `registry.FORMATS` and
+#: `format_from_suffix`), then one entry here, e.g. ``"isnet": KindCheck(("onnx", "pt"),
+#: read=_isnet_weights)``, where the reader returns why the file is not such a model, or None.
+#: Without a reader, `format_problem` checks the format's first bytes (teach it a new format).
+#: `test_every_model_kind_has_a_content_check` fails until every kind has its entry.
+CONTENT_CHECKS: dict[str, KindCheck] = {
+    "deepmask": KindCheck(("t7", "pth-port", "pt")),
+    "sharpmask": KindCheck(("t7", "pt")),
+    "resnet": KindCheck(("t7", "pt")),
+    "maskrcnn": KindCheck(("h5",)),
+    "sam2": KindCheck(("pt",), read=_sam2_checkpoint),
+    "isnet": KindCheck(("onnx", "pt"), read=_isnet_weights),
+}
+
+
+def content_problem(kind: str, path: Path, fmt: str, name: str | None = None) -> str | None:
+    """Why `path` cannot be a `kind` model in format `fmt` (`CONTENT_CHECKS`), or None."""
+    check = CONTENT_CHECKS.get(kind)
+    if check is None:
+        return f"files of kind {kind!r} cannot be checked, so they are not installed"
+    return check(path, fmt, name)
+
+
+def format_problem(path: Path, fmt: str) -> str | None:
+    """Why the file's content is not format `fmt`, from its first bytes (`sniff_problem`) and, for
+    PyTorch checkpoints, their structure (`torch_file_problem`)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    problem = sniff_problem(head, fmt)
+    if problem is None and fmt in ("pt", "pth-port"):
+        problem = torch_file_problem(path)
+    return problem
+
+
+#: What a legacy (pre-zip) PyTorch file pickles first (`torch.serialization.MAGIC_NUMBER`).
+_TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+def torch_file_problem(path: Path) -> str | None:
+    """Why a file that starts like a PyTorch checkpoint is not one, or None. Nothing is unpickled.
+
+    A zip (torch >= 1.6) must be undamaged (every member's CRC) and hold a `data.pkl` that is a
+    whole pickle stream; a legacy file must start with the pickled magic number torch writes.
+    """
+    import pickletools
     import zipfile
 
-    if fmt not in ("pt", "pth-port") or not zipfile.is_zipfile(path):
-        return None
     try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            if head.startswith(b"PK\x03\x04"):
+                with zipfile.ZipFile(fh) as archive:
+                    names = archive.namelist()
+                    pkl = next(
+                        (n for n in names if n == "data.pkl" or n.endswith("/data.pkl")), None
+                    )
+                    if pkl is None:
+                        return (
+                            "it is a plain zip file, not a PyTorch checkpoint (no data.pkl inside)"
+                        )
+                    damaged = archive.testzip()
+                    if damaged is not None:
+                        return f"it is a damaged zip file ({damaged} fails its checksum)"
+                    data = archive.read(pkl)
+                try:
+                    for _ in pickletools.genops(data):
+                        pass
+                except (ValueError, EOFError) as exc:
+                    return f"its data.pkl is not a pickle, so this is no PyTorch checkpoint ({exc})"
+                return None
+            if head[:1] == b"\x80":
+                fh.seek(0)
+                try:
+                    args = [arg for _, arg, _ in pickletools.genops(fh)]
+                except (ValueError, EOFError) as exc:
+                    return f"it is not a PyTorch checkpoint (not a pickle: {exc})"
+                if _TORCH_LEGACY_MAGIC not in args:
+                    return "it is a pickle but not a PyTorch checkpoint (no torch magic number)"
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError) as exc:
         return f"it is a damaged zip file ({exc})"
-    if not any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
-        return "it is a plain zip file, not a PyTorch checkpoint (no data.pkl inside)"
+    except (OSError, ValueError, EOFError) as exc:
+        return f"it is a damaged zip file ({exc})"
     return None
 
 
@@ -236,9 +344,13 @@ def import_file(
                     f"e.g. `scubasteve models import {name} FILE --kind deepmask`"
                 )
             kind = existing.info.kind
-        problem = _content_problem(kind, src, None)
+        if kind not in KINDS:
+            raise InputError(f"unknown model kind {kind!r} (known: {', '.join(KINDS)})")
+        problem = content_problem(kind, src, format_from_suffix(src.name))
         if problem:
-            raise InputError(f"cannot import as a {kind} model: {problem}", src)
+            raise InputError(
+                f"cannot import as a {kind} model: {problem}; nothing was installed", src
+            )
         meta = {
             "imported_from": str(src.resolve()),
             "description": f"{kind} imported from {src.name}",

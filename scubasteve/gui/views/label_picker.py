@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from scubasteve.core.geometry import Box
-from scubasteve.core.labels import RecentLabels
+from scubasteve.core.labels import RecentLabels, normalise_label
 
 NEW_PREFIX = "Add new label: "
 #: Item data: the label's key ("Alt+1"), drawn at the right of the row.
@@ -123,7 +123,7 @@ class LabelPicker(QFrame):
                 font.setBold(True)
                 item.setFont(font)
             self.list.addItem(item)
-        typed = text.strip()
+        typed = normalise_label(text)
         if typed and typed not in matches:
             self.list.addItem(QListWidgetItem(NEW_PREFIX + typed))
             self.hint.setText(f"Enter: the highlighted label. Shift+Enter: “{typed}” as typed.")
@@ -141,7 +141,7 @@ class LabelPicker(QFrame):
                 return True
             if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
                 shift = Qt.KeyboardModifier.ShiftModifier
-                typed = self.filter.text().strip()
+                typed = normalise_label(self.filter.text())
                 if isinstance(event, QKeyEvent) and event.modifiers() & shift and typed:
                     self.hide()
                     self.chosen.emit(typed)
@@ -164,8 +164,8 @@ class LabelPicker(QFrame):
         if text.startswith(NEW_PREFIX):
             text = text[len(NEW_PREFIX) :]
         self.hide()
-        if text.strip():
-            self.chosen.emit(text.strip())
+        if normalise_label(text):
+            self.chosen.emit(normalise_label(text))
 
 
 def picker_anchor(view: QGraphicsView, object_box: Box | None, fallback: QWidget) -> QPoint:

@@ -54,14 +54,50 @@ FEATURES: tuple[str, ...] = (
     *(f"classic*{f}" for f in CANDIDATE_FEATURES),
     "classic*magree*cert",
     "isnet*magree*cert",
+    "classic*magree*touch",
+    "classic*magree*spill",
 )
 
 #: Fitted coefficients (see the module docstring); "bias" is the intercept.
 COEFFICIENTS: dict[str, float] = {
-    "bias": 0.0,
-    "classic*est": 1.0,
-    "isnet*magree": 0.5,
-    "isnet*cert": 0.3,
+    "bias": 0.2590,
+    "isnet": -0.0024,
+    "isnet*scale": 0.0130,
+    "isnet*peak": -0.0054,
+    "isnet*cert": -0.0180,
+    "isnet*map_fill": -0.0209,
+    "isnet*spill": -0.2503,
+    "isnet*touch": -0.4542,
+    "isnet*map_gap_mean": -0.0540,
+    "isnet*map_gap_max": -0.1490,
+    "isnet*classic_top": -0.0848,
+    "isnet*agree_top": 0.0475,
+    "isnet*magree": 0.2614,
+    "isnet*fill": 0.1008,
+    "isnet*gap_mean": 0.1454,
+    "isnet*gap_max": -0.1849,
+    "isnet*cross": 0.2391,
+    "classic*scale": -0.0332,
+    "classic*peak": -0.2324,
+    "classic*cert": -0.2173,
+    "classic*map_fill": 0.0866,
+    "classic*spill": 0.2727,
+    "classic*touch": 0.1421,
+    "classic*map_gap_mean": 0.1544,
+    "classic*map_gap_max": 0.2228,
+    "classic*classic_top": 0.2045,
+    "classic*agree_top": -0.0234,
+    "classic*est": 0.3792,
+    "classic*rank": 0.0287,
+    "classic*magree": 0.2533,
+    "classic*fill": -0.0028,
+    "classic*gap_mean": 0.0946,
+    "classic*gap_max": -0.0805,
+    "classic*cross": 0.1624,
+    "classic*magree*cert": 0.2394,
+    "isnet*magree*cert": 0.2443,
+    "classic*magree*touch": -0.4192,
+    "classic*magree*spill": -0.5782,
 }
 
 
@@ -170,6 +206,8 @@ def design_row(view: ObjectView, cand: dict[str, float], from_network: bool) -> 
     row += [cla * o[f] for f in OBJECT_FEATURES]
     row += [cla * cand[f] for f in CANDIDATE_FEATURES]
     row += [cla * cand["magree"] * o["cert"], net * cand["magree"] * o["cert"]]
+    # agreeing with a map of a bigger neighbour (cut by the box, spilling around it) is no merit
+    row += [cla * cand["magree"] * o["touch"], cla * cand["magree"] * o["spill"]]
     return np.asarray(row, dtype=np.float64)
 
 
