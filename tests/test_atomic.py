@@ -10,7 +10,7 @@ import pytest
 
 from scubasteve.core import atomic
 from scubasteve.core.errors import InputError
-from scubasteve.io.atomic import read_json
+from scubasteve.io.json_files import read_json
 
 
 def test_write_replaces_content_and_leaves_no_temporary_files(tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_interrupted_write_keeps_the_old_file(
 
 
 def test_missing_folder_is_named(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(InputError, match="folder not found"):
         atomic.atomic_write_text(tmp_path / "nope" / "a.json", "x")
 
 

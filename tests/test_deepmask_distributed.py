@@ -12,7 +12,6 @@ are deterministic on one platform (one thread), so the test does not flicker.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -76,18 +75,19 @@ def test_more_cuda_workers_than_gpus_are_refused_before_any_process_starts(
 
     from scubasteve.core.errors import InputError
     from scubasteve.training.deepmask.distributed import launch
+    from scubasteve.training.deepmask.group import GroupOptions
 
     spawned: list = []
     monkeypatch.setattr(mp, "spawn", lambda *a, **k: spawned.append(k["nprocs"]))
     _fake_gpus(monkeypatch, 1)
-    args = argparse.Namespace(device=device)
+    group = GroupOptions(device=device)
     with pytest.raises(InputError, match=r"--workers 2 .* 1 GPU: use --workers 1"):
-        launch(args, 2, lambda a: 0)
+        launch(group, 2, lambda resume_in=None: 0)
     assert spawned == []
-    launch(argparse.Namespace(device="cpu"), 2, lambda a: 0)  # gloo processes need no GPU
-    launch(args, 1, lambda a: 0)
+    launch(GroupOptions(device="cpu"), 2, lambda resume_in=None: 0)  # gloo needs no GPU
+    launch(group, 1, lambda resume_in=None: 0)
     _fake_gpus(monkeypatch, 0)  # no GPU: the processes fall back to the CPU, nothing to refuse
-    launch(args, 2, lambda a: 0)
+    launch(group, 2, lambda resume_in=None: 0)
     assert spawned == [2, 1, 2]
 
 
@@ -98,15 +98,16 @@ def test_cuda_asked_on_a_machine_without_a_gpu_runs_the_group_with_gloo(
     import torch.distributed as dist
 
     from scubasteve.training.deepmask import distributed as D
+    from scubasteve.training.deepmask.group import GroupOptions
 
     _fake_gpus(monkeypatch, 0)
     seen: list = []
 
-    def run(args: argparse.Namespace) -> int:
+    def work(resume_in: Path | None = None) -> int:
         seen.append((dist.get_backend(), dist.get_world_size()))
         return 0
 
-    D._rank_main(0, 1, D._free_port(), argparse.Namespace(device="cuda", threads=1), run, ())
+    D._rank_main(0, 1, D._free_port(), GroupOptions(device="cuda", threads=1), work)
     assert seen == [("gloo", 1)]
     assert not dist.is_initialized()
 
@@ -148,11 +149,40 @@ def test_from_project_trains_in_two_processes_and_only_rank_0_reports(tmp_path: 
 
 
 def test_workers_below_one_are_refused() -> None:
-    import argparse
-
     from scubasteve.core.errors import InputError
-    from scubasteve.training.deepmask.group import start_group_if_needed
+    from scubasteve.training.deepmask.group import GroupOptions, start_group_if_needed
 
     with pytest.raises(InputError, match="--workers must be at least 1"):
-        start_group_if_needed(argparse.Namespace(workers=0), print)
-    assert start_group_if_needed(argparse.Namespace(workers=1), print) is None  # one process
+        start_group_if_needed(GroupOptions(workers=0), print)
+    assert start_group_if_needed(GroupOptions(workers=1), print) is None  # one process
+
+
+def test_a_training_job_is_plain_data_that_travels_to_the_group() -> None:
+    # Issue 23, item 3: the launchers got the argparse namespace and the CLI's handler.
+    import pickle
+
+    from scubasteve.cli.train.deepmask import PrintedOutput
+    from scubasteve.training.deepmask.group import GroupOptions
+    from scubasteve.training.deepmask.jobs import TrainJob, TrainWork
+    from scubasteve.training.deepmask.trainer import TrainOptions
+
+    work = TrainWork(TrainJob("m", TrainOptions(epochs=2), labelme=Path("p")), PrintedOutput())
+    again = pickle.loads(pickle.dumps((GroupOptions(workers=2, ray=""), work)))
+    assert again[0] == GroupOptions(workers=2, ray="") and again[1].job == work.job
+
+
+def test_the_training_options_become_a_typed_job() -> None:
+    from scubasteve.cli import build_parser
+    from scubasteve.cli.train.deepmask import _train_job, options_from
+    from scubasteve.training.deepmask.jobs import LearnJob, TrainJob
+
+    words = "train sharpmask --labelme p --deepmask dm --epochs 3 --seed 7 --bf16 off"
+    args = build_parser().parse_args([*words.split(), "--threads", "2", "--out", "o"])
+    job = _train_job(args, args.deepmask, refine=True)
+    assert isinstance(job, TrainJob) and job.labelme == Path("p") and job.init == "dm"
+    assert (job.options.epochs, job.options.seed, job.options.bf16) == (3, 7, False)
+    assert job.options.refine and job.threads == 2 and job.out == Path("o")
+    assert job.name == "sharpmask-custom" and job.arch == "resnet50"  # no --arch: the default
+    args = build_parser().parse_args(["train", "from-project", "f", "--holdout", "0.3"])
+    learn = options_from(LearnJob, args, folder=Path(args.folder))
+    assert learn == LearnJob(Path("f"), holdout=0.3)

@@ -330,7 +330,7 @@ def test_missing_weights_raise_weights_not_installed():
 
 @pytest.mark.slow
 def test_learning_from_a_project_reports_held_out_quality_before_and_after(tmp_path):
-    from scubasteve.training.deepmask.project import learn_from_project
+    from scubasteve.training.deepmask.learn import learn_from_project
 
     folder = write_labelme_project(tmp_path / "project", 6)
     cfg = tiny_config(**MICRO)
@@ -354,7 +354,7 @@ def test_learning_from_a_project_reports_held_out_quality_before_and_after(tmp_p
 
 def test_cancelled_learning_from_a_project_stops_in_training_and_installs_nothing(tmp_path):
     from scubasteve.core.paths import models_dir
-    from scubasteve.training.deepmask.project import learn_from_project
+    from scubasteve.training.deepmask.learn import learn_from_project
 
     folder = write_labelme_project(tmp_path / "project", 6)
     cfg = tiny_config(**MICRO)

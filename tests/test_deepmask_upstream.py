@@ -99,7 +99,7 @@ def test_a_threshold_recorded_with_the_model_or_given_in_options_wins(tmp_path):
 def test_outside_the_image_is_half_grey_with_an_80_px_margin():
     assert DeepMaskOptions().margin_px == 80  # InferDeepMask.lua: bw = iSz / 2
     img = np.zeros((40, 50, 3), np.uint8)
-    canvas = ImagePyramid(img).canvas(1.0, 80, 80, 210, 208).pixels
+    canvas = ImagePyramid(img).scaled_view(1.0, 80, 80, 210, 208).pixels
     assert (canvas[:80] == 128).all() and (canvas[:, :80] == 128).all()
     assert (canvas[80:120, 80:130] == 0).all()
     # Normalised, the grey is the published (0.5 - mean) / std to within uint8 rounding.
@@ -133,7 +133,9 @@ def test_tiled_level_equals_one_pass_over_the_whole_canvas(cfg, budget):
     rng = np.random.default_rng(1)
     pyr = ImagePyramid(rng.integers(0, 255, size=(300, 420, 3), dtype=np.uint8))
     w, h = 592, 464  # the 420 x 300 image with its 80 px margin, rounded up to the stride
-    (whole,) = compute_features(net, cfg, [pyr.canvas(1.0, 80, 80, w, h)], "cpu", cfg.sharpmask)
+    (whole,) = compute_features(
+        net, cfg, [pyr.scaled_view(1.0, 80, 80, w, h)], "cpu", cfg.sharpmask
+    )
     tiled, passes = tiled_level(net, cfg, pyr, 1.0, 80, (w, h), "cpu", cfg.sharpmask, False, budget)
     assert passes > 1
     torch.testing.assert_close(tiled.reduced, whole.reduced, rtol=1e-4, atol=1e-4)

@@ -25,10 +25,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scubasteve.bench.evaluate import read_side
 from scubasteve.core.clipping import clip_ring
 from scubasteve.core.errors import InputError, Problem
 from scubasteve.core.geometry import Polygon, mask_to_polygons, polygons_to_mask
+from scubasteve.evaluation.mask_ap import read_side
 from scubasteve.io import images
 from scubasteve.io.coco import coco_dict, read_coco
 from scubasteve.io.dataset import validate_coco, validate_labelme_folder

@@ -14,9 +14,9 @@ import pytest
 from scubasteve import weights
 from scubasteve.bench.proposals import evaluate_proposer
 from scubasteve.bench.samples import SampleImage, make_sample
+from scubasteve.core.atomic import STALE_TEMPORARY_SECONDS, atomic_write_text
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import models_dir
-from scubasteve.io.atomic import STALE_TEMPORARY_SECONDS, atomic_write_text
 from scubasteve.io.images import load_image
 
 
@@ -139,20 +139,20 @@ def test_a_link_to_a_device_is_refused_not_read_until_memory_runs_out(tmp_path: 
 def test_a_json_file_above_the_size_bound_is_refused_before_reading(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scubasteve.io import atomic
+    from scubasteve.io import json_files
 
-    monkeypatch.setattr(atomic, "MAX_JSON_BYTES", 100)
+    monkeypatch.setattr(json_files, "MAX_JSON_BYTES", 100)
     path = tmp_path / "big.json"
     path.write_text("[" + "1," * 100 + "1]")
     with pytest.raises(InputError, match="at most 100 are read"):
-        atomic.read_json(path)
+        json_files.read_json(path)
 
 
 def test_json_depth_is_exact_across_its_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     import json
     import random
 
-    from scubasteve.io import atomic
+    from scubasteve.io import json_files
 
     def depth(value: object) -> int:
         if isinstance(value, (list, dict)):
@@ -172,17 +172,19 @@ def test_json_depth_is_exact_across_its_blocks(monkeypatch: pytest.MonkeyPatch) 
         return {f"{rng.choice(leaves)}{i}": make(level + 1) for i in range(rng.randint(0, 4))}
 
     for block in (3, 7, 64):  # small blocks carry strings, escapes and depth across every edge
-        monkeypatch.setattr(atomic, "_DEPTH_BLOCK", block)
+        monkeypatch.setattr(json_files, "_DEPTH_BLOCK", block)
         for _ in range(300):
             value = make()
             text = json.dumps(value, ensure_ascii=rng.random() < 0.5)
-            assert atomic.json_depth(text) == atomic.json_depth(text.encode()) == depth(value)
+            assert (
+                json_files.json_depth(text) == json_files.json_depth(text.encode()) == depth(value)
+            )
 
 
 def test_json_depth_of_a_long_string_costs_no_memory_per_character() -> None:
     import tracemalloc
 
-    from scubasteve.io.atomic import json_depth
+    from scubasteve.io.json_files import json_depth
 
     text = ('{"imageData": "' + "A" * 20_000_000 + '", "shapes": [[1]]}').encode()
     tracemalloc.start()
@@ -222,7 +224,7 @@ def test_a_write_that_must_not_replace_never_does_even_when_a_file_appears(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from scubasteve.core import atomic as core_atomic
-    from scubasteve.io.atomic import AlreadyExists
+    from scubasteve.core.atomic import AlreadyExists
 
     target = tmp_path / "a.json"
     real_temp = core_atomic.temp_file_beside

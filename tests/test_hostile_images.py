@@ -121,7 +121,6 @@ def test_jpeg_orientation_only_in_xmp_is_not_applied(tmp_path: Path) -> None:
     Image.fromarray(_pattern()).save(path, xmp=_XMP_ROTATE, quality=95)
     assert images.read_image_size(path) == (40, 20)
     assert images.load_image(path).shape == (20, 40, 3)
-    assert images.load_thumbnail(path, 20).shape == (10, 20, 3)
 
 
 def test_exif_orientation_wins_over_xmp(tmp_path: Path) -> None:

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scubasteve.bench.evaluate import evaluate_docs, read_side
 from scubasteve.cli import main
 from scubasteve.core.annotation import Annotation, ImageDoc
 from scubasteve.core.errors import InputError
 from scubasteve.core.geometry import Polygon
+from scubasteve.evaluation.mask_ap import evaluate_docs, read_side
 from scubasteve.io.coco import write_coco
 from scubasteve.io.labelme import write_labelme
 

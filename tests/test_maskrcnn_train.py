@@ -85,10 +85,10 @@ def test_training_writes_split_checkpoints_log_and_evaluation(trained: dict) -> 
 def test_trained_model_is_registered_by_name_and_annotates(
     trained: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scubasteve.inference.maskrcnn.weights import resolve_model_file
+    from scubasteve.weights import resolve_weights
 
     monkeypatch.setenv("SCUBASTEVE_DATA_DIR", str(trained["models"]))
-    assert resolve_model_file("tiny").is_file()
+    assert resolve_weights("tiny", kind="maskrcnn").is_file()
     Image.open(trained["data"] / "t0.png").save(tmp_path / "new.png")
     assert (
         main(["annotate", str(tmp_path), "--model", "tiny", "--speed", "256", "--min-score", "0"])

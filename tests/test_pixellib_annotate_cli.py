@@ -13,7 +13,7 @@ from PIL import Image
 from scubasteve.cli import main
 from scubasteve.core.annotation import Annotation, ImageDoc
 from scubasteve.core.geometry import Polygon
-from scubasteve.io.atomic import read_json
+from scubasteve.io.json_files import read_json
 from scubasteve.io.labelme import read_labelme, write_labelme
 
 

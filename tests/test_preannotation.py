@@ -21,7 +21,7 @@ from scubasteve.core.project import Project
 from scubasteve.inference import preannotation
 from scubasteve.inference.maskrcnn.instances import Instance
 from scubasteve.inference.preannotation import annotate_folder
-from scubasteve.io.atomic import read_json
+from scubasteve.io.json_files import read_json
 from scubasteve.io.labelme import read_labelme, write_labelme
 
 
@@ -48,22 +48,21 @@ def folder(tmp_path: Path) -> Path:
 
 
 def test_cli_pre_annotations_wait_for_review_as_the_windows_do(folder: Path) -> None:
-    summary = annotate_folder(Project.open(folder), FixedSegmenter(), progress=False)
+    summary = annotate_folder(Project.open(folder), FixedSegmenter())
     assert len(summary.written) == 2
     for name in ("im0", "im1"):
         shapes = read_json(folder / f"{name}.json")["shapes"]
         assert shapes and all(s["flags"] == {REVIEW_FLAG: True} for s in shapes)
-    # The window and the command line apply the same function.
+    # The window runs the same loop (through its background job).
     from scubasteve.gui.controllers import preannotate
 
-    assert preannotate.mark_for_review is preannotation.mark_for_review
-    assert preannotate.merge_into_file is preannotation.merge_into_file
+    assert preannotate.annotate_images is preannotation.annotate_images
 
 
 def test_unreviewed_cli_pre_annotations_are_not_training_data(folder: Path) -> None:
     from scubasteve.training.deepmask.run import load_dataset
 
-    annotate_folder(Project.open(folder), FixedSegmenter(), progress=False)
+    annotate_folder(Project.open(folder), FixedSegmenter())
     assert load_dataset(labelme=folder).docs == []
 
 
@@ -81,10 +80,10 @@ def test_overwrite_replaces_unreviewed_shapes_and_keeps_accepted_and_hand_made_o
     write_labelme(doc, folder / "im0.json")
 
     segmenter = FixedSegmenter()
-    summary = annotate_folder(Project.open(folder), segmenter, progress=False)
+    summary = annotate_folder(Project.open(folder), segmenter)
     assert summary.kept == [image] and segmenter.calls == 1  # without --overwrite: untouched
 
-    annotate_folder(Project.open(folder), FixedSegmenter(), overwrite=True, progress=False)
+    annotate_folder(Project.open(folder), FixedSegmenter(), overwrite=True)
     redone = read_labelme(folder / "im0.json").annotations
     assert sorted((a.label, a.source, bool(a.flags.get(REVIEW_FLAG))) for a in redone) == [
         ("date", "pixellib", False),
@@ -107,8 +106,65 @@ def test_a_folder_that_cannot_be_written_is_refused_before_any_image_runs(
     segmenter = FixedSegmenter()
     try:
         with pytest.raises(InputError, match="cannot write") as info:
-            annotate_folder(Project.open(folder, annotation_dir=out), segmenter, progress=False)
+            annotate_folder(Project.open(folder, annotation_dir=out), segmenter)
     finally:
         out.chmod(0o755)
     assert info.value.path == out.resolve()
     assert segmenter.calls == 0 and not list(out.iterdir())
+
+
+def test_a_run_reports_progress_and_each_image_and_stops_at_a_cancel(folder: Path) -> None:
+    from scubasteve.core.cancel import Cancelled, CancelToken
+    from scubasteve.inference.preannotation import ImageOutcome, annotate_images
+
+    project = Project.open(folder)
+    todo = [(image, project.annotation_path(image)) for image in project.images]
+    cancel = CancelToken()
+    progress: list[tuple[int, int]] = []
+    outcomes: list[ImageOutcome] = []
+
+    def on_image(outcome: ImageOutcome) -> None:
+        outcomes.append(outcome)
+        cancel.cancel()  # after the first image
+
+    with pytest.raises(Cancelled):
+        annotate_images(
+            todo, FixedSegmenter(), progress=lambda d, t: progress.append((d, t)),
+            on_image=on_image, cancel=cancel,
+        )  # fmt: skip
+    assert progress == [(1, 2)]
+    assert [o.image.name for o in outcomes] == ["im0.png"] and outcomes[0].doc is not None
+    assert (folder / "im0.json").is_file() and not (folder / "im1.json").exists()
+
+
+def test_images_the_caller_holds_open_are_handed_back_and_not_written(folder: Path) -> None:
+    from scubasteve.inference.preannotation import ImageOutcome, annotate_images
+
+    project = Project.open(folder)
+    todo = [(image, project.annotation_path(image)) for image in project.images]
+    outcomes: list[ImageOutcome] = []
+    summary = annotate_images(
+        todo, FixedSegmenter(), held=lambda image: image.name == "im0.png",
+        on_image=outcomes.append,
+    )  # fmt: skip
+    assert not (folder / "im0.json").exists() and (folder / "im1.json").is_file()
+    held = outcomes[0]
+    assert held.image.name == "im0.png" and held.doc is None and held.result is not None
+    assert [a.label for a in held.result.annotations] == ["fig"]
+    assert len(summary.written) == 2 and summary.labels["fig"] == 2
+
+
+def test_an_image_that_fails_is_reported_and_the_rest_goes_on(folder: Path) -> None:
+    from scubasteve.inference.preannotation import ImageOutcome, annotate_images
+
+    (folder / "im0.png").write_bytes(b"not an image")
+    project = Project.open(folder)
+    todo = [(image, project.annotation_path(image)) for image in project.images]
+    outcomes: list[ImageOutcome] = []
+    summary = annotate_images(todo, FixedSegmenter(), on_image=outcomes.append)
+    assert [(o.image.name, bool(o.problem)) for o in outcomes] == [
+        ("im0.png", True),
+        ("im1.png", False),
+    ]
+    assert [p.name for p, _ in summary.failed] == ["im0.png"]
+    assert (folder / "im1.json").is_file()

@@ -18,7 +18,7 @@ from helpers.ray_processes import processes_of_this_ray
 from PIL import Image
 
 from scubasteve.cli import main
-from scubasteve.io.atomic import read_json
+from scubasteve.io.json_files import read_json
 
 REPO = Path(__file__).resolve().parents[1]
 RAY_LIMIT_S = 420  # one test, Ray start-up and TensorFlow in each actor included (loaded machine)

@@ -174,3 +174,13 @@ def test_a_mask_given_as_previous_becomes_low_resolution_logits() -> None:
     logits = mask_logits(MaskPatch.from_full(full), (height, width))
     assert logits.shape == (1, 256, 256)
     assert (logits[0, :, :127] > 0).all() and (logits[0, :, 129:] < 0).all()
+
+
+def test_a_checkpoint_in_torchs_legacy_format_is_read_too(tmp_path: Path) -> None:
+    # torch can memory-map only its zip format; the legacy one is read whole (chosen by the
+    # file's format, not by the text of the error a memory-mapped load would raise).
+    legacy = tmp_path / "legacy.pt"
+    torch.save({"model": fake_state()}, legacy, _use_new_zipfile_serialization=False)
+    zipped = save(tmp_path / "zipped.pt", {"model": fake_state()})
+    for path in (legacy, zipped):
+        assert ck.read_checkpoint(path).keys() == fake_state().keys()

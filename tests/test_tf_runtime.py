@@ -83,7 +83,7 @@ def test_pixellib_modules_import_without_tensorflow_or_torch() -> None:
         "scubasteve.inference.maskrcnn.refine",
         "scubasteve.training.maskrcnn.run",
         "scubasteve.cli.train",
-        "scubasteve.bench.evaluate",
+        "scubasteve.evaluation.mask_ap",
         "scubasteve.bench.pixellib_refine",
     ]
     code = (

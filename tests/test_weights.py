@@ -246,6 +246,18 @@ def test_registered_trained_model_is_listed_and_resolves(registry: object, tmp_p
     assert weights.resolve_weights(None, kind="deepmask") == path
 
 
+def test_a_sharpmask_serves_where_a_deepmask_is_asked_for(registry: object, tmp_path: Path) -> None:
+    # Issue 23, item 8: the rule lived in inference/deepmask/weights.py, one of three spellings of
+    # the lookup; the weights manager now answers it for every caller.
+    ckpt = tmp_path / "final.pt"
+    ckpt.write_bytes(b"PK\x03\x04 sharpmask weights")
+    path = weights.register_trained("sharp-here", "sharpmask", ckpt, {})
+    assert weights.resolve_weights(None, kind="deepmask") == path  # no DeepMask: the SharpMask
+    assert weights.resolve_weights("sharp-here", kind="deepmask") == path
+    with pytest.raises(InputError, match="is a sharpmask model, not a maskrcnn model"):
+        weights.resolve_weights("sharp-here", kind="maskrcnn")
+
+
 def test_trained_maskrcnn_keeps_its_class_names(registry: object, tmp_path: Path) -> None:
     h5 = tmp_path / "fish.h5"
     h5.write_bytes(HDF5_MAGIC + b"weights")

@@ -136,6 +136,22 @@ def test_connection_refused_gives_a_clear_message(
     assert _leftovers() == []
 
 
+def test_connection_problems_are_told_apart_by_type_not_by_their_text() -> None:
+    import requests
+
+    from scubasteve.weights.fetch import _connect_problem
+
+    url = "https://example.org/m.h5"
+    unresolved = requests.exceptions.ConnectionError("Max retries exceeded")
+    unresolved.__cause__ = socket.gaierror(-2, "Name or service not known")
+    assert "cannot find the server example.org" in _connect_problem(url, unresolved)
+    refused = requests.exceptions.ConnectionError(ConnectionRefusedError(111, "Connection refused"))
+    assert "refused" in _connect_problem(url, refused)
+    # A message that only says so is no proof: a proxy page may say "refused" for other reasons.
+    worded = requests.exceptions.ConnectionError("proxy said: connection refused; getaddrinfo")
+    assert _connect_problem(url, worded).startswith("cannot connect to example.org")
+
+
 def test_server_error_is_reported_with_its_status(registry: FileServer) -> None:
     registry.plan = ["500"]
     with pytest.raises(weights.DownloadError, match="HTTP 500"):

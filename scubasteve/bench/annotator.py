@@ -38,8 +38,7 @@ from scubasteve.bench.klm import (
     outline_vertices,
     vertex_fixes,
 )
-
-WAIT_S = 120.0
+from scubasteve.bench.window import WindowDidNotStart, bench_window, show_image, wait_until
 
 
 @dataclass
@@ -59,16 +58,6 @@ class ObjectLog:
     program_seconds: float
     human_seconds: float  # as accepted
     human_seconds_to_target: float  # plus finishing by hand
-
-
-def _wait(app: Any, condition: Any, timeout: float = WAIT_S) -> bool:
-    end = time.perf_counter() + timeout
-    while not condition():
-        if time.perf_counter() > end:
-            return False
-        app.processEvents()
-        time.sleep(0.001)
-    return True
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -138,7 +127,7 @@ class Player:
 
     def wait_result(self, after_id: int) -> bool:
         p = self.w.proposals
-        return _wait(
+        return wait_until(
             self.app,
             lambda: (
                 p.result is not None and not p.result.partial and p.result.request_id >= after_id
@@ -162,7 +151,7 @@ class Player:
         # A person sees the strip's final sort before pressing; keys pressed sooner mean the
         # slots as they were (RERANK_GRACE_S), so the simulated user waits, as thinking time.
         with self.think():
-            _wait(self.app, lambda: self.w.proposals.resort_grace_left <= 0)
+            wait_until(self.app, lambda: self.w.proposals.resort_grace_left <= 0)
         QTest.keyClick(self.w.view, Qt.Key(Qt.Key.Key_0 + (index + 1) % 10))
         return 1
 
@@ -218,7 +207,7 @@ def annotate_object(
     doc = w.documents.current.doc
     before = len(doc.annotations)
     QTest.keyClick(w.view, Qt.Key.Key_Return)
-    if not _wait(app, lambda: len(doc.annotations) > before, 30):
+    if not wait_until(app, lambda: len(doc.annotations) > before, 30):
         return None
     program = time.perf_counter() - t0 - (player.think_seconds - think0)
     with player.think():
@@ -241,17 +230,6 @@ def annotate_object(
     )  # fmt: skip
 
 
-def _quiet_offscreen_warnings() -> None:
-    """Drop the offscreen platform's "does not support" chatter; keep every other Qt message."""
-    from PySide6.QtCore import qInstallMessageHandler
-
-    def handler(mode, context, message) -> None:  # type: ignore[no-untyped-def]
-        if "This plugin does not support" not in message:
-            print(message, file=sys.stderr)
-
-    qInstallMessageHandler(handler)
-
-
 def _prepare_folder(docs: list[Any], categories: list[str], folder: Path) -> list[Path]:
     links = []
     for i, doc in enumerate(docs):
@@ -268,13 +246,7 @@ def _prepare_folder(docs: list[Any], categories: list[str], folder: Path) -> lis
 
 
 def run(args: argparse.Namespace, proposer_factory: Any = None) -> int:
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    from PySide6.QtWidgets import QApplication
-
     from scubasteve.core.errors import InputError
-    from scubasteve.core.settings import Settings
-    from scubasteve.gui.main_window import MainWindow
     from scubasteve.gui.stall import StallMonitor
     from scubasteve.io.coco import read_coco
 
@@ -284,67 +256,56 @@ def run(args: argparse.Namespace, proposer_factory: Any = None) -> int:
         raise InputError(f"--target-iou must be in (0, 1], got {args.target_iou}")
     dataset = read_coco(args.coco, args.images)
     docs = [d for d in dataset.docs if any(a.has_area for a in d.annotations)]
-    from scubasteve.gui.app import tune_interpreter
-
-    tune_interpreter()  # as the app does
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    _quiet_offscreen_warnings()
     logs: list[ObjectLog] = []
+    monitor = StallMonitor(watch_ms=300 if os.environ.get("SCUBASTEVE_STALL_STACKS") else None)
     with tempfile.TemporaryDirectory(prefix="scubasteve-bench-") as tmp:
         links = _prepare_folder(docs, dataset.categories, Path(tmp))
-        settings = Settings(engine=args.engine, device=getattr(args, "device", "auto") or "auto")
-        window = MainWindow(
-            settings, proposer_factory=proposer_factory, save_settings_on_close=False
-        )
-        window.resize(1400, 900)
-        window.show()
-        engine: list[Any] = []
-        window.engine.engine_ready.connect(engine.append)
-        window.start(Path(tmp))
-        if not _wait(app, lambda: bool(engine) and window.annotator.entry is not None):
-            print("scubasteve: error: the window did not open the images or no engine started")
+        try:
+            with bench_window(Path(tmp), args, proposer_factory) as (app, window, info):
+                player = Player(app, window, args.max_clicks, monitor, args.target_iou)
+                monitor.start()
+                t_start = time.perf_counter()
+                _play(player, docs, links, args.limit, logs)
+                # Program time: everything but the simulated user's own computations (image
+                # switches included).
+                program = time.perf_counter() - t_start - player.think_seconds
+                window.documents.flush()
+                monitor.stop()
+        except WindowDidNotStart as exc:
+            print(f"scubasteve: error: {exc}")
             return 2
-        monitor = StallMonitor(watch_ms=300 if os.environ.get("SCUBASTEVE_STALL_STACKS") else None)
-        player = Player(app, window, args.max_clicks, monitor, args.target_iou)
-        monitor.start()
-        t_start = time.perf_counter()
-        try:  # Ctrl+C stops the run; the objects done so far are still reported
-            for row, (doc, link) in enumerate(zip(docs, links, strict=True)):
-                if args.limit is not None and len(logs) >= args.limit:
-                    break
-                window.project.go(row)
-                if not _wait(
-                    app,
-                    lambda link=link: (
-                        window.annotator.entry is not None and window.annotator.entry.path == link
-                    ),
-                ):
-                    continue
-                for gt in doc.annotations:
-                    if args.limit is not None and len(logs) >= args.limit:
-                        break
-                    if not gt.has_area or gt.extra.get("iscrowd"):
-                        continue
-                    log = annotate_object(player, link.name, gt, doc.height, doc.width)
-                    if log is not None:
-                        logs.append(log)
-                        if len(logs) % 25 == 0:
-                            print(f"... {len(logs)} objects", file=sys.stderr, flush=True)
-        except KeyboardInterrupt:
-            print(f"interrupted after {len(logs)} objects", file=sys.stderr, flush=True)
-            window.proposals.discard()
-        # Program time: everything but the simulated user's own computations (image switches included).
-        program = time.perf_counter() - t_start - player.think_seconds
-        window.documents.flush()
-        monitor.stop()
-        info = engine[0]
-        window.close()
     report(
         logs, program, monitor.worst_ms, info, args, player.first_latencies, monitor.count_over(50)
     )
     for stack in monitor.stacks:
         print("GUI thread during a stall over 300 ms:\n" + stack, file=sys.stderr)
     return 0
+
+
+def _play(
+    player: Player, docs: list[Any], links: list[Path], limit: int | None, logs: list[ObjectLog]
+) -> None:
+    """Annotate every object of `docs` (shown as `links`), until `limit` objects; Ctrl+C stops
+    the run, and the objects done so far are still reported."""
+    try:
+        for row, (doc, link) in enumerate(zip(docs, links, strict=True)):
+            if limit is not None and len(logs) >= limit:
+                break
+            if not show_image(player.app, player.w, row, link):
+                continue
+            for gt in doc.annotations:
+                if limit is not None and len(logs) >= limit:
+                    break
+                if not gt.has_area or gt.extra.get("iscrowd"):
+                    continue
+                log = annotate_object(player, link.name, gt, doc.height, doc.width)
+                if log is not None:
+                    logs.append(log)
+                    if len(logs) % 25 == 0:
+                        print(f"... {len(logs)} objects", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        print(f"interrupted after {len(logs)} objects", file=sys.stderr, flush=True)
+        player.w.proposals.discard()
 
 
 def report(

@@ -48,10 +48,11 @@ def _network(args: argparse.Namespace, device: str) -> tuple[Any, Any, dict[str,
     from scubasteve.inference.deepmask import network as N
     from scubasteve.inference.deepmask.checkpoint import build_model
     from scubasteve.inference.deepmask.config import DeepMaskConfig, tiny_config
-    from scubasteve.inference.deepmask.weights import load_weights_file, resolve
+    from scubasteve.inference.deepmask.weights import load_weights_file
+    from scubasteve.weights import resolve_weights
 
     if args.weights:
-        path = resolve(args.weights)
+        path = resolve_weights(args.weights)
         loaded = load_weights_file(path)
         return build_model(loaded, device, path), loaded.config, dict(loaded.meta), path.name
     torch.manual_seed(args.seed)

@@ -3,8 +3,7 @@
     scubasteve bench pixellib-refine --coco instances.json --images DIR [--refiner classic]
         [--model NAME] [--limit N]
 
-(`python -m scubasteve.bench.pixellib_refine` takes the same options.) Without `--model`, simulated
-masks stand in for Mask R-CNN's masks without its weights: each ground-truth mask is resampled to
+Without `--model`, simulated masks stand in for Mask R-CNN's masks without its weights: each ground-truth mask is resampled to
 28x28 inside its box and pasted back at 0.5, exactly the path a Mask R-CNN mask takes
 (`instances.unmold_detections`), so it measures what refinement does to masks of Mask R-CNN's
 resolution, with perfect boxes and labels. `--blur S` softens the 28x28 masks first
@@ -183,9 +182,3 @@ def run(args: argparse.Namespace) -> int:
     print(table(rows))
     print(f"{len(rows)} objects in {time.perf_counter() - started:.0f} s")
     return 0
-
-
-if __name__ == "__main__":
-    from scubasteve.cli import main
-
-    raise SystemExit(main(["bench", "pixellib-refine", *sys.argv[1:]]))

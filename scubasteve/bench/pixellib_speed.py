@@ -3,8 +3,6 @@
     scubasteve bench pixellib-speed --model mask_rcnn_coco --images DIR [--limit 5]
     scubasteve bench pixellib-speed --random resnet101 --images DIR
 
-(`python -m scubasteve.bench.pixellib_speed` takes the same options.)
-
 `--random BACKBONE` builds a COCO-shaped (81-class) Mask R-CNN with random weights first, so the
 timing of the real topology can be measured without downloading its weights. The first image of
 each preset is a warm-up and not counted.
@@ -54,11 +52,3 @@ def run(args: argparse.Namespace) -> int:
             )
         segmenter.close()
     return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    from scubasteve.cli import main
-
-    raise SystemExit(main(["bench", "pixellib-speed", *sys.argv[1:]]))

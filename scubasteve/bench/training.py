@@ -14,22 +14,22 @@ import argparse
 import copy
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from scubasteve.evaluation.proposal_quality import ProposalQuality, evaluate_boxes, format_quality
 from scubasteve.inference.deepmask.config import DeepMaskConfig
-from scubasteve.training.deepmask.data import (
-    SampleSource,
-    check_dataset,
-    collect_instances,
-    split_by_image,
+from scubasteve.training.deepmask.data import SampleSource
+from scubasteve.training.deepmask.run import (
+    default_run_dir,
+    load_dataset,
+    prepare_run_dir,
+    split_dataset,
+    train,
 )
-from scubasteve.training.deepmask.quality import ProposalQuality, evaluate_boxes, format_quality
-from scubasteve.training.deepmask.run import default_run_dir, load_dataset, prepare_run_dir, train
-from scubasteve.training.deepmask.trainer import Trainer, TrainOptions, bf16_choice
-from scubasteve.training.progress import tqdm_bars
+from scubasteve.training.deepmask.trainer import EpochResult, Trainer, TrainOptions, bf16_choice
+from scubasteve.training.progress import ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,8 @@ def _evaluate_only(args: argparse.Namespace, val_docs: list[Any], device: str) -
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, progress: ProgressCallback | None = None) -> int:
+    """The benchmark; `progress`: the trainer's progress callback (the command line's bars)."""
     import torch
 
     from scubasteve.inference.deepmask import proposer_from_file
@@ -105,20 +106,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = load_dataset(coco=args.coco, images=args.images)
-    instances, summary = collect_instances(data.docs)
-    check_dataset(instances, summary, data.where, need_images=2)
-    train_ids, val_ids = split_by_image(len(data.docs), args.val_fraction, 0)
+    split = split_dataset(load_dataset(coco=args.coco, images=args.images), args.val_fraction)
     choice = resolve_device(args.device)
     device = choice.device
     run_dir = Path(args.out) if args.out else default_run_dir("bench-training")
     if args.evaluate:
-        return _evaluate_only(args, [data.docs[i] for i in val_ids], device)
+        return _evaluate_only(args, split.val_docs, device)
     if args.epochs > 0:
         prepare_run_dir(run_dir, args.resume)
-    print(
-        f"data: {summary.describe()}; split {len(train_ids)} train / {len(val_ids)} validation images"
-    )
+    print(f"data: {split.describe()}")
     print(
         f"device: {choice.describe()}, torch threads {torch.get_num_threads()}, "
         f"bf16 autocast {args.bf16}"
@@ -128,9 +124,9 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(0)
     net = build_network(cfg)
     report: dict[str, Any] = {"device": choice.describe(), "threads": torch.get_num_threads()}
-    train_insts = [i for i in instances if i.doc in set(train_ids)]
+    train_insts = [i for i in split.instances if i.doc in set(split.train_ids)]
     if args.throughput_steps:
-        src = SampleSource(data.docs, train_insts, cfg)
+        src = SampleSource(split.docs, train_insts, cfg)
         tp = measure_throughput(
             net, cfg, src, device, args.batch_size, args.throughput_steps, bf16_choice(args.bf16)
         )
@@ -152,25 +148,18 @@ def run(args: argparse.Namespace) -> int:
         bf16=bf16_choice(args.bf16),
     )
     t0 = time.perf_counter()
-    result = train(
-        data.docs,
-        train_ids,
-        val_ids,
-        instances=instances,
-        net=net,
-        config=cfg,
-        options=options,
-        run_dir=run_dir,
-        device=device,
-        resume=args.resume,
-        progress=tqdm_bars(mask="mask", score="score") if sys.stderr.isatty() else None,
-        on_epoch=lambda r: print(
+
+    def on_epoch(r: EpochResult) -> None:
+        print(
             f"epoch {r.epoch}: mask loss {r.mask_loss:.4f}, score loss {r.score_loss:.4f}, "
             f"validation mean IoU (centred crops) {r.val_iou:.3f}, {r.samples_per_s:.2f} samples/s",
             flush=True,
-        ),
-        meta={"dataset": data.where, "bench": True},
-    )
+        )
+
+    result = train(
+        split, net, cfg, options, run_dir, device, resume=args.resume, progress=progress,
+        on_epoch=on_epoch, meta={"dataset": split.where, "bench": True},
+    )  # fmt: skip
     report["train_minutes_this_session"] = (time.perf_counter() - t0) / 60
     report["train_minutes_total"] = sum(h.seconds for h in result.history) / 60
     report["epochs"] = [vars(h) for h in result.history]
@@ -178,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         f"trained {len(result.history)} epochs in {report['train_minutes_total']:.1f} min of training steps"
     )
 
-    val_docs = [data.docs[i] for i in val_ids]
+    val_docs = split.val_docs
     rows: list[tuple[str, ProposalQuality]] = []
     proposer = proposer_from_file(result.best or result.final, device)  # type: ignore[arg-type]
     rows.append(("deepmask (trained here)", evaluate_boxes(proposer, val_docs, limit=args.limit)))

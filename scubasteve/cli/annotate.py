@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from scubasteve.cli.progress import ProgressBar
     from scubasteve.core.project import Project
     from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
-    from scubasteve.inference.preannotation import AnnotateSummary
+    from scubasteve.inference.preannotation import AnnotateSummary, ImageOutcome
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,10 +84,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_annotate(args: argparse.Namespace) -> int:
+    from scubasteve.cli.progress import ProgressBar
     from scubasteve.core.errors import InputError
     from scubasteve.core.labels import read_labels_file
     from scubasteve.core.project import Project
     from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
+    from scubasteve.inference.preannotation import run_info
     from scubasteve.inference.remote_images import RemoteFolder, is_uri
 
     if is_uri(args.folder):  # s3://... : Ray Data reads it, files go to --out (docs/scale.md)
@@ -107,23 +110,63 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         classes=classes,
         device=getattr(args, "device", "auto"),
     )
-    run_info = {
-        "model": str(args.model),
-        "speed": segmenter.speed,
-        "min_score": segmenter.min_score,
-        "classes": sorted(segmenter.classes) if segmenter.classes else None,
-        "refiner": args.refiner if args.refine else None,
-        "prefer": args.prefer if args.refine else None,
-    }
-    if getattr(args, "ray", None) is not None:
-        summary, device = _annotate_on_ray(args, project, segmenter, run_info)
-    else:
-        if getattr(args, "workers", None) is not None:
-            raise InputError("--workers needs --ray (the local command runs one model)")
-        summary, device = _annotate_here(args, project, segmenter, run_info)
-    for line in summary.lines(device):
+    prefer = getattr(args, "prefer", "pixellib")
+    info = run_info(segmenter, str(args.model), args.refiner if args.refine else None, prefer)
+    if getattr(args, "ray", None) is None and getattr(args, "workers", None) is not None:
+        raise InputError("--workers needs --ray (the local command runs one model)")
+    bar = ProgressBar("annotating" if getattr(args, "ray", None) is None else "annotating (ray)",
+                      unit="image")  # fmt: skip
+    try:
+        if getattr(args, "ray", None) is not None:
+            summary, device = _annotate_on_ray(args, project, segmenter, info, bar)
+        else:
+            summary, device = _annotate_here(args, project, segmenter, info, bar)
+    finally:
+        bar.close()
+    for line in summary_lines(summary, device):
         print(line)
     return 1 if summary.failed or summary.stopped else 0
+
+
+def summary_lines(summary: AnnotateSummary, device: str) -> list[str]:
+    """What a run did, for the terminal: counts, refinement, skipped images, failures."""
+    n = len(summary.written)
+    per_image = f" ({summary.seconds / n:.2f} s/image)" if n else ""
+    counts = ", ".join(f"{label} {count}" for label, count in summary.labels.most_common())
+    out = [
+        f"pre-annotated {n} image(s) with {sum(summary.labels.values())} instance(s)"
+        f"{': ' + counts if counts else ''} in {summary.seconds:.1f} s{per_image}; {device}"
+    ]
+    if summary.refined:
+        out.append(
+            f"refined masks taken for {summary.refined} instance(s) (PixelLib's kept as alternatives)"
+        )
+    elif summary.alternatives:
+        out.append(
+            f"refined masks stored as alternatives for {summary.alternatives} instance(s) "
+            "(PixelLib's masks are the outlines; --prefer refined takes them instead)"
+        )
+    if summary.resumed or summary.kept:
+        out.append(
+            f"skipped {len(summary.resumed)} already pre-annotated and {len(summary.kept)} with "
+            "annotation files of their own (use --overwrite to redo them)"
+        )
+    if summary.failed:
+        out.append(f"failed {len(summary.failed)}:")
+        out.extend(f"  {path}: {reason}" for path, reason in summary.failed)
+    if summary.stopped:
+        out.append(summary.stopped)
+    return out
+
+
+def _shown_on(bar: ProgressBar) -> dict[str, Any]:
+    """The run's `progress` and `on_image` callbacks: the bar, with each image's instance count."""
+
+    def on_image(outcome: ImageOutcome) -> None:
+        if outcome.result is not None:
+            bar.set_postfix(instances=len(outcome.result.annotations))
+
+    return {"progress": bar, "on_image": on_image}
 
 
 def _annotate_here(
@@ -131,6 +174,7 @@ def _annotate_here(
     project: Project,
     segmenter: InstanceSegmenter,
     run_info: dict[str, Any],
+    bar: ProgressBar,
 ) -> tuple[AnnotateSummary, str]:
     from scubasteve.inference.preannotation import annotate_folder, make_refiner
 
@@ -147,6 +191,7 @@ def _annotate_here(
         prefer=getattr(args, "prefer", "pixellib"),
         overwrite=args.overwrite,
         run_info=run_info,
+        **_shown_on(bar),
     )
     return summary, device
 
@@ -156,6 +201,7 @@ def _annotate_on_ray(
     project: Project,
     segmenter: InstanceSegmenter,
     run_info: dict[str, Any],
+    bar: ProgressBar,
 ) -> tuple[AnnotateSummary, str]:
     from scubasteve.inference.ray_annotate import SegmenterSettings, annotate_on_ray
 
@@ -177,4 +223,5 @@ def _annotate_on_ray(
         workers=args.workers,
         overwrite=args.overwrite,
         run_info=run_info,
+        **_shown_on(bar),
     )

@@ -69,6 +69,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--out", type=Path, default=None, help="write the per-object log (JSON) here")
     a.set_defaults(handler=bench_annotator)
 
+    r = kinds.add_parser(
+        "carry",
+        help="what carrying the previous image's shapes (C) saves on an image sequence",
+    )
+    r.add_argument("--coco", type=Path, required=True)
+    r.add_argument("--images", type=Path, required=True)
+    seq = r.add_mutually_exclusive_group(required=True)
+    seq.add_argument("--frames", nargs=2, metavar=("FIRST", "LAST"),
+                     help="the images from FIRST to LAST (file names, in order) are the frames")  # fmt: skip
+    seq.add_argument("--pan", type=int, metavar="N",
+                     help="N + 1 crops of each photo, moving 6 px right and 4 px down a frame")  # fmt: skip
+    r.add_argument("--photos", type=int, default=3, help="with --pan: how many photos")
+    r.add_argument("--max-clicks", type=int, default=10, help="corrective clicks per object")
+    r.add_argument("--target-iou", type=float, default=0.90)
+    r.add_argument("--engine", default="ensemble", help="engine the window uses")
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    r.set_defaults(handler=bench_carry)
+
     d = kinds.add_parser(
         "deepmask-precision", help="DeepMask in bfloat16 against float32 on the same weights"
     )
@@ -261,6 +279,12 @@ def bench_annotator(args: argparse.Namespace) -> int:
     return annotator.run(args)
 
 
+def bench_carry(args: argparse.Namespace) -> int:
+    from scubasteve.bench import carry
+
+    return carry.run(args)
+
+
 def bench_deepmask_precision(args: argparse.Namespace) -> int:
     from scubasteve.bench import deepmask_precision
 
@@ -274,9 +298,13 @@ def bench_deepmask_whole_image(args: argparse.Namespace) -> int:
 
 
 def bench_training(args: argparse.Namespace) -> int:
-    from scubasteve.bench import training
+    import sys
 
-    return training.run(args)
+    from scubasteve.bench import training
+    from scubasteve.cli.progress import tqdm_bars
+
+    bars = tqdm_bars(mask="mask", score="score") if sys.stderr.isatty() else None
+    return training.run(args, progress=bars)
 
 
 def bench_startup(args: argparse.Namespace) -> int:

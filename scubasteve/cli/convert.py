@@ -26,13 +26,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scubasteve.cli.progress import bar
+    from scubasteve.cli.progress import ProgressBar
     from scubasteve.cli.report import print_report
     from scubasteve.core.errors import InputError
     from scubasteve.core.labels import read_labels_file
     from scubasteve.io import dataset
 
     src: Path = args.src
+    bar = ProgressBar("converting", unit="file")
     if src.is_dir():
         out = args.dst if args.dst.suffix.lower() == ".json" else args.dst.with_suffix(".json")
         labels = read_labels_file(args.labels) if args.labels else None

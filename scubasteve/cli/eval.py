@@ -32,8 +32,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import sys
     from dataclasses import asdict
 
-    from scubasteve.bench.evaluate import evaluate_docs, plot_ap_curve, read_side
     from scubasteve.core.errors import Problem
+    from scubasteve.evaluation.mask_ap import evaluate_docs, plot_ap_curve, read_side
 
     problems: list[Problem] = []
     gt_docs = read_side(args.gt, problems)
@@ -45,7 +45,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for line in result.lines():
         print(line)
     if getattr(args, "json", None):
-        from scubasteve.io.atomic import atomic_write_json
+        from scubasteve.core.atomic import atomic_write_json
 
         atomic_write_json(args.json, asdict(result))
     if args.plot:

@@ -128,31 +128,6 @@ def _print_details(s: weights.ModelStatus) -> None:
                 print(f"  {key}: {meta[key]}")
 
 
-class _Bar:
-    """A tqdm bar fed by the manager's progress(done, total) callback (which may restart at 0)."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.bar: Any = None
-
-    def __call__(self, done: int, total: int | None) -> None:
-        from tqdm import tqdm
-
-        if self.bar is None:
-            self.bar = tqdm(total=total, initial=done, unit="B", unit_scale=True, desc=self.name,
-                            file=sys.stderr, dynamic_ncols=True)  # fmt: skip
-            return
-        if total != self.bar.total:
-            self.bar.total = total
-        if done < self.bar.n:
-            self.bar.reset(total=total)
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def cmd_download(args: argparse.Namespace) -> int:
     from scubasteve import weights
     from scubasteve.weights.store import read_sidecar
@@ -162,7 +137,9 @@ def cmd_download(args: argparse.Namespace) -> int:
     if already is not None and not args.force:
         print(f"{name} is already installed: {already} (add --force to download it again)")
         return 0
-    bar = _Bar(name)
+    from scubasteve.cli.progress import ProgressBar
+
+    bar = ProgressBar(name)
     try:
         path = weights.download(name, progress=bar, force=args.force)
     except KeyboardInterrupt:

@@ -19,12 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scubasteve.cli.progress import bar
+    from scubasteve.cli.progress import ProgressBar
     from scubasteve.cli.report import print_report
     from scubasteve.core.errors import InputError
     from scubasteve.io import dataset
 
     target: Path = args.target
+    bar = ProgressBar("checking", unit="file")
     if target.is_dir():
         report = dataset.validate_labelme_folder(target, args.recursive, progress=bar)
     elif target.is_file():

@@ -10,6 +10,7 @@ import math
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,9 @@ from scubasteve.core.geometry import (
 )
 
 #: Where an annotation came from. Free strings are allowed; these are the ones the program writes.
-SOURCES = ("manual", "classic", "deepmask", "sharpmask", "sam2", "pixellib", "imported")
+SOURCES = (
+    "manual", "classic", "deepmask", "sharpmask", "sam2", "pixellib", "imported", "carried",
+)  # fmt: skip
 
 #: LabelMe shape types that enclose an area (and so become polygons or masks for training).
 AREA_SHAPES = ("polygon", "rectangle", "circle", "mask")
@@ -34,9 +37,18 @@ AREA_SHAPES = ("polygon", "rectangle", "circle", "mask")
 OPEN_SHAPES = ("line", "linestrip", "point", "points")
 SHAPE_TYPES = AREA_SHAPES + OPEN_SHAPES
 
-#: Flag set on pre-annotations until the user accepts them (kept in the LabelMe shape's flags).
-#: Unreviewed pre-annotations are left out of COCO exports and of training data.
+# The marks below are plain LabelMe flags, so labelme shows them as check boxes and other tools
+# keep them (ADRs 0505, 0509).
+#: Shape flag set on pre-annotations until the user accepts them. Unreviewed pre-annotations are
+#: left out of COCO exports and of training data.
 REVIEW_FLAG = "needs_review"
+#: Shape flag: the shape is protected from edits (moving vertices, brush, merge, delete, relabel).
+LOCKED_FLAG = "locked"
+#: Image flag: the user has annotated everything on this image (also: there is nothing to annotate).
+FINISHED_FLAG = "finished"
+#: Extra shape key of a machine-made shape that stands in for a person's rectangle until it is
+#: reviewed: the rectangle's corners and source, so that rejecting the shape gives it back.
+REPLACES_KEY = "scubasteve_replaces"
 
 
 def new_id() -> str:
@@ -166,6 +178,90 @@ class Annotation:
     def with_label(self, label: str) -> Annotation:
         return replace(self, label=label)
 
+    @property
+    def needs_review(self) -> bool:
+        """A machine-made shape (a pre-annotation) that no person has accepted yet (ADR 0505)."""
+        return bool(self.flags.get(REVIEW_FLAG))
+
+    def for_review(self) -> Annotation:
+        """This annotation flagged as awaiting review."""
+        return replace(self, flags={**self.flags, REVIEW_FLAG: True})
+
+    def reviewed(self) -> Annotation:
+        """This annotation accepted by a person: the review flag (and any rectangle it stood in
+        for) removed."""
+        return replace(
+            self,
+            flags={k: v for k, v in self.flags.items() if k != REVIEW_FLAG},
+            extra={k: v for k, v in self.extra.items() if k != REPLACES_KEY},
+        )
+
+    def standing_in_for(self, rectangle: Annotation) -> Annotation:
+        """This shape (a mask made from `rectangle`'s box) in the rectangle's place, awaiting
+        review: same id, label, description and flags; rejecting it gives the rectangle back."""
+        box = rectangle.bounds()
+        if box is None:
+            raise ValueError(f"the {rectangle.label} shape has no extent to stand in for")
+        kept = {"points": [[box.x0, box.y0], [box.x1, box.y1]], "source": rectangle.source}
+        return replace(
+            self, id=rectangle.id, label=rectangle.label, description=rectangle.description,
+            flags={**rectangle.flags, REVIEW_FLAG: True},
+            extra={**rectangle.extra, REPLACES_KEY: kept},
+        )  # fmt: skip
+
+    def rejected(self) -> Annotation | None:
+        """What rejecting this shape (N) leaves: the rectangle it stood in for, or nothing. A
+        damaged record (hand-edited file) counts as nothing to give back."""
+        kept = self.extra.get(REPLACES_KEY)
+        if not isinstance(kept, Mapping):
+            return None
+        points: Any = kept.get("points")
+        try:
+            (x0, y0), (x1, y1) = points
+            box = Box.from_points(float(x0), float(y0), float(x1), float(y1))
+        except (TypeError, ValueError):
+            return None
+        if box.width <= 0 or box.height <= 0:
+            return None
+        source = kept.get("source") if isinstance(kept.get("source"), str) else "manual"
+        corners = np.array([[box.x0, box.y0], [box.x1, box.y0], [box.x1, box.y1], [box.x0, box.y1]])
+        return replace(
+            self.reviewed(), polygons=(Polygon(corners),), mask=None, shape_type="rectangle",
+            points=np.array([[box.x0, box.y0], [box.x1, box.y1]]), source=source or "manual",
+            score=None, seconds=None,
+        )  # fmt: skip
+
+    @property
+    def locked(self) -> bool:
+        """Protected from edits by its user (K; ADR 0509)."""
+        return bool(self.flags.get(LOCKED_FLAG))
+
+    def with_lock(self, locked: bool) -> Annotation:
+        """This annotation locked or unlocked (an unlocked shape carries no `locked` flag)."""
+        flags = {k: v for k, v in self.flags.items() if k != LOCKED_FLAG}
+        return replace(self, flags={**flags, LOCKED_FLAG: True} if locked else flags)
+
+    def to_patch(self, height: int, width: int) -> MaskPatch | None:
+        """The shape as a mask patch on a (height, width) image: its exact mask when it has one,
+        else its polygons rasterised inside their bounds; None when nothing of it is inside."""
+        if self.mask is not None:
+            m = self.mask
+            x0, y0 = max(m.x, 0), max(m.y, 0)
+            x1, y1 = min(m.x + m.width, width), min(m.y + m.height, height)
+            if x1 <= x0 or y1 <= y0:
+                return None
+            inside = m.mask[y0 - m.y : y1 - m.y, x0 - m.x : x1 - m.x]
+            return MaskPatch(inside.copy(), x0, y0) if inside.any() else None
+        if not self.polygons:
+            return None
+        rows, cols = polygons_bounds(self.polygons).pixel_slices(width, height)
+        if rows.stop <= rows.start or cols.stop <= cols.start:
+            return None
+        x0, y0 = cols.start, rows.start
+        moved = [p.translated(-x0, -y0) for p in self.polygons]
+        local = polygons_to_mask(moved, rows.stop - rows.start, cols.stop - cols.start)
+        return MaskPatch(local, x0, y0) if local.any() else None
+
     @classmethod
     def from_mask(
         cls,
@@ -225,3 +321,42 @@ class ImageDoc:
 
     def labels(self) -> list[str]:
         return sorted({a.label for a in self.annotations})
+
+    @property
+    def finished(self) -> bool:
+        """Marked finished by its user (Ctrl+D; ADR 0509)."""
+        return bool(self.flags.get(FINISHED_FLAG))
+
+
+class ImageState(Enum):
+    """Where an image stands, from its file alone: the image list and its filters, "next to do",
+    the window's pre-annotation choice. The value is the text the user sees."""
+
+    TODO = "to do"  # nothing annotated yet
+    STARTED = "in progress"  # has objects, not marked finished: one object on a photo of ten
+    REVIEW = "to review"  # some shapes a machine made await a person's review
+    DONE = "done"  # marked finished by its user, every shape accepted
+
+    @property
+    def needs_user(self) -> bool:
+        """Whether a person still has work on the image ("next to do" visits it)."""
+        return self is not ImageState.DONE
+
+
+def doc_state(doc: ImageDoc) -> ImageState:
+    """The one definition of to do / in progress / to review / done (ADRs 0505, 0509).
+
+    To review while any shape awaits review (also on a finished image: the review is still owed);
+    done once the user marked it finished (with objects or without: "nothing to annotate here");
+    in progress while it has shapes, counting the shapes of the file that could not be read (a
+    person's work too); else to do."""
+    if any(a.needs_review for a in doc.annotations):
+        return ImageState.REVIEW
+    if doc.finished:
+        return ImageState.DONE
+    return ImageState.STARTED if doc.annotations or doc.unreadable_shapes else ImageState.TODO
+
+
+def accepted(doc: ImageDoc) -> ImageDoc:
+    """A copy of `doc` without the shapes awaiting review: what export and training take."""
+    return replace(doc, annotations=[a for a in doc.annotations if not a.needs_review])

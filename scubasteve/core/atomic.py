@@ -1,8 +1,8 @@
 """Atomic file writes: a file is either its old self or completely the new one, never truncated.
 
 The program's one implementation of the pattern (a temporary file in the same folder, fsync,
-`os.replace`): in `core` so that the settings can use it too. `scubasteve.io.atomic` re-exports the
-writers beside `read_json`; the weights store builds its verified installs from `temp_file_beside`
+`os.replace`): in `core` so that the settings can use it too. JSON is read by
+`scubasteve.io.json_files`; the weights store builds its verified installs from `temp_file_beside`
 and `replace_with`.
 """
 
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from scubasteve.core.errors import InputError
+from scubasteve.core.errors import InputError, os_error_problem
 from scubasteve.core.files import NAME_MAX_BYTES, name_problem, shorten_name, text_problem
 
 #: A temporary file of ours older than this was left by a killed process (a write takes seconds).
@@ -109,16 +109,14 @@ def atomic_write_bytes(path: Path, data: bytes, *, replace: bool = True) -> None
     clean_stale_temporaries(folder)
     try:
         fh, tmp = temp_file_beside(folder, path.name)
-    except FileNotFoundError as exc:
-        raise InputError("the folder does not exist", folder) from exc
-    except PermissionError as exc:
-        raise InputError(
-            "cannot write here: permission denied (is the folder read-only?)", folder
-        ) from exc
-    except OSError as exc:
-        raise InputError(
-            f"cannot create a temporary file beside it: {exc.strerror or exc}", path
-        ) from exc
+    except (FileNotFoundError, PermissionError) as exc:  # the folder's fault
+        problem = os_error_problem(exc, "cannot write here", "folder")
+        if isinstance(exc, PermissionError):
+            problem += " (is the folder read-only?)"
+        raise InputError(problem, folder) from exc
+    except OSError as exc:  # e.g. a name the file system cannot hold: the file's
+        problem = os_error_problem(exc, "cannot create a temporary file beside it")
+        raise InputError(problem, path) from exc
     try:
         with fh:
             fh.write(data)
@@ -131,15 +129,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, replace: bool = True) -> None
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if exc.errno == errno.ENOSPC:
-            raise InputError(
-                "the disk is full; the previous file was kept unchanged", path
-            ) from exc
-        if isinstance(exc, PermissionError):
-            raise InputError(
-                "permission denied; the previous file was kept unchanged", path
-            ) from exc
-        raise InputError(f"could not write: {exc.strerror or exc}", path) from exc
+        problem = os_error_problem(exc, "could not write")
+        raise InputError(f"{problem}; the previous file was kept unchanged", path) from exc
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

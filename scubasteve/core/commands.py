@@ -1,7 +1,7 @@
-"""Small undoable edits of an `ImageDoc`, and a plain history to run them.
+"""Small undoable edits of an `ImageDoc`.
 
-Each command records just enough to apply and revert itself. The GUI wraps them in `QUndoCommand`s;
-headless code (tests, the CLI) uses `History`.
+Each command records just enough to apply and revert itself. The GUI wraps them in `QUndoCommand`s
+(`gui/controllers/document.py`), whose stack is the history.
 """
 
 from __future__ import annotations
@@ -111,41 +111,3 @@ def replace_geometry(
     changes.setdefault("points", None)
     new = replace(old, polygons=tuple(polygons), shape_type=shape_type, **changes)  # type: ignore[arg-type]
     return ReplaceAnnotation(new, text="Edit shape")
-
-
-@dataclass
-class History:
-    """A linear undo/redo history of commands on one document."""
-
-    doc: ImageDoc
-    _done: list[Command] = field(default_factory=list)
-    _undone: list[Command] = field(default_factory=list)
-
-    def push(self, command: Command) -> None:
-        command.apply(self.doc)
-        self._done.append(command)
-        self._undone.clear()
-
-    def undo(self) -> bool:
-        if not self._done:
-            return False
-        command = self._done.pop()
-        command.revert(self.doc)
-        self._undone.append(command)
-        return True
-
-    def redo(self) -> bool:
-        if not self._undone:
-            return False
-        command = self._undone.pop()
-        command.apply(self.doc)
-        self._done.append(command)
-        return True
-
-    @property
-    def can_undo(self) -> bool:
-        return bool(self._done)
-
-    @property
-    def can_redo(self) -> bool:
-        return bool(self._undone)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -29,6 +30,32 @@ class InputError(ScubaSteveError, ValueError):
             parts.append(self.where)
         prefix = ": ".join(parts)
         return f"{prefix}: {self.problem}" if prefix else self.problem
+
+
+_DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def is_disk_full(exc: OSError) -> bool:
+    """True when `exc` says the disk (or the user's quota) is full."""
+    return exc.errno in _DISK_FULL
+
+
+def os_error_problem(exc: OSError, doing: str, what: str = "file") -> str:
+    """The one wording of an `OSError` met reading or writing a file, as an `InputError` problem:
+    "<what> not found", "is a folder, not a <what>", "the disk is full", or "<doing>: permission
+    denied" / "<doing>: <the system's reason>"."""
+    if isinstance(exc, FileNotFoundError):
+        return f"{what} not found"
+    if isinstance(exc, IsADirectoryError):
+        return f"is a folder, not {'an' if what[:1] in 'aeiou' else 'a'} {what}"
+    if is_disk_full(exc):
+        return "the disk is full"
+    reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror or str(exc)
+    return f"{doing}: {reason}"
+
+
+class BadBox(InputError):
+    """A box that covers no pixel of its image: the user's box, not the engine, is at fault."""
 
 
 class Problem:

@@ -329,7 +329,7 @@ def _rasterize_rings(rings: Sequence[np.ndarray], height: int, width: int) -> np
     if not segs:
         return np.zeros((height, width), dtype=bool)
     rles = mask_utils.frPyObjects(segs, height, width)
-    return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+    return np.asarray(mask_utils.decode(mask_utils.merge(rles)), dtype=bool)
 
 
 def polygons_to_mask(polygons: Sequence[Polygon], height: int, width: int) -> np.ndarray:

@@ -86,10 +86,3 @@ class Project:
         except ValueError:
             relative = Path(image.name)
         return (self.annotation_dir / relative).with_suffix(".json")
-
-    def is_annotated(self, image: Path) -> bool:
-        return self.annotation_path(image).is_file()
-
-    def add_label(self, label: str) -> None:
-        if label not in self.labels:
-            self.labels.append(label)

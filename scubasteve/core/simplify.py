@@ -31,11 +31,13 @@ def unit_steps(ring: np.ndarray) -> np.ndarray:
     unit = deltas / lengths[:, None]
     reps = np.repeat(np.arange(len(lengths)), lengths)
     offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return starts[reps] + unit[reps] * offsets[:, None]
+    points: np.ndarray = starts[reps] + unit[reps] * offsets[:, None]
+    return points
 
 
 def _cross(d: np.ndarray, v: np.ndarray) -> np.ndarray:
-    return d[0] * v[:, 1] - d[1] * v[:, 0]
+    cross: np.ndarray = d[0] * v[:, 1] - d[1] * v[:, 0]
+    return cross
 
 
 def simplify_pixel_ring(ring: np.ndarray, tolerance: float) -> np.ndarray:

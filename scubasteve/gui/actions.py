@@ -83,8 +83,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("zoom_out", "Zoom out", ("Ctrl+-",), "View"),
     ActionSpec("preannotate_image", "Pre-annotate this image (PixelLib)", ("Ctrl+R",), "Pre-annotate"),
     ActionSpec("preannotate_folder", "Pre-annotate the folder (PixelLib)", ("Ctrl+Shift+R",), "Pre-annotate"),
-    ActionSpec("review_accept", "Accept pre-annotation", ("Y",), "Pre-annotate"),
-    ActionSpec("review_reject", "Reject pre-annotation", ("N",), "Pre-annotate"),
+    ActionSpec("review_accept", "Accept the shape to review", ("Y",), "Review",
+               "a pre-annotation, a carried shape or a mask made from a rectangle (dashed)"),
+    ActionSpec("review_reject", "Reject the shape to review", ("N",), "Review",
+               "removes it; a mask made from a rectangle gives the rectangle back"),
+    ActionSpec("carry", "Carry the previous image's shapes here, for review", ("C",), "Review",
+               "each followed to where it went and re-fitted by the engine"),
+    ActionSpec("boxes_to_masks", "Rectangles to masks, for review", ("Shift+W",), "Review",
+               "the selected rectangles, or all of the image's: the engine's top proposal for each"),
     ActionSpec("weights", "Install or import model weights…", ("Ctrl+Shift+M",), "Models"),
     ActionSpec("learn", "Improve DeepMask from this folder's annotations", ("Ctrl+Shift+L",), "Models",
                "fine-tunes DeepMask on the accepted annotations, measures it on held-out images; again to cancel"),
@@ -161,6 +167,10 @@ class ActionRegistry(QObject):
     def set_enabled(self, ids: tuple[str, ...] | list[str], enabled: bool) -> None:
         for action_id in ids:
             self.actions[action_id].setEnabled(enabled)
+
+    def set_text(self, action_id: str, text: str) -> None:
+        """Name the action `text` for now ("" gives it back its name from the table)."""
+        self.actions[action_id].setText(text or SPECS[action_id].text)
 
     def keys_of(self, action_id: str) -> str:
         """The action's keys as the user reads them ("Ctrl+Shift+Z, Ctrl+Y")."""

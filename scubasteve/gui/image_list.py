@@ -10,16 +10,24 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
-from scubasteve.core.annotation import REVIEW_FLAG, ImageDoc
-from scubasteve.core.marks import is_finished
+from scubasteve.core.annotation import ImageState
 
 Index = QModelIndex | QPersistentModelIndex
 
 
 class RowState(IntEnum):
+    """A row's state: the image's `core.annotation.ImageState`, or why it cannot be worked on."""
+
     TODO = 0
     DONE = 1
     REVIEW = 2  # has pre-annotations awaiting review
@@ -27,29 +35,44 @@ class RowState(IntEnum):
     PROBLEM = 4  # the annotation file cannot be read: read-only
     STARTED = 5  # has objects, not yet marked finished
 
+    @classmethod
+    def of(cls, state: ImageState) -> RowState:
+        """The row state of an image in `state` (`core.annotation.doc_state`)."""
+        return _OF_IMAGE_STATE[state]
+
+    @property
+    def text(self) -> str:
+        """What the user reads for this state ("in progress", "unreadable image")."""
+        return _STATE_TEXT[self]
+
+
+_OF_IMAGE_STATE = {
+    ImageState.TODO: RowState.TODO,
+    ImageState.STARTED: RowState.STARTED,
+    ImageState.REVIEW: RowState.REVIEW,
+    ImageState.DONE: RowState.DONE,
+}
 
 #: The rows "next to do" (Shift+D) visits: the images that still need the user.
-NEEDS_USER = (RowState.TODO, RowState.STARTED, RowState.REVIEW)
-
-
-def doc_row_state(doc: ImageDoc) -> RowState:
-    """An open document's row: to review while any shape awaits review, done when the user marked
-    it finished, in progress when it has objects, else to do."""
-    if any(a.flags.get(REVIEW_FLAG) for a in doc.annotations):
-        return RowState.REVIEW
-    if is_finished(doc):
-        return RowState.DONE
-    return RowState.STARTED if doc.annotations else RowState.TODO
-
+NEEDS_USER = tuple(row for image, row in _OF_IMAGE_STATE.items() if image.needs_user)
 
 _STATE_TEXT = {
-    RowState.TODO: "to do",
-    RowState.DONE: "done",
-    RowState.REVIEW: "to review",
+    **{row: image.value for image, row in _OF_IMAGE_STATE.items()},
     RowState.UNREADABLE: "unreadable image",
     RowState.PROBLEM: "annotation file cannot be read",
-    RowState.STARTED: "in progress",
 }
+#: The image list's filters, in the order the list offers them: (name, the row states shown).
+FILTERS: tuple[tuple[str, tuple[RowState, ...]], ...] = (
+    ("All", tuple(RowState)),
+    ("To do", (RowState.TODO,)),
+    ("In progress", (RowState.STARTED,)),
+    ("To review", (RowState.REVIEW,)),
+    ("Done", (RowState.DONE,)),
+    ("Problem", (RowState.UNREADABLE, RowState.PROBLEM)),
+)
+#: The item data role that holds a row's `RowState` (what the filter reads).
+STATE_ROLE = Qt.ItemDataRole.UserRole + 1
+
 _STATE_COLOR = {
     RowState.TODO: QColor(150, 150, 150),
     RowState.DONE: QColor(40, 180, 70),
@@ -111,6 +134,8 @@ class ImageListModel(QAbstractListModel):
             if icon is None:
                 icon = self._icons[state] = _dot(_STATE_COLOR[state])
             return icon
+        if role == STATE_ROLE:
+            return int(self._states[row])
         if role == Qt.ItemDataRole.ToolTipRole:
             text = f"{self._names[row]}: {_STATE_TEXT[self._states[row]]}"
             message = self._messages.get(row)
@@ -143,7 +168,7 @@ class ImageListModel(QAbstractListModel):
         self._counts[old] -= 1
         self._counts[state] += 1
         index = self.index(row)
-        self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole, STATE_ROLE])
         self.counts_changed.emit()
 
     def count(self, state: RowState) -> int:
@@ -165,3 +190,27 @@ class ImageListModel(QAbstractListModel):
                 return row
             row += step
         return -1
+
+    def count_of(self, states: tuple[RowState, ...]) -> int:
+        return sum(self._counts[s] for s in states)
+
+
+class StateFilter(QSortFilterProxyModel):
+    """The rows of an `ImageListModel` whose state is one of a filter's; follows state changes."""
+
+    def __init__(self, model: ImageListModel) -> None:
+        super().__init__()
+        self.setSourceModel(model)
+        self.setFilterRole(STATE_ROLE)  # a row whose state changes is filtered again
+        self.setDynamicSortFilter(True)
+        self._states: frozenset[int] = frozenset(int(s) for s in RowState)
+
+    def set_states(self, states: tuple[RowState, ...]) -> None:
+        self.beginFilterChange()
+        self._states = frozenset(int(s) for s in states)
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        model = self.sourceModel()
+        assert isinstance(model, ImageListModel)
+        return int(model.state(source_row)) in self._states

@@ -37,7 +37,7 @@ def recorded_times(json_paths: Iterable[Path]) -> list[tuple[str, float]]:
     Only our own metadata key is looked at; a shape group (an object with holes) counts once.
     Files that cannot be read are skipped: this is a statistic, not a validation.
     """
-    from scubasteve.io.atomic import read_json
+    from scubasteve.io.json_files import read_json
     from scubasteve.io.labelme_shapes import META_KEY
 
     found: dict[str, tuple[str, float]] = {}

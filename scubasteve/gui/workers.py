@@ -1,15 +1,19 @@
-"""The one dispatcher for background work: thread pools, cancel tokens, results on the GUI thread.
+"""The one way to run background work: the pool policy, cancel tokens, results on the GUI thread.
 
 A job returns plain data (arrays, dataclasses, QImages, which are safe to build off the GUI thread) and
 never touches a widget. Results, errors and progress come back through one dispatcher QObject that
 lives on the GUI thread, so the callbacks always run there, whatever thread emitted the signal.
 
-- `submit(pool, fn, *args, on_done=, on_error=)`: a plain function on a pool thread.
+- `make_pool(kind)`: the pool policy, one table (`POOLS`): short jobs share the window's "work"
+  pool, writes are serialised on "save", the engine has its own thread, and each owner of long
+  jobs (pre-annotation, learning, downloads) has a "long" thread, so no long job holds up a short one.
+- `submit(pool, fn, *args, on_done=, on_error=)`: a short function on a pool thread; it cannot be
+  cancelled (work that can takes a `CancelToken` itself, as engine requests do).
 - `submit_job(pool, fn, *args, on_done=, on_error=, on_progress=)`: long work that takes
-  ``progress=`` and ``cancel=`` keywords (weights downloads, learning); it gets the returned `Job`'s
-  `CancelToken` and a progress function whose calls reach `on_progress` on the GUI thread.
-- `watch(future, on_done=, on_error=)`: a `concurrent.futures.Future` made elsewhere (the
-  TensorFlow thread), delivered the same way.
+  ``progress=`` (a `core.progress.Progress`: done, total) and ``cancel=`` keywords; it gets the
+  returned `Job`'s `CancelToken`, and its progress calls reach `on_progress` on the GUI thread.
+- `on_gui_thread(callback)`: a function a job may call for each item it finishes (pre-annotation's
+  images); the calls reach `callback` on the GUI thread, in order.
 
 Cancelling is always a `scubasteve.core.cancel.CancelToken`: the job stops at its next check with
 `Cancelled`, which reaches `on_error`. Decision record: docs/adr/0006-cancel-token-and-background-jobs.md.
@@ -20,12 +24,12 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from scubasteve.core.cancel import Cancelled, CancelToken
+from scubasteve.core.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +45,13 @@ class _Dispatcher(QObject):
 
     finished = Signal(object, object)  # callback, result
     errored = Signal(object, object)  # callback, exception
-    progressed = Signal(object, object)  # callback, tuple of values
+    called = Signal(object, object)  # callback, tuple of arguments
 
     def __init__(self) -> None:
         super().__init__()
         self.finished.connect(self._deliver)
         self.errored.connect(self._deliver_error)
-        self.progressed.connect(self._deliver_progress)
+        self.called.connect(self._deliver_call)
 
     @Slot(object, object)
     def _deliver(self, callback: Callback | None, result: Any) -> None:
@@ -62,7 +66,7 @@ class _Dispatcher(QObject):
             log.error("background job failed: %s", exc)
 
     @Slot(object, object)
-    def _deliver_progress(self, callback: Callable[..., None], values: tuple[Any, ...]) -> None:
+    def _deliver_call(self, callback: Callable[..., None], values: tuple[Any, ...]) -> None:
         callback(*values)
 
 
@@ -84,7 +88,7 @@ class Job:
         self,
         on_done: Callback | None = None,
         on_error: Callback | None = None,
-        on_progress: Callable[..., None] | None = None,
+        on_progress: Progress | None = None,
     ) -> None:
         self.token = CancelToken()
         self.on_done = on_done
@@ -100,10 +104,11 @@ class Job:
     def cancelled(self) -> bool:
         return self.token.cancelled
 
-    def progress(self, *values: Any) -> None:
-        """Called by the job, on any thread: `on_progress(*values)` runs later on the GUI thread."""
+    def progress(self, done: int, total: int) -> None:
+        """Called by the job, on any thread: `on_progress(done, total)` runs later on the GUI
+        thread."""
         if self._on_progress is not None:
-            self._dispatcher.progressed.emit(self._on_progress, values)
+            self._dispatcher.called.emit(self._on_progress, (done, total))
 
     def _finish(self, result: Any) -> None:
         self._dispatcher.finished.emit(self.on_done, result)
@@ -146,11 +151,9 @@ def submit(
     on_done: Callback | None = None,
     on_error: Callback | None = None,
     priority: int = 0,
-) -> Job:
+) -> None:
     """Run `fn(*args)` on `pool`; call `on_done(result)` or `on_error(exc)` on the GUI thread."""
-    job = Job(on_done, on_error)
-    pool.start(_Runnable(job, fn, args, {}), priority)
-    return job
+    pool.start(_Runnable(Job(on_done, on_error), fn, args, {}), priority)
 
 
 def submit_job(
@@ -159,11 +162,11 @@ def submit_job(
     *args: Any,
     on_done: Callback | None = None,
     on_error: Callback | None = None,
-    on_progress: Callable[..., None] | None = None,
+    on_progress: Progress | None = None,
 ) -> Job:
     """Run `fn(*args, progress=job.progress, cancel=job.token)` on `pool` and return the `Job`.
 
-    `on_progress(*values)` gets each `progress(*values)` call of `fn` on the GUI thread;
+    `on_progress(done, total)` gets each `progress(done, total)` call of `fn` on the GUI thread;
     `job.cancel()` makes `fn` stop with `Cancelled`, which reaches `on_error`.
     """
     job = Job(on_done, on_error, on_progress)
@@ -171,21 +174,16 @@ def submit_job(
     return job
 
 
-def watch(
-    future: Future, on_done: Callback | None = None, on_error: Callback | None = None
-) -> None:
-    """Deliver `future`'s result to `on_done` or its exception to `on_error` on the GUI thread."""
-    job = Job(on_done, on_error)
+def on_gui_thread(callback: Callable[..., None]) -> Callable[..., None]:
+    """A function that may be called on any thread: each call runs `callback` with the same
+    arguments later on the GUI thread, in the order of the calls (a job's per-item results).
+    Make it on the GUI thread."""
+    dispatcher = _dispatcher()
 
-    def done(f: Future) -> None:
-        if f.cancelled():
-            job._fail(Cancelled())
-        elif (exc := f.exception()) is not None:
-            job._fail(exc)
-        else:
-            job._finish(f.result())
+    def call(*values: Any) -> None:
+        dispatcher.called.emit(callback, values)
 
-    future.add_done_callback(done)
+    return call
 
 
 def prepare_worker_imports() -> None:
@@ -204,10 +202,20 @@ def prepare_worker_imports() -> None:
     Image.init()
 
 
-def make_pool(threads: int, name: str) -> QThreadPool:
+#: The pool policy: threads per kind of pool (see the module docstring).
+POOLS = {
+    "work": 2,  # short jobs of the window: image loads, traces, the folder scan, exports
+    "save": 1,  # annotation files, written in the order the changes were made
+    "engine": 1,  # the engine's calls: a stateful engine is touched by one thread (ADR 0501)
+    "long": 1,  # one owner's long jobs (pre-annotation, learning, a download), one at a time
+}
+
+
+def make_pool(kind: str) -> QThreadPool:
+    """A new pool of `kind` (a key of `POOLS`), for the object that owns that kind of work."""
     pool = QThreadPool()
-    pool.setMaxThreadCount(threads)
-    pool.setObjectName(name)
+    pool.setMaxThreadCount(POOLS[kind])
+    pool.setObjectName(kind)
     # Idle threads are kept so that back-to-back jobs do not pay for thread start-up.
     pool.setExpiryTimeout(-1)
     return pool

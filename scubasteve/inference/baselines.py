@@ -110,14 +110,15 @@ class GrabCutProposer(_SingleImage):
             return []
         image, rows, cols = found
         rect = (cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
-        mask = np.zeros(image.shape[:2], np.uint8)
+        mask: np.ndarray = np.zeros(image.shape[:2], np.uint8)
+        bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         try:
             cv2.grabCut(
-                image[:, :, ::-1].copy(),
+                np.ascontiguousarray(image[:, :, ::-1]),
                 mask,
                 rect,
-                None,
-                None,
+                bgd,
+                fgd,
                 self.iterations,
                 cv2.GC_INIT_WITH_RECT,
             )

@@ -73,7 +73,7 @@ def bf16_is_fast(device: str) -> bool:
     try:
         if kind == "cpu":
             return bool(
-                torch.backends.mkldnn.is_available()
+                torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
                 and torch.ops.mkldnn._is_mkldnn_bf16_supported()
             )
         if kind == "cuda":

@@ -1,63 +1,112 @@
-"""Pre-annotation as a workflow, without Qt: one policy for every way of running it.
+"""Pre-annotation as a workflow, without Qt: one loop and one policy for every way of running it.
 
 Whatever runs the network (the desktop window, `scubasteve annotate`, `scubasteve annotate --ray`),
 the shapes a machine made reach the LabelMe files through this module, so they are treated alike:
 
 * every machine-made shape carries the `needs_review` flag (ADR 0505) until a person accepts it;
-  COCO export, training from a project and the image list's "done" count ignore flagged shapes;
+  COCO export, training from a project and the image list's "done" ignore flagged shapes;
+* every file it writes carries the run record `RUN_KEY` (model, settings, date), so a later run
+  tells "pre-annotated before" from "annotated by a person";
 * a folder run skips images that already have a file (a rerun resumes; hand-made files are never
-  touched) unless `overwrite`, which replaces only the shapes an earlier run made and a person has
-  not accepted yet (ADR 0405);
+  touched) unless `overwrite`; a file that is written keeps every shape except the unreviewed ones
+  an earlier run made, which the new ones replace (ADR 0405);
 * files are written atomically, and an output folder that cannot be written is refused before any
   image is processed.
 
-`annotate_folder` runs a folder here (`scubasteve annotate`); `ray_annotate` runs it on a Ray cluster.
+`annotate_images` is the loop (the window runs it through `gui.workers.submit_job`);
+`annotate_folder` plans a folder and runs it (`scubasteve annotate`); `ray_annotate` runs the plan
+on a Ray cluster and writes through `finish_image` too. Each takes `cancel=`, `progress=` (done,
+total) and `on_image=` (an `ImageOutcome` per image); progress bars and summary text are the
+caller's.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from scubasteve.core.annotation import REVIEW_FLAG, Annotation, ImageDoc
+from scubasteve.core.annotation import Annotation, ImageDoc
+from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.errors import InputError
+from scubasteve.core.progress import Progress
 from scubasteve.core.project import Project
 from scubasteve.inference.base import MaskProposer
 from scubasteve.inference.maskrcnn.instances import SOURCE, Instance
-
-if TYPE_CHECKING:
-    from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
 
 #: Top-level LabelMe key recording that (and how) a file was pre-annotated.
 RUN_KEY = "scubasteve_preannotation"
 
 
+class ImageFolder(Protocol):
+    """What a run plans from: a `core.project.Project` or a `remote_images.RemoteFolder`."""
+
+    @property
+    def images(self) -> list[Path]: ...
+
+    def annotation_path(self, image: Path) -> Path: ...
+
+
+class Detector(Protocol):
+    """What a run needs of the segmenter (`maskrcnn.segmenter.InstanceSegmenter`)."""
+
+    path: Path  # the model file
+    speed: int
+    min_score: float
+    classes: Any  # a collection of label names, or None for all
+
+    def detect_async(self, rgb: np.ndarray) -> Future[list[Instance]]:
+        """Queue the detection of one (H, W, 3) uint8 RGB image on the segmenter's own thread."""
+        ...
+
+
 def mark_for_review(annotations: Sequence[Annotation]) -> list[Annotation]:
     """The policy: machine-made shapes wait for a person's review (Y accepts, N rejects)."""
-    return [dataclasses.replace(a, flags={**a.flags, REVIEW_FLAG: True}) for a in annotations]
+    return [a.for_review() for a in annotations]
 
 
 def is_unreviewed_preannotation(annotation: Annotation) -> bool:
     """A shape an earlier pre-annotation made and nobody has accepted yet."""
-    return annotation.source == SOURCE and bool(annotation.flags.get(REVIEW_FLAG))
+    return annotation.source == SOURCE and annotation.needs_review
+
+
+def run_info(
+    segmenter: Detector,
+    model: str | None = None,
+    refiner: str | None = None,
+    prefer: str = "pixellib",
+) -> dict[str, Any]:
+    """What a run records in each file under `RUN_KEY` (the date is added when it is written).
+    `model`: the name the user gave (default: the segmenter's file)."""
+    return {
+        "model": str(model or segmenter.path),
+        "speed": segmenter.speed,
+        "min_score": segmenter.min_score,
+        "classes": sorted(segmenter.classes) if segmenter.classes else None,
+        "refiner": refiner,
+        "prefer": prefer if refiner else None,
+    }
+
+
+def run_record(info: dict[str, Any] | None) -> dict[str, Any]:
+    """The `RUN_KEY` value of a file written now."""
+    return {**(info or {}), "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 @dataclass
 class AnnotateSummary:
     """What a folder run did, image by image."""
 
-    written: list[Path] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)  # pre-annotated (written, or held open)
     resumed: list[Path] = field(default_factory=list)  # pre-annotated by an earlier run
     kept: list[Path] = field(default_factory=list)  # had annotation files of their own
     failed: list[tuple[Path | str, str]] = field(default_factory=list)  # str: an image's URI
@@ -66,35 +115,6 @@ class AnnotateSummary:
     alternatives: int = 0
     seconds: float = 0.0
     stopped: str = ""  # why a run ended before its last image (the files written stay)
-
-    def lines(self, device: str) -> list[str]:
-        n = len(self.written)
-        per_image = f" ({self.seconds / n:.2f} s/image)" if n else ""
-        counts = ", ".join(f"{label} {count}" for label, count in self.labels.most_common())
-        out = [
-            f"pre-annotated {n} image(s) with {sum(self.labels.values())} instance(s)"
-            f"{': ' + counts if counts else ''} in {self.seconds:.1f} s{per_image}; {device}"
-        ]
-        if self.refined:
-            out.append(
-                f"refined masks taken for {self.refined} instance(s) (PixelLib's kept as alternatives)"
-            )
-        elif self.alternatives:
-            out.append(
-                f"refined masks stored as alternatives for {self.alternatives} instance(s) "
-                "(PixelLib's masks are the outlines; --prefer refined takes them instead)"
-            )
-        if self.resumed or self.kept:
-            out.append(
-                f"skipped {len(self.resumed)} already pre-annotated and {len(self.kept)} with "
-                "annotation files of their own (use --overwrite to redo them)"
-            )
-        if self.failed:
-            out.append(f"failed {len(self.failed)}:")
-            out.extend(f"  {path}: {reason}" for path, reason in self.failed)
-        if self.stopped:
-            out.append(self.stopped)
-        return out
 
     def add(self, image: Path, result: ImageResult) -> None:
         self.written.append(image)
@@ -114,6 +134,26 @@ class ImageResult:
     size: tuple[int, int]  # width, height
     refined: int = 0
     alternatives: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class ImageOutcome:
+    """One image of a run, as `on_image` gets it.
+
+    Written: `doc` is the document as written. Held (the caller keeps the image open): `result`
+    without `doc`; the caller adds `changes(doc, result)` and `record` to its own document.
+    Failed: `problem`.
+    """
+
+    image: Path
+    json_path: Path
+    result: ImageResult | None = None
+    doc: ImageDoc | None = None
+    problem: str = ""
+    record: dict[str, Any] = field(default_factory=dict)  # the run's `RUN_KEY` value
+
+
+ImageCallback = Callable[[ImageOutcome], None]
 
 
 def image_result(
@@ -143,7 +183,7 @@ def existing_state(json_path: Path) -> str:
     """ "none", "ours" (a previous pre-annotation run) or "theirs" (any other annotation file)."""
     if not json_path.exists():
         return "none"
-    from scubasteve.io.atomic import read_json
+    from scubasteve.io.json_files import read_json
 
     try:
         data = read_json(json_path)
@@ -153,7 +193,7 @@ def existing_state(json_path: Path) -> str:
 
 
 def plan_folder(
-    project: Project, summary: AnnotateSummary, overwrite: bool
+    project: ImageFolder, summary: AnnotateSummary, overwrite: bool
 ) -> list[tuple[Path, Path]]:
     """(image, json path) pairs to do; the skipped ones are recorded in `summary`.
 
@@ -186,60 +226,68 @@ def check_writable(folders: Iterable[Path]) -> None:
         os.unlink(name)
 
 
-def base_document(image: Path, json_path: Path, size: tuple[int, int], overwrite: bool) -> ImageDoc:
-    """The document to write: a fresh one, or (with `overwrite`) the existing file minus the
-    unreviewed shapes an earlier pre-annotation made (accepted ones are a person's now)."""
-    from scubasteve.io.labelme import read_labelme
-
-    width, height = size
-    if overwrite and json_path.exists():
-        doc = read_labelme(json_path)
-        doc.annotations = [a for a in doc.annotations if not is_unreviewed_preannotation(a)]
-        doc.path, doc.width, doc.height = image, width, height
-        return doc
-    return ImageDoc(path=image, width=width, height=height)
+def changes(doc: ImageDoc, result: ImageResult) -> tuple[list[str], list[Annotation]]:
+    """What a run does to an image's document: (ids of the unreviewed shapes an earlier run made,
+    which go; the new shapes, marked for review, which are added). Accepted and hand-made shapes
+    stay (ADR 0405)."""
+    stale = [a.id for a in doc.annotations if is_unreviewed_preannotation(a)]
+    return stale, mark_for_review(result.annotations)
 
 
 def write_preannotation(
-    image: Path,
-    json_path: Path,
-    result: ImageResult,
-    *,
-    overwrite: bool,
-    run_info: dict[str, Any] | None,
-) -> None:
-    """Write one image's pre-annotation file (folder runs): the policy applied, atomically."""
-    from scubasteve.io.labelme import write_labelme
+    image: Path, json_path: Path, result: ImageResult, run_info: dict[str, Any] | None = None
+) -> ImageDoc:
+    """Write one image's file, the policy applied, atomically; returns the document written.
 
-    doc = base_document(image, json_path, result.size, overwrite)
-    doc.annotations.extend(mark_for_review(result.annotations))
-    doc.extra[RUN_KEY] = {
-        **(run_info or {}),
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    write_labelme(doc, json_path)
-
-
-def merge_into_file(image: Path, json_path: Path, found: list[Annotation]) -> int:
-    """Append `found` (marked for review) to the image's LabelMe file, created if missing; a file
-    that cannot be read raises `InputError` and is left alone. Returns how many were added."""
-    from scubasteve.io.images import read_image_size
+    An existing file is read and changed (`changes`); one that cannot be read raises `InputError`
+    and is left alone.
+    """
     from scubasteve.io.labelme import read_labelme, write_labelme
 
+    width, height = result.size
     if json_path.is_file():
         doc = read_labelme(json_path)
-        doc.path = image
+        doc.path, doc.width, doc.height = image, width, height
     else:
-        w, h = read_image_size(image)
-        doc = ImageDoc(path=image, width=w, height=h)
-    doc.annotations.extend(mark_for_review(found))
+        doc = ImageDoc(path=image, width=width, height=height)
+    stale, added = changes(doc, result)
+    doc.annotations = [a for a in doc.annotations if a.id not in stale] + added
+    doc.extra[RUN_KEY] = run_record(run_info)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     write_labelme(doc, json_path)
-    return len(found)
+    return doc
 
 
-# --- a folder, run here ---------------------------------------------------------------------------
+def finish_image(
+    image: Path,
+    json_path: Path,
+    result: ImageResult | None,
+    problem: str,
+    summary: AnnotateSummary,
+    *,
+    run_info: dict[str, Any] | None = None,
+    held: Callable[[Path], bool] | None = None,
+    shown: Path | str | None = None,
+) -> ImageOutcome:
+    """The end of one image, whoever computed it: write its file (unless the caller holds the image
+    or it failed) and record it in `summary`. `shown`: the name the summary gives a failed image
+    (a URI as the user gave it)."""
+    outcome = ImageOutcome(image, json_path, problem=problem or "no result")
+    if result is not None and not problem:
+        if held is not None and held(image):
+            outcome = ImageOutcome(image, json_path, result, record=run_record(run_info))
+        else:
+            try:
+                doc = write_preannotation(image, json_path, result, run_info)
+            except InputError as exc:
+                outcome = ImageOutcome(image, json_path, problem=exc.problem)
+            else:
+                outcome = ImageOutcome(image, json_path, result, doc, record=doc.extra[RUN_KEY])
+    if outcome.problem:
+        summary.failed.append((shown or image, outcome.problem))
+    elif result is not None:
+        summary.add(image, result)
+    return outcome
 
 
 def make_refiner(name: str, device: str) -> MaskProposer:
@@ -254,59 +302,99 @@ def make_refiner(name: str, device: str) -> MaskProposer:
     return create_proposer(name, device=device)
 
 
-def _start(image: Path, segmenter: InstanceSegmenter) -> tuple[Any, Any]:
-    """Load an image and queue its detection: (pixels, Future), or (None, InputError)."""
+def describe_failure(exc: Exception) -> str:
+    """Why one image failed, for the summary: an `InputError`'s problem, else the exception."""
+    return exc.problem if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class _Queued:
+    """An image whose detection is queued: its pixels and the detection's Future, or why not."""
+
+    rgb: np.ndarray | None = None
+    detection: Future[list[Instance]] | None = None
+    problem: str = ""
+
+
+def _queue(image: Path, segmenter: Detector) -> _Queued:
     from scubasteve.io.images import load_image
 
     try:
         rgb = load_image(image)
-        return rgb, segmenter.detect_async(rgb)
-    except InputError as exc:
-        return None, exc
+        return _Queued(rgb, segmenter.detect_async(rgb))
+    except Exception as exc:  # one image's failure is that image's problem
+        return _Queued(problem=describe_failure(exc))
+
+
+def annotate_images(
+    todo: Sequence[tuple[Path, Path]],
+    segmenter: Detector,
+    *,
+    refiner: MaskProposer | None = None,
+    prefer: str = "pixellib",
+    run_info: dict[str, Any] | None = None,
+    held: Callable[[Path], bool] | None = None,
+    cancel: CancelToken | None = None,
+    progress: Progress | None = None,
+    on_image: ImageCallback | None = None,
+) -> AnnotateSummary:
+    """Pre-annotate each (image, json path) of `todo` in order; see the module docstring.
+
+    The next image's detection is queued on the segmenter's thread before the current image's masks
+    are refined, outlined and written, so the network rarely waits for that work. After each image
+    `progress(done, len(todo))` and `on_image(outcome)` are called (on this thread). `held(image)`
+    (optional, must be thread-safe): the caller keeps that image open and adds its result to its
+    own document, so nothing is written for it. `cancel`: the image being detected is finished,
+    then `Cancelled` is raised; nothing is written after it. A failing image is recorded in the
+    summary and the run goes on.
+    """
+    summary = AnnotateSummary()
+    started = time.perf_counter()
+    queued = _queue(todo[0][0], segmenter) if todo else _Queued()
+    try:
+        for index, (image, json_path) in enumerate(todo):
+            raise_if_cancelled(cancel)
+            current = queued
+            queued = _queue(todo[index + 1][0], segmenter) if index + 1 < len(todo) else _Queued()
+            result, problem = None, current.problem
+            if current.rgb is not None and current.detection is not None:
+                try:
+                    found = current.detection.result()
+                    result = image_result(current.rgb, found, refiner, prefer)
+                except Exception as exc:  # one image's failure is that image's problem
+                    problem = describe_failure(exc)
+            outcome = finish_image(
+                image, json_path, result, problem, summary, run_info=run_info, held=held
+            )
+            if progress is not None:
+                progress(index + 1, len(todo))
+            if on_image is not None:
+                on_image(outcome)
+    finally:
+        if queued.detection is not None:
+            queued.detection.cancel()  # a cancelled run: drop the next image if not yet started
+    summary.seconds = time.perf_counter() - started
+    return summary
 
 
 def annotate_folder(
     project: Project,
-    segmenter: InstanceSegmenter,
+    segmenter: Detector,
     *,
+    overwrite: bool = False,
     refiner: MaskProposer | None = None,
     prefer: str = "pixellib",
-    overwrite: bool = False,
     run_info: dict[str, Any] | None = None,
-    progress: bool = True,
+    cancel: CancelToken | None = None,
+    progress: Progress | None = None,
+    on_image: ImageCallback | None = None,
 ) -> AnnotateSummary:
-    """Pre-annotate every image of `project`; see the module docstring for what is skipped.
-
-    The next image's detection is queued on the TensorFlow thread before the current image's masks
-    are refined, outlined and written, so the network rarely waits for that work.
-    """
-    from tqdm import tqdm
-
-    summary = AnnotateSummary()
-    started = time.perf_counter()
-    todo = plan_folder(project, summary, overwrite)
-    bar = tqdm(
-        total=len(todo),
-        desc="annotating",
-        unit="image",
-        disable=not progress or None,
-        file=sys.stderr,
-    )
-    pending = _start(todo[0][0], segmenter) if todo else None
-    for index, (image, json_path) in enumerate(todo):
-        rgb, job = pending  # type: ignore[misc]
-        pending = _start(todo[index + 1][0], segmenter) if index + 1 < len(todo) else None
-        bar.update(1)
-        try:
-            if rgb is None:
-                raise job
-            result = image_result(rgb, job.result(), refiner, prefer)
-            write_preannotation(image, json_path, result, overwrite=overwrite, run_info=run_info)
-        except InputError as exc:
-            summary.failed.append((image, exc.problem))
-            continue
-        summary.add(image, result)
-        bar.set_postfix(instances=len(result.annotations))
-    bar.close()
-    summary.seconds = time.perf_counter() - started
+    """Plan `project` (`plan_folder`: what is skipped) and pre-annotate the rest."""
+    skipped = AnnotateSummary()
+    todo = plan_folder(project, skipped, overwrite)
+    summary = annotate_images(
+        todo, segmenter, refiner=refiner, prefer=prefer, run_info=run_info, cancel=cancel,
+        progress=progress, on_image=on_image,
+    )  # fmt: skip
+    summary.resumed, summary.kept = skipped.resumed, skipped.kept
     return summary

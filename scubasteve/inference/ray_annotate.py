@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import pickle
 import socket
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,9 +30,18 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from scubasteve.core.cancel import Cancelled, CancelToken, raise_if_cancelled
 from scubasteve.core.errors import InputError
+from scubasteve.core.progress import Progress
 from scubasteve.core.project import Project
-from scubasteve.inference.preannotation import AnnotateSummary, plan_folder, write_preannotation
+from scubasteve.inference.preannotation import (
+    AnnotateSummary,
+    ImageCallback,
+    ImageOutcome,
+    describe_failure,
+    finish_image,
+    plan_folder,
+)
 from scubasteve.inference.remote_images import RemoteFolder
 
 #: How long a cluster address may take to answer before the run gives up.
@@ -190,10 +198,8 @@ class _Segment:
                     result = pickle.dumps(
                         image_result(rgb, found, self.refiner, self.settings.prefer)
                     )
-                except InputError as exc:
-                    error = exc.problem
                 except Exception as exc:  # one image's failure is that image's problem
-                    error = f"{type(exc).__name__}: {exc}"
+                    error = describe_failure(exc)
             results.append(result)
             errors.append(error)
         return {
@@ -219,11 +225,15 @@ def annotate_on_ray(
     workers: int | None = None,
     overwrite: bool = False,
     run_info: dict[str, Any] | None = None,
-    progress: bool = True,
+    cancel: CancelToken | None = None,
+    progress: Progress | None = None,
+    on_image: ImageCallback | None = None,
 ) -> tuple[AnnotateSummary, str]:
-    """Pre-annotate `project` on Ray; returns the summary and a line saying where it ran."""
-    from tqdm import tqdm
+    """Pre-annotate `project` on Ray; returns the summary and a line saying where it ran.
 
+    `cancel`, `progress` and `on_image` as in `preannotation.annotate_images`: the driver writes
+    each finished image through `preannotation.finish_image`, in the order Ray finishes them.
+    """
     import_ray()  # a clear message before any work when Ray is missing
     summary = AnnotateSummary()
     started = time.perf_counter()
@@ -251,37 +261,35 @@ def annotate_on_ray(
                 "model_ref": _ship_model(ray, Path(settings.model)),
             },
         )
-        bar = tqdm(total=len(todo), desc="annotating (ray)", unit="image", disable=not progress or None, file=sys.stderr)  # fmt: skip
+        done = 0
         try:
             for row in ds.iter_rows():
-                bar.update(1)
-                _finish(row, summary, overwrite, run_info)
+                raise_if_cancelled(cancel)
+                outcome = _finish(row, summary, run_info)
+                done += 1
+                if progress is not None:
+                    progress(done, len(todo))
+                if on_image is not None:
+                    on_image(outcome)
+        except Cancelled:
+            raise
         except Exception as exc:  # a dead actor or node stops the pipeline: report, keep files
-            done = len(summary.written) + len(summary.failed)
             summary.stopped = (
                 f"the Ray run stopped after {done} of {len(todo)} image(s): "
                 f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; "
                 "run the command again to do the rest"
             )
-        finally:
-            bar.close()
     summary.seconds = time.perf_counter() - started
     return summary, size.describe()
 
 
 def _finish(
-    row: dict[str, Any], summary: AnnotateSummary, overwrite: bool, run_info: dict[str, Any] | None
-) -> None:
+    row: dict[str, Any], summary: AnnotateSummary, run_info: dict[str, Any] | None
+) -> ImageOutcome:
     """Driver side of one image: write its file, or record why it failed."""
     image, json_path = Path(row["image"]), Path(row["json"])
     shown = row["source"] if row["source"] != row["image"] else image  # a URI as it was given
-    if row["error"]:
-        summary.failed.append((shown, str(row["error"])))
-        return
-    result = pickle.loads(row["result"])
-    try:
-        write_preannotation(image, json_path, result, overwrite=overwrite, run_info=run_info)
-    except InputError as exc:
-        summary.failed.append((shown, exc.problem))
-        return
-    summary.add(image, result)
+    result = pickle.loads(row["result"]) if not row["error"] else None
+    return finish_image(
+        image, json_path, result, str(row["error"]), summary, run_info=run_info, shown=shown
+    )

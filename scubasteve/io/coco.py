@@ -8,6 +8,7 @@ what COCOeval computes.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from scubasteve.core.annotation import Annotation, ImageDoc, MaskPatch
+from scubasteve.core.atomic import atomic_write_json
 from scubasteve.core.clipping import (
     extent_problem,
     raster_rings,
@@ -26,7 +28,6 @@ from scubasteve.core.errors import InputError, Problem
 from scubasteve.core.files import text_problem
 from scubasteve.core.geometry import Box, Polygon
 from scubasteve.io import images
-from scubasteve.io.atomic import atomic_write_json, read_json
 from scubasteve.io.coco_checks import (
     RLE,
     decode_rle,
@@ -37,6 +38,7 @@ from scubasteve.io.coco_checks import (
     polygons_from_segmentation,
     safe_relative_name,
 )
+from scubasteve.io.json_files import object_at, read_json
 from scubasteve.io.labelme_shapes import ShapeError, read_label
 
 
@@ -59,9 +61,6 @@ class CocoDataset:
     file_names: list[str] = field(default_factory=list)  # each doc's `file_name` as in the file
     category_names: dict[int, str] = field(default_factory=dict)
 
-    def doc_by_image_id(self, image_id: int) -> ImageDoc:
-        return self.docs[self.image_ids.index(image_id)]
-
 
 # --- RLE helpers --------------------------------------------------------------------------------------
 
@@ -73,7 +72,7 @@ def annotation_to_rle(ann: Annotation, height: int, width: int) -> RLE:
         segs = [r.ravel().tolist() for r in rings]
         if not segs:
             return encode_mask(np.zeros((height, width), dtype=bool))
-        rle = mask_utils.merge(mask_utils.frPyObjects(segs, height, width))
+        rle: RLE = mask_utils.merge(mask_utils.frPyObjects(segs, height, width))
         rle["counts"] = rle["counts"].decode("ascii")
         return rle
     return encode_mask(ann.to_mask(height, width))
@@ -91,14 +90,14 @@ def _parse_annotation(
     raw: Mapping[str, Any], label: str, height: int, width: int, rle_outlines: bool = True
 ) -> Annotation:
     seg = raw.get("segmentation")
-    meta = raw.get("scubasteve") if isinstance(raw.get("scubasteve"), Mapping) else {}
+    meta = object_at(raw, "scubasteve")
     extra: dict[str, Any] = {}
     if raw.get("iscrowd"):
         extra["iscrowd"] = 1
-    score = raw.get("score", meta.get("score"))
+    score: Any = raw.get("score", meta.get("score"))
     if score is not None and not (is_number(score) and math.isfinite(score)):
         raise ValueError(f"'score' must be a finite number, got {score!r}")
-    seconds = meta.get("seconds")
+    seconds: Any = meta.get("seconds")
     common: dict[str, Any] = {
         "label": label,
         "score": float(score) if score is not None else None,
@@ -254,7 +253,7 @@ def read_coco(
                 path=image_path,
                 width=width,
                 height=height,
-                loader=(lambda p=image_path: images.load_image(p)),
+                loader=functools.partial(images.load_image, image_path),
             )
         )
 

@@ -29,7 +29,7 @@ RLE = dict[str, Any]
 
 def encode_mask(mask: np.ndarray) -> RLE:
     """A full-image (H, W) bool mask as compressed COCO RLE with a str `counts` (JSON-ready)."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle: RLE = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     rle["counts"] = rle["counts"].decode("ascii")
     return rle
 
@@ -96,7 +96,7 @@ def decode_rle(rle: Mapping[str, Any], height: int, width: int) -> np.ndarray:
     """
     runs = _rle_counts(rle, height, width)
     compressed = mask_utils.frPyObjects({"size": [height, width], "counts": runs}, height, width)
-    return mask_utils.decode(compressed).astype(bool)
+    return np.asarray(mask_utils.decode(compressed), dtype=bool)
 
 
 def polygons_from_segmentation(seg: Any, height: int, width: int) -> tuple[Polygon, ...]:

@@ -5,29 +5,24 @@ A bad file never stops a batch: it is reported (file and shape index) and the re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from scubasteve.core.annotation import ImageDoc
+from scubasteve.core.atomic import AlreadyExists
 from scubasteve.core.errors import InputError, Problem
 from scubasteve.core.files import name_problem, text_problem
 from scubasteve.core.labels import find_labels_file, read_labels_file
+from scubasteve.core.progress import Progress, counted
 from scubasteve.core.project import natural_key
 from scubasteve.io import images
-from scubasteve.io.atomic import AlreadyExists, read_json
 from scubasteve.io.coco import CocoDataset, read_coco, write_coco
+from scubasteve.io.json_files import read_json
 from scubasteve.io.labelme import labelme_path_for, read_labelme, write_labelme
-
-T = TypeVar("T")
-Progress = Callable[[Iterable[T], int, str], Iterable[T]]
-
-
-def _no_progress(items: Iterable[T], total: int, desc: str) -> Iterable[T]:
-    return items
 
 
 @dataclass
@@ -77,13 +72,13 @@ def is_labelme_file(path: Path) -> bool:
 
 
 def read_labelme_folder(
-    folder: Path, recursive: bool = False, progress: Progress = _no_progress
+    folder: Path, recursive: bool = False, progress: Progress | None = None
 ) -> tuple[list[ImageDoc], Report]:
     """Every LabelMe file of a folder as documents; files that fail are reported and skipped."""
     report = Report()
     docs: list[ImageDoc] = []
     files = labelme_files(folder, recursive)
-    for path in progress(files, len(files), "reading LabelMe"):
+    for path in counted(files, progress):
         if not is_labelme_file(path):
             report.problems.append(
                 Problem("a COCO file, not LabelMe; skipped", path, severity="warning")
@@ -108,7 +103,7 @@ def labelme_to_coco(
     rle: bool = False,
     recursive: bool = False,
     overwrite: bool = False,
-    progress: Progress = _no_progress,
+    progress: Progress | None = None,
 ) -> Report:
     """Convert the annotated images of a LabelMe folder to one COCO file.
 
@@ -148,7 +143,7 @@ def coco_to_labelme(
     out_dir: Path,
     images_dir: Path | None = None,
     overwrite: bool = False,
-    progress: Progress = _no_progress,
+    progress: Progress | None = None,
 ) -> Report:
     """Write one LabelMe file per image of a COCO file into `out_dir` (image paths stay relative)."""
     report = Report()
@@ -163,7 +158,7 @@ def coco_to_labelme(
     # file_name keeps its folders (a/x.jpg -> a/x.json), so images of the same name do not collide.
     claimed: dict[Path, str] = {}
     pairs = list(zip(dataset.docs, dataset.file_names, strict=True))
-    for doc, file_name in progress(pairs, len(pairs), "writing LabelMe"):
+    for doc, file_name in counted(pairs, progress):
         target = out_dir / labelme_path_for(Path(file_name))
         problem = name_problem(target)
         if problem:
@@ -272,13 +267,13 @@ def _check_embedded_picture(image_data: str, pixels: Any, report: Report, path: 
 
 
 def validate_labelme_folder(
-    folder: Path, recursive: bool = False, progress: Progress = _no_progress
+    folder: Path, recursive: bool = False, progress: Progress | None = None
 ) -> Report:
     """Check every LabelMe file and its image; report each problem with file and shape index."""
     docs, report = read_labelme_folder(folder, recursive, progress)
     labels_file = find_labels_file(folder)
     known = set(read_labels_file(labels_file)) if labels_file else None
-    for doc in progress(docs, len(docs), "checking images"):
+    for doc in counted(docs, progress):
         _check_image(doc, report, "imagePath")
         problem = text_problem(doc.path.name)
         if problem:
@@ -289,7 +284,7 @@ def validate_labelme_folder(
                     "imagePath",
                 )
             )
-        if known is not None:
+        if known is not None and labels_file is not None:
             for i, ann in enumerate(doc.annotations):
                 if ann.label not in known:
                     report.problems.append(
@@ -298,23 +293,19 @@ def validate_labelme_folder(
                             doc.path,
                             f"annotation {i}",
                             "warning",
-                        )  # type: ignore[union-attr]
+                        )
                     )
     return report
 
 
 def validate_coco(
-    coco_path: Path, images_dir: Path | None = None, progress: Progress = _no_progress
+    coco_path: Path, images_dir: Path | None = None, progress: Progress | None = None
 ) -> tuple[CocoDataset, Report]:
     """Check a COCO file and the images it names."""
     report = Report(files=1)
     dataset = read_coco(coco_path, images_dir, report.problems)
     report.images = len(dataset.docs)
-    for doc, image_id in progress(
-        list(zip(dataset.docs, dataset.image_ids, strict=True)),
-        len(dataset.docs),
-        "checking images",
-    ):
+    for doc, image_id in counted(list(zip(dataset.docs, dataset.image_ids, strict=True)), progress):
         _check_image(doc, report, f"image id {image_id}")
         for ann in doc.annotations:
             box = ann.bounds()

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from scubasteve.core.errors import InputError
+from scubasteve.core.errors import InputError, os_error_problem
 from scubasteve.core.files import check_regular_file
 
 # Pillow refuses images above ~179 Mpx as "decompression bombs". Annotators do open 12,000 x 9,000
@@ -53,12 +53,6 @@ def _open(source: Path | bytes, name: str | Path) -> Image.Image:
             if isinstance(source, bytes):
                 return Image.open(io.BytesIO(source))
             return Image.open(source)
-    except FileNotFoundError as exc:
-        raise InputError("image file not found", name) from exc
-    except IsADirectoryError as exc:
-        raise InputError("is a folder, not an image", name) from exc
-    except PermissionError as exc:
-        raise InputError("cannot read the image: permission denied", name) from exc
     except UnidentifiedImageError as exc:
         raise InputError(
             "not an image file Pillow can read (unknown or corrupt format)", name
@@ -66,7 +60,9 @@ def _open(source: Path | bytes, name: str | Path) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InputError(f"image is larger than {MAX_PIXELS:,} pixels", name) from exc
     except OSError as exc:
-        raise InputError(f"cannot open the image: {exc}", name) from exc
+        raise InputError(
+            os_error_problem(exc, "cannot read the image", "image file"), name
+        ) from exc
 
 
 def _orientation(img: Image.Image) -> int:
@@ -278,29 +274,6 @@ def decode_mask_png(data: str, name: str | Path = "<mask>") -> np.ndarray:
             return _mask_from_image(img)
         except (OSError, ValueError) as exc:
             raise InputError(f"the mask data is corrupt or truncated ({exc})", name) from exc
-
-
-def load_thumbnail(path: Path | str, max_side: int) -> np.ndarray:
-    """A reduced (H, W, 3) uint8 RGB copy whose longer side is at most `max_side`.
-
-    JPEGs are decoded at a reduced scale directly (Pillow's draft mode), which makes previews of very
-    large photos many times faster than decoding them fully.
-    """
-    path = Path(path)
-    if max_side < 1:
-        raise ValueError(f"max_side must be >= 1, got {max_side}")
-    with _open(path, path) as img:
-        if img.format == "JPEG":
-            img.draft("RGB", (max_side, max_side))
-        orientation = _orientation(img)
-        try:
-            img.load()
-        except OSError as exc:
-            raise InputError(f"the image data is corrupt or truncated ({exc})", path) from exc
-        if orientation != 1:
-            img = img.transpose(_UPRIGHT[orientation])
-        img.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
-        return to_rgb_array(img, path)
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

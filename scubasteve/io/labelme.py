@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 
 from scubasteve.core.annotation import Annotation, ImageDoc
+from scubasteve.core.atomic import atomic_write_json
 from scubasteve.core.clipping import MAX_MASK_PIXELS
 from scubasteve.core.errors import InputError, Problem
 from scubasteve.core.project import IMAGE_EXTENSIONS
 from scubasteve.io import images
-from scubasteve.io.atomic import atomic_write_json, json_safe, read_json
+from scubasteve.io.json_files import json_safe, read_json
 from scubasteve.io.labelme_shapes import (
     MAX_GROUP_RINGS,
     META_KEY,
@@ -344,7 +345,7 @@ def _ring_points(ring: np.ndarray) -> list[list[float]]:
 
 def _collapses(exact: np.ndarray, rounded: np.ndarray) -> bool:
     def same_as_next(a: np.ndarray) -> np.ndarray:
-        return np.all(a == np.roll(a, -1, axis=0), axis=1)
+        return np.asarray(np.all(a == np.roll(a, -1, axis=0), axis=1))
 
     if np.any(same_as_next(rounded) & ~same_as_next(exact)):
         return True

@@ -22,7 +22,7 @@ from scubasteve.core.files import text_problem
 from scubasteve.core.geometry import Box, Polygon
 from scubasteve.core.labels import normalise_label
 from scubasteve.io import images
-from scubasteve.io.atomic import json_safe
+from scubasteve.io.json_files import json_safe, object_at
 
 META_KEY = "scubasteve"
 SHAPE_KEYS = {"label", "points", "group_id", "shape_type", "flags", "description", "mask", META_KEY}
@@ -193,7 +193,7 @@ def parse_shape(
     description = raw.get("description") or ""
     if not isinstance(description, str):
         raise ShapeError(f"'description' must be a string, got {description!r}")
-    meta = raw.get(META_KEY) if isinstance(raw.get(META_KEY), Mapping) else {}
+    meta = object_at(raw, META_KEY)
     extra, replaced = json_safe({k: v for k, v in raw.items() if k not in SHAPE_KEYS})
     if replaced:
         problems.append(

@@ -12,12 +12,11 @@ summary says which rule applied.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scubasteve.core.annotation import REVIEW_FLAG, ImageDoc
+from scubasteve.core.annotation import ImageDoc, accepted
 from scubasteve.core.errors import Problem
 from scubasteve.core.files import printable
 from scubasteve.core.labels import find_labels_file
@@ -94,9 +93,9 @@ def export_project_coco(
                 skipped.append(json_path.name)
                 continue
             doc.path = image
-        kept = [a for a in doc.annotations if not a.flags.get(REVIEW_FLAG)]
-        unreviewed += len(doc.annotations) - len(kept)
-        docs.append(dataclasses.replace(doc, annotations=kept))
+        kept = accepted(doc)
+        unreviewed += len(doc.annotations) - len(kept.annotations)
+        docs.append(kept)
     used = list(dict.fromkeys(a.label for d in docs for a in d.annotations if a.has_area))
     labels_file = find_labels_file(project.root)
     if labels_file is not None:

@@ -3,16 +3,16 @@
 Both trainers (DeepMask in `training/deepmask/trainer.py`, Mask R-CNN in `training/maskrcnn/train.py`) take a
 `progress` callback and a `CancelToken` directly: progress is a plain callback, and cancelling
 is the token (checked between steps), never an exception raised from inside a progress bar.
-`tqdm_bars` is the command line's callback.
+The command line's callback is `scubasteve.cli.progress.tqdm_bars`; `epochs_done` turns the steps
+into the one progress type of long work (`core.progress.Progress`) for the window.
 """
 
 from __future__ import annotations
 
-import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+
+from scubasteve.core.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -34,30 +34,16 @@ class TrainProgress:
 ProgressCallback = Callable[[TrainProgress], None]
 
 
-def tqdm_bars(**shown: str) -> ProgressCallback:
-    """A `progress` callback for the command line: one tqdm bar per epoch on stderr.
+def epochs_done(progress: Progress) -> ProgressCallback:
+    """A trainer's callback that reports finished epochs as `progress(done, epochs)`, once each
+    (the window's progress bar counts epochs; 0 is taken as already reported)."""
+    last = 0
 
-    The bar shows the step's loss (when the trainer has one) and the `shown` parts of
-    `TrainProgress.losses`, as label=key (``mask="mrcnn_mask_loss"``).
-    """
-    from tqdm import tqdm
+    def on_step(step: TrainProgress) -> None:
+        nonlocal last
+        done = step.epoch if step.step >= step.steps else step.epoch - 1
+        if done != last:
+            last = done
+            progress(done, step.epochs)
 
-    bars: dict[int, Any] = {}
-
-    def show(p: TrainProgress) -> None:
-        if p.step == 0:
-            for old in bars.values():
-                old.close()
-            bars[p.epoch] = tqdm(
-                total=p.steps, desc=f"epoch {p.epoch}/{p.epochs}", unit="step", file=sys.stderr
-            )
-            return
-        bar = bars[p.epoch]
-        bar.update(1)
-        parts = {"loss": p.loss} if math.isfinite(p.loss) else {}
-        parts |= {label: p.losses.get(key, math.nan) for label, key in shown.items()}
-        bar.set_postfix({k: f"{v:.3f}" for k, v in parts.items()})
-        if p.step >= p.steps:
-            bar.close()
-
-    return show
+    return on_step

@@ -3,8 +3,9 @@
 Public API (used by the engines, the training code, the CLI and the app's models dialog):
 
 - `list_models() -> list[ModelStatus]`: published models, then models trained here.
-- `installed_path(name) -> Path | None`; `resolve_weights(name_or_path, kind=None) -> Path`, which
-  raises `WeightsNotInstalled` (an `InputError`) telling the user how to get a missing model.
+- `installed_path(name) -> Path | None`; `resolve_weights(name_or_path, kind=None) -> Path`, the
+  one lookup every engine and trainer uses, which raises `WeightsNotInstalled` (an `InputError`)
+  telling the user how to get a missing model.
 - `download(name, progress=, cancel=, force=)`, `import_file(name, path, force=)`, `remove(name)`.
 - `register_trained(name, kind, path, meta) -> Path` for models trained here.
 
@@ -99,18 +100,32 @@ def _not_installed_message(name: str, info: ModelInfo | None, detail: str) -> st
     return "\n".join(lines)
 
 
+#: Kinds whose models also serve where another kind is asked for: a SharpMask contains a DeepMask.
+ALSO_SERVES = {"deepmask": ("sharpmask",)}
+
+
 def resolve_weights(name_or_path: str | Path | None, kind: str | None = None) -> Path:
     """The weights file to load.
 
-    A `Path`, or a string naming an existing file, is used as is. A model name must be installed.
-    None means the default model of `kind`: the registry default if installed, else the newest
-    installed model of that kind trained here, else any installed published one. Raises
-    `WeightsNotInstalled` (with download/import instructions) or `InputError`.
+    A `Path`, or a string naming an existing file, is used as is. A model name must be installed
+    (and be of `kind`, or of a kind that serves for it, `ALSO_SERVES`). None means the default model
+    of `kind`: the registry default if installed, else the newest installed model of that kind
+    trained here, else any installed published one, else the same for the kinds that serve for it.
+    Raises `WeightsNotInstalled` (with download/import instructions, for `kind` itself) or
+    `InputError`.
     """
     if name_or_path is None:
         if kind is None:
             raise ValueError("resolve_weights(None) needs a kind")
-        return _default_for(kind)
+        try:
+            return _default_for(kind)
+        except WeightsNotInstalled as missing:
+            for other in ALSO_SERVES.get(kind, ()):
+                try:
+                    return _default_for(other)
+                except InputError:
+                    continue
+            raise missing
     if isinstance(name_or_path, Path):
         return existing_file(name_or_path)
     text = str(name_or_path).strip()
@@ -121,7 +136,7 @@ def resolve_weights(name_or_path: str | Path | None, kind: str | None = None) ->
             return existing_file(candidate)
         raise unknown_name_error(text)
     info = found[0]
-    if kind is not None and info.kind != kind:
+    if kind is not None and info.kind not in (kind, *ALSO_SERVES.get(kind, ())):
         raise InputError(f"the model {text!r} is a {info.kind} model, not a {kind} model")
     status = status_of(*found)
     if not status.installed:

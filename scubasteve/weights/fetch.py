@@ -9,23 +9,21 @@ Verification and the final rename are the caller's job (`scubasteve.weights`).
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
 import re
 import shutil
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
 from scubasteve.core.cancel import CancelToken, raise_if_cancelled
-from scubasteve.core.errors import ScubaSteveError
-
-#: progress(bytes_done, bytes_total_or_None); bytes_done includes what a resumed .part already held.
-ProgressFn = Callable[[int, "int | None"], None]
+from scubasteve.core.errors import ScubaSteveError, is_disk_full
+from scubasteve.core.progress import Progress
 
 CHUNK_SIZE = 1 << 16
 CONNECT_TIMEOUT_S = 15.0
@@ -103,6 +101,21 @@ def _host(url: str) -> str:
     return urlsplit(url).netloc or url
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it wraps: its cause, and the exceptions requests and urllib3 keep as their
+    first argument or `reason` (ConnectionError(MaxRetryError(reason=NameResolutionError(...))))."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [current.__cause__, getattr(current, "reason", None), *current.args[:1]]
+        todo.extend(e for e in inner if isinstance(e, BaseException))
+
+
 def _connect_problem(url: str, exc: Exception) -> str:
     import requests
 
@@ -114,9 +127,10 @@ def _connect_problem(url: str, exc: Exception) -> str:
         )
     if isinstance(exc, requests.exceptions.SSLError):
         return f"the secure connection to {host} failed (certificate problem or a proxy): {text}"
-    if "NameResolution" in text or "getaddrinfo" in text or "Name or service not known" in text:
+    causes = list(_causes(exc))
+    if any(isinstance(e, socket.gaierror) for e in causes):
         return f"cannot find the server {host} (no network or no DNS?)"
-    if "refused" in text.lower():
+    if any(isinstance(e, ConnectionRefusedError) for e in causes):
         return f"the connection to {host} was refused (no network, a proxy, or the server is down)"
     if isinstance(exc, requests.exceptions.ConnectionError):
         return f"cannot connect to {host} (no network?): {text}"
@@ -137,7 +151,7 @@ def fetch(
     url: str,
     part: Path,
     *,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     cancel: CancelToken | None = None,
     timeout: float = 60.0,
     user_agent: str = "scubasteve",
@@ -172,8 +186,8 @@ def fetch(
         raise UnreachableError(_connect_problem(url, exc)) from exc
     with response:
         if response.status_code == 416 and start:
-            _, total = _content_range(response.headers.get("Content-Range"))
-            if total == start:
+            _, whole = _content_range(response.headers.get("Content-Range"))
+            if whole == start:
                 return start  # the previous run had already received everything
             discard_partial(part)
             raise DownloadError(
@@ -220,7 +234,7 @@ def _stream(
     start: int,
     total: int | None,
     url: str,
-    progress: ProgressFn | None,
+    progress: Progress | None,
     cancel: CancelToken | None,
 ) -> int:
     import requests
@@ -228,7 +242,7 @@ def _stream(
     done = start
     last_report = 0.0
     if progress is not None:
-        progress(done, total)
+        progress(done, total or 0)
     try:
         with _open_part(part, mode) as fh:
             try:
@@ -241,7 +255,7 @@ def _stream(
                     now = time.monotonic()
                     if progress is not None and now - last_report >= PROGRESS_INTERVAL_S:
                         last_report = now
-                        progress(done, total)
+                        progress(done, total or 0)
             except requests.exceptions.RequestException as exc:
                 fh.flush()
                 raise DownloadError(
@@ -252,7 +266,7 @@ def _stream(
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        if is_disk_full(exc):
             discard_partial(part)
             raise DownloadError(
                 f"the disk is full (writing {part.parent}); the partial download was deleted. "
@@ -260,7 +274,7 @@ def _stream(
             ) from exc
         raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from exc
     if progress is not None:
-        progress(done, total)
+        progress(done, total or 0)
     if total is not None and done != total:
         raise DownloadError(
             f"the connection to {_host(url)} ended after {human_size(done)} of "

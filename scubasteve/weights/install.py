@@ -19,10 +19,10 @@ from scubasteve import __version__
 from scubasteve.core.cancel import CancelToken
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import models_dir
+from scubasteve.core.progress import Progress
 from scubasteve.weights.fetch import (
     ChecksumMismatch,
     DownloadError,
-    ProgressFn,
     UnreachableError,
     discard_partial,
     fetch,
@@ -245,7 +245,7 @@ def torch_file_problem(path: Path) -> str | None:
 def download(
     name: str,
     *,
-    progress: ProgressFn | None = None,
+    progress: Progress | None = None,
     cancel: CancelToken | None = None,
     force: bool = False,
     timeout: float = 60.0,
@@ -293,7 +293,7 @@ def download(
 def _fetch_first_reachable(
     info: ModelInfo,
     part: Path,
-    progress: ProgressFn | None,
+    progress: Progress | None,
     cancel: CancelToken | None,
     timeout: float,
     hint: str,

@@ -11,6 +11,7 @@ the size; keys that only SAM 2.1 has (``no_obj_embed_spatial``, ``obj_ptr_tpos_p
 from __future__ import annotations
 
 import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,12 +86,9 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     if problem:
         raise InputError(problem, path)
     try:
-        try:
-            payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as exc:
-            if "mmap" not in str(exc).lower():
-                raise
-            payload = torch.load(path, map_location="cpu", weights_only=True)  # legacy format
+        # Memory-mapping needs torch's zip format; a legacy (pre-1.6) file is read whole.
+        mmap = zipfile.is_zipfile(path)
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as exc:
         raise InputError(
             "holds Python objects besides tensors (another program's checkpoint, such as the "

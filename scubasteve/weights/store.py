@@ -9,7 +9,6 @@ recognised by their registry file name even without a sidecar (a file copied in 
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import logging
 import math
@@ -20,11 +19,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from scubasteve.core.atomic import replace_with, temp_file_beside
+from scubasteve.core.atomic import atomic_write_json, replace_with, temp_file_beside
 from scubasteve.core.cancel import CancelToken, raise_if_cancelled
-from scubasteve.core.errors import InputError
+from scubasteve.core.errors import InputError, is_disk_full, os_error_problem
 from scubasteve.core.paths import models_dir
-from scubasteve.io.atomic import atomic_write_json, read_json
+from scubasteve.io.json_files import object_at, read_json
 from scubasteve.weights.registry import (
     ModelInfo,
     format_from_suffix,
@@ -150,7 +149,7 @@ def _entry_from_sidecar(name: str, data: dict[str, Any]) -> TrainedEntry | None:
     ):
         log.warning("ignoring model sidecar %s: no valid 'file' or 'kind'", sidecar_path(name))
         return None
-    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+    meta = object_at(data, "meta")
     classes = meta.get("class_names") or ()
     info = ModelInfo(
         name=name,
@@ -179,9 +178,8 @@ def copy_to_temp(
     try:
         out, tmp = temp_file_beside(folder, src.name)
     except OSError as exc:
-        raise InputError(
-            f"cannot create a file in the models folder: {exc.strerror}", folder
-        ) from exc
+        problem = os_error_problem(exc, "cannot create a file in the models folder", "folder")
+        raise InputError(problem, folder) from exc
     digest = hashlib.sha256()
     size = 0
     try:
@@ -196,11 +194,9 @@ def copy_to_temp(
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-            raise InputError(
-                "the disk is full; nothing was installed (free some space and try again)", folder
-            ) from exc
-        raise InputError(f"cannot copy into the models folder: {exc.strerror or exc}", src) from exc
+        problem = os_error_problem(exc, "cannot copy into the models folder")
+        where = folder if is_disk_full(exc) else src
+        raise InputError(f"{problem}; nothing was installed", where) from exc
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

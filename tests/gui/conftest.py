@@ -59,4 +59,5 @@ def make_window(qtbot):  # type: ignore[no-untyped-def]
         window.proposals.discard()
         window.documents.flush(5000)
         window.engine.wait_idle(5000)
+        window.preannotate.wait(5000)
         window.pool.waitForDone(5000)

@@ -66,8 +66,12 @@ def test_unparsable_annotation_file_is_shown_and_never_overwritten(
 def test_engine_that_raises_falls_back_to_classic_and_keeps_working(
     make_window, image_folder, qtbot
 ):
+    import torch
+
     good = FakeProposer()
-    failing = FakeProposer(fail=RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    failing = FakeProposer(
+        fail=torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
+    )
 
     def factory(name: str, device: str):  # type: ignore[no-untyped-def]
         return good if name == "classic" else failing
@@ -176,3 +180,53 @@ def test_only_the_missing_weights_error_counts_as_missing_weights():
     # the engine host retries such an engine on the CPU instead of offering the models dialog.
     assert not is_weights_missing(RuntimeError("libcudnn.so.9 is not installed"))
     assert not is_weights_missing(None)
+
+
+def test_a_missing_weights_error_inside_propose_reaches_the_fallback(
+    make_window, image_folder, qtbot
+):
+    # Issue 23, item 5: every ValueError from `propose` was taken for a bad box, and
+    # `WeightsNotInstalled` (an InputError, so a ValueError) skipped the fallback.
+    from scubasteve.weights import WeightsNotInstalled
+
+    good = FakeProposer()
+    failing = FakeProposer(fail=WeightsNotInstalled("sam2_hiera_tiny"))
+
+    def factory(name: str, device: str):  # type: ignore[no-untyped-def]
+        return good if name == "classic" else failing
+
+    window = make_window(image_folder, good, factory)
+    window.engine.start("sam2", "cpu")
+    qtbot.waitUntil(lambda: window.status.engine.text() == "engine: fake", timeout=5000)
+    drag_box(window, Box(80, 60, 240, 180))
+    qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
+    assert failing.calls and good.calls and window.engine.name == "classic"
+
+
+def test_a_box_outside_the_image_is_refused_without_replacing_the_engine(
+    make_window, image_folder, qtbot
+):
+    import numpy as np
+
+    from scubasteve.gui.controllers.engine_host import ProposalRequest
+
+    window = make_window(image_folder)
+    failed: list[tuple[int, str]] = []
+    window.engine.proposals_failed.connect(lambda i, m: failed.append((i, m)))
+    errors: list[str] = []
+    window.engine.engine_error.connect(errors.append)
+    image = np.zeros((240, 320, 3), dtype=np.uint8)
+    window.engine.propose(ProposalRequest(7, "outside", image, Box(400, 300, 500, 380)))
+    qtbot.waitUntil(lambda: bool(failed), timeout=5000)
+    assert failed[0][0] == 7 and "covers less than one pixel" in failed[0][1]
+    assert errors == [] and not window.engine.fell_back
+
+
+def test_out_of_memory_is_told_by_the_exception_type_not_its_text():
+    import torch
+
+    from scubasteve.inference.fallback import is_out_of_memory
+
+    assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory"))
+    assert not is_out_of_memory(RuntimeError("a log line that says out of memory"))
+    assert not is_out_of_memory(ValueError("OutOfMemory"))

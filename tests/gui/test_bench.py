@@ -108,3 +108,35 @@ def test_startup_benchmark_times_help_and_the_first_window(capsys, monkeypatch):
     assert run(argparse.Namespace(repeat=1)) == 0
     out = capsys.readouterr().out
     assert "| scubasteve --help |" in out and "| window first shown |" in out
+
+
+def test_carry_benchmark_plays_both_passes_and_reports_the_time_saved(tmp_path, capsys):
+    from scubasteve.bench.carry import run
+    from scubasteve.io.coco import write_coco
+
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    arr = (rng.random((160, 220, 3)) * 60).astype(np.uint8)  # texture: something to follow
+    anns = []
+    for j, label in enumerate(("cat", "dog", "cat")):
+        mask = np.zeros((160, 220), bool)
+        mask[30 + 30 * j : 70 + 30 * j, 20 + 60 * j : 70 + 60 * j] = True
+        arr[mask] = (rng.random((int(mask.sum()), 3)) * 80 + 150).astype(np.uint8)
+        anns.append(Annotation.from_mask(label, mask))
+    path = images / "photo.png"
+    Image.fromarray(arr).save(path)
+    coco = tmp_path / "instances.json"
+    write_coco(coco, [ImageDoc(path, 220, 160, anns)], categories=["cat", "dog"], root=images)
+    args = argparse.Namespace(
+        coco=coco, images=images, frames=None, pan=2, photos=1, max_clicks=2, target_iou=0.9,
+        engine="classic", device="cpu",
+    )  # fmt: skip
+    assert run(args, proposer_factory=lambda name, device: FakeProposer()) == 0
+    printed = capsys.readouterr().out
+    row = next(line for line in printed.splitlines() if line.startswith("| photo.png"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "6"  # three objects on each of frames 2 and 3
+    scratch, carry = float(cells[2]), float(cells[3])
+    assert carry < scratch  # the boxes moved with the pan: kept as carried, Y only
+    assert cells[5].startswith("6 (6 as carried)") and float(cells[6]) > 0.9

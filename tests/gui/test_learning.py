@@ -135,3 +135,34 @@ def test_real_learning_on_a_small_project_installs_and_reports(make_window, tmp_
         assert window.settings.deepmask_model == "deepmask-project"
     else:
         assert window.settings.deepmask_model == "tiny" and "not installed" in messages[-1]
+
+
+def test_learning_starts_once_the_last_change_is_written_without_blocking_the_window(
+    make_window, image_folder, qtbot, tmp_path
+):
+    # The window used to wait up to 10 s on the GUI thread (documents.flush) before learning.
+    import json
+
+    from helpers.gui_input import accept_box
+
+    from scubasteve.core.geometry import Box
+
+    window = make_window(image_folder)
+    seen: list[int] = []
+
+    def learn(folder: Path, **options):  # type: ignore[no-untyped-def]
+        data = json.loads((folder / "img1.json").read_text())
+        seen.append(len(data["shapes"]))
+        return FakeReport(options["name"], None)
+
+    window.learning._learn = learn
+    window.annotator.set_label("cat")
+    release = threading.Event()
+    original = window.documents._pool  # the save thread: held until the test lets it write
+    original.start(lambda: release.wait(5))
+    accept_box(window, qtbot, Box(80, 60, 240, 180))
+    assert window.documents.unsaved
+    key(window, Qt.Key.Key_L, CTRL_SHIFT)  # returns at once: the write is still held
+    assert not window.learning.running and seen == []
+    release.set()
+    qtbot.waitUntil(lambda: seen == [1], timeout=5000)  # learned from the written file

@@ -56,7 +56,7 @@ def test_large_mask_overlays_are_reduced(qtbot):
 def test_job_results_arrive_on_the_gui_thread(qtbot):
     from scubasteve.gui.workers import make_pool, submit
 
-    pool = make_pool(2, "test")
+    pool = make_pool("work")
     seen: list[tuple[object, bool]] = []
     main = threading.get_ident()
     submit(

@@ -84,3 +84,23 @@ def test_an_opened_image_shows_its_own_state_in_the_list(make_window, image_fold
     window.project.go(0)
     qtbot.waitUntil(lambda: window.annotator.entry.path == image, timeout=5000)
     assert model.state(0) == RowState.STARTED  # one object, not marked finished
+
+
+def test_a_reopened_folder_shows_each_image_as_its_file_says_before_it_is_opened(
+    make_window, image_folder, qtbot
+):
+    # The scan only sees that a file exists; the files are read after it (one rule, doc_state).
+    from scubasteve.core.annotation import Annotation, ImageDoc
+    from scubasteve.io.labelme import write_labelme
+
+    mask = np.zeros((240, 320), dtype=bool)
+    mask[60:120, 80:160] = True
+    for name, flags in (("img2", {}), ("img3", {"finished": True})):
+        image = image_folder / f"{name}.png"
+        doc = ImageDoc(image, 320, 240, [Annotation.from_mask("cat", mask)], flags)
+        write_labelme(doc, image.with_suffix(".json"))
+    window = make_window(image_folder)  # shows img1, the first to do
+    model = window.project.model
+    qtbot.waitUntil(lambda: model.state(1) == RowState.STARTED, timeout=5000)
+    assert [model.state(r) for r in range(3)] == [RowState.TODO, RowState.STARTED, RowState.DONE]
+    assert window.images_panel.summary.text().startswith("1 of 3 done")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from scubasteve.core.annotation import Annotation, MaskPatch
+from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
 from scubasteve.inference.base import PromptPoint, Proposal, validate_box
@@ -97,19 +97,27 @@ class FakeProposer:
 class FakeSegmenter:
     """PixelLib stand-in: one 'person' in the middle quarter of every image, via a Future."""
 
+    path = Path("fake_mask_rcnn.h5")
+    speed = 1024
+    min_score = 0.7
+    classes = None
+
     def __init__(self) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self._executor = ThreadPoolExecutor(1)
         self.images = 0
 
-    def segment_async(self, image: np.ndarray):  # type: ignore[no-untyped-def]
-        def work() -> list[Annotation]:
+    def detect_async(self, image: np.ndarray):  # type: ignore[no-untyped-def]
+        from scubasteve.inference.maskrcnn.instances import Instance
+
+        def work() -> list[Instance]:
             self.images += 1
             h, w = image.shape[:2]
             mask = np.zeros((h, w), dtype=bool)
             mask[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = True
-            return [Annotation.from_mask("person", mask, source="pixellib", score=0.9)]
+            patch = MaskPatch.from_full(mask)
+            return [Instance("person", 1, 0.9, patch.box(), patch)]
 
         return self._executor.submit(work)
 

@@ -1,20 +1,25 @@
 """`scubasteve train deepmask | sharpmask | from-project`: options and handlers.
 
-The training itself is in `training/deepmask/` (`run`, `trainer`, `project`); the
-handlers check the options, call it and print. PyTorch loads inside the handlers.
+The handlers turn the options into a typed job (`training/deepmask/jobs.py`) and run it here or
+in a group of processes (`group.start_group_if_needed`); the training itself is in
+`training/deepmask/` (`run`, `trainer`, `project`). PyTorch loads when a job runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from scubasteve.training.deepmask.jobs import LearnJob, TrainJob
     from scubasteve.training.deepmask.trainer import EpochResult, TrainOptions
     from scubasteve.training.progress import ProgressCallback
+
+T = TypeVar("T")
 
 
 def register(kinds: argparse._SubParsersAction) -> None:
@@ -121,19 +126,11 @@ def _workers_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _device(name: str) -> str:
-    from scubasteve.inference.device import resolve_device
-
-    choice = resolve_device(name)
-    print(f"device: {choice.describe()}")
-    return choice.device
-
-
-def _threads(n: int | None) -> None:
-    if n:
-        import torch
-
-        torch.set_num_threads(n)
+def options_from(cls: type[T], args: argparse.Namespace, **given: Any) -> T:
+    """The dataclass `cls` with each field not `given` taken from the option of the same name
+    (where the command has one; the dataclass's default otherwise)."""
+    names = {f.name for f in dataclasses.fields(cls)} - set(given)  # type: ignore[arg-type]
+    return cls(**{n: getattr(args, n) for n in names if hasattr(args, n)}, **given)
 
 
 def _options(args: argparse.Namespace, refine: bool = False) -> TrainOptions:
@@ -142,156 +139,68 @@ def _options(args: argparse.Namespace, refine: bool = False) -> TrainOptions:
 
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0:
         raise InputError("--epochs and --batch-size must be at least 1 and --lr positive")
-    return TrainOptions(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        momentum=getattr(args, "momentum", 0.9),
-        weight_decay=getattr(args, "weight_decay", 5e-4),
-        batches_per_epoch=getattr(args, "batches_per_epoch", None),
-        seed=getattr(args, "seed", 0),
-        refine=refine,
-        bf16=bf16_choice(getattr(args, "bf16", "auto")),
+    bf16 = bf16_choice(getattr(args, "bf16", "auto"))
+    return options_from(TrainOptions, args, refine=refine, bf16=bf16)
+
+
+class PrintedOutput:
+    """A job's report on the terminal: lines on stdout, tqdm bars on stderr (when it is one).
+    Plain and stateless, so it travels to the processes of a group (`training.deepmask.jobs`)."""
+
+    def say(self, line: str) -> None:
+        print(line, flush=True)
+
+    def progress(self) -> ProgressCallback | None:
+        from scubasteve.cli.progress import tqdm_bars
+
+        return tqdm_bars(mask="mask", score="score") if sys.stderr.isatty() else None
+
+    def epoch(self, r: EpochResult) -> None:
+        parts = [f"mask loss {r.mask_loss:.4f}"]
+        if not math.isnan(r.score_loss):
+            parts.append(f"score loss {r.score_loss:.4f}")
+        if not math.isnan(r.val_iou):
+            parts.append(f"validation mean IoU {r.val_iou:.3f}")
+        parts += [f"{r.samples_per_s:.1f} samples/s", f"lr {r.lr:g}"]
+        print(f"epoch {r.epoch}: " + ", ".join(parts), flush=True)
+
+
+def _start(args: argparse.Namespace, job: TrainJob | LearnJob) -> int:
+    """Run `job` here, or in every process of the group `--workers N` / `--ray` asks for."""
+    from scubasteve.training.deepmask.group import GroupOptions, start_group_if_needed
+    from scubasteve.training.deepmask.jobs import TrainWork
+
+    work = TrainWork(job, PrintedOutput())
+    group = GroupOptions(
+        workers=getattr(args, "workers", None),
+        ray=getattr(args, "ray", None),
+        device=args.device,
+        threads=getattr(args, "threads", None),
+        name=args.name,
     )
+    code = start_group_if_needed(group, work)
+    return work() if code is None else code
 
 
-def _print_epoch(r: EpochResult) -> None:
-    parts = [f"mask loss {r.mask_loss:.4f}"]
-    if not math.isnan(r.score_loss):
-        parts.append(f"score loss {r.score_loss:.4f}")
-    if not math.isnan(r.val_iou):
-        parts.append(f"validation mean IoU {r.val_iou:.3f}")
-    parts += [f"{r.samples_per_s:.1f} samples/s", f"lr {r.lr:g}"]
-    print(f"epoch {r.epoch}: " + ", ".join(parts), flush=True)
+def _train_job(args: argparse.Namespace, init: str | None, refine: bool) -> TrainJob:
+    from scubasteve.training.deepmask.jobs import TrainJob
 
-
-def _run(args: argparse.Namespace, refine: bool, init: Any, kind: str) -> int:
-    from scubasteve.core.errors import InputError
-    from scubasteve.training.deepmask.data import check_dataset, collect_instances, split_by_image
-    from scubasteve.training.deepmask.group import is_worker, start_group_if_needed, trainer_class
-    from scubasteve.training.deepmask.run import (
-        default_run_dir,
-        load_dataset,
-        prepare_run_dir,
-        register_result,
-        starting_network,
-        train,
-    )
-
-    code = start_group_if_needed(args, _run, refine, init, kind)  # --workers N, --ray
-    if code is not None:
-        return code
-    _threads(getattr(args, "threads", None))
-    data = load_dataset(args.coco, args.images, args.labelme)
-    instances, summary = collect_instances(data.docs)
-    check_dataset(instances, summary, data.where, need_images=2)
-    print(f"data: {summary.describe()}")
-    val_fraction = getattr(args, "val_fraction", 0.2)
-    train_ids, val_ids = split_by_image(len(data.docs), val_fraction, getattr(args, "seed", 0))
-    run_dir = Path(args.out) if args.out else default_run_dir(args.name)
-    prepare_run_dir(run_dir, args.resume)
-    device = _device(args.device)
-    net, cfg, start = starting_network(
-        init, sharpmask=refine, arch=getattr(args, "arch", "resnet50")
-    )
-    if refine and start.startswith("random weights"):
-        raise InputError("SharpMask refines a trained DeepMask: give one with --deepmask")
-    options = _options(args, refine)
-    print(f"training {kind} from {start}; run folder {run_dir}")
-    meta = {"dataset": data.where, "start": start}
-    try:
-        result = train(
-            data.docs,
-            train_ids,
-            val_ids,
-            instances=instances,
-            net=net,
-            config=cfg,
-            options=options,
-            run_dir=run_dir,
-            device=device,
-            resume=args.resume,
-            progress=_bars() if sys.stderr.isatty() else None,
-            on_epoch=_print_epoch,
-            meta=meta,
-            trainer_class=trainer_class(),
-        )
-    except KeyboardInterrupt:
-        print(f"interrupted: continue with the same command plus --resume (run folder {run_dir})")
-        return 130
-    if is_worker():
-        return 0
-    limit = getattr(args, "compare_limit", 0)
-    if limit and result.best is not None and val_ids:
-        meta["heldout"] = _compare_with_classic(
-            result.best, [data.docs[i] for i in val_ids], device, limit
-        )
-    path = register_result(args.name, result, meta)
-    print(f"best validation mean IoU {result.best_iou:.3f}; installed as {args.name!r} ({path})")
-    return 0
-
-
-def _compare_with_classic(
-    weights: Path, docs: list[Any], device: str, limit: int
-) -> dict[str, float]:
-    """Proposal quality of the trained weights and of the classic engine on the same objects."""
-    from scubasteve.inference.deepmask import proposer_from_file
-    from scubasteve.training.deepmask.quality import (
-        classic_quality,
-        evaluate_boxes,
-        format_quality,
-        heldout_record,
-    )
-
-    print(f"comparing with the classic engine on up to {limit} validation objects ...", flush=True)
-    trained = evaluate_boxes(proposer_from_file(weights, device), docs, limit=limit)
-    classic = classic_quality(docs, limit=limit)
-    rows = [("trained", trained)] + ([("classic", classic)] if classic is not None else [])
-    print(format_quality(rows))
-    return heldout_record(trained, classic)
-
-
-def _bars() -> ProgressCallback:
-    from scubasteve.training.progress import tqdm_bars
-
-    return tqdm_bars(mask="mask", score="score")
+    return options_from(TrainJob, args, options=_options(args, refine), init=init)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`scubasteve train deepmask`."""
-    return _run(args, refine=False, init=args.init, kind="DeepMask")
+    return _start(args, _train_job(args, args.init, refine=False))
 
 
 def cmd_train_sharpmask(args: argparse.Namespace) -> int:
     """`scubasteve train sharpmask`: the refinement on a frozen DeepMask."""
-    return _run(args, refine=True, init=args.deepmask, kind="the SharpMask refinement")
+    return _start(args, _train_job(args, args.deepmask, refine=True))
 
 
 def cmd_from_project(args: argparse.Namespace) -> int:
     """`scubasteve train from-project FOLDER`."""
-    from scubasteve.training.deepmask.group import start_group_if_needed
-    from scubasteve.training.deepmask.project import learn_from_project
+    from scubasteve.training.deepmask.jobs import LearnJob
 
-    code = start_group_if_needed(args, cmd_from_project)  # --workers N, --ray
-    if code is not None:
-        return code
-    _threads(getattr(args, "threads", None))
-    report = learn_from_project(
-        Path(args.folder),
-        init=args.init,
-        name=args.name,
-        epochs=args.epochs,
-        holdout=args.holdout,
-        device=_device(args.device),
-        progress=_bars() if sys.stderr.isatty() else None,
-        on_epoch=_print_epoch,
-        batch_size=getattr(args, "batch_size", 16),
-        lr=getattr(args, "lr", 1e-3),
-        limit=getattr(args, "limit", None),
-        seed=getattr(args, "seed", 0),
-    )
-    if report is None:  # another process of --workers N: rank 0 reports
-        return 0
-    print(report.table())
-    print(report.verdict())
-    return 0
+    job = options_from(LearnJob, args, folder=Path(args.folder))
+    return _start(args, job)

@@ -46,11 +46,11 @@ def register(kinds: argparse._SubParsersAction) -> None:
 
 def cmd_train_isnet(args: argparse.Namespace) -> int:
     """`scubasteve train isnet`."""
+    from scubasteve.cli.progress import tqdm_bars
     from scubasteve.core.errors import InputError
     from scubasteve.training.deepmask.run import default_run_dir, load_dataset
     from scubasteve.training.isnet.run import split_and_fine_tune
     from scubasteve.training.isnet.trainer import IsnetTrainOptions
-    from scubasteve.training.progress import tqdm_bars
 
     if args.epochs < 1 or args.batch_size < 1 or not args.lr > 0 or args.input_size < 32:
         raise InputError(

@@ -66,9 +66,10 @@ def register(kinds: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from scubasteve.cli.progress import tqdm_bars
+    from scubasteve.core.atomic import atomic_write_json
     from scubasteve.core.errors import InputError
     from scubasteve.inference.maskrcnn.weights import register_model
-    from scubasteve.io.atomic import atomic_write_json
     from scubasteve.training.maskrcnn.augment import Augmentation
     from scubasteve.training.maskrcnn.data import coco_instances, write_split
     from scubasteve.training.maskrcnn.run import (
@@ -78,7 +79,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         write_model_json,
     )
     from scubasteve.training.maskrcnn.train import TrainSettings, train_maskrcnn
-    from scubasteve.training.progress import tqdm_bars
 
     if not _NAME.match(args.name):
         raise InputError(f"--name {args.name!r} must be letters, digits, '.', '_' or '-' (max 64)")

@@ -16,8 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from scubasteve.core.annotation import REVIEW_FLAG, Annotation
-from scubasteve.core.marks import is_locked
+from scubasteve.core.annotation import Annotation
 from scubasteve.gui.render import label_color, polygons_path, rgb_view_qimage
 
 Z_IMAGE, Z_ANNOTATION, Z_SELECTED, Z_PROPOSAL, Z_TOOL = 0, 10, 15, 20, 30
@@ -112,9 +111,9 @@ class AnnotationItem(QGraphicsPathItem):
     def set_selected(self, selected: bool) -> None:
         ann = self.annotation
         color = label_color(ann.id if self.per_instance else ann.label)
-        review = bool(self.annotation.flags.get(REVIEW_FLAG))
+        review = self.annotation.needs_review
         style = Qt.PenStyle.DashLine if review else Qt.PenStyle.SolidLine
-        if is_locked(ann):
+        if ann.locked:
             style = Qt.PenStyle.DotLine
         self.setPen(
             cosmetic_pen(QColor("white") if selected else color, 3 if selected else 2, style)

@@ -157,7 +157,3 @@ class ImageView(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.CrossCursor)
             return
         super().keyReleaseEvent(event)
-
-    def image_to_view(self, x: float, y: float) -> QPointF:
-        """Viewport position of an image point (used by tests and the simulated annotator)."""
-        return QPointF(self.mapFromScene(QPointF(x, y)))

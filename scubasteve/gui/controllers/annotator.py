@@ -8,14 +8,23 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from scubasteve.core.commands import AddAnnotation, DeleteAnnotation, SetImageFlag, relabel
+from scubasteve.core.annotation import FINISHED_FLAG
+from scubasteve.core.commands import (
+    AddAnnotation,
+    DeleteAnnotation,
+    ReplaceAnnotation,
+    SetImageFlag,
+    relabel,
+)
+from scubasteve.core.geometry import Box
 from scubasteve.core.labels import RecentLabels
-from scubasteve.core.marks import FINISHED_FLAG, is_finished, is_locked
+from scubasteve.core.settings import Settings
 from scubasteve.gui.actions import LABEL_KEYS
 from scubasteve.gui.canvas.scene import CanvasScene
 from scubasteve.gui.controllers.document import DocState, DocumentController
 from scubasteve.gui.controllers.images import LoadedImage
 from scubasteve.gui.controllers.proposals import AcceptedProposal, ProposalController
+from scubasteve.gui.render import ProposalSet
 from scubasteve.gui.stats import timings
 
 
@@ -45,12 +54,15 @@ class AnnotatorController(QObject):
         self.also: list[str] = []  # shapes selected with it (Ctrl+click): merge and subtract
         self.entry: LoadedImage | None = None
         self.all_hidden = False
+        self._relabelling = False  # the label picker relabels the selection (else sets the label)
         self._stats_timer = QTimer(self)
         self._stats_timer.setSingleShot(True)
         self._stats_timer.setInterval(250)
         self._stats_timer.timeout.connect(self._compute_stats)
         documents.changed.connect(self._doc_changed)
         proposals.accepted.connect(self._accepted)
+        proposals.proposals_changed.connect(self._proposals_changed)
+        proposals.current_changed.connect(self._current_proposal)
 
     # -- label --------------------------------------------------------------------------------------
 
@@ -67,6 +79,22 @@ class AnnotatorController(QObject):
             return
         self.set_label(self.keyed[n - 1])
         self.message.emit(f"Label: {self.label}")
+
+    def ask_label(self, relabel: bool) -> bool:
+        """The label picker opens for the next objects' label, or (`relabel`) for the selected
+        shape's; False (and why) when there is nothing to relabel."""
+        if relabel and self.selected is None:
+            self.message.emit("Select an annotation to relabel first.")
+            return False
+        self._relabelling = relabel
+        return True
+
+    def choose_label(self, label: str) -> None:
+        """The label picker's choice, for what it was opened for (`ask_label`)."""
+        if self._relabelling:
+            self.relabel_selected(label)
+        else:
+            self.set_label(label)
 
     def set_label(self, label: str) -> None:
         if not label:
@@ -94,6 +122,32 @@ class AnnotatorController(QObject):
             self.message.emit(warning)
         self.refresh()
 
+    def undo(self) -> None:
+        """Ctrl+Z: while proposals are open it acts on them (the last click, then the box); else
+        the document's last change."""
+        if not self.proposals.undo():
+            self.documents.undo_group.undo()
+
+    @property
+    def can_undo(self) -> bool:
+        return self.documents.undo_group.canUndo() or self.proposals.active
+
+    def selected_box(self) -> Box | None:
+        """The selected shape's bounds (None when nothing with an outline is selected)."""
+        state = self.state
+        if state is None or self.selected is None:
+            return None
+        try:
+            return state.doc.get(self.selected).bounds()
+        except KeyError:
+            return None
+
+    def apply_settings(self, new: Settings, old: Settings) -> None:
+        """Each object its own colour, or one per label."""
+        if new.instance_colors != self.scene.instance_colors:
+            self.scene.instance_colors = new.instance_colors
+            self.refresh()
+
     def refresh(self) -> None:
         state = self.state
         if state is None:
@@ -109,6 +163,21 @@ class AnnotatorController(QObject):
         hidden = ids if self.all_hidden else state.hidden
         self.scene.sync_annotations(anns, hidden, self.selected, set(self.also))
         self.annotations_changed.emit(list(anns), set(hidden), self.selection())
+
+    def _proposals_changed(self, result: ProposalSet | None) -> None:
+        """The box, its clicks and (once chosen) the current proposal on the canvas."""
+        p = self.proposals
+        if result is None:
+            self.scene.show_proposal(None)
+            self.scene.set_box(p.box if p.active else None, pending=True)
+            self.scene.set_points(p.points if p.active else ())
+        else:
+            self.scene.set_box(result.box)
+            self.scene.set_points(result.points)
+
+    def _current_proposal(self, index: int) -> None:
+        result = self.proposals.result
+        self.scene.show_proposal(result.views[index] if result is not None and index >= 0 else None)
 
     def _doc_changed(self, key: str) -> None:
         if self.state is not None and key == self.state.key:
@@ -166,7 +235,7 @@ class AnnotatorController(QObject):
         if state is None:
             return False
         for ann in state.doc.annotations:
-            if ann.id in ids and is_locked(ann):
+            if ann.id in ids and ann.locked:
                 self.message.emit(
                     f"{ann.label} is locked against edits; K unlocks the selected shape."
                 )
@@ -210,7 +279,7 @@ class AnnotatorController(QObject):
         state = self.state
         if state is None:
             return
-        finished = not is_finished(state.doc)
+        finished = not state.doc.finished
         text = "Mark image finished" if finished else "Mark image not finished"
         if self.documents.push(SetImageFlag(FINISHED_FLAG, finished, text=text)):
             self.message.emit(
@@ -218,3 +287,29 @@ class AnnotatorController(QObject):
                 if finished
                 else "Image no longer marked finished."
             )
+
+    def review(self, accept: bool) -> None:
+        """Y / N on a shape awaiting review (a pre-annotation, a carried shape, a mask made from a
+        rectangle): the selected one if it awaits review, else the first. Accepting clears the
+        flag; rejecting removes the shape, or gives back the rectangle it stood in for. The next
+        shape awaiting review is selected."""
+        state = self.state
+        if state is None:
+            return
+        pending = [a for a in state.doc.annotations if a.needs_review]
+        if not pending:
+            self.message.emit("No shapes to review on this image.")
+            return
+        target = next((a for a in pending if a.id == self.selected), pending[0])
+        if accept:
+            command = ReplaceAnnotation(target.reviewed(), text="Accept shape")
+        else:
+            restored = target.rejected()
+            command = (
+                ReplaceAnnotation(restored, text="Reject shape (rectangle back)")
+                if restored is not None
+                else DeleteAnnotation(target.id, text="Reject shape")
+            )
+        self.documents.push(command)
+        rest = [a for a in pending if a.id != target.id]
+        self.select(rest[0].id if rest else None)

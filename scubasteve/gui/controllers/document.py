@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +71,7 @@ class DocumentController(QObject):
         self.current: DocState | None = None
         self._macro_depth = 0
         self.save_errors = 0
+        self._when_saved: list[Callable[[], None]] = []
 
     def get(self, key: str) -> DocState | None:
         return self._states.get(key)
@@ -158,6 +159,17 @@ class DocumentController(QObject):
     def _report(self) -> None:
         if all(s.written >= s.requested for s in self._states.values()):
             self.save_state_changed.emit("saved")
+            waiting, self._when_saved = self._when_saved, []
+            for callback in waiting:
+                callback()
+
+    def when_saved(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once every change is on disk: now, or when the pending writes are done
+        (the window never waits; after a failed write, when a later save succeeds)."""
+        if self.unsaved:
+            self._when_saved.append(callback)
+        else:
+            callback()
 
     @property
     def unsaved(self) -> bool:

@@ -4,7 +4,9 @@ Engines are stateful (`set_image` caches per-image work), so their calls are ser
 pool thread and the engine object is only ever touched from it. A proposal request carries its own
 image and `CancelToken`; a newer request cancels the older one, whose result is then dropped by id.
 An engine that raises (or runs out of GPU memory) is replaced by the classic engine and the request
-is run again, so the user keeps working.
+is run again, so the user keeps working. Failures are told apart by type: a box outside the image
+is checked here before the engine runs (`BadBox`, reported, the engine stays); anything the engine
+raises, a missing-weights `InputError` included, is the engine's failure.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from PySide6.QtCore import QObject, Signal
 
 from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.cancel import Cancelled, CancelToken
+from scubasteve.core.errors import BadBox
 from scubasteve.core.geometry import Box
 from scubasteve.gui.render import ProposalSet, ProposalView, build_view, build_views
 from scubasteve.gui.workers import make_pool, submit
-from scubasteve.inference.base import MaskProposer, PromptPoint
+from scubasteve.inference.base import MaskProposer, PromptPoint, validate_box
+from scubasteve.inference.fallback import is_out_of_memory
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +105,6 @@ class EngineFailed(Exception):
         self.out_of_memory = out_of_memory
 
 
-def _is_out_of_memory(exc: BaseException) -> bool:
-    text = f"{type(exc).__name__} {exc}".lower()
-    return "out of memory" in text or "outofmemory" in text or "resourceexhausted" in text
-
-
 def is_weights_missing(exc: BaseException | None) -> bool:
     """True for a missing-weights error, also when an engine wrapped it in its own error."""
     from scubasteve.weights import WeightsNotInstalled
@@ -140,11 +139,17 @@ class EngineHost(QObject):
     ) -> None:
         super().__init__(parent)
         self._factory = factory or default_factory
-        self._pool = make_pool(1, "engine")
+        self._pool = make_pool("engine")
         self._state = _EngineState()
         self.name = ""
         self.device = "auto"
         self.fell_back = False
+        self._last_id = 0
+
+    def new_request_id(self) -> int:
+        """An id no other requester of this host has: results go to every listener, by id."""
+        self._last_id += 1
+        return self._last_id
 
     # -- engine choice ------------------------------------------------------------------------------
 
@@ -231,6 +236,11 @@ class EngineHost(QObject):
         state = self._state
         if state.proposer is None:
             raise RuntimeError("the engine is still starting")
+        height, width = request.image.shape[:2]
+        try:
+            validate_box(request.box, width, height)
+        except ValueError as exc:
+            raise BadBox(str(exc)) from exc
         ready: dict[int, ProposalView] = {}
 
         def on_proposal(p) -> None:  # type: ignore[no-untyped-def]
@@ -253,12 +263,12 @@ class EngineHost(QObject):
                 on_proposal=on_proposal,
             )
             engine_seconds = time.perf_counter() - t0
-        except (Cancelled, ValueError):
+        except Cancelled:
             raise
-        except Exception as exc:
+        except Exception as exc:  # the box was checked above: this is the engine's failure
             state.image_key = ""
             raise EngineFailed(
-                state.name, f"{type(exc).__name__}: {exc}", _is_out_of_memory(exc)
+                state.name, f"{type(exc).__name__}: {exc}", is_out_of_memory(exc)
             ) from exc
         request.cancel.raise_if_cancelled()
         views = build_views(request.image, proposals, request.box, ready)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
-from scubasteve.core.annotation import ImageDoc
+from scubasteve.core.annotation import ImageDoc, ImageState, doc_state
 from scubasteve.core.errors import InputError, Problem
 from scubasteve.gui.canvas.pyramid import build_pyramid
 from scubasteve.gui.workers import submit
@@ -58,16 +58,19 @@ def describe_read_error(json_path: Path, exc: Exception) -> str:
     return f"{json_path}: cannot be read ({type(exc).__name__}: {exc})"
 
 
-def unreadable_annotations(files: list[tuple[int, Path]]) -> list[tuple[int, str]]:
-    """(row, why) for each (row, annotation file) that cannot be read; runs on a worker."""
+def file_states(files: list[tuple[int, Path]]) -> list[tuple[int, ImageState | None, str]]:
+    """For each (row, annotation file): (row, its image's state, "") from the file's shapes, or
+    (row, None, why) when it cannot be read. Runs on a worker."""
     from scubasteve.io.labelme import read_labelme
 
-    found = []
+    found: list[tuple[int, ImageState | None, str]] = []
     for row, json_path in files:
         try:
-            read_labelme(json_path, [])
+            doc = read_labelme(json_path, [])
         except Exception as exc:
-            found.append((row, describe_read_error(json_path, exc)))
+            found.append((row, None, describe_read_error(json_path, exc)))
+        else:
+            found.append((row, doc_state(doc), ""))
     return found
 
 

@@ -1,6 +1,6 @@
 """Learning from the user in the app: fine-tune DeepMask on the folder's accepted annotations.
 
-The work is `scubasteve.training.deepmask.project.learn_from_project` (what `scubasteve train
+The work is `scubasteve.training.deepmask.learn.learn_from_project` (what `scubasteve train
 from-project` runs): hold out part of the annotated images, measure, fine-tune on the rest, measure
 again, install the model if it did not get worse. It takes minutes, so it runs as a `Job` on its own
 thread (`scubasteve.gui.workers.submit_job`): the trainer's progress and the verdict come back on the
@@ -15,15 +15,14 @@ import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from scubasteve.core.cancel import Cancelled
+from scubasteve.core.cancel import Cancelled, CancelToken
+from scubasteve.core.progress import Progress
+from scubasteve.gui.controllers.document import DocumentController
 from scubasteve.gui.workers import Job, make_pool, submit_job
-
-if TYPE_CHECKING:
-    from scubasteve.training.progress import TrainProgress
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +33,19 @@ LearnFunction = Callable[..., Any]
 
 def _learn_from_project(folder: Path, **options: Any) -> Any:
     from scubasteve.inference.device import resolve_device
-    from scubasteve.training.deepmask.project import learn_from_project
+    from scubasteve.training.deepmask.learn import learn_from_project
 
     options["device"] = resolve_device(options.get("device", "auto")).device  # auto -> cpu/cuda/mps
     return learn_from_project(folder, **options)
+
+
+def _learn_counting_epochs(
+    learn: Callable[..., Any], *, progress: Progress, cancel: CancelToken
+) -> Any:
+    """The job: `learn`, its trainer's steps reported as finished epochs (`progress(done, epochs)`)."""
+    from scubasteve.training.progress import epochs_done
+
+    return learn(progress=epochs_done(progress), cancel=cancel)
 
 
 def model_name_for(folder: Path) -> str:
@@ -50,6 +58,7 @@ class LearningController(QObject):
     progress = Signal(int, int)  # epochs done, epochs in the run
     running_changed = Signal(bool)
     message = Signal(str)
+    model_installed = Signal(str)  # the new model's name: the engines should use it from now on
     finished = Signal(object)  # the report
 
     def __init__(
@@ -57,11 +66,31 @@ class LearningController(QObject):
     ) -> None:
         super().__init__(parent)
         self._learn = learn or _learn_from_project
-        self._pool = make_pool(1, "learning")
+        self._pool = make_pool("long")
         self._job: Job | None = None
-        self._epochs_done = 0
         self.epochs = epochs
         self.running = False
+        self._saving = False  # waiting for the folder's last changes to be written
+
+    def toggle(
+        self, folder: Path | None, documents: DocumentController, *, init: str | None, device: str
+    ) -> None:
+        """The action: learn from `folder` once its annotations are all written (the window does
+        not wait for that), or cancel the run in progress."""
+        if self.running:
+            self.cancel()
+        elif folder is None:
+            self.message.emit("Open a folder first.")
+        elif not self._saving:
+            self._saving = True
+
+            def saved() -> None:
+                self._saving = False
+                self.start(folder, init=init, device=device)
+
+            if documents.unsaved:
+                self.message.emit("DeepMask learning starts once the annotations are saved…")
+            documents.when_saved(saved)
 
     def start(
         self, folder: Path, *, init: str | None, device: str, name: str | None = None
@@ -78,16 +107,16 @@ class LearningController(QObject):
             "proposals are slower meanwhile). The same action cancels."
         )
 
-        self._epochs_done = 0
         learn = functools.partial(
             self._learn, folder, init=init, name=name, epochs=self.epochs, device=device
         )
         self._job = submit_job(
             self._pool,
+            _learn_counting_epochs,
             learn,
             on_done=self._done,
             on_error=self._failed,
-            on_progress=self._trained,
+            on_progress=self.progress.emit,
         )
 
     def cancel(self) -> None:
@@ -98,13 +127,6 @@ class LearningController(QObject):
     def wait(self, msecs: int) -> bool:
         return self._pool.waitForDone(msecs)
 
-    def _trained(self, step: TrainProgress) -> None:
-        """The trainer's progress after each batch (on the GUI thread): report finished epochs."""
-        done = step.epoch if step.step >= step.steps else step.epoch - 1
-        if done != self._epochs_done:
-            self._epochs_done = done
-            self.progress.emit(done, step.epochs)
-
     def _set_running(self, running: bool) -> None:
         self.running = running
         self.running_changed.emit(running)
@@ -113,6 +135,10 @@ class LearningController(QObject):
         self._set_running(False)
         self.message.emit(f"DeepMask learning: {report.verdict()}")
         log.info("learning from the project:\n%s", report.table())
+        if report.installed is not None:
+            # The ensemble still leaves the model out if it measured worse than the classic
+            # engine (the verdict says so).
+            self.model_installed.emit(report.name)
         self.finished.emit(report)
 
     def _failed(self, exc: BaseException) -> None:

@@ -12,6 +12,7 @@ import logging
 
 from PySide6.QtCore import QObject, Signal
 
+from scubasteve.gui.controllers.engine_host import EngineInfo
 from scubasteve.gui.views.panels import NoticeBar, StatusBar
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Messages(QObject):
         self._status = status
         self._notice = notice
         self._status_image: str | None = None  # the image the status bar's message is about
+        self._image: str | None = None  # the image shown
 
     def info(self, text: str, image_key: str | None = None) -> None:
         """News: the status bar, or the notice when the status bar would cut it off."""
@@ -66,8 +68,26 @@ class Messages(QObject):
         self._status.clearMessage()  # older news ("Exporting COCO…") would contradict it
         self._notice.show_text(text, image_key=image_key)
 
+    def refusal(self, text: str) -> None:
+        """Something was refused on the image shown: said until another image is shown."""
+        self.error(text, self._image)
+
+    def outcome(self, text: str, failed: bool) -> None:
+        """The end of a job: news, or an error when part of it failed."""
+        (self.error if failed else self.info)(text)
+
+    def engine_ready(self, info: EngineInfo, chosen_device: str, fell_back: bool) -> None:
+        """The status bar names the engine now serving; a device other than the chosen one, and
+        why better engines cannot serve (the weights button), are said."""
+        missing = info.weights_missing or ("an engine could not start" if fell_back else "")
+        self._status.set_engine(info.name, info.device, info.note, missing)
+        fallback = device_fallback(chosen_device, info.device, info.name)
+        if fallback:
+            self.error(fallback)
+
     def image_changed(self, key: str | None) -> None:
         """Messages about another image go (they would be read as about this one)."""
+        self._image = key
         self._notice.forget_image(key)
         if self._status_image is not None and self._status_image != key:
             self._status.clearMessage()

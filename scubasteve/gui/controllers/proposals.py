@@ -18,11 +18,12 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QThreadPool, Signal
 
 from scubasteve.core.annotation import Annotation, MaskPatch
 from scubasteve.core.cancel import CancelToken
 from scubasteve.core.geometry import Box, Polygon
+from scubasteve.core.settings import Settings
 from scubasteve.gui.controllers.engine_host import EngineHost, ProposalRequest
 from scubasteve.gui.controllers.proposal_order import RERANK_GRACE_S, find, settle
 from scubasteve.gui.render import ProposalSet, ProposalView
@@ -74,7 +75,6 @@ class ProposalController(QObject):
         self._pool = pool
         self._image_key = ""
         self._image: np.ndarray | None = None
-        self._next_id = 0
         self._pending: ProposalRequest | None = None
         self.result: ProposalSet | None = None
         self.current = -1
@@ -96,6 +96,23 @@ class ProposalController(QObject):
         engine.proposals_ready.connect(self._on_ready)
         engine.proposal_partial.connect(self._on_partial)
         engine.proposals_failed.connect(self._on_failed)
+
+    def apply_settings(self, new: Settings, old: Settings) -> None:
+        """Proposals per box, and how accepted masks become outlines."""
+        self.k = new.proposals
+        self.tolerance, self.min_island = new.polygon_tolerance, new.min_island_area
+
+    def outline(self, patch: MaskPatch) -> list[Polygon]:
+        """A mask's outline as the settings say (tolerance, specks dropped); any thread."""
+        return patch.to_polygons(self.tolerance, self.min_island)
+
+    def finish_accepts(self, seconds: float) -> bool:
+        """Wait (running the event loop) until accepted masks still being outlined have become
+        annotations, at most `seconds`; on close, so that nothing accepted is lost."""
+        deadline = time.monotonic() + seconds
+        while self.pending_accepts and time.monotonic() < deadline:
+            QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        return not self.pending_accepts
 
     # -- inputs -------------------------------------------------------------------------------------
 
@@ -195,10 +212,9 @@ class ProposalController(QObject):
             self.started_at = time.perf_counter()
         if self._pending is not None:
             self._pending.cancel.cancel()
-        self._next_id += 1
         self.box = box
         request = ProposalRequest(
-            request_id=self._next_id,
+            request_id=self._engine.new_request_id(),
             image_key=self._image_key,
             image=self._image,
             box=box,
@@ -358,7 +374,7 @@ class ProposalController(QObject):
         self.discard()  # the window moves on at once; the outline is traced meanwhile
 
         def trace() -> tuple[Polygon, ...]:
-            return tuple(proposal.patch.to_polygons(tolerance, min_island))
+            return tuple(proposal.patch.to_polygons(tolerance, min_island))  # as at the accept
 
         def done(polygons: tuple[Polygon, ...]) -> None:
             self.pending_accepts -= 1

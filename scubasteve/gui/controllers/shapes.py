@@ -19,7 +19,6 @@ from PySide6.QtCore import QObject, QThreadPool, Signal
 from scubasteve.core.annotation import Annotation
 from scubasteve.core.commands import DeleteAnnotation, ReplaceAnnotation, replace_geometry
 from scubasteve.core.geometry import Polygon
-from scubasteve.core.marks import LOCKED_FLAG, is_locked
 from scubasteve.core.shape_ops import (
     TOLERANCES,
     merge,
@@ -126,14 +125,11 @@ class ShapeController(QObject):
         if not shapes:
             self.message.emit("Select a shape to lock (click it with V or in the list).")
             return
-        lock = not is_locked(shapes[0])
+        lock = not shapes[0].locked
         text = "Lock" if lock else "Unlock"
         with self._documents.macro(f"{text} {len(shapes)} shape(s)"):
             for ann in shapes:
-                flags = {k: v for k, v in ann.flags.items() if k != LOCKED_FLAG}
-                if lock:
-                    flags[LOCKED_FLAG] = True
-                self._documents.push(ReplaceAnnotation(dataclasses.replace(ann, flags=flags), text))
+                self._documents.push(ReplaceAnnotation(ann.with_lock(lock), text))
         names = ", ".join(s.label for s in shapes)
         self.message.emit(f"{'Locked' if lock else 'Unlocked'}: {names}.")
 

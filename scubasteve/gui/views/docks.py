@@ -11,6 +11,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -24,22 +25,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from scubasteve.core.annotation import REVIEW_FLAG, Annotation
-from scubasteve.core.marks import is_locked
+from scubasteve.core.annotation import Annotation
 from scubasteve.core.shape_ops import point_count
-from scubasteve.gui.image_list import ImageListModel
+from scubasteve.gui.image_list import FILTERS, ImageListModel, StateFilter
 from scubasteve.gui.stats import LabelTiming
 
 
 class ImageListPanel(QWidget):
+    """The folder's images with their state; a filter above the list shows one state's images
+    (with each filter's count), the button below goes to the next image that needs the user."""
+
     row_activated = Signal(int)
     next_todo = Signal()
 
     def __init__(self, model: ImageListModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
+        self.filtered = StateFilter(model)
         self.view = QListView(self)
-        self.view.setModel(model)
+        self.view.setModel(model)  # "All" shows the model itself: no filter cost on 20,000 rows
         self.view.setUniformItemSizes(
             True
         )  # constant row height: 20,000 rows scroll without layout
@@ -47,26 +51,53 @@ class ImageListPanel(QWidget):
         self.view.setBatchSize(200)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.filter = QComboBox(self)
+        self.filter.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.filter.addItems([name for name, _states in FILTERS])
+        self.filter.currentIndexChanged.connect(self._filter_chosen)
         self.summary = QLabel("No folder open")
         self.summary.setWordWrap(True)  # "3 of 10 done, 1 unreadable image, ..." needs two lines
+        # Two lines always: the list below must not jump when a count makes it wrap.
+        self.summary.setFixedHeight(2 * self.summary.fontMetrics().lineSpacing() + 4)
         todo = QPushButton("Next to do")
         todo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         todo.clicked.connect(self.next_todo)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.filter)
         layout.addWidget(self.summary)
         layout.addWidget(self.view)
         layout.addWidget(todo)
-        self.view.clicked.connect(lambda index: self.row_activated.emit(index.row()))
-        self.view.activated.connect(lambda index: self.row_activated.emit(index.row()))
+        self._current = -1
+        self.view.clicked.connect(self._activated)
+        self.view.activated.connect(self._activated)
         model.counts_changed.connect(self._update_summary)
         model.modelReset.connect(self._update_summary)
 
     def _update_summary(self) -> None:
         self.summary.setText(self.model.summary())
+        for i, (name, states) in enumerate(FILTERS):
+            self.filter.setItemText(i, f"{name} ({self.model.count_of(states)})")
+
+    def _filter_chosen(self, index: int) -> None:
+        _name, states = FILTERS[index]
+        if index == 0:
+            self.view.setModel(self.model)
+        else:
+            self.filtered.set_states(states)
+            self.view.setModel(self.filtered)
+        self.set_current(self._current)
+
+    def _activated(self, index: QModelIndex) -> None:
+        if index.model() is self.filtered:
+            index = self.filtered.mapToSource(index)
+        self.row_activated.emit(index.row())
 
     def set_current(self, row: int) -> None:
+        self._current = row
         index = self.model.index(row) if row >= 0 else QModelIndex()
+        if self.view.model() is self.filtered:
+            index = self.filtered.mapFromSource(index)
         self.view.setCurrentIndex(index)
         if index.isValid():
             self.view.scrollTo(index)
@@ -119,10 +150,10 @@ class AnnotationsPanel(QWidget):
             numbers: dict[str, int] = {}
             detail = ""
             for ann in annotations:
-                pending = bool(ann.flags.get(REVIEW_FLAG))
+                pending = ann.needs_review
                 review += pending
                 extra = " — to review (Y/N)" if pending else ""
-                extra += " — locked" if is_locked(ann) else ""
+                extra += " — locked" if ann.locked else ""
                 numbers[ann.label] = numbers.get(ann.label, 0) + 1
                 name = f"{ann.label} {numbers[ann.label]}"
                 item = QListWidgetItem(f"{name}{extra}")

@@ -49,16 +49,23 @@ class StatusBar(QStatusBar):
         for w in self._permanent:
             self.addPermanentWidget(w)
 
-    def set_engine(self, name: str, device: str, note: str = "") -> None:
+    def set_engine(self, name: str, device: str, note: str = "", missing: str = "") -> None:
+        """The engine serving now; `missing`: why the better engines cannot (then the weights
+        button shows, with that reason as its tooltip)."""
         self.engine.setText(f"engine: {name}")
         self.engine.setToolTip(note)
         self.device.setText(f"device: {device}")
+        self.weights.setToolTip(missing)
+        self.weights.setVisible(bool(missing))
 
     def fits(self, text: str) -> bool:
         """Whether `text` fits in the message area beside the permanent widgets (else it is cut)."""
         taken = sum(w.width() + 8 for w in self._permanent if w.isVisible())
         room = self.width() - taken - 24
         return "\n" not in text and self.fontMetrics().horizontalAdvance(text) <= room
+
+    def show_learning(self, done: int, total: int) -> None:
+        self.showMessage(f"DeepMask learning: epoch {done} of {total} done", 0)
 
     def set_latency(self, seconds: float) -> None:
         self.latency.setText(f"latency: {seconds * 1000:.0f} ms")

@@ -27,20 +27,18 @@ from PySide6.QtWidgets import (
 )
 
 from scubasteve.core.cancel import Cancelled, CancelToken
+from scubasteve.core.progress import Progress
 from scubasteve.gui.workers import Job, make_pool, submit_job
 
 
-def _download(name: str, *, progress: Any, cancel: CancelToken) -> str:
+def _download(name: str, *, progress: Progress, cancel: CancelToken) -> str:
     """Download `name` (on a worker); `progress(done, total)` reaches the dialog on the GUI thread."""
     from scubasteve import weights
 
-    def report(done: int, total: int | None) -> None:
-        progress(int(done), int(total or 0))
-
-    return str(weights.download(name, progress=report, cancel=cancel))
+    return str(weights.download(name, progress=progress, cancel=cancel))
 
 
-def _import(name: str, source: Path, *, progress: Any, cancel: CancelToken) -> str:
+def _import(name: str, source: Path, *, progress: Progress, cancel: CancelToken) -> str:
     """Check and install a file the user has (on a worker); quick, so neither reported nor cancelled."""
     from scubasteve import weights
 
@@ -99,7 +97,7 @@ class WeightsDialog(QDialog):
         self.import_button.clicked.connect(self._import)
         self.cancel_button.clicked.connect(self._cancel)
         close.clicked.connect(self.reject)
-        self._pool = make_pool(1, "weights")
+        self._pool = make_pool("long")
         self._job: Job | None = None
         self.refresh()
         self.resize(760, 440)

@@ -58,7 +58,7 @@ class Crop:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.inbox.shape  # type: ignore[return-value]
+        return self.inbox.shape
 
     @property
     def has_ring(self) -> bool:
@@ -84,7 +84,7 @@ def build_crop(
     rgb = frame.cut(level, level_scale)
     if rgb.ndim == 2:  # warpAffine drops a channel axis of size one; keep (h, w, 3)
         rgb = np.repeat(rgb[:, :, None], 3, axis=2)
-    lab8 = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)
+    lab8 = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB), dtype=np.uint8)
     lab = lab8.astype(np.float32)
     shift = 8 - int(np.log2(BINS_PER_CHANNEL))
     q = (lab8 >> shift).astype(np.int32)

@@ -85,7 +85,7 @@ def grabcut(crop: Crop, init: np.ndarray | None = None) -> np.ndarray:
         cv2.grabCut(
             np.ascontiguousarray(crop.rgb[:, :, ::-1]),
             labels,
-            None,
+            (0, 0, 0, 0),  # no rect: with GC_INIT_WITH_MASK OpenCV uses only the labels
             bgd,
             fgd,
             GRABCUT_ITERATIONS,
@@ -93,7 +93,8 @@ def grabcut(crop: Crop, init: np.ndarray | None = None) -> np.ndarray:
         )
     except cv2.error:  # a colour model without pixels
         return np.zeros(crop.shape, bool)
-    return ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)) & crop.inbox
+    found: np.ndarray = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)) & crop.inbox
+    return found
 
 
 def previous_in(frame: Frame, previous: MaskPatch) -> np.ndarray:
@@ -179,8 +180,9 @@ def local_edits(
 def to_shared(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """A fine-window mask resampled to the shared window's working size (w, h): (h, w) bool."""
     if (mask.shape[1], mask.shape[0]) == size:
-        return mask.copy()
-    return cv2.resize(mask.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA) > 127
+        return np.array(mask, dtype=bool)
+    resized = cv2.resize(mask.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA)
+    return np.asarray(resized, dtype=np.uint8) > 127
 
 
 def apply_edit(

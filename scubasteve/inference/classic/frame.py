@@ -183,10 +183,10 @@ def snap_to_edges(soft: np.ndarray, image: np.ndarray, enlarge: float) -> np.nda
     k = (2 * r + 1, 2 * r + 1)
 
     def mean(a: np.ndarray) -> np.ndarray:
-        return cv2.boxFilter(a, -1, k, borderType=cv2.BORDER_REFLECT)
+        return np.asarray(cv2.boxFilter(a, -1, k, borderType=cv2.BORDER_REFLECT))
 
     mi, mp = mean(grey), mean(p)
     a = (mean(grey * p) - mi * mp) / (mean(grey * grey) - mi * mi + SNAP_EPS)
     b = mp - a * mi
-    q = mean(a) * grey + mean(b)
+    q: np.ndarray = mean(a) * grey + mean(b)
     return np.clip(q * 255.0 + 0.5, 0, 255).astype(np.uint8)

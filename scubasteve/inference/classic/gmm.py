@@ -44,7 +44,8 @@ class Gmm:
         """(N,) float32 log-density of each row of `x` (N, 3) under the mixture."""
         c = self.component_logliks(x)
         top = c.max(axis=1)
-        return top + np.log(np.exp(c - top[:, None]).sum(axis=1))
+        loglik: np.ndarray = top + np.log(np.exp(c - top[:, None]).sum(axis=1))
+        return loglik
 
 
 def _from_labels(x: np.ndarray, labels: np.ndarray, k: int, w: np.ndarray | None) -> Gmm:

@@ -44,8 +44,8 @@ def colour_loglik(crop: Crop, weights: np.ndarray) -> np.ndarray:
     for axis in range(3):  # a [1, 2, 1] blur per axis: similar colours share evidence
         hist = 0.5 * hist + 0.25 * (np.roll(hist, 1, axis) + np.roll(hist, -1, axis))
     hist = hist + 1e-3 + 1e-6 * hist.sum()
-    logp = np.log(hist / hist.sum()).ravel()
-    return logp[crop.bins].astype(np.float32)
+    logp: np.ndarray = np.log(hist / hist.sum()).ravel()
+    return np.asarray(logp[crop.bins], dtype=np.float32)
 
 
 def prior(
@@ -77,7 +77,7 @@ def prior(
     if geodesic:
         logit = logit + geodesic * (np.minimum(crop.geodesic, 2.0) - GEODESIC_OFFSET)
     logit = logit + click_evidence(crop)
-    p = 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
+    p: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
     p = np.clip(p, 0.02, 0.98).astype(np.float32)
     p[~crop.inbox] = 1e-4
     p[crop.fg_seeds] = 0.98

@@ -38,7 +38,8 @@ def grid_cut(
     # Source side = object: the source capacity is what labelling a pixel background costs.
     graph.add_grid_tedges(nodes, cost_bg, cost_fg)
     graph.maxflow()
-    return ~graph.get_grid_segments(nodes)
+    sink_side = np.asarray(graph.get_grid_segments(nodes), dtype=bool)
+    return ~sink_side
 
 
 def min_cost_paths(cost: np.ndarray, starts: list[np.ndarray]) -> np.ndarray:
@@ -47,4 +48,4 @@ def min_cost_paths(cost: np.ndarray, starts: list[np.ndarray]) -> np.ndarray:
     from skimage.graph import MCP_Geometric
 
     distance, _ = MCP_Geometric(cost).find_costs(starts)
-    return distance
+    return np.asarray(distance)

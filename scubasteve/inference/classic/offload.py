@@ -5,7 +5,8 @@ scikit-image's minimum-cost path search: on the engine thread a cut of a fine wi
 tens of milliseconds, and the GUI thread, which needs the GIL for every Qt callback, froze for as
 long (ADR 0105). `call(fn, *args)` runs a module-level function in one persistent helper process
 instead, where it holds only that process's GIL; the engine thread waits for the answer with its own
-GIL released.
+GIL released. It is opt-in (`SCUBASTEVE_OFFLOAD=1`): measured on a quiet machine it made proposals
+slower and GUI stalls longer (ADR 0105), so by default every call runs on the calling thread.
 
 Robustness over speed: the helper (`python -c`, or in a frozen app a multiprocessing child, which
 the launcher's `multiprocessing.freeze_support` serves) starts in the background and connects back
@@ -25,7 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from scubasteve.inference.classic import gridsolve
 
@@ -183,7 +184,7 @@ class Helper:
             if status != "ok":
                 log.warning("classic engine helper process failed (%s); retrying in-thread", value)
                 return fn(*args)
-            return value
+            return cast(T, value)  # what `fn` returned, sent back by the helper
         finally:
             self._lock.release()
 
@@ -264,5 +265,5 @@ def call(fn: Callable[..., T], *args: Any) -> T:
 
 
 def warm() -> None:
-    """Start the shared helper process in the background."""
+    """Start the shared helper process in the background, when it is enabled (opt-in)."""
     _helper.warm()

@@ -86,7 +86,9 @@ class ClassicProposer(EngineBase):
         self.duplicate_iou = duplicate_iou
         self._cache: ImageCache | None = None
         self._lock = threading.Lock()
-        offload.warm()  # the helper process for the GIL-bound solvers starts in the background
+        # Only with SCUBASTEVE_OFFLOAD=1 (off by default, ADR 0105): start the solvers' helper
+        # process in the background; otherwise this does nothing.
+        offload.warm()
 
     def set_image(self, image: np.ndarray) -> None:
         """Take an (H, W, 3) uint8 RGB image (grayscale, RGBA and float arrays are converted)."""

@@ -161,7 +161,8 @@ def mean_agreement(masks: Sequence[np.ndarray]) -> np.ndarray:
     union = areas[:, None] + areas[None, :] - inter
     iou = np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
     np.fill_diagonal(iou, 0.0)
-    return iou.sum(axis=1) / (n - 1)
+    mean_iou: np.ndarray = iou.sum(axis=1) / (n - 1)
+    return mean_iou
 
 
 def score(feature_vector: np.ndarray, coefficients: dict[str, float] | None = None) -> float:

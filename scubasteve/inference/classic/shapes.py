@@ -17,7 +17,8 @@ from scubasteve.inference.classic.crop import Crop
 def ellipse(crop: Crop, scale: float = 1.0) -> np.ndarray:
     """The ellipse inscribed in the box (scaled about its centre)."""
     r = np.sqrt(crop.u * crop.u + crop.v * crop.v)
-    return (r <= scale) & crop.inbox
+    inside: np.ndarray = (r <= scale) & crop.inbox
+    return inside
 
 
 def watershed(crop: Crop, core: float) -> np.ndarray:
@@ -36,10 +37,12 @@ def watershed(crop: Crop, core: float) -> np.ndarray:
         return np.zeros(crop.shape, bool)
     h, w = crop.shape
     if h < 3 or w < 3:
-        return (markers == 2) | crop.inbox & (markers != 1)
+        small: np.ndarray = (markers == 2) | crop.inbox & (markers != 1)
+        return small
     smooth = cv2.GaussianBlur(cv2.cvtColor(crop.rgb, cv2.COLOR_RGB2LAB), (3, 3), 0)
     cv2.watershed(smooth, markers)
-    return (markers == 2) & crop.inbox
+    found: np.ndarray = (markers == 2) & crop.inbox
+    return found
 
 
 def largest_part(mask: np.ndarray) -> np.ndarray:
@@ -47,7 +50,7 @@ def largest_part(mask: np.ndarray) -> np.ndarray:
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 2:
         return mask.astype(bool)
-    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    return np.asarray(labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])))
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -55,7 +58,8 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     m = np.pad(mask.astype(np.uint8), 1)
     flood = np.zeros((m.shape[0] + 2, m.shape[1] + 2), np.uint8)
     cv2.floodFill(m, flood, (0, 0), 2)
-    return m[1:-1, 1:-1] != 2
+    filled: np.ndarray = m[1:-1, 1:-1] != 2
+    return filled
 
 
 def without_thin_parts(mask: np.ndarray, radius: int) -> np.ndarray:

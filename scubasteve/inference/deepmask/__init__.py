@@ -29,9 +29,9 @@ def load_proposer(
     only one). Raises the weights manager's `WeightsNotInstalled` when nothing is installed, and
     `InputError` for files that are not DeepMask weights. `device`: auto, cpu, cuda or mps.
     """
-    from scubasteve.inference.deepmask.weights import resolve
+    from scubasteve.weights import resolve_weights
 
-    return proposer_from_file(resolve(weights), device, options)
+    return proposer_from_file(resolve_weights(weights, kind="deepmask"), device, options)
 
 
 def proposer_from_file(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from scubasteve.inference.deepmask.config import DeepMaskConfig
-from scubasteve.inference.deepmask.scaled_views import Canvas
+from scubasteve.inference.deepmask.scaled_views import ScaledView
 from scubasteve.inference.device import autocast
 
 
@@ -63,7 +63,7 @@ class LevelFeatures:
 def compute_features(
     net: Any,
     cfg: DeepMaskConfig,
-    canvases: list[Canvas],
+    canvases: list[ScaledView],
     device: str,
     refine: bool,
     bf16: bool = False,
@@ -95,6 +95,12 @@ def compute_features(
     return out
 
 
+def _horizontal(lf: LevelFeatures) -> list[Any]:
+    if lf.hs is None:
+        raise RuntimeError("SharpMask windows need features computed with the refinement")
+    return lf.hs
+
+
 def run_windows(
     net: Any,
     cfg: DeepMaskConfig,
@@ -122,9 +128,9 @@ def run_windows(
                 hs.append(
                     torch.stack(
                         [
-                            lf.hs[k][:, i * r : (i + f) * r, j * r : (j + f) * r]
+                            _horizontal(lf)[k][:, i * r : (i + f) * r, j * r : (j + f) * r]
                             for lf, i, j in windows
-                        ]  # type: ignore[index]
+                        ]
                     ).float()
                 )
             masks = N.refine(net, cfg, emb, hs)

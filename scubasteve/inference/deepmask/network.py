@@ -16,7 +16,7 @@ row-major cells covering the window; score logits are (B,).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from scubasteve.inference.deepmask.config import DeepMaskConfig
 
@@ -28,9 +28,15 @@ if TYPE_CHECKING:  # pragma: no cover
 _HORIZONTAL_WIDTHS = ((3, 64), (2, 64), (1, 64), (0, 32))
 
 
-def _conv_padding_mode(cfg: DeepMaskConfig) -> str:
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
+
+
+def _conv_padding_mode(cfg: DeepMaskConfig) -> PaddingMode:
     # Torch7's symmetric padding of 1 px repeats the edge pixel, which is 'replicate'.
-    return {"zeros": "zeros", "reflect": "reflect", "symmetric": "replicate"}[cfg.padding]
+    modes: dict[str, PaddingMode] = {
+        "zeros": "zeros", "reflect": "reflect", "symmetric": "replicate"
+    }  # fmt: skip
+    return modes[cfg.padding]
 
 
 def build_network(cfg: DeepMaskConfig) -> Any:
@@ -87,7 +93,8 @@ def build_network(cfg: DeepMaskConfig) -> Any:
     net = nn.ModuleDict(parts)
     set_padding(net, cfg)
     with torch.no_grad():
-        mask_head.bias.zero_()  # masks start undecided (p = 0.5) everywhere
+        if mask_head.bias is not None:  # it has one; the check is for the type checker
+            mask_head.bias.zero_()  # masks start undecided (p = 0.5) everywhere
     return net
 
 
@@ -161,12 +168,13 @@ def crop_cells(x: torch.Tensor, cells: int) -> torch.Tensor:
 
 def embed(net: Any, features: torch.Tensor) -> torch.Tensor:
     """(B, 512, h, w) embeddings of every window of cropped trunk features (B, 16w, h+9, w+9)."""
-    return net["neck"](features)
+    emb: torch.Tensor = net["neck"](features)
+    return emb
 
 
 def mask_logits(net: Any, cfg: DeepMaskConfig, emb: torch.Tensor) -> torch.Tensor:
     """Mask logits (B, h, w, m, m) of embeddings (B, 512, h, w); (B, m, m) when h = w = 1."""
-    out = net["mask_head"](emb)
+    out: torch.Tensor = net["mask_head"](emb)
     b, _, h, w = out.shape
     out = out.permute(0, 2, 3, 1).reshape(b, h, w, cfg.mask_size, cfg.mask_size)
     return out[:, 0, 0] if h == w == 1 else out
@@ -174,7 +182,7 @@ def mask_logits(net: Any, cfg: DeepMaskConfig, emb: torch.Tensor) -> torch.Tenso
 
 def score_logits(net: Any, emb: torch.Tensor) -> torch.Tensor:
     """Objectness logits (B, h, w) of embeddings (B, 512, h, w); (B,) when h = w = 1."""
-    out = net["score_head"](emb)[:, 0]
+    out: torch.Tensor = net["score_head"](emb)[:, 0]
     return out[:, 0, 0] if out.shape[1] == out.shape[2] == 1 else out
 
 
@@ -213,7 +221,8 @@ def refine(
     for i, h in enumerate(hs):
         cur = F.relu(h + ref[f"v{i + 1}"](cur))
         cur = F.interpolate(cur, scale_factor=2, mode="nearest")
-    return ref["final"](cur)[:, 0]
+    refined: torch.Tensor = ref["final"](cur)[:, 0]
+    return refined
 
 
 def forward_sharpmask(

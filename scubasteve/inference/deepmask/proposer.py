@@ -196,7 +196,7 @@ class DeepMaskProposer(EngineBase):
         s, w, h = self._level_size(n)
         m = self.options.margin_px
         if w * h <= self.options.max_canvas_pixels:
-            canvas = self._pyramid.canvas(s, m, m, w, h)
+            canvas = self._pyramid.scaled_view(s, m, m, w, h)
             (lf,) = compute_features(
                 self.net, self.config, [canvas], self.device, self.refine, self.bf16
             )
@@ -236,7 +236,12 @@ class DeepMaskProposer(EngineBase):
             else:
                 s = level_scale(n, opts.levels_per_octave)
                 todo.append(
-                    (key, self._pyramid.canvas(s, side / 2 - s * cx, side / 2 - s * cy, side, side))
+                    (
+                        key,
+                        self._pyramid.scaled_view(
+                            s, side / 2 - s * cx, side / 2 - s * cy, side, side
+                        ),
+                    )
                 )
         self.last_trunk_passes += len(todo)
         if todo:

@@ -77,7 +77,7 @@ def select(
     areas = masks.sum(axis=1)
 
     m3 = masks.reshape(-1, gh, gw)
-    rows, cols = m3.any(axis=2), m3.any(axis=1)
+    rows, cols = np.asarray(m3.any(axis=2)), np.asarray(m3.any(axis=1))
     y0, y1 = rows.argmax(axis=1), gh - rows[:, ::-1].argmax(axis=1)
     x0, x1 = cols.argmax(axis=1), gw - cols[:, ::-1].argmax(axis=1)
     bx0, by0 = (box.x0 - region.x0) * gs, (box.y0 - region.y0) * gs

@@ -17,8 +17,10 @@ from scubasteve.inference.deepmask.config import GREY_RGB
 
 
 @dataclass(frozen=True)
-class Canvas:
-    """A (h, w, 3) uint8 RGB canvas showing the image at `scale`, shifted by (`ox`, `oy`)."""
+class ScaledView:
+    """A (h, w, 3) uint8 RGB canvas showing the image at `scale`, shifted by (`ox`, `oy`).
+
+    (What the DeepMask papers call a canvas; named apart from the window's `gui/canvas`.)"""
 
     pixels: np.ndarray
     scale: float
@@ -50,7 +52,9 @@ class ImagePyramid:
                 (current.shape[1] / self.width, current.shape[0] / self.height, current)
             )
 
-    def canvas(self, scale: float, ox: float, oy: float, width: int, height: int) -> Canvas:
+    def scaled_view(
+        self, scale: float, ox: float, oy: float, width: int, height: int
+    ) -> ScaledView:
         """The (height, width) canvas with U = scale * X + ox, V = scale * Y + oy, grey outside."""
         px, py, src = self.levels[0]
         for lx, ly, img in self.levels:
@@ -70,7 +74,7 @@ class ImagePyramid:
             borderMode=cv2.BORDER_CONSTANT,
             borderValue=GREY_RGB,
         )
-        return Canvas(pixels, scale, ox, oy)
+        return ScaledView(pixels, scale, ox, oy)
 
 
 def level_scale(level: int, per_octave: int) -> float:

@@ -87,7 +87,7 @@ def tiled_level(
             raise_if_cancelled(cancel)
             t0, t1 = max(0, r0 - halo), min(rows, r1 + halo)
             l0, l1 = max(0, c0 - halo), min(cols, c1 + halo)
-            canvas = pyramid.canvas(
+            canvas = pyramid.scaled_view(
                 scale, margin - l0 * s, margin - t0 * s, (l1 - l0) * s, (t1 - t0) * s
             )
             (lf,) = compute_features(net, cfg, [canvas], device, refine, bf16)

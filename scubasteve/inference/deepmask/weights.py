@@ -1,8 +1,8 @@
-"""Finding, converting and registering DeepMask weights (through the weights manager).
+"""Converting and registering DeepMask weights (through the weights manager).
 
-`scubasteve.weights` (the weights manager) resolves names to files and registers models
-trained here; this module adds what is particular to DeepMask: a SharpMask serves when no plain
-DeepMask is installed, and published files (`.t7`, `.pth.tar`) are converted on first use with the
+`scubasteve.weights` (the weights manager) resolves names to files (`resolve_weights`; a SharpMask
+serves where a DeepMask is asked for) and registers models trained here; this module adds what is
+particular to DeepMask: published files (`.t7`, `.pth.tar`) are converted on first use with the
 conversion cached.
 """
 
@@ -15,27 +15,15 @@ from typing import Any
 
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import cache_dir
-from scubasteve.weights import WeightsNotInstalled, register_trained, resolve_weights
+from scubasteve.weights import register_trained, resolve_weights
 
 log = logging.getLogger(__name__)
 
-KINDS = ("deepmask", "sharpmask")
 
-
-def resolve(name_or_path: str | Path | None, kind: str = "deepmask") -> Path:
-    """The weights file for a name, a path, or None (the default installed model of `kind`).
-
-    Raises `WeightsNotInstalled` (an `InputError` saying how to get the model) when nothing fits.
-    """
-    if name_or_path is not None:
-        return Path(resolve_weights(name_or_path))
-    try:
-        return Path(resolve_weights(None, kind=kind))
-    except WeightsNotInstalled:
-        if kind == "deepmask":
-            # A SharpMask contains a DeepMask: use it when it is all there is.
-            return Path(resolve_weights(None, kind="sharpmask"))
-        raise
+def resolve(name_or_path: str | Path | None) -> Path:
+    """`resolve_weights(name_or_path, kind="deepmask")`, under the name `inference/engines.py`
+    still imports (to go when it calls the weights manager directly)."""
+    return resolve_weights(name_or_path, kind="deepmask")
 
 
 def register(name: str, kind: str, path: Path, meta: dict[str, Any]) -> Path:

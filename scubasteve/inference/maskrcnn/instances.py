@@ -131,14 +131,14 @@ def swap_alternative(annotation: Annotation, index: int = 0) -> Annotation:
 def _norm_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     # Mask R-CNN's convention: in pixels (y2, x2) lies outside the box, normalised it lies inside.
     scale = np.array([height - 1, width - 1, height - 1, width - 1], dtype=np.float64)
-    return (np.asarray(boxes, dtype=np.float64) - np.array([0, 0, 1, 1])) / scale
+    normalised: np.ndarray = (np.asarray(boxes, dtype=np.float64) - np.array([0, 0, 1, 1])) / scale
+    return normalised
 
 
 def _denorm_boxes(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     scale = np.array([height - 1, width - 1, height - 1, width - 1], dtype=np.float64)
-    return np.around(np.asarray(boxes, dtype=np.float64) * scale + np.array([0, 0, 1, 1])).astype(
-        int
-    )
+    pixels: np.ndarray = np.asarray(boxes, dtype=np.float64) * scale + np.array([0, 0, 1, 1])
+    return np.around(pixels).astype(int)
 
 
 def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -166,7 +166,7 @@ def unmold_detections(
     detections: np.ndarray,
     masks: np.ndarray,
     molded_shape: Sequence[int],
-    window: Sequence[int],
+    window: Sequence[int] | np.ndarray,
     image_size: tuple[int, int],
     class_names: Sequence[str],
     min_score: float = 0.0,

@@ -71,7 +71,7 @@ def parse_speed(speed: int | str | None) -> int:
     was trained at); they resize the image's longest side to that size.
     """
     if speed in _PIXELLIB_SPEED_NAMES:
-        return _PIXELLIB_SPEED_NAMES[speed]  # type: ignore[index]
+        return _PIXELLIB_SPEED_NAMES[speed]
     try:
         value = int(speed)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -105,11 +105,12 @@ class InstanceSegmenter:
         classes: Iterable[str] | None = None,
         device: str = "auto",
     ) -> None:
-        from scubasteve.inference.maskrcnn.weights import registered_class_names, resolve_model_file
+        from scubasteve.inference.maskrcnn.weights import KIND, registered_class_names
+        from scubasteve.weights import resolve_weights
 
         if device not in ("auto", "cpu", "gpu", "cuda"):
             raise InputError(f"unknown device {device!r}; choose auto, cpu or gpu")
-        self.path = resolve_model_file(weights)
+        self.path = resolve_weights(weights, kind=KIND)
         self.spec: MaskRCNNSpec = spec_for(
             inspect_h5(self.path), class_names, registered_class_names(weights)
         )
@@ -171,7 +172,7 @@ class InstanceSegmenter:
     def load(self) -> None:
         self.load_async().result()
 
-    def load_async(self) -> concurrent.futures.Future[None]:
+    def load_async(self) -> concurrent.futures.Future[TensorFlowDevice]:
         return self._thread.submit(self._ensure_loaded)
 
     def device_description(self) -> str:
@@ -264,7 +265,7 @@ class InstanceSegmenter:
             if self._session is None or not self._session.use_gpu:
                 raise
             self._fall_back_to_cpu(exc)
-            raw = self._session.run(self._predict, rgb)  # type: ignore[union-attr]
+            raw = self._session.run(self._predict, rgb)
         detections, masks, molded_shape, window = raw
         return unmold_detections(
             detections,

@@ -16,16 +16,6 @@ COCO_MODEL = "mask_rcnn_coco"
 KIND = "maskrcnn"
 
 
-def resolve_model_file(name_or_path: str | Path) -> Path:
-    """The .h5 file of a model name or path. Raises `InputError` (for a known model that is not
-    installed, `WeightsNotInstalled`, whose message says how to download or import it)."""
-    from scubasteve.weights import resolve_weights
-
-    return resolve_weights(
-        name_or_path if isinstance(name_or_path, Path) else str(name_or_path), kind=KIND
-    )
-
-
 def registered_class_names(name_or_path: str | Path) -> tuple[str, ...] | None:
     """Class names (background excluded) the registry holds for a model name, or None."""
     if isinstance(name_or_path, Path):

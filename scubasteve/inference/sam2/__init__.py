@@ -30,14 +30,11 @@ def sam2_problem() -> str:
 
 
 def resolve(weights: str | Path | None) -> Path:
-    """The SAM 2 checkpoint for a model name, a file, or None (the default installed model)."""
+    """`resolve_weights(weights, kind="sam2")`, under the name `inference/engines.py` still
+    imports (to go when it calls the weights manager directly)."""
     from scubasteve.weights import resolve_weights
 
-    if weights is None:
-        return Path(resolve_weights(None, kind="sam2"))
-    if isinstance(weights, str) and not Path(weights).expanduser().exists():
-        return Path(resolve_weights(weights, kind="sam2"))
-    return Path(resolve_weights(weights))
+    return resolve_weights(weights, kind="sam2")
 
 
 def build_model(path: str | Path, device: str = "cpu") -> tuple[Any, Any]:
@@ -57,13 +54,17 @@ def build_model(path: str | Path, device: str = "cpu") -> tuple[Any, Any]:
     from sam2.build_sam import build_sam2
 
     model = build_sam2(variant.config, None, device="cpu", mode="eval")
-    try:
-        missing, unexpected = model.load_state_dict(sd, strict=False)
-    except RuntimeError as exc:  # shape mismatches
-        first = next((ln.strip() for ln in str(exc).splitlines() if "size mismatch" in ln), "")
+    expected = model.state_dict()
+    wrong = [k for k, v in sd.items() if k in expected and v.shape != expected[k].shape]
+    if wrong:  # checked here: load_state_dict would say it only in its message text
+        key = wrong[0]
         raise InputError(
-            f"does not fit the {variant.label} config ({variant.config}): {first or exc}", path
-        ) from exc
+            f"does not fit the {variant.label} config ({variant.config}): size mismatch for "
+            f"{key}: {tuple(sd[key].shape)} in the file, {tuple(expected[key].shape)} in the "
+            f"config" + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""),
+            path,
+        )
+    missing, unexpected = model.load_state_dict(sd, strict=False)
     if missing or unexpected:
         detail = f"{len(missing)} missing weights (e.g. {missing[:2]})" if missing else ""
         if unexpected:

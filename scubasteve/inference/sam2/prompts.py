@@ -52,8 +52,8 @@ def _prompt(
     mask_input: np.ndarray | None = None,
 ) -> Prompt:
     arr = np.array([[b.x0, b.y0, b.x1, b.y1] for b in boxes], dtype=np.float32)
-    pl = _points(points, len(boxes))
-    return Prompt(tag, arr, multimask, *(pl if pl else (None, None)), mask_input=mask_input)
+    xy, labels = _points(points, len(boxes)) or (None, None)
+    return Prompt(tag, arr, multimask, xy, labels, mask_input)
 
 
 def first_prompt(box: Box, points: Sequence[PromptPoint], previous: np.ndarray | None) -> Prompt:

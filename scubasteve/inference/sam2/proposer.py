@@ -129,7 +129,16 @@ class Sam2Proposer(EngineBase):
         self._current: Embedding | None = None
         self._current_key = ""
         #: (image key, box, clicks, best logits, [(patch, logits) of each returned mask]).
-        self._last: tuple[str, tuple[float, ...], tuple[PromptPoint, ...], np.ndarray, list] | None
+        self._last: (
+            tuple[
+                str,
+                tuple[float, ...],
+                tuple[PromptPoint, ...],
+                np.ndarray,
+                list[tuple[MaskPatch, np.ndarray]],
+            ]
+            | None
+        )
         self._last = None
         #: Image encoder runs so far (a cache hit does not count); seconds of the last one.
         self.encoder_runs = 0

@@ -2,8 +2,9 @@
 
 - `data`: samples (image window, mask, objectness) drawn from COCO annotations.
 - `trainer`: `Trainer` (one process) and its options; `state`: its resumable state on disk.
-- `run`: a whole run (run folder, epochs, best/last checkpoints, registering the model).
-- `distributed`: the same run data-parallel over N processes (torch.distributed).
-- `project`: training from a project's accepted masks (what the window's "Learn" starts).
-- `quality`: held-out proposal quality (top-1 and best-of-ten IoU) of a trained model.
+- `run`: a whole run (the split, the starting network, run folder, registering the model).
+- `jobs`: the training commands as typed jobs; `group`: where a job runs (one process,
+  `--workers N` through `distributed`, or `--ray` through `ray_train`).
+- `learn`: learning from the user's accepted masks (`train from-project`, the window's "Learn").
+Held-out proposal quality is measured by `scubasteve.evaluation.proposal_quality`.
 """

@@ -182,7 +182,9 @@ class SampleSource:
         cx, cy = inst.centre
         half = cfg.input_size / 2
         ox, oy = half - scale * cx - dx, half - scale * cy - dy
-        crop = self.pyramid(inst.doc).canvas(scale, ox, oy, cfg.input_size, cfg.input_size).pixels
+        crop = (
+            self.pyramid(inst.doc).scaled_view(scale, ox, oy, cfg.input_size, cfg.input_size).pixels
+        )
         label = self._label(inst.patch, scale, ox, oy)
         if rng is not None and rng.random() < 0.5:
             crop, label = crop[:, ::-1], label[:, ::-1]
@@ -238,7 +240,11 @@ class SampleSource:
             cx, cy = rng.uniform(0, doc.width), rng.uniform(0, doc.height)
             if attempt == tries or not self._near_object(d, cx, cy, scale):
                 ox, oy = half - scale * cx, half - scale * cy
-                return self.pyramid(d).canvas(scale, ox, oy, cfg.input_size, cfg.input_size).pixels
+                return (
+                    self.pyramid(d)
+                    .scaled_view(scale, ox, oy, cfg.input_size, cfg.input_size)
+                    .pixels
+                )
         raise AssertionError("unreachable")
 
     def _near_object(self, d: int, cx: float, cy: float, scale: float) -> bool:

@@ -17,7 +17,6 @@ runs the same trainer in Ray Train's workers instead (`ray_train`).
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import dataclasses
 import functools
@@ -28,13 +27,16 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from scubasteve.core.cancel import CancelToken
 from scubasteve.core.errors import InputError
 from scubasteve.training.deepmask.trainer import Trainer, TrainResult
+
+if TYPE_CHECKING:
+    from scubasteve.training.deepmask.group import GroupOptions, GroupWork
 
 
 class AveragedGradients:
@@ -181,26 +183,20 @@ def _summed_over_group() -> Any:
     return SumOverGroup.apply
 
 
-def plain_args(args: argparse.Namespace) -> argparse.Namespace:
-    """The options without the CLI's handler (which other processes need not, and cannot, get)."""
-    return argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "handler"})
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def launch(args: argparse.Namespace, workers: int, run: Any, *run_args: Any) -> int:
-    """Run `run(args, *run_args)` in `workers` processes of one gloo/NCCL group on this machine."""
+def launch(group: GroupOptions, workers: int, work: GroupWork) -> int:
+    """Run `work()` in `workers` processes of one gloo/NCCL group on this machine."""
     import torch.multiprocessing as mp
 
-    check_gpus(args.device, workers)
-    plain = plain_args(args)
+    check_gpus(group.device, workers)
     port = _free_port()
     try:
-        mp.spawn(_rank_main, (workers, port, plain, run, run_args), nprocs=workers, join=True)
+        mp.spawn(_rank_main, (workers, port, group, work), nprocs=workers, join=True)
     except (mp.ProcessExitedException, mp.ProcessRaisedException) as exc:
         raise InputError(
             f"training worker {exc.error_index} stopped ({exc}); continue with --resume"
@@ -232,18 +228,16 @@ def check_gpus(device: str, workers: int) -> None:
         )
 
 
-def _rank_main(
-    rank: int, world: int, port: int, args: argparse.Namespace, run: Any, run_args: tuple
-) -> None:
+def _rank_main(rank: int, world: int, port: int, group: GroupOptions, work: GroupWork) -> None:
     import torch
     import torch.distributed as dist
 
     if rank:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (the process ends with the run)
-    cuda = _uses_cuda(args.device) and torch.cuda.is_available()
+    cuda = _uses_cuda(group.device) and torch.cuda.is_available()
     if cuda:
         torch.cuda.set_device(rank % torch.cuda.device_count())
-    if not getattr(args, "threads", None):
+    if not group.threads:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
     dist.init_process_group(
         "nccl" if cuda else "gloo",
@@ -252,7 +246,7 @@ def _rank_main(
         world_size=world,
     )
     try:
-        code = run(args, *run_args)
+        code = work()
     finally:
         dist.destroy_process_group()
     if code:

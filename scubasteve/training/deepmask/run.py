@@ -1,26 +1,32 @@
 """Set up and run a DeepMask or SharpMask training: data, starting weights, run folder, registration.
 
-The CLI handlers (`cli/train/deepmask.py`), the benchmark and the learn-from-project command use this;
-it is Qt-free so that the app can call it from a worker.
+The training commands (`jobs.py`), the benchmark and learning from a project use this; it is
+Qt-free so that the app can call it from a worker.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scubasteve.core.annotation import REVIEW_FLAG, ImageDoc
+from scubasteve.core.annotation import ImageDoc, accepted
 from scubasteve.core.cancel import CancelToken
 from scubasteve.core.errors import InputError
 from scubasteve.core.paths import data_dir
 from scubasteve.inference.deepmask.config import DeepMaskConfig
-from scubasteve.training.deepmask.data import Instance, SampleSource, collect_instances
-from scubasteve.training.deepmask.trainer import EpochResult, Trainer, TrainOptions, TrainResult
+from scubasteve.training.deepmask.data import (
+    DatasetSummary,
+    Instance,
+    SampleSource,
+    check_dataset,
+    collect_instances,
+    split_by_image,
+)
+from scubasteve.training.deepmask.trainer import EpochResult, TrainOptions, TrainResult
 from scubasteve.training.progress import ProgressCallback
 
 log = logging.getLogger(__name__)
@@ -53,12 +59,7 @@ def load_dataset(
         for p in report.problems[:5]:
             log.warning("%s", p)
         # Pre-annotations nobody has accepted yet are not training data.
-        docs = [
-            dataclasses.replace(
-                d, annotations=[a for a in d.annotations if not a.flags.get(REVIEW_FLAG)]
-            )
-            for d in docs
-        ]
+        docs = [accepted(d) for d in docs]
         return Dataset([d for d in docs if d.annotations], str(labelme))
     raise InputError("give a COCO file (--coco, with --images) or a LabelMe folder (--labelme)")
 
@@ -76,7 +77,8 @@ def starting_network(
     """
     from scubasteve.inference.deepmask.config import tiny_config
     from scubasteve.inference.deepmask.network import build_network
-    from scubasteve.inference.deepmask.weights import load_weights_file, resolve
+    from scubasteve.inference.deepmask.weights import load_weights_file
+    from scubasteve.weights import resolve_weights
 
     if init is None:
         if arch == "tiny":
@@ -84,7 +86,7 @@ def starting_network(
             return build_network(cfg), cfg, "random weights (tiny network)"
         cfg = DeepMaskConfig(sharpmask=sharpmask)
         return build_network(cfg), cfg, "random weights"
-    path = resolve(init)
+    path = resolve_weights(init)  # any model it can start from: DeepMask, SharpMask, a trunk
     loaded = load_weights_file(path)
     if loaded.meta.get("trunk_only"):
         cfg = DeepMaskConfig(
@@ -118,35 +120,64 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
+@dataclass(frozen=True)
+class Split:
+    """A dataset's usable objects, split by image into training and validation (or held-out)
+    images; `train_ids` and `val_ids` index `docs`."""
+
+    docs: list[ImageDoc]
+    instances: list[Instance]
+    train_ids: list[int]
+    val_ids: list[int]
+    summary: DatasetSummary
+    where: str
+
+    @property
+    def val_docs(self) -> list[ImageDoc]:
+        return [self.docs[i] for i in self.val_ids]
+
+    def describe(self) -> str:
+        return (
+            f"{self.summary.describe()}; split {len(self.train_ids)} train / "
+            f"{len(self.val_ids)} validation images"
+        )
+
+
+def split_dataset(data: Dataset, val_fraction: float, seed: int = 0) -> Split:
+    """The usable objects of `data` split by image (`split_by_image`); `InputError` for a dataset
+    that cannot train anything."""
+    instances, summary = collect_instances(data.docs)
+    check_dataset(instances, summary, data.where, need_images=2)
+    train_ids, val_ids = split_by_image(len(data.docs), val_fraction, seed)
+    return Split(list(data.docs), instances, train_ids, val_ids, summary, data.where)
+
+
 def train(
-    docs: Sequence[ImageDoc],
-    train_ids: Sequence[int],
-    val_ids: Sequence[int],
-    *,
-    instances: list[Instance] | None = None,
+    split: Split,
     net: Any,
     config: DeepMaskConfig,
     options: TrainOptions,
     run_dir: Path,
     device: str,
+    *,
     resume: bool = False,
     progress: ProgressCallback | None = None,
     on_epoch: Callable[[EpochResult], None] | None = None,
     meta: dict[str, Any] | None = None,
     cancel: CancelToken | None = None,
-    trainer_class: type[Trainer] = Trainer,
 ) -> TrainResult:
-    """Train on the objects of `train_ids`, validating on `val_ids`; checkpoints in `run_dir`.
+    """Train `net` on the split's training objects, validating on its validation objects (none:
+    no validation); checkpoints in `run_dir`.
 
-    `progress`, `on_epoch` and `cancel` as in `Trainer`; `trainer_class`:
-    `deepmask_distributed.DistributedTrainer` in a process of `--workers N`."""
-    if instances is None:
-        instances, _ = collect_instances(docs)
+    `progress`, `on_epoch` and `cancel` as in `Trainer`. Inside a process group (`--workers N`,
+    `--ray`) the group's trainer runs (`group.trainer_class`)."""
+    from scubasteve.training.deepmask.group import trainer_class
+
     label_size = config.window if options.refine else None
     train_src, val_src = sources_for(
-        list(docs), list(train_ids), list(val_ids), instances, config, label_size
+        split.docs, split.train_ids, split.val_ids, split.instances, config, label_size
     )
-    trainer = trainer_class(
+    trainer = trainer_class()(
         net, config, train_src, val_src, options, run_dir, device, progress, on_epoch
     )
     if resume:
@@ -154,7 +185,7 @@ def train(
         log.info("resuming after epoch %d", trainer.epoch)
     info = {
         "trained": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "train_images": len(train_ids),
+        "train_images": len(split.train_ids),
         "train_objects": len(train_src.instances),
         "val_objects": len(val_src.instances) if val_src else 0,
         "lr": options.lr,

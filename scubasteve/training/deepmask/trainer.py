@@ -58,7 +58,6 @@ class TrainOptions:
     refine: bool = False  # train the SharpMask refinement on a frozen DeepMask
     score_every: int = 2  # every n-th batch is a score batch (published: alternate, n = 2)
     precise_bn: int = 4  # batches to re-estimate batch-norm statistics before validating
-    threads: int | None = None
     optimizer: str = "sgd"  # "sgd" (published) or "adam" (quicker on small fine-tuning sets)
     bf16: bool | None = None  # bfloat16 autocast; None: where the device runs it fast
 

@@ -21,7 +21,7 @@ import numpy as np
 from scubasteve.core.annotation import ImageDoc
 from scubasteve.core.cancel import CancelToken
 from scubasteve.core.errors import InputError
-from scubasteve.training.deepmask.quality import ProposalQuality, evaluate_boxes
+from scubasteve.evaluation.proposal_quality import ProposalQuality, evaluate_boxes
 from scubasteve.training.isnet.data import BoxCrops, box_objects
 from scubasteve.training.isnet.trainer import IsnetTrainer, IsnetTrainOptions, TrainRecord
 from scubasteve.training.progress import ProgressCallback

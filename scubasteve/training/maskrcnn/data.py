@@ -211,7 +211,7 @@ def coco_instances(
                 self._pending.value = None
             return stack, np.array(class_ids, dtype=np.int32)
 
-    from scubasteve.io.atomic import read_json
+    from scubasteve.io.json_files import read_json
 
     data = read_json(coco_json)
     dataset = CocoInstances()

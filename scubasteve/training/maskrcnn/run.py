@@ -55,17 +55,17 @@ def prepare_data(
 def resolve_init(init: str) -> Path | None:
     if init.strip().lower() in ("none", "random", ""):
         return None
-    from scubasteve.inference.maskrcnn.weights import resolve_model_file
+    from scubasteve.weights import resolve_weights
 
     try:
-        return resolve_model_file(init)
+        return resolve_weights(init, kind="maskrcnn")
     except InputError as exc:
         raise InputError(f"{exc}; or train from random weights with --init none") from exc
 
 
 def evaluate_on(best: Path, test: list[ImageDoc], image_size: int, device: str) -> Any:
     """Mask AP of the trained model on the test images (predictions at score >= 0.05)."""
-    from scubasteve.bench.evaluate import evaluate_docs
+    from scubasteve.evaluation.mask_ap import evaluate_docs
     from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
 
     segmenter = InstanceSegmenter(best, speed=image_size, min_score=0.05, device=device)
@@ -86,7 +86,7 @@ def evaluate_on(best: Path, test: list[ImageDoc], image_size: int, device: str) 
 
 def write_model_json(run_dir: Path, settings: TrainSettings, meta: dict[str, Any]) -> None:
     """The run's settings and the registered model's metadata, as `run_dir/model.json`."""
-    from scubasteve.io.atomic import atomic_write_json
+    from scubasteve.core.atomic import atomic_write_json
 
     settings_json = {
         **asdict(settings),

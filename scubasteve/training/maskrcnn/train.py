@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scubasteve.core.atomic import atomic_write_text
 from scubasteve.core.cancel import Cancelled, CancelToken
 from scubasteve.core.errors import InputError
 from scubasteve.inference.maskrcnn.model import (
@@ -36,7 +37,6 @@ from scubasteve.inference.maskrcnn.tf_runtime import (
     tensorflow_thread,
     visible_gpus,
 )
-from scubasteve.io.atomic import atomic_write_text
 from scubasteve.training.maskrcnn.augment import Augmentation
 from scubasteve.training.progress import TrainProgress
 

@@ -14,27 +14,32 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.errors import InputError
-from scubasteve.training.deepmask.data import check_dataset, collect_instances, split_by_image
-from scubasteve.training.deepmask.quality import (
+from scubasteve.evaluation.proposal_quality import (
     ProposalQuality,
     classic_quality,
     evaluate_boxes,
     format_quality,
     heldout_record,
 )
-from scubasteve.training.deepmask.run import default_run_dir, load_dataset, starting_network, train
+from scubasteve.training.deepmask.run import (
+    default_run_dir,
+    load_dataset,
+    split_dataset,
+    starting_network,
+    train,
+)
 from scubasteve.training.deepmask.trainer import TrainOptions
 from scubasteve.training.progress import ProgressCallback
 
 
 @dataclass
-class ProjectReport:
+class LearnReport:
     start: str
     before: ProposalQuality
     after: ProposalQuality
@@ -105,27 +110,25 @@ def learn_from_project(
     on_epoch: Callable[[Any], None] | None = None,
     seed: int = 0,
     cancel: CancelToken | None = None,
-) -> ProjectReport | None:
+) -> LearnReport | None:
     """Measure, fine-tune on the training part, measure again, install when not worse.
 
     `progress` and `on_epoch` are the trainer's callbacks; `cancel` stops any stage (measuring
     or training) with `Cancelled`, and then nothing is installed. Inside a process group of
     `--workers N` every process trains its share; only rank 0 measures, installs and returns the
     report, the others return None."""
-    from scubasteve.inference.deepmask.weights import register, resolve
-    from scubasteve.training.deepmask.group import is_worker, trainer_class
-    from scubasteve.weights import WeightsNotInstalled
+    from scubasteve.inference.deepmask.weights import register
+    from scubasteve.training.deepmask.group import is_worker
+    from scubasteve.weights import WeightsNotInstalled, resolve_weights
 
     data = load_dataset(labelme=Path(folder))
-    instances, summary = collect_instances(data.docs)
-    check_dataset(instances, summary, str(folder), need_images=2)
-    train_ids, hold_ids = split_by_image(len(data.docs), holdout, seed)
-    holdout_docs = [data.docs[i] for i in hold_ids]
+    split = split_dataset(data, holdout, seed)
+    holdout_docs = split.val_docs
 
     start_from: Path | str | None = init
     if init is None:
         try:
-            start_from = resolve(None)
+            start_from = resolve_weights(None, kind="deepmask")
         except WeightsNotInstalled:
             start_from = None  # nothing installed: learn from scratch (and say so)
     net, cfg, start = starting_network(start_from)
@@ -139,29 +142,18 @@ def learn_from_project(
     options = TrainOptions(
         epochs=epochs, batch_size=batch_size, lr=lr, batches_per_epoch=batches_per_epoch, seed=seed
     )
+    # The held-out images measure before and after; they never validate (or select) the model.
     result = train(
-        data.docs,
-        train_ids,
-        [],
-        instances=instances,
-        net=net,
-        config=cfg,
-        options=options,
-        run_dir=run_dir,
-        device=device,
-        progress=progress,
-        on_epoch=on_epoch,
-        meta={"project": str(folder), "start": start},
-        cancel=cancel,
-        trainer_class=trainer_class(),
-    )
+        replace(split, val_ids=[]), net, cfg, options, run_dir, device, progress=progress,
+        on_epoch=on_epoch, meta={"project": str(folder), "start": start}, cancel=cancel,
+    )  # fmt: skip
     if worker:
         return None
     after = evaluate_boxes(_engine(net, cfg, device), holdout_docs, limit=limit, cancel=cancel)
     classic = classic_quality(holdout_docs, limit=limit, cancel=cancel)
     raise_if_cancelled(cancel)
-    report = ProjectReport(
-        start, before, after, len(train_ids), len(hold_ids), run_dir, None, name, classic
+    report = LearnReport(
+        start, before, after, len(split.train_ids), len(split.val_ids), run_dir, None, name, classic
     )
     if after.objects == 0:
         raise InputError(

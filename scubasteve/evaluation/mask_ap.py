@@ -82,9 +82,9 @@ def read_side(
 ) -> list[ImageDoc]:
     """Documents from a COCO instances JSON, a LabelMe folder, or (for predictions, given the
     ground-truth COCO file `gt`) a COCO results list: detections naming the ground truth's ids."""
-    from scubasteve.io.atomic import read_json
     from scubasteve.io.coco import read_coco
     from scubasteve.io.dataset import read_labelme_folder
+    from scubasteve.io.json_files import read_json
 
     problems = problems if problems is not None else []
     if path.is_dir():
@@ -325,7 +325,7 @@ def plot_ap_curve(results: dict[str, EvalResult], path: Path) -> None:
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    from scubasteve.io.atomic import atomic_write_bytes
+    from scubasteve.core.atomic import atomic_write_bytes
 
     fig = Figure(figsize=(6, 4), dpi=120)
     ax = fig.add_subplot(1, 1, 1)

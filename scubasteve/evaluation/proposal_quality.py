@@ -8,7 +8,7 @@ the `k`, over objects of at least `min_area` pixels.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,7 +56,6 @@ def evaluate_boxes(
     box_grow: float = 0.05,
     min_area: int = 1,
     limit: int | None = None,
-    progress: Callable[[int], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> ProposalQuality:
     """Run `proposer` on every object of `docs` (one `set_image` per image).
@@ -91,8 +90,6 @@ def evaluate_boxes(
             ious = [patch_iou(p.patch, gt) for p in props]
             out.top1.append(ious[0] if ious else 0.0)
             out.best.append(max(ious) if ious else 0.0)
-            if progress is not None:
-                progress(1)
         if limit is not None and out.objects >= limit:
             break
     return out
