@@ -71,9 +71,20 @@ class MaskProposer(Protocol):
     `engines`: the engines that answer (a composite's members; a plain engine is its own).
     """
 
-    name: str
-    note: str
-    device: str
+    @property
+    def name(self) -> str:
+        """The engine's registry name."""
+        ...
+
+    @property
+    def note(self) -> str:
+        """How a composite engine was put together, or why it serves reduced ("" if plain)."""
+        ...
+
+    @property
+    def device(self) -> str:
+        """Where the engine computes (a torch device string; "cpu" for the classic engine)."""
+        ...
 
     @property
     def engines(self) -> Sequence[MaskProposer]:

@@ -297,18 +297,22 @@ def _ensemble(options: EngineOptions) -> MaskProposer:
             from scubasteve.inference.sam2 import load_proposer as load_sam2
             from scubasteve.inference.sam2.with_classic import Sam2WithClassic
 
-            engine: MaskProposer = Sam2WithClassic(load_sam2(weights, device), classic)
+            engine: MaskProposer = Sam2WithClassic(
+                load_sam2(weights, device), classic, note=plan.reason
+            )
         elif plan.learned == "isnet":
             from scubasteve.inference.isnet import load_proposer as load_isnet
             from scubasteve.inference.isnet.with_classic import IsnetWithClassic
 
             network = load_isnet(weights, device, _isnet_options(options))
-            engine = IsnetWithClassic(network, classic)
+            engine = IsnetWithClassic(network, classic, note=plan.reason)
         elif plan.learned == "deepmask":
             from scubasteve.inference.deepmask import load_proposer as load_deepmask
 
             engine = RankFusion(
-                [classic, load_deepmask(weights, device)], weights=[1.0, plan.trust]
+                [classic, load_deepmask(weights, device)],
+                weights=[1.0, plan.trust],
+                note=plan.reason,
             )
         else:
             return RankFusion([classic], note=plan.reason)
@@ -316,7 +320,6 @@ def _ensemble(options: EngineOptions) -> MaskProposer:
         note = f"the classic engine serves alone: {plan.learned} could not start ({exc})"
         log.warning("ensemble: %s", note)
         return RankFusion([classic], note=note)
-    engine.note = plan.reason
     return ClassicFallback(engine, classic)
 
 

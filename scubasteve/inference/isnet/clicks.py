@@ -35,7 +35,8 @@ def _component(mask: np.ndarray, row: int, col: int) -> np.ndarray:
     if not mask[row, col]:
         return np.zeros_like(mask)
     _, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-    return labels == labels[row, col]
+    part: np.ndarray = labels == labels[row, col]
+    return part
 
 
 def _thresholds(value: float, positive: bool) -> list[float]:

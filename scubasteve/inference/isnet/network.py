@@ -49,7 +49,8 @@ def build_isnet(divisor: int = 1) -> Any:
         stage, name = parts[0], parts[1]
         if stage not in net:
             net[stage] = nn.ModuleDict()
-        net[stage][name] = nn.Sequential(OrderedDict(conv_s1=conv, relu_s1=nn.ReLU(inplace=True)))
+        block = nn.Sequential(OrderedDict(conv_s1=conv, relu_s1=nn.ReLU(inplace=True)))
+        net[stage].add_module(name, block)
     return net
 
 
@@ -84,7 +85,8 @@ def run_stage(stage: Any, depth: int, x: torch.Tensor) -> torch.Tensor:
     for i in range(levels - 1, 0, -1):
         skip = skips[i - 1]
         d = stage[f"rebnconv{i}d"](torch.cat((_resize_like(d, skip), skip), 1))
-    return d + hxin
+    out: torch.Tensor = d + hxin
+    return out
 
 
 def forward(net: Any, x: torch.Tensor, sides: tuple[int, ...] = (1,)) -> list[torch.Tensor]:

@@ -299,7 +299,7 @@ def _impose(mask: np.ndarray, seeds: list[tuple[int, int, bool]]) -> np.ndarray:
     """The mask with each positive click's pixel set and each negative click's pixel cleared."""
     if not seeds:
         return mask
-    out = mask.copy()
+    out: np.ndarray = mask.copy()
     for row, col, positive in seeds:
         out[row, col] = positive
     return out
