@@ -56,6 +56,7 @@ def test_a_failing_engine_hands_over_to_the_classic_engine_and_says_why():
     props = engine.propose(box)
     assert props and full_iou(props[0], mask) > 0.9  # the request that failed is answered
     assert "classic engine serves alone" in engine.note and "damaged" in engine.note
+    assert engine.name == "classic"
     assert engine.device == "cpu" and [e.name for e in engine.engines] == ["classic"]
     engine.propose(box)
     assert primary.calls == 1  # given up for good, not retried on every box

@@ -52,7 +52,7 @@ class ClassicFallback:
 
     @property
     def name(self) -> str:
-        return self.primary.name
+        return self.serving.name
 
     @property
     def note(self) -> str:

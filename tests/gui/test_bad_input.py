@@ -68,13 +68,16 @@ def test_engine_that_raises_falls_back_to_classic_and_keeps_working(
 ):
     import torch
 
+    from scubasteve.inference.fallback import ClassicFallback
+
     good = FakeProposer()
     failing = FakeProposer(
         fail=torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")
     )
 
     def factory(name: str, device: str):  # type: ignore[no-untyped-def]
-        return good if name == "classic" else failing
+        # as the engine registry does: a learned engine comes wrapped in ClassicFallback
+        return good if name == "classic" else ClassicFallback(failing, good)
 
     window = make_window(image_folder, good, factory)
     window.engine.start("deepmask", "cuda")
@@ -85,7 +88,14 @@ def test_engine_that_raises_falls_back_to_classic_and_keeps_working(
     qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
     assert failing.calls and good.calls, "the failing engine was tried, then classic answered"
     assert errors and "out of GPU memory" in errors[0] and "classic" in errors[0]
-    assert window.engine.name == "classic"
+    assert window.engine.fell_back
+    qtbot.waitUntil(
+        lambda: (
+            "classic engine serves alone" in window.status.engine.toolTip()
+            or "classic engine serves alone" in window.status.engine.text()
+        ),
+        timeout=5000,
+    )
     window.annotator.set_label("cat")
     key(window, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: len(window.documents.current.doc.annotations) == 1, timeout=5000)
@@ -187,20 +197,21 @@ def test_a_missing_weights_error_inside_propose_reaches_the_fallback(
 ):
     # Issue 23, item 5: every ValueError from `propose` was taken for a bad box, and
     # `WeightsNotInstalled` (an InputError, so a ValueError) skipped the fallback.
+    from scubasteve.inference.fallback import ClassicFallback
     from scubasteve.weights import WeightsNotInstalled
 
     good = FakeProposer()
     failing = FakeProposer(fail=WeightsNotInstalled("sam2_hiera_tiny"))
 
     def factory(name: str, device: str):  # type: ignore[no-untyped-def]
-        return good if name == "classic" else failing
+        return good if name == "classic" else ClassicFallback(failing, good)
 
     window = make_window(image_folder, good, factory)
     window.engine.start("sam2", "cpu")
     qtbot.waitUntil(lambda: window.status.engine.text() == "engine: fake", timeout=5000)
     drag_box(window, Box(80, 60, 240, 180))
     qtbot.waitUntil(lambda: window.proposals.result is not None, timeout=5000)
-    assert failing.calls and good.calls and window.engine.name == "classic"
+    assert failing.calls and good.calls and window.engine.fell_back
 
 
 def test_a_box_outside_the_image_is_refused_without_replacing_the_engine(

@@ -13,7 +13,7 @@ from PIL import Image
 from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.cancel import CancelToken, raise_if_cancelled
 from scubasteve.core.geometry import Box
-from scubasteve.inference.base import PromptPoint, Proposal, validate_box
+from scubasteve.inference.base import EngineBase, PromptPoint, Proposal, validate_box
 
 
 def proposal_mask(box: Box, i: int, width: int, height: int) -> MaskPatch:
@@ -31,7 +31,7 @@ def proposal_mask(box: Box, i: int, width: int, height: int) -> MaskPatch:
     return MaskPatch.from_full(mask)
 
 
-class FakeProposer:
+class FakeProposer(EngineBase):
     """Proposes k nested rectangles inside the box; optional delay checks the cancel token."""
 
     name = "fake"

@@ -3,10 +3,12 @@
 Engines are stateful (`set_image` caches per-image work), so their calls are serialised on one
 pool thread and the engine object is only ever touched from it. A proposal request carries its own
 image and `CancelToken`; a newer request cancels the older one, whose result is then dropped by id.
-An engine that raises (or runs out of GPU memory) is replaced by the classic engine and the request
-is run again, so the user keeps working. Failures are told apart by type: a box outside the image
-is checked here before the engine runs (`BadBox`, reported, the engine stays); anything the engine
-raises, a missing-weights `InputError` included, is the engine's failure.
+A learned engine that fails while proposing (out of GPU memory, a damaged model) is handed over to
+the classic engine by `inference.fallback.ClassicFallback`, which the engine registry wraps around
+every learned engine; the host only tells the user, once, and updates the status bar. An engine
+that cannot even be created is replaced here by the classic engine. Failures are told apart by
+type: a box outside the image is checked here before the engine runs (`BadBox`, reported, the
+engine stays).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from scubasteve.core.geometry import Box
 from scubasteve.gui.render import ProposalSet, ProposalView, build_view, build_views
 from scubasteve.gui.workers import make_pool, submit
 from scubasteve.inference.base import MaskProposer, PromptPoint, validate_box
-from scubasteve.inference.fallback import is_out_of_memory
+from scubasteve.inference.fallback import ClassicFallback
 
 log = logging.getLogger(__name__)
 
@@ -92,17 +94,7 @@ def deepmask_problem() -> str:
 
 def _serves_sam2(proposer: MaskProposer) -> bool:
     """Whether SAM 2 answers (then missing DeepMask weights are no news for the user)."""
-    engines = getattr(proposer, "engines", None) or [proposer]
-    return any(getattr(e, "name", "") == "sam2" for e in engines)
-
-
-class EngineFailed(Exception):
-    """The engine raised; `out_of_memory` tells a GPU memory failure from other errors."""
-
-    def __init__(self, engine: str, message: str, out_of_memory: bool) -> None:
-        super().__init__(message)
-        self.engine = engine
-        self.out_of_memory = out_of_memory
+    return any(e.name == "sam2" for e in proposer.engines)
 
 
 def is_weights_missing(exc: BaseException | None) -> bool:
@@ -123,6 +115,7 @@ class _EngineState:
         self.proposer: MaskProposer | None = None
         self.name = ""
         self.image_key = ""
+        self.fallback_reported = False
 
 
 class EngineHost(QObject):
@@ -169,14 +162,33 @@ class EngineHost(QObject):
         state = self._state
         proposer = self._factory(name, device)
         state.proposer, state.name, state.image_key = proposer, name, ""
-        # Engines without a device attribute run OpenCV on the CPU.
-        dev = getattr(proposer, "device", None) or "cpu"
+        state.fallback_reported = False
+        return self._info(proposer, name)
+
+    @staticmethod
+    def _info(proposer: MaskProposer, name: str) -> EngineInfo:
         return EngineInfo(
-            name=getattr(proposer, "name", name) or name,
-            device=str(dev),
-            note=str(getattr(proposer, "note", "") or ""),
+            name=proposer.name or name,
+            device=str(proposer.device or "cpu"),
+            note=str(proposer.note or ""),
             weights_missing="" if _serves_sam2(proposer) else deepmask_problem(),
         )
+
+    def _report_fallback(self, state: _EngineState) -> None:
+        """Tell the user, once, that the learned engine failed and the classic one took over."""
+        proposer = state.proposer
+        if not isinstance(proposer, ClassicFallback) or not proposer.failure:
+            return
+        if state.fallback_reported:
+            return
+        state.fallback_reported = True
+        self.fell_back = True
+        what = "ran out of GPU memory" if proposer.out_of_memory else f"failed ({proposer.failure})"
+        self.engine_error.emit(
+            f"The {proposer.primary.name} engine {what}. Switched to the {FALLBACK_ENGINE} engine "
+            "on the CPU."
+        )
+        self.engine_ready.emit(self._info(proposer, state.name))
 
     def _created(self, info: EngineInfo) -> None:
         self.engine_ready.emit(info)
@@ -218,9 +230,9 @@ class EngineHost(QObject):
             submit(self._pool, self._prefetch, key, image, on_error=lambda exc: None)
 
     def _prefetch(self, key: str, image: np.ndarray) -> None:
-        prefetch = getattr(self._state.proposer, "prefetch", None)
-        if callable(prefetch) and self._state.image_key != key:
-            prefetch(image)  # starts its own thread: the engine thread stays free
+        proposer = self._state.proposer
+        if proposer is not None and self._state.image_key != key:
+            proposer.prefetch(image)  # starts its own thread: the engine thread stays free
 
     def propose(self, request: ProposalRequest) -> None:
         submit(
@@ -265,11 +277,11 @@ class EngineHost(QObject):
             engine_seconds = time.perf_counter() - t0
         except Cancelled:
             raise
-        except Exception as exc:  # the box was checked above: this is the engine's failure
+        except Exception:  # the box was checked above: the classic engine itself failed
             state.image_key = ""
-            raise EngineFailed(
-                state.name, f"{type(exc).__name__}: {exc}", is_out_of_memory(exc)
-            ) from exc
+            raise
+        finally:
+            self._report_fallback(state)
         request.cancel.raise_if_cancelled()
         views = build_views(request.image, proposals, request.box, ready)
         return ProposalSet(
@@ -285,18 +297,7 @@ class EngineHost(QObject):
     def _propose_failed(self, request: ProposalRequest, exc: BaseException) -> None:
         if isinstance(exc, Cancelled):
             return
-        if isinstance(exc, EngineFailed) and exc.engine != FALLBACK_ENGINE:
-            what = "ran out of GPU memory" if exc.out_of_memory else f"failed ({exc})"
-            self.engine_error.emit(
-                f"The {exc.engine} engine {what}. Switched to the {FALLBACK_ENGINE} engine on the CPU."
-            )
-            self.fell_back = True
-            self.name = FALLBACK_ENGINE
-            submit(self._pool, self._create, FALLBACK_ENGINE, "cpu", on_done=self._created,
-                   on_error=self._create_failed)  # fmt: skip
-            self.propose(request)  # same id: the user sees the answer to the box they drew
-            return
-        self.proposals_failed.emit(request.request_id, str(exc))
+        self.proposals_failed.emit(request.request_id, f"{type(exc).__name__}: {exc}")
 
     def wait_idle(self, msecs: int = 30000) -> bool:
         """Block until queued engine work is done (for shutdown and tests)."""
