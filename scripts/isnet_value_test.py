@@ -85,11 +85,23 @@ def predictions(docs: list[ImageDoc], engine: Any) -> list[ImageDoc]:
 
 
 def coco_ap(gt_docs: list[ImageDoc], pred_docs: list[ImageDoc], where: Path) -> dict[str, float]:
-    from scubasteve.bench.evaluate import evaluate_docs
+    from scubasteve.evaluation.mask_ap import evaluate_docs
 
     problems: list[Any] = []
     result = evaluate_docs(gt_docs, pred_docs, "segm", where, where, problems)
     return {"AP": result.ap, "AP50": result.ap50, "AP75": result.ap75}
+
+
+def _measured(start: dict[str, Any]) -> Any:
+    """The start model's held-out measurement, kept in the report as per-object lists."""
+    from scubasteve.evaluation.proposal_quality import ProposalQuality
+    from scubasteve.training.isnet.run import Measured
+
+    m = start["measured"]
+    return Measured(
+        ProposalQuality("isnet", m["isnet"]["top1"], m["isnet"]["best"]),
+        ProposalQuality("ensemble", m["default"]["top1"], m["default"]["best"]),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,6 +158,22 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
+    if "start" not in report:
+        start = proposer_from_file(args.weights, "cpu")
+        measured = measure(start, held_docs)
+        engine = IsnetWithClassic(start, ClassicProposer(), concurrent=False)
+        ap = coco_ap(held_docs, predictions(held_docs, engine), args.coco)
+        report["start"] = {
+            "heldout": measured.row(),
+            "coco": ap,
+            "measured": {
+                "isnet": {"top1": measured.isnet.top1, "best": measured.isnet.best},
+                "default": {"top1": measured.default.top1, "best": measured.default.best},
+            },
+        }
+        save()
+    start_measured = _measured(report["start"])
+
     for variant in ("true", "assisted"):
         if variant in report.get("runs", {}):
             continue
@@ -166,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             split_how=split.how,
             device="cpu",
             resume=True,
+            before=start_measured,
         )
         seconds = time.perf_counter() - t0
         if result.weights is None or result.after is None:
@@ -184,14 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         save()
         print(variant, report["runs"][variant], flush=True)
 
-    if "start" not in report:
-        start = proposer_from_file(args.weights, "cpu")
-        measured = measure(start, held_docs)
-        engine = IsnetWithClassic(start, ClassicProposer(), concurrent=False)
-        ap = coco_ap(held_docs, predictions(held_docs, engine), args.coco)
-        report["start"] = {"heldout": measured.row(), "coco": ap}
-        save()
-    print(json.dumps({k: report[k] for k in ("start", "runs")}, indent=2))
+    summary = {"start": {k: v for k, v in report["start"].items() if k != "measured"}}
+    print(json.dumps(summary | {"runs": report["runs"]}, indent=2))
     return 0
 
 

@@ -148,9 +148,12 @@ def fine_tune(
     measure_progress: Callable[[int], None] | None = None,
     cancel: CancelToken | None = None,
     meta: dict[str, Any] | None = None,
+    before: Measured | None = None,
 ) -> RunReport:
     """Fine-tune the IS-Net `base` (a model name, a file, or None: the installed default) on
-    `train_docs`; measure before and after on `heldout_docs`; install as `name` if it helps."""
+    `train_docs`; measure before and after on `heldout_docs`; install as `name` if it helps.
+
+    `before`: the base model's held-out measurement when the caller already has it."""
     from scubasteve.inference.device import resolve_device
     from scubasteve.inference.isnet import load_proposer
     from scubasteve.weights import register_trained
@@ -169,7 +172,9 @@ def fine_tune(
         return report
     choice = resolve_device(device)
     network = load_proposer(base, choice.device)
-    if len(held_objects) >= MIN_HELDOUT_OBJECTS:
+    if before is not None:
+        report.before = before
+    elif len(held_objects) >= MIN_HELDOUT_OBJECTS:
         report.before = measure(network, heldout_docs, cancel=cancel, progress=measure_progress)
     else:
         report.notes.append(
