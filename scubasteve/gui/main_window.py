@@ -22,6 +22,7 @@ from scubasteve.gui.canvas.scene import CanvasScene
 from scubasteve.gui.controllers.annotator import AnnotatorController
 from scubasteve.gui.controllers.document import DocumentController
 from scubasteve.gui.controllers.engine_host import (
+    RECOMMENDED_MODEL,
     EngineHost,
     EngineInfo,
     ProposerFactory,
@@ -265,7 +266,7 @@ class MainWindow(QMainWindow):
         self.preannotate_panel.cancel.connect(pre.cancel)
         self.preannotate_panel.accept.connect(lambda: self.review(True))
         self.preannotate_panel.reject.connect(lambda: self.review(False))
-        self.status.weights_clicked.connect(lambda: self.offer_weights(""))
+        self.status.weights_clicked.connect(lambda: self.offer_weights("", RECOMMENDED_MODEL))
         self.start_page.open_clicked.connect(self.open_folder_dialog)
         self.start_page.folder_chosen.connect(lambda f: self.open_folder(Path(f)))
         self.learning.message.connect(self.show_message)
@@ -274,7 +275,7 @@ class MainWindow(QMainWindow):
         self.learning.finished.connect(self._learned)
 
     def _engine_ready(self, info: EngineInfo) -> None:
-        self.status.set_engine(info.name, info.device, info.note)
+        self.status.set_engine(info.label, info.device, info.note)
         fallback = device_fallback(self.settings.device, info.device, info.name)
         if fallback:
             self.show_error(fallback)
@@ -554,10 +555,10 @@ class MainWindow(QMainWindow):
         self.settings.deepmask_model = report.name
         self.engine.start(self.settings.engine, self.settings.device)
 
-    def offer_weights(self, reason: str) -> None:
+    def offer_weights(self, reason: str, select: str = "") -> None:
         from scubasteve.gui.views.weights_dialog import WeightsDialog
 
-        dialog = WeightsDialog(reason, self)
+        dialog = WeightsDialog(reason, self, select=select)
         dialog.installed.connect(
             lambda _p: self.engine.start(self.settings.engine, self.settings.device)
         )
