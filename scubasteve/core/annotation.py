@@ -37,6 +37,9 @@ SHAPE_TYPES = AREA_SHAPES + OPEN_SHAPES
 #: Flag set on pre-annotations until the user accepts them (kept in the LabelMe shape's flags).
 #: Unreviewed pre-annotations are left out of COCO exports and of training data.
 REVIEW_FLAG = "needs_review"
+#: Extra shape key of a machine-made shape that stands in for a person's rectangle until it is
+#: reviewed: the rectangle's corners and source, so that rejecting the shape gives it back.
+REPLACES_KEY = "scubasteve_replaces"
 
 
 def new_id() -> str:
@@ -165,6 +168,59 @@ class Annotation:
 
     def with_label(self, label: str) -> Annotation:
         return replace(self, label=label)
+
+    @property
+    def needs_review(self) -> bool:
+        """A machine-made shape (a pre-annotation) that no person has accepted yet (ADR 0505)."""
+        return bool(self.flags.get(REVIEW_FLAG))
+
+    def for_review(self) -> Annotation:
+        """This annotation flagged as awaiting review."""
+        return replace(self, flags={**self.flags, REVIEW_FLAG: True})
+
+    def reviewed(self) -> Annotation:
+        """This annotation accepted by a person: the review flag (and any rectangle it stood in
+        for) removed."""
+        return replace(
+            self,
+            flags={k: v for k, v in self.flags.items() if k != REVIEW_FLAG},
+            extra={k: v for k, v in self.extra.items() if k != REPLACES_KEY},
+        )
+
+    def standing_in_for(self, rectangle: Annotation) -> Annotation:
+        """This shape (a mask made from `rectangle`'s box) in the rectangle's place, awaiting
+        review: same id, label, description and flags; rejecting it gives the rectangle back."""
+        box = rectangle.bounds()
+        if box is None:
+            raise ValueError(f"the {rectangle.label} shape has no extent to stand in for")
+        kept = {"points": [[box.x0, box.y0], [box.x1, box.y1]], "source": rectangle.source}
+        return replace(
+            self, id=rectangle.id, label=rectangle.label, description=rectangle.description,
+            flags={**rectangle.flags, REVIEW_FLAG: True},
+            extra={**rectangle.extra, REPLACES_KEY: kept},
+        )  # fmt: skip
+
+    def rejected(self) -> Annotation | None:
+        """What rejecting this shape (N) leaves: the rectangle it stood in for, or nothing. A
+        damaged record (hand-edited file) counts as nothing to give back."""
+        kept = self.extra.get(REPLACES_KEY)
+        if not isinstance(kept, Mapping):
+            return None
+        points: Any = kept.get("points")
+        try:
+            (x0, y0), (x1, y1) = points
+            box = Box.from_points(float(x0), float(y0), float(x1), float(y1))
+        except (TypeError, ValueError):
+            return None
+        if box.width <= 0 or box.height <= 0:
+            return None
+        source = kept.get("source") if isinstance(kept.get("source"), str) else "manual"
+        corners = np.array([[box.x0, box.y0], [box.x1, box.y0], [box.x1, box.y1], [box.x0, box.y1]])
+        return replace(
+            self.reviewed(), polygons=(Polygon(corners),), mask=None, shape_type="rectangle",
+            points=np.array([[box.x0, box.y0], [box.x1, box.y1]]), source=source or "manual",
+            score=None, seconds=None,
+        )  # fmt: skip
 
     @classmethod
     def from_mask(
