@@ -14,16 +14,14 @@ proposed here and the classic engine's local edits answer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from scubasteve.core.annotation import MaskPatch
+from scubasteve.core.geometry import Box
 from scubasteve.inference.base import PromptPoint
-
-if TYPE_CHECKING:  # pragma: no cover
-    from scubasteve.inference.isnet.proposer import BoxMap
+from scubasteve.inference.isnet.crops import BoxMap, ProbMap, Window, patch_in_region, upscale_mask
 
 #: Regions smaller than this share of the box are too small to be a part the map knows.
 MIN_REGION = 0.0005
@@ -52,9 +50,17 @@ def _thresholds(value: float, positive: bool) -> list[float]:
 
 
 def click_edits(
-    bm: BoxMap, previous: MaskPatch, points: Sequence[PromptPoint]
+    bm: BoxMap,
+    previous: MaskPatch,
+    points: Sequence[PromptPoint],
+    within: np.ndarray | None = None,
+    prefix: str = "map-edit",
 ) -> list[tuple[str, MaskPatch]]:
-    """(name, mask) edits of `previous` answering the last click with the map (module docstring)."""
+    """(name, mask) edits of `previous` answering the last click with the map (module docstring).
+
+    `within` (bool, the region's grid) limits the edits to where the map was computed (a zoomed
+    pass covers part of the box only); `prefix` names them.
+    """
     if not points:
         return []
     click = points[-1]
@@ -65,8 +71,6 @@ def click_edits(
     col = int(np.floor((click.x - x0) * scale))
     if not (0 <= row < h and 0 <= col < w):
         return []
-    from scubasteve.inference.isnet.proposer import patch_in_region
-
     mask = patch_in_region(previous, bm.region, bm.prob.shape) > 0.5
     if bool(mask[row, col]) == click.positive:
         return []  # the click already agrees with the mask it corrects
@@ -80,6 +84,8 @@ def click_edits(
     seen: list[np.ndarray] = []
     for t in _thresholds(value, click.positive):
         side = bm.prob > t if click.positive else (bm.prob < t) & mask
+        if within is not None:
+            side &= within
         region = _component(side, row, col)
         if region.sum() < max(2, MIN_REGION * region.size):
             continue
@@ -90,14 +96,30 @@ def click_edits(
             edited = _apply(previous, bm, part, click.positive)
             if edited is not None:
                 sign = "+" if click.positive else "-"
-                out.append((f"map-edit{sign}{t:.2f}{label}", edited))
+                out.append((f"{prefix}{sign}{t:.2f}{label}", edited))
     return out
+
+
+def zoom_window(bm: BoxMap, click: PromptPoint, context: float) -> Window:
+    """A window centred on a click, half the box's longer side wide (at least 48 px), for a second
+    look by the network at the part the click is about."""
+    x0, y0, x1, y1 = bm.region
+    half = max(24.0, 0.25 * max(x1 - x0, y1 - y0))
+    return Window.around(
+        Box(click.x - half, click.y - half, click.x + half, click.y + half), context
+    )
+
+
+def zoomed(bm: BoxMap, zoom: ProbMap) -> tuple[BoxMap, np.ndarray]:
+    """The box's region seen through a zoomed map, and where that map says anything (the grid)."""
+    x0, y0, x1, y1 = bm.region
+    prob = zoom.region(x0, y0, x1, y1, bm.scale)
+    inside = zoom.region_mask(x0, y0, x1, y1, bm.scale)
+    return BoxMap(zoom, bm.region, bm.scale, prob), inside
 
 
 def _apply(previous: MaskPatch, bm: BoxMap, part: np.ndarray, positive: bool) -> MaskPatch | None:
     """`previous` with `part` (on the region's working grid) added or removed, at full resolution."""
-    from scubasteve.inference.isnet.crops import upscale_mask
-
     x0, y0, x1, y1 = bm.region
     full_part = upscale_mask(part, x1 - x0, y1 - y0)
     ux0, uy0 = min(previous.x, x0), min(previous.y, y0)

@@ -10,11 +10,12 @@ input is mid-grey, which the network's normalisation maps to zero.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.geometry import Box
 
 #: The grey outside the image (``pixel / 255 - 0.5`` makes it 0).
@@ -115,6 +116,16 @@ class ProbMap:
             borderValue=0.0,
         )
 
+    def region_mask(self, x0: int, y0: int, x1: int, y1: int, scale: float = 1.0) -> np.ndarray:
+        """Where `region` samples fall inside the window (bool, the same grid as `region`)."""
+        out_w = max(1, round((x1 - x0) * scale))
+        out_h = max(1, round((y1 - y0) * scale))
+        xs = x0 + (np.arange(out_w) + 0.5) / scale
+        ys = y0 + (np.arange(out_h) + 0.5) / scale
+        in_x = (xs >= self.window.x0) & (xs < self.window.x1)
+        in_y = (ys >= self.window.y0) & (ys < self.window.y1)
+        return in_y[:, None] & in_x[None, :]
+
 
 def map_scale(width: int, height: int) -> float:
     """The sampling scale at which a region's probability map is worked on (1 up to MAX_MAP_SIDE)."""
@@ -126,3 +137,43 @@ def upscale_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
     if mask.shape == (height, width):
         return mask
     return cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
+
+
+@dataclass(frozen=True, eq=False)
+class MapCandidate:
+    """A mask cut from the probability map, with the region probabilities it came from."""
+
+    name: str
+    patch: MaskPatch
+
+
+@dataclass(eq=False)
+class BoxMap:
+    """The network's view of one box: the map, and its probabilities over the box region.
+
+    `region` is the box (clipped to the image, widened to positive clicks) in whole pixels;
+    `prob` covers it at `scale` (1 unless the box is larger than `MAX_MAP_SIDE`).
+    """
+
+    map: ProbMap
+    region: tuple[int, int, int, int]
+    scale: float
+    prob: np.ndarray
+    candidates: list[MapCandidate] = field(default_factory=list)
+
+
+def patch_in_region(
+    patch: MaskPatch, region: tuple[int, int, int, int], shape: tuple[int, ...]
+) -> np.ndarray:
+    """A mask patch as float32 over `region` sampled at `shape` (area-averaged when shrinking)."""
+    x0, y0, x1, y1 = region
+    full = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
+    px0, py0 = max(patch.x, x0), max(patch.y, y0)
+    px1, py1 = min(patch.x + patch.width, x1), min(patch.y + patch.height, y1)
+    if px1 > px0 and py1 > py0:
+        full[py0 - y0 : py1 - y0, px0 - x0 : px1 - x0] = patch.mask[
+            py0 - patch.y : py1 - patch.y, px0 - patch.x : px1 - patch.x
+        ]
+    if full.shape == tuple(shape[:2]):
+        return full
+    return cv2.resize(full, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)

@@ -13,10 +13,9 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
 from scubasteve.core.annotation import MaskPatch
@@ -33,8 +32,17 @@ from scubasteve.inference.base import (
     validate_box,
 )
 from scubasteve.inference.classic.shapes import fill_holes, largest_part
-from scubasteve.inference.isnet.clicks import click_edits
-from scubasteve.inference.isnet.crops import ProbMap, Window, extract, map_scale, upscale_mask
+from scubasteve.inference.isnet.clicks import click_edits, zoom_window, zoomed
+from scubasteve.inference.isnet.crops import (
+    BoxMap,
+    MapCandidate,
+    ProbMap,
+    Window,
+    extract,
+    map_scale,
+    patch_in_region,
+    upscale_mask,
+)
 
 #: Added to the rank of an edit of the mask being corrected: after a click the edits answer it,
 #: the global re-cuts follow as alternatives (as in the classic engine, ADR 0104).
@@ -44,44 +52,26 @@ EDIT_BONUS = 0.3
 def is_edit(proposal: Proposal) -> bool:
     """Whether a proposal is an edit of the mask being corrected (by either engine)."""
     detail = proposal.source.split(":", 1)[-1]
-    return detail.startswith(("edit", "map-edit"))
+    return detail.startswith(("edit", "map-edit", "map-zoom"))
 
 
 @dataclass(frozen=True)
 class IsnetOptions:
-    """`input_size`: side of the network input (px; any multiple of 32 works, see docs/proposals.md
-    for the speed/quality curve). `context`: the crop is the box grown by this share per side.
+    """`input_size`: side of the network input (px; any multiple of 32 works); 0 (the default)
+    adapts it to the crop: twice the crop's longer side, rounded to 32, within `min_input` and
+    `max_input` (docs/proposals.md has the measurements: IS-Net segments best when the object is
+    shown about twice its size, and a small box blown up to a large input loses). `context`: the
+    crop is the box grown by this share per side.
     `thresholds`: probability cut-offs that make candidates. `bf16`: bfloat16 autocast (None: where
     the device runs it fast). `cached_maps`: probability maps kept per image."""
 
-    input_size: int = 512
+    input_size: int = 0
+    min_input: int = 320
+    max_input: int = 768
     context: float = 0.1
     thresholds: tuple[float, ...] = (0.5, 0.25, 0.75)
     bf16: bool | None = None
     cached_maps: int = 8
-
-
-@dataclass(frozen=True, eq=False)
-class MapCandidate:
-    """A mask cut from the probability map, with the region probabilities it came from."""
-
-    name: str
-    patch: MaskPatch
-
-
-@dataclass(eq=False)
-class BoxMap:
-    """The network's view of one box: the map, and its probabilities over the box region.
-
-    `region` is the box (clipped to the image, widened to positive clicks) in whole pixels;
-    `prob` covers it at `scale` (1 unless the box is larger than `MAX_MAP_SIDE`).
-    """
-
-    map: ProbMap
-    region: tuple[int, int, int, int]
-    scale: float
-    prob: np.ndarray
-    candidates: list[MapCandidate] = field(default_factory=list)
 
 
 class IsnetProposer(EngineBase):
@@ -141,9 +131,17 @@ class IsnetProposer(EngineBase):
             logits = forward(self.net, x)[0]
         return torch.sigmoid(logits.float())[0, 0].cpu().numpy()
 
+    def input_size_for(self, window: Window) -> int:
+        """The network input side for a crop (see `IsnetOptions.input_size`)."""
+        opts = self.options
+        if opts.input_size:
+            return opts.input_size
+        side = 2 * max(window.width, window.height)
+        return int(min(opts.max_input, max(opts.min_input, 32 * round(side / 32))))
+
     def compute_map(self, window: Window) -> np.ndarray:
         """The network's (S, S) map of a window of the current image (not cached)."""
-        return self.run(extract(self.image, window, self.options.input_size))
+        return self.run(extract(self.image, window, self.input_size_for(window)))
 
     def prob_map(self, window: Window, cancel: CancelToken | None = None) -> ProbMap:
         """The map of one window (computed once per image and window)."""
@@ -184,7 +182,14 @@ class IsnetProposer(EngineBase):
         scale = map_scale(x1 - x0, y1 - y0)
         prob = pmap.region(x0, y0, x1, y1, scale)
         result = BoxMap(pmap, (x0, y0, x1, y1), scale, prob)
-        edits = click_edits(result, previous, points) if previous is not None else []
+        edits = []
+        if previous is not None and points:
+            edits = click_edits(result, previous, points)
+            # A second look at the clicked part: the network on a crop around the click, where
+            # that part dominates (after a click the box's map is often what was wrong).
+            zoom = self.prob_map(zoom_window(result, points[-1], self.options.context), cancel)
+            view, inside = zoomed(result, zoom)
+            edits += click_edits(view, previous, points, within=inside, prefix="map-zoom")
         result.candidates = [MapCandidate(name, patch) for name, patch in edits]
         result.candidates += self._cut(result, points)
         return result
@@ -236,7 +241,7 @@ class IsnetProposer(EngineBase):
         proposals = []
         for cand in bm.candidates:
             agree = soft_agreement(bm, cand.patch)
-            bonus = EDIT_BONUS if points and cand.name.startswith("map-edit") else 0.0
+            bonus = EDIT_BONUS if points and cand.name.startswith(("map-edit", "map-zoom")) else 0.0
             proposals.append(
                 Proposal(
                     cand.patch,
@@ -275,23 +280,6 @@ def soft_agreement(bm: BoxMap, patch: MaskPatch) -> float:
     inter = float(np.minimum(p, mask).sum())
     union = float(np.maximum(p, mask).sum())
     return inter / union if union > 0 else 0.0
-
-
-def patch_in_region(
-    patch: MaskPatch, region: tuple[int, int, int, int], shape: tuple[int, ...]
-) -> np.ndarray:
-    """A mask patch as float32 over `region` sampled at `shape` (area-averaged when shrinking)."""
-    x0, y0, x1, y1 = region
-    full = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
-    px0, py0 = max(patch.x, x0), max(patch.y, y0)
-    px1, py1 = min(patch.x + patch.width, x1), min(patch.y + patch.height, y1)
-    if px1 > px0 and py1 > py0:
-        full[py0 - y0 : py1 - y0, px0 - x0 : px1 - x0] = patch.mask[
-            py0 - patch.y : py1 - patch.y, px0 - patch.x : px1 - patch.x
-        ]
-    if full.shape == tuple(shape[:2]):
-        return full
-    return cv2.resize(full, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
 
 
 def _seeds(bm: BoxMap, points: Sequence[PromptPoint]) -> list[tuple[int, int, bool]]:

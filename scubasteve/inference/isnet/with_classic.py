@@ -14,6 +14,7 @@ engine (inference/fallback.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,13 +33,8 @@ from scubasteve.inference.base import (
     relay,
 )
 from scubasteve.inference.isnet import ranking
-from scubasteve.inference.isnet.proposer import (
-    EDIT_BONUS,
-    BoxMap,
-    IsnetProposer,
-    is_edit,
-    patch_in_region,
-)
+from scubasteve.inference.isnet.crops import BoxMap, patch_in_region
+from scubasteve.inference.isnet.proposer import EDIT_BONUS, IsnetProposer, is_edit
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,12 +58,16 @@ class IsnetWithClassic(EngineBase):
         *,
         duplicate_iou: float = DEFAULT_DUPLICATE_IOU,
         note: str = "IS-Net + classic",
+        concurrent: bool = True,
     ) -> None:
         self.network = network
         self.classic = classic
         self.duplicate_iou = duplicate_iou
         self.note = note
         self.device = network.device
+        # The network's pass runs on its own thread while the classic engine works: PyTorch
+        # releases the GIL in its kernels, so the two overlap (docs/proposals.md has the timings).
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="isnet") if concurrent else None
 
     @property
     def engines(self) -> Sequence[MaskProposer]:
@@ -89,11 +89,20 @@ class IsnetWithClassic(EngineBase):
     ) -> list[Scored]:
         """Every candidate of both engines with its ranking row (classic ones first)."""
         forward = relay(on_proposal, k, self.duplicate_iou)
+        correcting = previous if points else None
+        pending = None
+        if self._pool is not None:
+            pending = self._pool.submit(self.network.box_map, box, points, cancel, correcting)
+        # A cancelled request leaves a running network pass to finish on its thread (its map is
+        # cached for the image); nothing waits for it.
         classic = self.classic.propose(
             box, k, points, previous=previous, cancel=cancel, on_proposal=forward
         )
         raise_if_cancelled(cancel)
-        bm = self.network.box_map(box, points, cancel, previous if points else None)
+        if pending is not None:
+            bm = pending.result()
+        else:
+            bm = self.network.box_map(box, points, cancel, correcting)
         return self._rows(bm, classic, [c.patch for c in bm.candidates], bm.candidates)
 
     def _rows(
