@@ -49,7 +49,9 @@ def score(gt: str, segmented: str) -> None:
         true = truth.annToMask(truth.anns[ann["id"]]).astype(bool)
         ious.append(float((mask & true).sum() / max((mask | true).sum(), 1)))
     values = np.array(ious)
-    print(f"{len(values)} boxes: mean IoU {values.mean():.3f}, IoU >= 0.90: {(values >= 0.9).mean():.0%}")
+    print(
+        f"{len(values)} boxes: mean IoU {values.mean():.3f}, IoU >= 0.90: {(values >= 0.9).mean():.0%}"
+    )
 
 
 def main() -> None:
