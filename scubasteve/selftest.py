@@ -5,7 +5,8 @@ failed and why, and the remaining steps still run so that one report shows every
 Exit status 0 when every step passed, 1 otherwise.
 
 The test never touches the user's settings or models: after reporting where the user folders are,
-it points them at a temporary folder. Qt runs offscreen, so it also works without a display; the\n`display` step then opens a window on the real display (if any) in a child process.
+it points them at a temporary folder. Qt runs offscreen, so it also works without a display; the
+`display` step then opens a window on the real display (if any) in a child process.
 
 Environment: SCUBASTEVE_SELF_TEST_REPORT=FILE also writes the report to FILE (a windowed Windows
 build has no console to print to; without the variable it then writes `self-test.txt` in the user
@@ -225,6 +226,58 @@ def check_torch(ctx: Context) -> str:
     return f"torch {torch.__version__}, torchvision {torchvision.__version__}, nms ok, {cuda}"
 
 
+#: Channel divisor of the random IS-Net the self-test builds: the published layout, 16 times thinner.
+SELF_TEST_ISNET_DIVISOR = 16
+
+
+def check_isnet(ctx: Context) -> str:
+    """The IS-Net engine end to end with a random-weight network of the published layout (channels
+    divided by 16) that the step builds and writes itself: the weights reader, the network, the
+    engine's own candidates, and the default engine's ranking of them with the classic engine's.
+    No weights file is needed; the `onnx` library (which reads the published files) is loaded too."""
+    image, truth, box = ctx.scene()
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    from scubasteve.core.geometry import Box, mask_iou
+    from scubasteve.inference.classic import ClassicProposer
+    from scubasteve.inference.isnet import proposer_from_file
+    from scubasteve.inference.isnet.network import build_isnet
+    from scubasteve.inference.isnet.with_classic import IsnetWithClassic
+    from scubasteve.weights.isnet_file import save_weights
+
+    probe = np.arange(6, dtype=np.float16).reshape(2, 3)
+    if not np.array_equal(numpy_helper.to_array(numpy_helper.from_array(probe, "t")), probe):
+        raise SelfTestFailure(f"onnx {onnx.__version__} does not read a float16 tensor back")
+    torch.manual_seed(0)
+    net = build_isnet(SELF_TEST_ISNET_DIVISOR)
+    path = ctx.workdir / "isnet-random.pt"
+    save_weights(path, net.state_dict(), {"source": "self-test"}, SELF_TEST_ISNET_DIVISOR)
+    del net
+    network = proposer_from_file(path, "cpu")  # the engine as the registry builds it, unwrapped
+    network.set_image(image)
+    own = network.propose(Box(*box), k=10)
+    height, width = truth.shape
+    if not own or any(not p.full_mask(height, width).any() for p in own):
+        raise SelfTestFailure(f"IS-Net gave {len(own)} proposals, or an empty one")
+    engine = IsnetWithClassic(network, ClassicProposer())
+    engine.set_image(image)
+    ranked = engine.propose(Box(*box), k=10)
+    # Random weights make poor masks; ranked with the classic engine's, the object is still found.
+    best = max((mask_iou(p.full_mask(height, width), truth) for p in ranked), default=0.0)
+    if best < MIN_CLASSIC_IOU:
+        raise SelfTestFailure(
+            f"IS-Net with the classic engine gave {len(ranked)} proposals, the best overlapping "
+            f"the object {best:.2f} (IoU; at least {MIN_CLASSIC_IOU} expected)"
+        )
+    return (
+        f"random weights (channels / {SELF_TEST_ISNET_DIVISOR}, input "
+        f"{network.options.input_size} px): {len(own)} own proposal(s); with the classic engine "
+        f"{len(ranked)} ranked, best IoU {best:.2f}; onnx {onnx.__version__}"
+    )
+
+
 def check_sam2(ctx: Context) -> str:
     """The SAM 2 engine end to end with a random-initialised hiera-tiny written as upstream writes
     its checkpoints: the checkpoint reader, the package's configs (data files in a frozen build),
@@ -290,6 +343,7 @@ DEFAULT_STEPS: tuple[Step, ...] = (
     Step("classic", check_classic),
     Step("labelme", check_labelme),
     Step("torch", check_torch),
+    Step("isnet", check_isnet),
     Step("sam2", check_sam2),
     Step("tensorflow", check_tensorflow),
     Step("pixellib", check_pixellib),

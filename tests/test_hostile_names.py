@@ -176,7 +176,7 @@ def test_labelme_files_of_long_names_save(tmp_path: Path, length: int) -> None:
 
 
 def test_a_failed_save_names_the_file_not_the_folder(tmp_path: Path) -> None:
-    from scubasteve.io.atomic import atomic_write_text
+    from scubasteve.core.atomic import atomic_write_text
 
     target = tmp_path / ("z" * 256 + ".json")  # no file system holds this name
     with pytest.raises(InputError) as info:

@@ -85,6 +85,36 @@ def test_packaging_folder_does_not_hide_the_packaging_library() -> None:
     assert Path(found).resolve().parent != (REPO / "packaging").resolve()
 
 
+def _spec_list(name: str) -> list[str]:
+    """A module-level list of string literals in build_installer.spec (read, not run)."""
+    import ast
+
+    tree = ast.parse((REPO / "build_installer.spec").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            return [ast.literal_eval(e) for e in node.value.elts]  # type: ignore[attr-defined]
+    raise AssertionError(f"no {name} in build_installer.spec")
+
+
+def test_the_bundle_keeps_onnx_for_isnet_weights_and_leaves_onnx_runtime_out() -> None:
+    excluded = _spec_list("EXCLUDES")
+    assert "onnx" not in excluded, "the IS-Net engine reads the published ONNX weights with onnx"
+    assert "onnxruntime" in excluded
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    dependencies = pyproject.split("dependencies = [", 1)[1].split("]", 1)[0]
+    assert '"onnx>=' in dependencies, "onnx must be a main dependency, or the bundle may lack it"
+
+
+def test_no_model_weights_are_bundled() -> None:
+    # The spec bundles the resources folder as data: no weights file may hide there.
+    weight_suffixes = {".onnx", ".pt", ".pth", ".t7", ".h5", ".tar", ".safetensors"}
+    found = [p for p in (REPO / "resources").rglob("*") if p.suffix.lower() in weight_suffixes]
+    assert found == []
+    assert all(p.stat().st_size < 5_000_000 for p in (REPO / "resources").rglob("*") if p.is_file())
+
+
 def _missing(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is None

@@ -151,3 +151,27 @@ def test_library_warnings_are_listed_after_the_table_not_inside_it(capfd) -> Non
     notes = lines.index("  messages from libraries (not failures):")
     assert notes == 3 and "FutureWarning: torch.jit.script is deprecated" in lines[4]
     assert "deprecated" not in capfd.readouterr().err
+
+
+def test_isnet_step_runs_the_engine_on_a_random_network_it_builds(tmp_path: Path) -> None:
+    ctx = Context(workdir=tmp_path)
+    selftest.check_resources(ctx)
+    detail = selftest.check_isnet(ctx)
+    assert "channels / 16" in detail and "with the classic engine" in detail
+    from scubasteve.weights.isnet_file import read_weights
+
+    written = read_weights(tmp_path / "isnet-random.pt")  # in the workdir, never the models folder
+    assert written.divisor == selftest.SELF_TEST_ISNET_DIVISOR
+    assert "isnet" in [step.name for step in selftest.DEFAULT_STEPS]
+
+
+def test_isnet_step_fails_when_the_engines_miss_the_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scubasteve.inference.isnet.with_classic import IsnetWithClassic
+
+    monkeypatch.setattr(IsnetWithClassic, "propose", lambda self, box, k=10, **kw: [])
+    ctx = Context(workdir=tmp_path)
+    selftest.check_resources(ctx)
+    with pytest.raises(SelfTestFailure, match="gave 0 proposals"):
+        selftest.check_isnet(ctx)

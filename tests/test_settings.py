@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,13 @@ def test_pixellib_min_score_defaults_to_pixellib_own_and_accepts_a_number() -> N
     assert _check("pixellib_min_score", 0.3, None) == 0.3
     with pytest.raises(ValueError):
         _check("pixellib_min_score", 1.5, None)
+
+
+def test_the_window_offers_every_registered_engine_but_the_baselines(tmp_path: Path) -> None:
+    from scubasteve.core.settings import ENGINES
+    from scubasteve.inference.engines import ENGINE_NAMES
+
+    assert set(ENGINES) == set(ENGINE_NAMES) - {"box", "grabcut"}
+    path = save_settings(Settings(engine="isnet"), tmp_path / "settings.json")
+    problems: list[str] = []
+    assert load_settings(path, problems).engine == "isnet" and problems == []

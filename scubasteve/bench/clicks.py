@@ -321,7 +321,7 @@ def run(args: argparse.Namespace) -> int:
             reports.append(ClickReport(name, keep, args.max_clicks, traces))
     print(format_table(reports))
     if args.out is not None:
-        from scubasteve.io.atomic import atomic_write_json
+        from scubasteve.core.atomic import atomic_write_json
 
         payload = {
             "protocol": {"max_clicks": args.max_clicks, "no_box": args.no_box},

@@ -256,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
     for name, why in skipped.items():
         print(f"skipped image {name}: {why}", file=sys.stderr)
     if args.out is not None:
-        from scubasteve.io.atomic import atomic_write_json
+        from scubasteve.core.atomic import atomic_write_json
 
         meta = {
             "coco": str(args.coco) if args.coco else None,

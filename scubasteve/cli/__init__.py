@@ -20,7 +20,9 @@ from pathlib import Path
 from scubasteve import __version__
 
 #: Subcommand modules under scubasteve.cli; each defines `register(subparsers)`.
-COMMAND_MODULES = ("convert", "validate", "bench", "models", "train", "annotate", "eval")
+COMMAND_MODULES = (
+    "convert", "validate", "bench", "models", "train", "annotate", "segment", "eval",
+)  # fmt: skip
 
 #: Exit statuses, so that scripts can tell "some items failed" from a crash (README, --help).
 EXIT_OK = 0

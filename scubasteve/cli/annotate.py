@@ -52,7 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(0.7 at 1024, 0.45 at 512, 0.25 at 384, 0.20 at 256)",
     )
     p.add_argument("--refine", action="store_true", help="refine each instance mask by proposals")
-    p.add_argument("--refiner", default="classic", help="mask-proposal engine used by --refine")
+    p.add_argument(
+        "--refiner",
+        default="classic",
+        help="mask-proposal engine used by --refine: classic, isnet, ensemble, deepmask, sam2",
+    )
     p.add_argument(
         "--prefer",
         choices=("pixellib", "refined"),

@@ -64,7 +64,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="click on until the kept proposal reaches this IoU; objects below it are finished "
         "by hand (vertex edits) in the 'to target' estimate",
     )
-    a.add_argument("--engine", default="ensemble", help="engine the window uses")
+    a.add_argument(
+        "--engine",
+        default="ensemble",
+        help="engine the window uses: ensemble, classic, isnet, deepmask, sam2",
+    )
     a.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     a.add_argument("--out", type=Path, default=None, help="write the per-object log (JSON) here")
     a.set_defaults(handler=bench_annotator)
@@ -159,7 +163,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--coco", type=Path, required=True)
     r.add_argument("--images", type=Path, default=None)
-    r.add_argument("--refiner", default="classic")
+    r.add_argument("--refiner", default="classic", help="engine: classic, isnet, ensemble, ...")
     r.add_argument("--model", default=None, help="a PixelLib model instead of simulated masks")
     r.add_argument("--speed", default="1024")
     r.add_argument("--blur", type=float, default=0.0, help="Gaussian sigma on the 28x28 masks")

@@ -19,7 +19,9 @@ from scubasteve.core.paths import config_dir
 
 SETTINGS_FILENAME = "settings.json"
 DEVICES = ("auto", "cpu", "cuda", "mps")
-ENGINES = ("classic", "deepmask", "sam2", "ensemble")
+#: The engines the window can use: the registry's (`inference.engines.ENGINE_NAMES`) without the
+#: benchmark baselines; a test keeps the two in step.
+ENGINES = ("ensemble", "classic", "isnet", "deepmask", "sam2")
 PIXELLIB_SPEEDS = ("1024", "512", "384", "256")
 
 
@@ -33,8 +35,9 @@ class Settings:
     `min_island_area`: parts and holes of an accepted mask smaller than this (square pixels) are
     dropped (filled), so specks do not become shapes of their own. `instance_colors`: each object
     its own colour instead of one per label. `recent_folders`: most recent first (the start page).
-    `deepmask_model` names the DeepMask weights the engines use; empty means the default installed
-    model (see the weights manager).
+    `deepmask_model` names the learned model the engines use (a DeepMask model, or another kind's:
+    each engine takes a model of its own kind only); empty means the default installed model of
+    each kind (see the weights manager).
     """
 
     device: str = "auto"

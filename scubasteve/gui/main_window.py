@@ -18,6 +18,7 @@ from scubasteve.gui.canvas.scene import CanvasScene
 from scubasteve.gui.controllers.annotator import AnnotatorController
 from scubasteve.gui.controllers.document import DocumentController
 from scubasteve.gui.controllers.engine_host import (
+    RECOMMENDED_MODEL,
     EngineHost,
     EngineInfo,
     ProposerFactory,
@@ -210,7 +211,7 @@ class MainWindow(QMainWindow):
             (panel.run_folder, self.actions["preannotate_folder"].trigger),
             (panel.cancel, pre.cancel), (panel.accept, lambda: a.review(True)),
             (panel.reject, lambda: a.review(False)),
-            (self.status.weights_clicked, lambda: self.offer_weights("")),
+            (self.status.weights_clicked, lambda: self.offer_weights("", RECOMMENDED_MODEL)),
             (self.start_page.open_clicked, self.open_folder_dialog),
             (self.start_page.folder_chosen, lambda f: self.open_folder(Path(f))),
             (learning.progress, self.status.show_learning),
@@ -341,10 +342,10 @@ class MainWindow(QMainWindow):
         self.learning.toggle(self.project.annotation_folder, self.documents,
                              init=s.deepmask_model or None, device=s.device)  # fmt: skip
 
-    def offer_weights(self, reason: str) -> None:
+    def offer_weights(self, reason: str, select: str = "") -> None:
         from scubasteve.gui.views.weights_dialog import WeightsDialog
 
-        dialog = WeightsDialog(reason, self)
+        dialog = WeightsDialog(reason, self, select=select)
         dialog.installed.connect(
             lambda _p: self.engine.start(self.settings.engine, self.settings.device)
         )

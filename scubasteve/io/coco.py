@@ -410,9 +410,13 @@ def coco_dict(
     }
 
 
-def _annotation_entry(ann: Annotation, doc: ImageDoc, rle: bool) -> dict[str, Any] | None:
-    h, w = int(doc.height), int(doc.width)
-    mask_rle = annotation_to_rle(ann, h, w)
+def mask_fields(
+    ann: Annotation, height: int, width: int, rle: bool = False
+) -> dict[str, Any] | None:
+    """The `segmentation`, `area` and `bbox` of an annotation on a (height, width) image as this
+    module writes them (polygons; RLE for masks with holes, RLE-read masks, or when `rle`);
+    None when it covers no pixel of the image."""
+    mask_rle = annotation_to_rle(ann, height, width)
     area = float(mask_utils.area(mask_rle))
     if area <= 0:
         return None
@@ -427,12 +431,14 @@ def _annotation_entry(ann: Annotation, doc: ImageDoc, rle: bool) -> dict[str, An
         if use_rle
         else [[round(float(v), 3) for v in p.exterior.ravel()] for p in ann.polygons]
     )
-    entry: dict[str, Any] = {
-        "segmentation": segmentation,
-        "area": area,
-        "bbox": bbox,
-        "iscrowd": int(bool(ann.extra.get("iscrowd", 0))),
-    }
+    return {"segmentation": segmentation, "area": area, "bbox": bbox}
+
+
+def _annotation_entry(ann: Annotation, doc: ImageDoc, rle: bool) -> dict[str, Any] | None:
+    entry = mask_fields(ann, int(doc.height), int(doc.width), rle)
+    if entry is None:
+        return None
+    entry["iscrowd"] = int(bool(ann.extra.get("iscrowd", 0)))
     meta: dict[str, Any] = {"source": ann.source}
     if ann.score is not None:
         meta["score"] = float(ann.score)

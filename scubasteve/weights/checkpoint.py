@@ -14,8 +14,8 @@ import io
 from pathlib import Path
 from typing import Any
 
+from scubasteve.core.atomic import atomic_write_bytes
 from scubasteve.core.errors import InputError
-from scubasteve.io.atomic import atomic_write_bytes
 
 
 def tree_digest(tree: Any) -> str:

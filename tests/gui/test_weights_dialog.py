@@ -62,3 +62,33 @@ def test_closing_the_dialog_cancels_its_download(qtbot, slow_model) -> None:
     assert dialog._pool.activeThreadCount() == 0
     assert (models_dir() / "slow.h5.part").stat().st_size < len(PAYLOAD)
     assert not (models_dir() / "slow.h5").exists()
+
+
+def test_the_dialog_offers_isnet_and_downloads_it(qtbot, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from helpers.isnet_server import NAME, full_layout_onnx, serve_isnet
+
+    from scubasteve.gui.controllers.engine_host import RECOMMENDED_MODEL
+    from scubasteve.gui.views.weights_dialog import WeightsDialog
+
+    assert RECOMMENDED_MODEL == NAME
+    plain = WeightsDialog()
+    qtbot.addWidget(plain)
+    names = [plain.list.item(r).data(256) for r in range(plain.list.count())]
+    assert NAME in names, names  # offered with the real registry
+    server = FileServer()
+    try:
+        serve_isnet(server, full_layout_onnx(tmp_path / "full.onnx"), monkeypatch)
+        dialog = WeightsDialog(select=RECOMMENDED_MODEL)
+        qtbot.addWidget(dialog)
+        assert dialog._selected() == NAME and "Recommended: isnet-general-use" in dialog.info.text()
+        assert "IS-Net" in dialog.list.currentItem().text()
+        assert "not installed" in dialog.list.currentItem().text()
+        installed: list[str] = []
+        dialog.installed.connect(installed.append)
+        dialog.download_button.click()
+        qtbot.waitUntil(lambda: bool(installed), timeout=60000)
+        assert installed == [str(models_dir() / "isnet-general-use.onnx")]
+        row = names.index(NAME)
+        assert "not installed" not in dialog.list.item(row).text()
+    finally:
+        server.close()

@@ -39,13 +39,14 @@ FALLBACK_ENGINE = "classic"
 
 
 def default_factory(name: str, device: str, weights: str | None = None) -> MaskProposer:
-    """The registry's engine `name`; `weights` names the DeepMask model (None: the default).
+    """The registry's engine `name`; `weights` names the model of the settings (None: defaults).
 
-    The SAM 2 engine always gets the default installed SAM 2 model (a DeepMask name means nothing
-    to it)."""
-    from scubasteve.inference.engines import create_proposer  # heavy: imported on the engine thread
+    An engine alone (isnet, deepmask, sam2) takes that model only when it is of its own kind, so
+    a DeepMask model named in the settings does not stop the IS-Net or SAM 2 engine; the ensemble
+    takes any (its kind chooses the learned engine)."""
+    from scubasteve.inference.engines import create_proposer, learned_kind  # heavy: engine thread
 
-    if name == "sam2":
+    if weights and name in ("isnet", "sam2") and learned_kind(weights) != name:
         weights = None
     return create_proposer(name, device=device, weights=weights or None)
 
@@ -71,16 +72,34 @@ class ProposalRequest:
 
 @dataclass(frozen=True)
 class EngineInfo:
-    """The engine that now serves. `weights_missing`: why DeepMask cannot run ("" when it can)."""
+    """The engine that now serves: `name` as chosen, `serving` the engines that answer (the
+    ensemble's members). `weights_missing`: why the recommended model cannot run, with how to get
+    it ("" when it runs or a learned engine already serves)."""
 
     name: str
     device: str
     note: str = ""
     weights_missing: str = ""
+    serving: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """What the status bar shows, e.g. "ensemble (isnet + classic)"."""
+        if not self.serving or self.serving == (self.name,):
+            return self.name
+        return f"{self.name} ({' + '.join(self.serving)})"
 
 
-def deepmask_problem() -> str:
-    """Why DeepMask is unavailable here, from the engine registry ("" if it is, or unknown)."""
+#: The model the window recommends while no learned engine serves: IS-Net, one download, no
+#: training, and much better masks on the large objects of a first day (docs/proposals.md).
+RECOMMENDED_MODEL = "isnet-general-use"
+#: Engines whose masks are good enough that the window does not recommend another download.
+_LEARNED = ("isnet", "sam2")
+
+
+def weights_problem() -> str:
+    """Why IS-Net, the recommended model, is unavailable here, with the download command, from the
+    engine registry ("" if it runs, or unknown)."""
     try:
         from scubasteve.inference.engines import engine_status
     except ImportError:
@@ -89,12 +108,12 @@ def deepmask_problem() -> str:
         statuses = engine_status()
     except Exception as exc:  # a broken registry must not stop the window
         return str(exc)
-    return next((s.reason for s in statuses if s.name == "deepmask" and not s.available), "")
+    return next((s.reason for s in statuses if s.name == "isnet" and not s.available), "")
 
 
-def _serves_sam2(proposer: MaskProposer) -> bool:
-    """Whether SAM 2 answers (then missing DeepMask weights are no news for the user)."""
-    return any(e.name == "sam2" for e in proposer.engines)
+def _serving(proposer: MaskProposer) -> tuple[str, ...]:
+    """The names of the engines that answer (a composite's members, or the engine itself)."""
+    return tuple(e.name or "?" for e in proposer.engines)
 
 
 def is_weights_missing(exc: BaseException | None) -> bool:
@@ -167,11 +186,13 @@ class EngineHost(QObject):
 
     @staticmethod
     def _info(proposer: MaskProposer, name: str) -> EngineInfo:
+        serving = _serving(proposer)
         return EngineInfo(
             name=proposer.name or name,
             device=str(proposer.device or "cpu"),
             note=str(proposer.note or ""),
-            weights_missing="" if _serves_sam2(proposer) else deepmask_problem(),
+            weights_missing="" if set(serving) & set(_LEARNED) else weights_problem(),
+            serving=serving,
         )
 
     def _report_fallback(self, state: _EngineState) -> None:

@@ -80,7 +80,7 @@ class Messages(QObject):
         """The status bar names the engine now serving; a device other than the chosen one, and
         why better engines cannot serve (the weights button), are said."""
         missing = info.weights_missing or ("an engine could not start" if fell_back else "")
-        self._status.set_engine(info.name, info.device, info.note, missing)
+        self._status.set_engine(info.label, info.device, info.note, missing)
         fallback = device_fallback(chosen_device, info.device, info.name)
         if fallback:
             self.error(fallback)

@@ -102,7 +102,10 @@ class SettingsDialog(QDialog):
         row.addWidget(browse)
         self.dm_model = QLineEdit(s.deepmask_model)
         self.dm_model.setPlaceholderText("the default installed model")
-        self.dm_model.setToolTip("a model name from `scubasteve models list`, or a weights file")
+        self.dm_model.setToolTip(
+            "a model name from `scubasteve models list`, or a weights file; each engine uses it "
+            "when it is of its own kind (IS-Net, DeepMask, SAM 2), else its default"
+        )
         self.pl_model = QLineEdit(s.pixellib_model)
         self.pl_speed = QComboBox()
         self.pl_speed.addItems(list(PIXELLIB_SPEEDS))
@@ -118,7 +121,7 @@ class SettingsDialog(QDialog):
         form.addRow("Proposal engine", self.engine)
         for name, reason in _engine_notes():
             self.engine.setItemData(self.engine.findText(name), reason, Qt.ItemDataRole.ToolTipRole)
-        form.addRow("DeepMask model", self.dm_model)
+        form.addRow("Engine model", self.dm_model)
         form.addRow("Proposals per box", self.proposals)
         form.addRow("Polygon tolerance", self.tolerance)
         form.addRow("Smallest part or hole", self.min_island)

@@ -64,13 +64,15 @@ def _describe(status: Any) -> str:
 class WeightsDialog(QDialog):
     installed = Signal(str)
 
-    def __init__(self, reason: str = "", parent: QWidget | None = None) -> None:
+    def __init__(self, reason: str = "", parent: QWidget | None = None, select: str = "") -> None:
+        """`reason`: why the dialog opened; `select`: the model to select (the one recommended)."""
         super().__init__(parent)
         self.setWindowTitle("Model weights")
         self.info = QLabel(
             (reason + "\n\n" if reason else "")
             + "The classic engine works without weights. Download a model (needs the internet) "
             "or import a weights file you already have."
+            + (f" Recommended: {select}, selected below." if select else "")
         )
         self.info.setWordWrap(True)
         self.list = QListWidget()
@@ -100,6 +102,8 @@ class WeightsDialog(QDialog):
         self._pool = make_pool("long")
         self._job: Job | None = None
         self.refresh()
+        if select:
+            self.select(select)
         self.resize(760, 440)
 
     def refresh(self) -> None:
@@ -120,6 +124,14 @@ class WeightsDialog(QDialog):
             self.list.addItem(item)
         if self.list.count():
             self.list.setCurrentRow(0)
+
+    def select(self, name: str) -> bool:
+        """Select model `name` in the list; False when it is not listed."""
+        for row in range(self.list.count()):
+            if self.list.item(row).data(256) == name:
+                self.list.setCurrentRow(row)
+                return True
+        return False
 
     def _selected(self) -> str | None:
         item = self.list.currentItem()
