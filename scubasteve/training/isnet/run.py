@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,19 +117,15 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def measure(
-    network: Any,
-    docs: Sequence[ImageDoc],
-    *,
-    cancel: CancelToken | None = None,
-    progress: Callable[[int], None] | None = None,
+    network: Any, docs: Sequence[ImageDoc], *, cancel: CancelToken | None = None
 ) -> Measured:
     """IS-Net alone and the default engine on every object of `docs` (box grown 5 %)."""
     from scubasteve.inference.classic import ClassicProposer
     from scubasteve.inference.isnet.with_classic import IsnetWithClassic
 
-    alone = evaluate_boxes(network, docs, cancel=cancel, progress=progress)
+    alone = evaluate_boxes(network, docs, cancel=cancel)
     both = IsnetWithClassic(network, ClassicProposer(), concurrent=False)
-    default = evaluate_boxes(both, docs, cancel=cancel, progress=progress)
+    default = evaluate_boxes(both, docs, cancel=cancel)
     return Measured(alone, default)
 
 
@@ -145,7 +141,6 @@ def fine_tune(
     device: str = "auto",
     resume: bool = False,
     progress: ProgressCallback | None = None,
-    measure_progress: Callable[[int], None] | None = None,
     cancel: CancelToken | None = None,
     meta: dict[str, Any] | None = None,
     before: Measured | None = None,
@@ -175,7 +170,7 @@ def fine_tune(
     if before is not None:
         report.before = before
     elif len(held_objects) >= MIN_HELDOUT_OBJECTS:
-        report.before = measure(network, heldout_docs, cancel=cancel, progress=measure_progress)
+        report.before = measure(network, heldout_docs, cancel=cancel)
     else:
         report.notes.append(
             f"only {len(held_objects)} held-out objects: too few to measure, so the result is "
@@ -198,7 +193,7 @@ def fine_tune(
         return report
     network.net.eval()
     if report.before is not None:
-        report.after = measure(network, heldout_docs, cancel=cancel, progress=measure_progress)
+        report.after = measure(network, heldout_docs, cancel=cancel)
     run_meta = {**(meta or {}), "base": str(base or "installed default"), **report.meta()}
     report.weights = save_weights(run_dir / "isnet.pt", network.net.state_dict(), run_meta)
     report.verdict = _verdict(report)
