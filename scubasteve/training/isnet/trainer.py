@@ -110,6 +110,10 @@ class IsnetTrainer:
                 f"epochs and batch size must be at least 1 (got {options.epochs}, "
                 f"{options.batch_size})"
             )
+        if str(device).startswith("cpu"):
+            # Fine-tuning drives small weights, gradients and Adam moments into denormal floats,
+            # which x86 CPUs handle 10x slower: measured 30 s against 3.3 s per step by epoch 3.
+            torch.set_flush_denormal(True)
         self.net = net.to(device)
         self.crops = crops
         self.objects = list(objects)
