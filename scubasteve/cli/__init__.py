@@ -118,6 +118,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # TensorFlow's C++ logging (oneDNN notices, cuInit failures on CPU-only machines) goes straight
     # to stderr; it must be configured before TensorFlow loads. -v shows it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if args.verbose else "3")
+    # OpenMP threads that spin while they wait took the CPU from the window and the classic engine
+    # and slowed PyTorch's own passes up to 8x when the cores were busy (docs/proposals.md): they
+    # sleep instead. Read when PyTorch loads, which is after this.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from scubasteve.core.errors import ScubaSteveError
 
     try:
