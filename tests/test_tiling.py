@@ -1,22 +1,20 @@
 """Tiled pre-annotation of large images (issue 22, item 7): the plan, the merge, the workflow.
 
-A stand-in detector finds every saturated red or blue blob of the pixels it is given, as a network
-would find objects: one too small in what it sees is missed, one cut by the edge of its view comes
-back cut, and with `size` its masks come back at that full resolution (as unmolding does). So these
-tests run the real tiling and merge code in milliseconds, without TensorFlow.
+The stand-in detector of `helpers/blobs.py` finds objects as a network would (one too small in
+what it sees is missed, one cut by the edge of its view comes back cut, masks come back at full
+resolution), so these tests run the real tiling and merge code in milliseconds, without TensorFlow.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
+import itertools
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+from helpers.blobs import BLUE, RED, BlobDetector, scene
 from PIL import Image
 
-from scubasteve.core.annotation import MaskPatch
 from scubasteve.core.cancel import Cancelled, CancelToken
 from scubasteve.core.errors import InputError
 from scubasteve.core.geometry import Box, mask_iou
@@ -32,62 +30,6 @@ from scubasteve.inference.maskrcnn.tiling import (
 )
 from scubasteve.inference.preannotation import annotate_images
 from scubasteve.io.labelme import read_labelme
-
-RED, BLUE = (220, 30, 30), (30, 30, 220)
-
-
-class BlobDetector:
-    """Mask R-CNN stand-in: each red blob is a 'fig', each blue one a 'date' (module docstring).
-
-    `min_side`: blobs smaller than this in the pixels it is given are missed. `blind_to_shrunk`:
-    nothing is found in a shrunk view (a network that misses the large object in the whole image).
-    """
-
-    def __init__(self, speed: int = 256, min_side: int = 12, blind_to_shrunk: bool = False):
-        self.speed = speed
-        self.path = Path("blobs.h5")
-        self.min_score = 0.5
-        self.classes = None
-        self.min_side = min_side
-        self.blind_to_shrunk = blind_to_shrunk
-        self.calls: list[tuple[tuple[int, int], tuple[int, int] | None]] = []
-
-    def detect_async(
-        self, rgb: np.ndarray, size: tuple[int, int] | None = None
-    ) -> concurrent.futures.Future[list[Instance]]:
-        self.calls.append((rgb.shape[:2], size))
-        future: concurrent.futures.Future[list[Instance]] = concurrent.futures.Future()
-        future.set_result([] if size and self.blind_to_shrunk else self._find(rgb, size))
-        return future
-
-    def _find(self, rgb: np.ndarray, size: tuple[int, int] | None) -> list[Instance]:
-        h, w = rgb.shape[:2]
-        big_h, big_w = size or (h, w)
-        sy, sx = big_h / h, big_w / w
-        found = []
-        for label, class_id, channel in (("fig", 1, 0), ("date", 2, 2)):
-            on = (rgb[..., channel] > 150) & (rgb[..., 1] < 100)
-            n, labels, stats, _ = cv2.connectedComponentsWithStats(on.astype(np.uint8), 8)
-            for i in range(1, n):
-                x, y, bw, bh, _ = stats[i]
-                if max(bw, bh) < self.min_side:
-                    continue
-                local = (labels[y : y + bh, x : x + bw] == i).astype(np.uint8)
-                x0, y0 = round(x * sx), round(y * sy)
-                x1, y1 = round((x + bw) * sx), round((y + bh) * sy)
-                mask = cv2.resize(local, (x1 - x0, y1 - y0), interpolation=cv2.INTER_NEAREST) > 0
-                found.append(
-                    Instance(label, class_id, 0.9, Box(x0, y0, x1, y1), MaskPatch(mask, x0, y0))
-                )
-        return found
-
-
-def scene(width: int, height: int, blobs: list[tuple[Box, tuple[int, int, int]]]) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    rgb = rng.integers(0, 60, (height, width, 3), dtype=np.uint8)
-    for box, colour in blobs:
-        rgb[int(box.y0) : int(box.y1), int(box.x0) : int(box.x1)] = colour
-    return rgb
 
 
 def truth(width: int, height: int, box: Box) -> np.ndarray:
@@ -118,7 +60,7 @@ def test_a_12000_by_9000_photo_is_seen_whole_and_in_overlapping_tiles_of_a_photo
         covered[t.y0 : t.y1, t.x0 : t.x1] += 1
     assert covered.min() >= 1
     xs = sorted({t.x0 for t in tiles})
-    assert all(b - a <= AUTO_TILE * (1 - OVERLAP) for a, b in zip(xs, xs[1:], strict=False))
+    assert all(b - a <= AUTO_TILE * (1 - OVERLAP) for a, b in itertools.pairwise(xs))
     assert max(t.x1 for t in tiles) == 12000 and max(t.y1 for t in tiles) == 9000
 
 
@@ -295,3 +237,15 @@ def test_the_run_record_names_the_tile_setting(tmp_path: Path) -> None:
 
     assert run_info(BlobDetector(), tile=512)["tile"] == 512
     assert run_info(BlobDetector())["tile"] == tiling.AUTO
+
+
+def test_annotate_refuses_a_bad_tile_setting_before_loading_a_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scubasteve.cli import main
+
+    _folder(tmp_path, 1)
+    assert (
+        main(["annotate", str(tmp_path), "--model", str(tmp_path / "none.h5"), "--tile", "9"]) == 2
+    )
+    assert "auto, off or a tile side of at least 64 pixels, got '9'" in capsys.readouterr().err
