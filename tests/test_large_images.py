@@ -114,3 +114,27 @@ def test_isnet_whole_image_box_allocates_little_beyond_its_masks(huge: np.ndarra
     extra, largest = _beyond_the_proposals("isnet", huge)
     print(f"isnet: {extra / MB:.0f} MB beyond the proposals (largest mask {largest / MB:.0f} MB)")
     assert extra < 2.5 * largest
+
+
+def test_bench_large_image_reports_each_phase_of_an_engine(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from scubasteve.cli import main
+
+    assert main(["bench", "large-image", "--engine", "classic", "--size", "800x600"]) == 0
+    out = capsys.readouterr().out
+    assert "classic: 800x600 image (synthetic, 1 MB)" in out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [r.split(" | ")[0] for r in rows[1:]] == [
+        "| set_image",
+        "| 600x400 box",
+        "| whole-image box",
+    ]
+    assert all("proposals, largest mask" in row for row in rows[2:])
+
+
+def test_bench_large_image_refuses_a_bad_size(capsys: pytest.CaptureFixture[str]) -> None:
+    from scubasteve.cli import main
+
+    assert main(["bench", "large-image", "--size", "12000"]) == 2
+    assert "WIDTHxHEIGHT" in capsys.readouterr().err

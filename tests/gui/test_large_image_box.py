@@ -86,3 +86,13 @@ def test_thumbnails_sample_the_patch_directly_with_the_same_pixels_as_before(qtb
             .reshape(thumb.height(), thumb.width(), 3)
         )
         assert np.array_equal(got, _thumbnail_as_before(image, patch, box))
+
+
+def test_bench_large_image_measures_the_window_too(capsys, qtbot):
+    from scubasteve.cli import main
+
+    assert main(["bench", "large-image", "--window", "--size", "800x600"]) == 0
+    out = capsys.readouterr().out
+    assert "classic in the window: 800x600 image" in out
+    assert "| 600x400 box (dragged) |" in out and "proposals shown" in out
+    assert "no answer" not in out
