@@ -153,8 +153,11 @@ def make_engine(name: str, weights: str | None, device: str) -> Any:
 def _describe(proposals: list[Any]) -> str:
     if not proposals:
         return "no proposals"
-    largest = max(p.patch.mask.nbytes for p in proposals)
-    return f"{len(proposals)} proposals, largest mask {largest / 1e6:.0f} MB"
+    sizes = [p.patch.mask.nbytes for p in proposals]
+    return (
+        f"{len(proposals)} proposals, masks {sum(sizes) / 1e6:.0f} MB in all, "
+        f"largest {max(sizes) / 1e6:.0f} MB"
+    )
 
 
 def engine_phases(engine: Any, image: np.ndarray, sampler: PeakSampler) -> list[Phase]:

@@ -268,12 +268,14 @@ class _Kept:
     def __init__(self) -> None:
         self.items: list[Instance] = []
         self.coarse: list[bool] = []
-        self._boxes = np.zeros((0, 4), dtype=np.float64)
+        self._boxes = np.zeros((64, 4), dtype=np.float64)  # grows by doubling
 
     def add(self, inst: Instance, coarse: bool) -> None:
+        if len(self.items) == len(self._boxes):
+            self._boxes = np.concatenate([self._boxes, np.zeros_like(self._boxes)])
+        self._boxes[len(self.items)] = _extent(inst.patch)
         self.items.append(inst)
         self.coarse.append(coarse)
-        self._boxes = np.vstack([self._boxes, _extent(inst.patch)])
 
     def replace(self, index: int, inst: Instance) -> None:
         self.items[index], self.coarse[index] = inst, False
@@ -282,7 +284,7 @@ class _Kept:
     def touching(self, inst: Instance) -> list[int]:
         """Indices of kept detections of `inst`'s label whose patches overlap its patch's box."""
         x0, y0, x1, y1 = _extent(inst.patch)
-        k = self._boxes
+        k = self._boxes[: len(self.items)]
         hit = (k[:, 0] < x1) & (k[:, 2] > x0) & (k[:, 1] < y1) & (k[:, 3] > y0)
         return [int(i) for i in np.flatnonzero(hit) if self.items[i].label == inst.label]
 
