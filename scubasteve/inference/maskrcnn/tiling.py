@@ -237,17 +237,16 @@ def detect_views(
     pending: Future[list[Instance]] | None = _submit(segmenter, rgb, views[0]) if views else None
     try:
         for index, view in enumerate(views):
-            current, pending = pending, None
-            raise_if_cancelled(cancel)
-            if index + 1 < len(views):
-                pending = _submit(segmenter, rgb, views[index + 1])
-            assert current is not None
+            raise_if_cancelled(cancel)  # this view, already queued, is dropped (finally)
+            current = pending
+            pending = _submit(segmenter, rgb, views[index + 1]) if index + 1 < len(views) else None
+            assert current is not None  # queued by the previous step
             found.extend(place(inst, view, width, height) for inst in current.result())
             if progress is not None:
                 progress(index + 1, len(views))
     finally:
         if pending is not None:
-            pending.cancel()  # cancelled: the next view is dropped if it has not started
+            pending.cancel()  # a cancel: the queued view is dropped if it has not started
     return merge(found)
 
 
