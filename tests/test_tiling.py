@@ -249,3 +249,21 @@ def test_annotate_refuses_a_bad_tile_setting_before_loading_a_model(
         main(["annotate", str(tmp_path), "--model", str(tmp_path / "none.h5"), "--tile", "9"]) == 2
     )
     assert "auto, off or a tile side of at least 64 pixels, got '9'" in capsys.readouterr().err
+
+
+def test_a_huge_box_gets_its_mask_in_bands_without_a_float_copy_of_it() -> None:
+    import tracemalloc
+
+    from scubasteve.inference.maskrcnn.instances import MASK_THRESHOLD, mask_in_box, resize_mask
+
+    small = np.random.default_rng(3).random((28, 28)).astype(np.float32)
+    assert np.array_equal(mask_in_box(small, 300, 200), resize_mask(small, 300, 200) >= 0.5)
+    whole = resize_mask(small, 9000, 12000) >= MASK_THRESHOLD
+    tracemalloc.start()
+    try:
+        banded = mask_in_box(small, 9000, 12000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.count_nonzero(banded != whole) <= 10  # floating rounding at a few band edges
+    assert peak < 1.5 * banded.nbytes  # the float32 mask would be 4x
