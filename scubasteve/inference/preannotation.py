@@ -391,7 +391,8 @@ def annotate_images(
     queued = _queue(todo[0][0], segmenter, tile) if todo else _Queued()
     try:
         for index, (image, json_path) in enumerate(todo):
-            raise_if_cancelled(cancel)
+            if index:  # between images: the first one, already queued, is always finished
+                raise_if_cancelled(cancel)
             current = queued
             queued = (
                 _queue(todo[index + 1][0], segmenter, tile) if index + 1 < len(todo) else _Queued()
