@@ -28,10 +28,14 @@ from scubasteve.io.labelme import read_labelme, write_labelme
 class FixedSegmenter:
     """Finds one 'fig' (a 40x30 block) in every image; counts its calls."""
 
+    speed = 1024
+
     def __init__(self) -> None:
         self.calls = 0
 
-    def detect_async(self, rgb: np.ndarray) -> concurrent.futures.Future[list[Instance]]:
+    def detect_async(
+        self, rgb: np.ndarray, size: tuple[int, int] | None = None
+    ) -> concurrent.futures.Future[list[Instance]]:
         self.calls += 1
         patch = MaskPatch(np.ones((30, 40), dtype=bool), x=10, y=20)
         found = Instance("fig", 2, 0.9, Box(10, 20, 50, 50), patch)

@@ -51,6 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="confidence threshold (0..1); default: PixelLib's for the speed "
         "(0.7 at 1024, 0.45 at 512, 0.25 at 384, 0.20 at 256)",
     )
+    p.add_argument(
+        "--tile",
+        default="auto",
+        metavar="auto|off|SIZE",
+        help="large images: detect overlapping tiles of SIZE px plus the whole image shrunk, so "
+        "small objects are not lost; auto (default) tiles images over 4096 px with 1024 px "
+        "tiles, off never tiles (docs/pixellib.md)",
+    )
     p.add_argument("--refine", action="store_true", help="refine each instance mask by proposals")
     p.add_argument(
         "--refiner",
@@ -93,6 +101,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     from scubasteve.core.labels import read_labels_file
     from scubasteve.core.project import Project
     from scubasteve.inference.maskrcnn.segmenter import InstanceSegmenter
+    from scubasteve.inference.maskrcnn.tiling import parse_tile
     from scubasteve.inference.preannotation import run_info
     from scubasteve.inference.remote_images import RemoteFolder, is_uri
 
@@ -106,6 +115,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         raise InputError("no images in this folder", args.folder)
     class_names = read_labels_file(args.labels) if getattr(args, "labels", None) else None
     classes = args.classes.split(",") if args.classes else None
+    args.tile = parse_tile(getattr(args, "tile", "auto"))
     segmenter = InstanceSegmenter(
         args.model,
         class_names=class_names,
@@ -115,7 +125,9 @@ def cmd_annotate(args: argparse.Namespace) -> int:
         device=getattr(args, "device", "auto"),
     )
     prefer = getattr(args, "prefer", "pixellib")
-    info = run_info(segmenter, str(args.model), args.refiner if args.refine else None, prefer)
+    info = run_info(
+        segmenter, str(args.model), args.refiner if args.refine else None, prefer, args.tile
+    )
     if getattr(args, "ray", None) is None and getattr(args, "workers", None) is not None:
         raise InputError("--workers needs --ray (the local command runs one model)")
     bar = ProgressBar("annotating" if getattr(args, "ray", None) is None else "annotating (ray)",
@@ -173,6 +185,17 @@ def _shown_on(bar: ProgressBar) -> dict[str, Any]:
     return {"progress": bar, "on_image": on_image}
 
 
+def _views_on(bar: ProgressBar) -> Any:
+    """The run's `view_progress`: a tiled image's views done, beside the image bar."""
+
+    def shown(done: int, total: int) -> None:
+        if bar.bar is None:
+            bar(0, 0)  # the first image is a tiled one: show the bar before it is done
+        bar.set_postfix(tiles=f"{done}/{total}")
+
+    return shown
+
+
 def _annotate_here(
     args: argparse.Namespace,
     project: Project,
@@ -195,6 +218,8 @@ def _annotate_here(
         prefer=getattr(args, "prefer", "pixellib"),
         overwrite=args.overwrite,
         run_info=run_info,
+        tile=args.tile,
+        view_progress=_views_on(bar),
         **_shown_on(bar),
     )
     return summary, device
@@ -218,6 +243,7 @@ def _annotate_on_ray(
         device=segmenter.device_request,
         refiner=args.refiner if args.refine else None,
         prefer=getattr(args, "prefer", "pixellib"),
+        tile=args.tile,
     )
     print(f"model {segmenter.path} ({segmenter.spec.backbone}); running on Ray", file=sys.stderr)
     return annotate_on_ray(

@@ -190,6 +190,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--device", default="auto")
     v.set_defaults(handler=bench_pixellib_speed)
 
+    g = kinds.add_parser(
+        "large-image",
+        help="time and peak memory of an engine on a huge image (set_image, a box, the whole image)",
+        description="One engine per run: set_image, a 600 x 400 box in the middle and a box over "
+        "the whole image, each with its seconds, the process's peak RSS and the Python-side peak "
+        "(tracemalloc). --window measures the real window (offscreen) instead: opening the image "
+        "and the same boxes dragged.",
+    )
+    g.add_argument("--engine", default="classic", help="classic, isnet, ensemble or deepmask")
+    g.add_argument("--size", default="12000x9000", help="image size, WIDTHxHEIGHT")
+    g.add_argument(
+        "--photo", type=Path, default=None, help="a photo resized to --size (default: synthetic)"
+    )
+    g.add_argument(
+        "--weights",
+        default=None,
+        help="IS-Net model for isnet/ensemble (default: the installed one); DeepMask model for "
+        "deepmask (default: random weights)",
+    )
+    g.add_argument("--device", default="cpu", help="cpu, auto, cuda or mps")
+    g.add_argument("--window", action="store_true", help="measure the real window (offscreen)")
+    g.set_defaults(handler=bench_large_image)
+
 
 def _sample_options(p: argparse.ArgumentParser) -> None:
     """The options that choose the objects and engines (shared by `proposals` and `clicks`)."""
@@ -327,3 +350,9 @@ def bench_pixellib_speed(args: argparse.Namespace) -> int:
     from scubasteve.bench import pixellib_speed
 
     return pixellib_speed.run(args)
+
+
+def bench_large_image(args: argparse.Namespace) -> int:
+    from scubasteve.bench import large_image
+
+    return large_image.run(args)

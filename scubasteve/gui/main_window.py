@@ -204,6 +204,7 @@ class MainWindow(QMainWindow):
             (shapes_list.delete_requested, a.delete_selected),
             (picker.chosen, a.choose_label), (picker.closed, self._refocus),
             (pre.progress, panel.set_progress), (pre.running_changed, panel.set_running),
+            (pre.view_progress, panel.set_view_progress),
             (pre.message, self._preannotate_message), (pre.weights_missing, self.offer_weights),
             (pre.file_updated, lambda path, doc: project.show_state(doc)),
             (pre.file_updated, lambda path, _doc: project.loader.drop(path)),

@@ -7,6 +7,7 @@ finished drawables to the GUI, which then only places them in the scene.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -51,7 +52,7 @@ def mask_overlay(mask: np.ndarray, rgb: tuple[int, int, int], alpha: int = 110) 
     m = mask
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        m = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+        m = cv2.resize(_as_bytes(mask), size, interpolation=cv2.INTER_NEAREST).astype(bool)
     rgba = np.zeros((*m.shape, 4), dtype=np.uint8)
     rgba[m] = (*rgb, alpha)
     return QImage(
@@ -59,12 +60,16 @@ def mask_overlay(mask: np.ndarray, rgb: tuple[int, int, int], alpha: int = 110) 
     ).copy()
 
 
+def _as_bytes(mask: np.ndarray) -> np.ndarray:
+    """An (h, w) bool mask as uint8 0/1 for OpenCV, sharing its memory (a whole-image mask of a
+    12,000 x 9,000 photo is 108 MB; a copy per proposal view is what this avoids)."""
+    return np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
+
+
 def mask_outline(patch: MaskPatch) -> QPainterPath:
     """The patch's outline (through the border pixels' centres) as a path in image coordinates."""
     path = QPainterPath()
-    contours, _ = cv2.findContours(
-        patch.mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE
-    )
+    contours, _ = cv2.findContours(_as_bytes(patch.mask), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     for c in contours:
         pts = c.reshape(-1, 2).astype(np.float64) + np.array([patch.x + 0.5, patch.y + 0.5])
         if len(pts) >= 2:
@@ -95,19 +100,47 @@ def proposal_thumbnail(
     x1, y1 = max(x0 + 1, int(np.ceil(region.x1))), max(y0 + 1, int(np.ceil(region.y1)))
     scale = side / max(x1 - x0, y1 - y0)
     size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
-    crop = cv2.resize(image[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA)
-    full = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
-    px0, py0 = max(patch.x, x0), max(patch.y, y0)
-    px1, py1 = min(patch.x + patch.width, x1), min(patch.y + patch.height, y1)
-    if px1 > px0 and py1 > py0:
-        full[py0 - y0 : py1 - y0, px0 - x0 : px1 - x0] = patch.mask[
-            py0 - patch.y : py1 - patch.y, px0 - patch.x : px1 - patch.x
-        ]
-    m = cv2.resize(full, size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    crop = _thumbnail_pixels(image, x0, y0, x1, y1, size)
+    # The mask sampled at the thumbnail's pixels as OpenCV's nearest-neighbour resize samples
+    # them, read from the patch directly: the region of a whole-image box is the whole image,
+    # and a mask of its size per proposal is what this avoids.
+    c = _nearest(size[0], x1 - x0) + x0 - patch.x
+    r = _nearest(size[1], y1 - y0) + y0 - patch.y
+    c_in, r_in = (c >= 0) & (c < patch.width), (r >= 0) & (r < patch.height)
+    m = np.zeros((size[1], size[0]), dtype=bool)
+    m[np.ix_(r_in, c_in)] = patch.mask[np.ix_(r[r_in], c[c_in])]
     out = crop.astype(np.float32)
     out[m] = out[m] * 0.45 + np.array(PROPOSAL_RGB, np.float32) * 0.55
     out[~m] *= 0.6
     return rgb_to_qimage(out.astype(np.uint8))
+
+
+def _nearest(out: int, length: int) -> np.ndarray:
+    """The source index of each of `out` samples of `length` pixels, exactly as `cv2.resize`
+    with INTER_NEAREST computes them (floor of the index times the inverse of its scale)."""
+    picked = np.floor(np.arange(out) * (1.0 / (out / length))).astype(np.intp)
+    return np.minimum(picked, length - 1)
+
+
+#: The last region shrunk for thumbnails: (a weak reference to its image, the region, the pixels).
+_last_thumbnail: tuple[weakref.ref[np.ndarray], tuple[int, ...], np.ndarray] | None = None
+
+
+def _thumbnail_pixels(
+    image: np.ndarray, x0: int, y0: int, x1: int, y1: int, size: tuple[int, int]
+) -> np.ndarray:
+    """The region shrunk to `size`, kept for the last region asked: the ten proposals of a box
+    share it, and on a whole-image box of a huge photo shrinking it takes a large part of a
+    second. The image is held weakly, so the cache neither keeps it alive nor mistakes another
+    image for it."""
+    global _last_thumbnail
+    region = (x0, y0, x1, y1, *size)
+    last = _last_thumbnail
+    if last is not None and last[0]() is image and last[1] == region:
+        return last[2]
+    pixels = np.asarray(cv2.resize(image[y0:y1, x0:x1], size, interpolation=cv2.INTER_AREA))
+    _last_thumbnail = (weakref.ref(image), region, pixels)
+    return pixels
 
 
 @dataclass(frozen=True, eq=False)

@@ -135,17 +135,29 @@ class EngineBase:
         return None
 
 
-def patch_iou(a: MaskPatch, b: MaskPatch) -> float:
-    """IoU of two mask patches, computed on their overlapping window only."""
-    area_a, area_b = a.area, b.area
+#: Pixels compared at once by `patch_intersection` (a band of rows): two whole-image masks of a
+#: 12,000 x 9,000 photo are compared without a third one as large.
+_BAND_PIXELS = 1 << 22
+
+
+def patch_intersection(a: MaskPatch, b: MaskPatch) -> int:
+    """Pixels set in both mask patches, counted on their overlapping window only."""
     x0, y0 = max(a.x, b.x), max(a.y, b.y)
     x1, y1 = min(a.x + a.width, b.x + b.width), min(a.y + a.height, b.y + b.height)
-    inter = 0
-    if x1 > x0 and y1 > y0:
-        sa = a.mask[y0 - a.y : y1 - a.y, x0 - a.x : x1 - a.x]
-        sb = b.mask[y0 - b.y : y1 - b.y, x0 - b.x : x1 - b.x]
-        inter = int(np.count_nonzero(sa & sb))
-    union = area_a + area_b - inter
+    if x1 <= x0 or y1 <= y0:
+        return 0
+    sa = a.mask[y0 - a.y : y1 - a.y, x0 - a.x : x1 - a.x]
+    sb = b.mask[y0 - b.y : y1 - b.y, x0 - b.x : x1 - b.x]
+    rows = max(1, _BAND_PIXELS // (x1 - x0))
+    return sum(
+        int(np.count_nonzero(sa[r : r + rows] & sb[r : r + rows])) for r in range(0, y1 - y0, rows)
+    )
+
+
+def patch_iou(a: MaskPatch, b: MaskPatch) -> float:
+    """IoU of two mask patches, computed on their overlapping window only."""
+    inter = patch_intersection(a, b)
+    union = a.area + b.area - inter
     return inter / union if union else 1.0
 
 

@@ -11,7 +11,10 @@ the shapes a machine made reach the LabelMe files through this module, so they a
   touched) unless `overwrite`; a file that is written keeps every shape except the unreviewed ones
   an earlier run made, which the new ones replace (ADR 0405);
 * files are written atomically, and an output folder that cannot be written is refused before any
-  image is processed.
+  image is processed;
+* an image much larger than the network's input is detected in overlapping tiles plus the whole
+  image shrunk (`maskrcnn/tiling.py`, ADR 0409), one view at a time: progress per view, and a
+  cancel stops between views.
 
 `annotate_images` is the loop (the window runs it through `gui.workers.submit_job`);
 `annotate_folder` plans a folder and runs it (`scubasteve annotate`); `ray_annotate` runs the plan
@@ -36,12 +39,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from scubasteve.core.annotation import Annotation, ImageDoc
-from scubasteve.core.cancel import CancelToken, raise_if_cancelled
+from scubasteve.core.cancel import Cancelled, CancelToken, raise_if_cancelled
 from scubasteve.core.errors import InputError
 from scubasteve.core.progress import Progress
 from scubasteve.core.project import Project
 from scubasteve.inference.base import MaskProposer
 from scubasteve.inference.maskrcnn.instances import SOURCE, Instance
+from scubasteve.inference.maskrcnn.tiling import AUTO, TileSetting, detect_views, plan_views
 
 #: Top-level LabelMe key recording that (and how) a file was pre-annotated.
 RUN_KEY = "scubasteve_preannotation"
@@ -64,8 +68,11 @@ class Detector(Protocol):
     min_score: float
     classes: Any  # a collection of label names, or None for all
 
-    def detect_async(self, rgb: np.ndarray) -> Future[list[Instance]]:
-        """Queue the detection of one (H, W, 3) uint8 RGB image on the segmenter's own thread."""
+    def detect_async(
+        self, rgb: np.ndarray, size: tuple[int, int] | None = None
+    ) -> Future[list[Instance]]:
+        """Queue the detection of one (H, W, 3) uint8 RGB image on the segmenter's own thread
+        (`size`: the (height, width) of the image `rgb` is a resized copy of, for tiling)."""
         ...
 
 
@@ -84,6 +91,7 @@ def run_info(
     model: str | None = None,
     refiner: str | None = None,
     prefer: str = "pixellib",
+    tile: TileSetting = AUTO,
 ) -> dict[str, Any]:
     """What a run records in each file under `RUN_KEY` (the date is added when it is written).
     `model`: the name the user gave (default: the segmenter's file)."""
@@ -94,6 +102,7 @@ def run_info(
         "classes": sorted(segmenter.classes) if segmenter.classes else None,
         "refiner": refiner,
         "prefer": prefer if refiner else None,
+        "tile": tile,
     }
 
 
@@ -309,17 +318,42 @@ def describe_failure(exc: Exception) -> str:
 
 @dataclass
 class _Queued:
-    """An image whose detection is queued: its pixels and the detection's Future, or why not."""
+    """An image whose detection is queued: its pixels and the detection's Future, or why not.
+    `tiled`: the image is detected view by view when its turn comes (loaded only then: a huge
+    image is not held while the one before it is worked on)."""
 
     rgb: np.ndarray | None = None
     detection: Future[list[Instance]] | None = None
     problem: str = ""
+    tiled: bool = False
+
+    def detected(
+        self,
+        image: Path,
+        segmenter: Detector,
+        tile: TileSetting,
+        cancel: CancelToken | None,
+        progress: Progress | None,
+    ) -> tuple[np.ndarray, list[Instance]]:
+        """The image's pixels and instances (a tiled image is loaded and detected now)."""
+        if not self.tiled:
+            assert self.rgb is not None and self.detection is not None
+            return self.rgb, self.detection.result()
+        from scubasteve.io.images import load_image
+
+        rgb = load_image(image)
+        views = plan_views(rgb.shape[1], rgb.shape[0], segmenter.speed, tile)
+        return rgb, detect_views(segmenter, rgb, views, cancel=cancel, progress=progress)
 
 
-def _queue(image: Path, segmenter: Detector) -> _Queued:
-    from scubasteve.io.images import load_image
+def _queue(image: Path, segmenter: Detector, tile: TileSetting) -> _Queued:
+    from scubasteve.io.images import load_image, read_image_size
 
     try:
+        width, height = read_image_size(image)
+        views = plan_views(width, height, segmenter.speed, tile)
+        if len(views) > 1 or views[0].resized:
+            return _Queued(tiled=True)
         rgb = load_image(image)
         return _Queued(rgb, segmenter.detect_async(rgb))
     except Exception as exc:  # one image's failure is that image's problem
@@ -334,8 +368,10 @@ def annotate_images(
     prefer: str = "pixellib",
     run_info: dict[str, Any] | None = None,
     held: Callable[[Path], bool] | None = None,
+    tile: TileSetting = AUTO,
     cancel: CancelToken | None = None,
     progress: Progress | None = None,
+    view_progress: Progress | None = None,
     on_image: ImageCallback | None = None,
 ) -> AnnotateSummary:
     """Pre-annotate each (image, json path) of `todo` in order; see the module docstring.
@@ -344,23 +380,30 @@ def annotate_images(
     are refined, outlined and written, so the network rarely waits for that work. After each image
     `progress(done, len(todo))` and `on_image(outcome)` are called (on this thread). `held(image)`
     (optional, must be thread-safe): the caller keeps that image open and adds its result to its
-    own document, so nothing is written for it. `cancel`: the image being detected is finished,
-    then `Cancelled` is raised; nothing is written after it. A failing image is recorded in the
-    summary and the run goes on.
+    own document, so nothing is written for it. `tile`: "auto", "off" or a tile side (see
+    `maskrcnn.tiling`); a tiled image calls `view_progress(done, views)` after each of its views.
+    `cancel`: the image (or view of a tiled image) being detected is finished, then `Cancelled` is
+    raised; nothing is written after it. A failing image is recorded in the summary and the run
+    goes on.
     """
     summary = AnnotateSummary()
     started = time.perf_counter()
-    queued = _queue(todo[0][0], segmenter) if todo else _Queued()
+    queued = _queue(todo[0][0], segmenter, tile) if todo else _Queued()
     try:
         for index, (image, json_path) in enumerate(todo):
-            raise_if_cancelled(cancel)
+            if index:  # between images: the first one, already queued, is always finished
+                raise_if_cancelled(cancel)
             current = queued
-            queued = _queue(todo[index + 1][0], segmenter) if index + 1 < len(todo) else _Queued()
+            queued = (
+                _queue(todo[index + 1][0], segmenter, tile) if index + 1 < len(todo) else _Queued()
+            )
             result, problem = None, current.problem
-            if current.rgb is not None and current.detection is not None:
+            if not problem:
                 try:
-                    found = current.detection.result()
-                    result = image_result(current.rgb, found, refiner, prefer)
+                    rgb, found = current.detected(image, segmenter, tile, cancel, view_progress)
+                    result = image_result(rgb, found, refiner, prefer)
+                except Cancelled:
+                    raise
                 except Exception as exc:  # one image's failure is that image's problem
                     problem = describe_failure(exc)
             outcome = finish_image(
@@ -385,16 +428,18 @@ def annotate_folder(
     refiner: MaskProposer | None = None,
     prefer: str = "pixellib",
     run_info: dict[str, Any] | None = None,
+    tile: TileSetting = AUTO,
     cancel: CancelToken | None = None,
     progress: Progress | None = None,
+    view_progress: Progress | None = None,
     on_image: ImageCallback | None = None,
 ) -> AnnotateSummary:
     """Plan `project` (`plan_folder`: what is skipped) and pre-annotate the rest."""
     skipped = AnnotateSummary()
     todo = plan_folder(project, skipped, overwrite)
     summary = annotate_images(
-        todo, segmenter, refiner=refiner, prefer=prefer, run_info=run_info, cancel=cancel,
-        progress=progress, on_image=on_image,
+        todo, segmenter, refiner=refiner, prefer=prefer, run_info=run_info, tile=tile,
+        cancel=cancel, progress=progress, view_progress=view_progress, on_image=on_image,
     )  # fmt: skip
     summary.resumed, summary.kept = skipped.resumed, skipped.kept
     return summary

@@ -34,6 +34,7 @@ from scubasteve.core.cancel import Cancelled, CancelToken, raise_if_cancelled
 from scubasteve.core.errors import InputError
 from scubasteve.core.progress import Progress
 from scubasteve.core.project import Project
+from scubasteve.inference.maskrcnn.tiling import AUTO, TileSetting
 from scubasteve.inference.preannotation import (
     AnnotateSummary,
     ImageCallback,
@@ -61,6 +62,7 @@ class SegmenterSettings:
     device: str
     refiner: str | None = None
     prefer: str = "pixellib"
+    tile: TileSetting = AUTO
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,7 @@ class _Segment:
             self.refiner = make_refiner(settings.refiner, settings.device)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from scubasteve.inference.maskrcnn.tiling import detect_image
         from scubasteve.inference.preannotation import image_result
 
         results, errors = [], []
@@ -194,7 +197,7 @@ class _Segment:
             if not error:
                 rgb = pickle.loads(blob)
                 try:
-                    found = self.segmenter.detect(rgb)
+                    found = detect_image(self.segmenter, rgb, self.settings.tile)
                     result = pickle.dumps(
                         image_result(rgb, found, self.refiner, self.settings.prefer)
                     )

@@ -6,7 +6,9 @@ the segmenter's TensorFlow thread and writes the files of images that are not op
 marker and the review flag. Images open in the window are held: their results come back on the GUI
 thread and are added to the document as one undoable step (which saves it). Cancel sets the job's
 `CancelToken`: the image being segmented is finished (TensorFlow cannot be interrupted inside an
-image), nothing after it is written. A file that cannot be read is skipped and never overwritten.
+image, or between the tiles of a large image), nothing after it is written. A file that cannot be
+read is skipped and never overwritten. Large images are tiled ("auto", `maskrcnn/tiling.py`), with
+progress per tile.
 Pre-annotations carry the `needs_review` flag until the user accepts (Y) or rejects (N) them
 (`AnnotatorController.review`).
 """
@@ -72,22 +74,25 @@ def preannotate(
     todo: list[tuple[Path, Path]],
     held: Callable[[Path], bool],
     on_image: ImageCallback,
+    view_progress: Progress | None = None,
     *,
     progress: Progress,
     cancel: CancelToken,
 ) -> AnnotateSummary:
-    """The job: the segmenter (`slot` keeps it for the next run), then the images of `todo`."""
+    """The job: the segmenter (`slot` keeps it for the next run), then the images of `todo`
+    (large ones tiled: `view_progress(done, views)` per tile)."""
     if not slot:
         slot.append(factory())
     segmenter = slot[0]
     return annotate_images(
         todo, segmenter, run_info=run_info(segmenter), held=held, cancel=cancel,
-        progress=progress, on_image=on_image,
+        progress=progress, view_progress=view_progress, on_image=on_image,
     )  # fmt: skip
 
 
 class PreannotateController(QObject):
     progress = Signal(int, int)  # images done, images in the run
+    view_progress = Signal(int, int)  # views (tiles) of the current large image done, its views
     running_changed = Signal(bool)
     message = Signal(str)
     weights_missing = Signal(str)
@@ -133,8 +138,8 @@ class PreannotateController(QObject):
         self.progress.emit(0, self._total)
         self._job = submit_job(
             self._pool, preannotate, self._factory, self._slot, todo, self._is_open,
-            on_gui_thread(self._image_done), on_done=self._finished, on_error=self._failed,
-            on_progress=self._progressed,
+            on_gui_thread(self._image_done), on_gui_thread(self.view_progress.emit),
+            on_done=self._finished, on_error=self._failed, on_progress=self._progressed,
         )  # fmt: skip
 
     def run_image(self, entry: LoadedImage | None) -> None:
@@ -156,7 +161,7 @@ class PreannotateController(QObject):
     def cancel(self) -> None:
         if self.running and self._job is not None:
             self._job.cancel()
-            self.message.emit("Cancelling pre-annotation after the current image…")
+            self.message.emit("Cancelling pre-annotation after the current image or tile…")
 
     def wait(self, msecs: int) -> bool:
         """Block until the running job has ended (for shutdown and tests)."""

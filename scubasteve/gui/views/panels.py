@@ -116,6 +116,7 @@ class PreannotatePanel(QWidget):
         self.skip_done.setChecked(True)
         self.progress = QProgressBar()
         self.progress.hide()
+        self._images = (0, 0)  # images done, images in the run
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.hide()
         self.status = QLabel(PREANNOTATE_TEXT)
@@ -161,6 +162,14 @@ class PreannotatePanel(QWidget):
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
         self.progress.setFormat(f"{done} / {total} images")
+        self._images = (done, total)
+
+    def set_view_progress(self, done: int, total: int) -> None:
+        """A large image's tiles: the bar counts them until the image is done."""
+        images_done, images = self._images
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"image {images_done + 1} / {images}: tile {done} / {total}")
 
 
 class ProblemBanner(QLabel):

@@ -148,7 +148,9 @@ class Frame:
             if guide is not None and enlarge >= SNAP_FROM and size[0] * size[1] <= SNAP_MAX_PIXELS:
                 region = guide[oy : oy + size[1], ox : ox + size[0]]
                 full = snap_to_edges(full, region, enlarge)
-        _, binary = cv2.threshold(full, level, 1, cv2.THRESH_BINARY)
+        # In place: on a huge object `full` is as large as its patch, and a second copy would
+        # double the request's peak memory.
+        binary = cv2.threshold(full, level, 1, cv2.THRESH_BINARY, dst=full)[1]
         bx, by, bw, bh = cv2.boundingRect(binary)
         if bw == 0 or bh == 0:
             return MaskPatch(np.zeros((1, 1), dtype=bool), self.x0, self.y0)

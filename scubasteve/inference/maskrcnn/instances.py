@@ -162,6 +162,41 @@ def resize_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     )
 
 
+#: Boxes larger than this (pixels) get their mask in bands of rows (`mask_in_box`).
+BAND_PIXELS = 1 << 22
+
+
+def mask_in_box(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The network's small float mask resized to a (height, width) box and thresholded: bool.
+
+    A box larger than `BAND_PIXELS` (a large object seen in a whole 12,000 x 9,000 image shrunk,
+    for tiling) is resized in bands of rows, so that its float32 copy is never whole (it would be
+    four times the mask); the same sampling, row band by row band.
+    """
+    if height * width <= BAND_PIXELS:
+        return resize_mask(mask, height, width) >= MASK_THRESHOLD
+    import cv2
+
+    sy, sx = height / mask.shape[0], width / mask.shape[1]
+    out = np.empty((height, width), dtype=bool)
+    rows = max(1, BAND_PIXELS // width)
+    small = mask.astype(np.float32)
+    for r0 in range(0, height, rows):
+        r1 = min(height, r0 + rows)
+        # Output row r of the band is row r0 + r of the box: shift the map up by r0.
+        matrix = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5 - r0]], np.float64)
+        band = cv2.warpAffine(
+            small,
+            matrix,
+            (width, r1 - r0),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+        out[r0:r1] = band >= MASK_THRESHOLD
+    return out
+
+
 def unmold_detections(
     detections: np.ndarray,
     masks: np.ndarray,
@@ -198,7 +233,7 @@ def unmold_detections(
         y1, x1, y2, x2 = max(y1, 0), max(x1, 0), min(y2, height), min(x2, width)
         if y2 <= y1 or x2 <= x1:
             continue
-        local = resize_mask(masks[i, :, :, class_id], y2 - y1, x2 - x1) >= MASK_THRESHOLD
+        local = mask_in_box(masks[i, :, :, class_id], y2 - y1, x2 - x1)
         if not local.any():
             continue
         found.append(

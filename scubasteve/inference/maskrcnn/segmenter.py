@@ -39,6 +39,7 @@ from scubasteve.inference.maskrcnn.tf_runtime import (
     tensorflow_thread,
     visible_gpus,
 )
+from scubasteve.inference.maskrcnn.tiling import check_image_size
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,6 @@ _PIXELLIB_SPEED_NAMES = {None: 1024, "average": 512, "fast": 384, "rapid": 256}
 #: `coco_config` has DETECTION_MIN_CONFIDENCE = 0.7; `instance_segmentation(infer_speed=...)` sets
 #: 0.45 for "average", 0.25 for "fast", 0.20 for "rapid"). Other input sizes get the default 0.7.
 PIXELLIB_MIN_SCORES: dict[int, float] = {1024: 0.7, 512: 0.45, 384: 0.25, 256: 0.20}
-#: Smaller images make PixelLib's resizing produce empty inputs.
-MIN_IMAGE_SIDE = 2
 
 
 def pixellib_min_score(speed: int) -> float:
@@ -232,14 +231,21 @@ class InstanceSegmenter:
     # --- running ----------------------------------------------------------------------------------
 
     def detect_async(
-        self, image: np.ndarray | str | Path
+        self, image: np.ndarray | str | Path, size: tuple[int, int] | None = None
     ) -> concurrent.futures.Future[list[Instance]]:
-        """Instances in `image` ((H, W, 3) uint8 RGB, or an image path), best score first."""
-        rgb = _read_image(image)
-        return self._thread.submit(self._detect_on_thread, rgb)
+        """Instances in `image` ((H, W, 3) uint8 RGB, or an image path), best score first.
 
-    def detect(self, image: np.ndarray | str | Path) -> list[Instance]:
-        return self.detect_async(image).result()
+        `size`: (height, width) of the image `image` is a resized copy of; boxes and masks are
+        then in that image's pixels (each 28x28 mask resized straight to its box there, as
+        tiling does for the whole image shrunk). None: `image`'s own pixels.
+        """
+        rgb = _read_image(image)
+        return self._thread.submit(self._detect_on_thread, rgb, size)
+
+    def detect(
+        self, image: np.ndarray | str | Path, size: tuple[int, int] | None = None
+    ) -> list[Instance]:
+        return self.detect_async(image, size).result()
 
     def segment_async(
         self, image: np.ndarray | str | Path
@@ -255,7 +261,7 @@ class InstanceSegmenter:
     def segment(self, image: np.ndarray | str | Path) -> list[Annotation]:
         return self.segment_async(image).result()
 
-    def _detect_on_thread(self, rgb: np.ndarray) -> list[Instance]:
+    def _detect_on_thread(self, rgb: np.ndarray, size: tuple[int, int] | None) -> list[Instance]:
         self._ensure_loaded()
         try:
             raw = self._session.run(self._predict, rgb)  # type: ignore[union-attr]
@@ -272,7 +278,7 @@ class InstanceSegmenter:
             masks,
             molded_shape,
             window,
-            (rgb.shape[0], rgb.shape[1]),
+            size or (rgb.shape[0], rgb.shape[1]),
             self.spec.class_names,
             self.min_score,
             self.classes,
@@ -324,10 +330,5 @@ def _read_image(image: np.ndarray | str | Path) -> np.ndarray:
         rgb = as_rgb(image)
     except ValueError as exc:
         raise InputError(f"PixelLib cannot use this image: {exc}", path) from exc
-    if min(rgb.shape[:2]) < MIN_IMAGE_SIDE:
-        raise InputError(
-            f"PixelLib needs an image of at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels, "
-            f"got {rgb.shape[1]}x{rgb.shape[0]}",
-            path,
-        )
+    check_image_size(rgb.shape[1], rgb.shape[0], path)
     return rgb
