@@ -6,7 +6,9 @@ what was asked, the reason (logged once). torch is imported only inside the func
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,3 +92,24 @@ def autocast(device: str, enabled: bool) -> Any:
     return torch.autocast(
         device_type=str(device).split(":", 1)[0], dtype=torch.bfloat16, enabled=enabled
     )
+
+
+@contextlib.contextmanager
+def denormals_flushed(device: str) -> Iterator[None]:
+    """Denormal floats read and written as 0 while a network runs on the CPU, then back.
+
+    Fine-tuned weights, their gradients and Adam's moments drift into denormals, which x86 CPUs
+    handle about 10x slower (an IS-Net training step: 30 s against 3.3 s). The setting is the
+    thread's floating-point mode, so it is restored at once: other code (geometry with extreme
+    coordinates) must keep IEEE semantics.
+    """
+    if not str(device).startswith("cpu"):
+        yield
+        return
+    import torch
+
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)

@@ -97,11 +97,6 @@ class IsnetProposer(EngineBase):
         self.options = options or IsnetOptions()
         self.meta = dict(meta or {})
         self.bf16 = bf16_is_fast(device) if self.options.bf16 is None else bool(self.options.bf16)
-        if str(device).startswith("cpu"):
-            import torch
-
-            # Denormal floats (fine-tuned weights have them) cost x86 CPUs 10x: flush them to 0.
-            torch.set_flush_denormal(True)
         self.duplicate_iou = DEFAULT_DUPLICATE_IOU
         self._image: np.ndarray | None = None
         self._maps: OrderedDict[Window, ProbMap] = OrderedDict()
@@ -127,12 +122,17 @@ class IsnetProposer(EngineBase):
         """Foreground probability (S, S) float32 of a normalised (S, S, 3) float32 crop."""
         import torch
 
-        from scubasteve.inference.device import autocast
+        from scubasteve.inference.device import autocast, denormals_flushed
         from scubasteve.inference.isnet.network import forward
 
         x = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))[None])
         x = x.to(self.device).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), autocast(self.device, self.bf16):
+        # fine-tuned weights have denormals (see `denormals_flushed`)
+        with (
+            torch.inference_mode(),
+            autocast(self.device, self.bf16),
+            denormals_flushed(self.device),
+        ):
             logits = forward(self.net, x)[0]
         return torch.sigmoid(logits.float())[0, 0].cpu().numpy()
 
