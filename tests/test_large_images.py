@@ -104,12 +104,6 @@ def test_a_whole_image_box_allocates_little_beyond_its_whole_image_masks(huge: n
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="IS-Net's ranking reads each candidate as a float32 array of the whole box region "
-    "(crops.patch_in_region, 4 bytes per image pixel) and enlarges every candidate to the region "
-    "(upscale_mask): about 0.9 GB for a whole-image box of a 12,000 x 9,000 photo (issue 22, item 7)",
-)
 def test_isnet_whole_image_box_allocates_little_beyond_its_masks(huge: np.ndarray) -> None:
     extra, largest = _beyond_the_proposals("isnet", huge)
     print(f"isnet: {extra / MB:.0f} MB beyond the proposals (largest mask {largest / MB:.0f} MB)")

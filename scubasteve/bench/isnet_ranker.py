@@ -122,7 +122,7 @@ def replay(
         scored = [c for c in engine.scored(obj.box, 10) if c.row.size]
         if not scored:
             continue
-        patches = [c.proposal.patch for c in scored]
+        patches = [c.patch for c in scored]
         n = len(scored)
         pair = np.eye(n)
         for i in range(n):

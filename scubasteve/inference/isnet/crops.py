@@ -139,12 +139,29 @@ def upscale_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class MapCandidate:
-    """A mask cut from the probability map, with the region probabilities it came from."""
+    """A mask cut from the probability map: `grid` on the box map's working grid (bool, the
+    shape of `BoxMap.prob`); its image-resolution `patch` is made when first asked for, so that
+    candidates that lose the ranking never cost a mask the size of the box."""
 
     name: str
-    patch: MaskPatch
+    grid: np.ndarray
+    region: tuple[int, int, int, int]
+    made: MaskPatch | None = None
+
+    @property
+    def patch(self) -> MaskPatch:
+        if self.made is None:
+            x0, y0, x1, y1 = self.region
+            self.made = MaskPatch(upscale_mask(self.grid, x1 - x0, y1 - y0), x0, y0)
+        return self.made
+
+    @classmethod
+    def of_patch(cls, name: str, patch: MaskPatch, bm: BoxMap) -> MapCandidate:
+        """A candidate made at image resolution (an edit of the mask being corrected)."""
+        grid = patch_in_region(patch, bm.region, bm.prob.shape) > 0.5
+        return cls(name, grid, bm.region, patch)
 
 
 @dataclass(eq=False)
@@ -165,15 +182,21 @@ class BoxMap:
 def patch_in_region(
     patch: MaskPatch, region: tuple[int, int, int, int], shape: tuple[int, ...]
 ) -> np.ndarray:
-    """A mask patch as float32 over `region` sampled at `shape` (area-averaged when shrinking)."""
+    """A mask patch as float32 over `region` sampled at `shape` (area-averaged when shrinking).
+
+    The region is assembled at one byte per pixel (a whole-image box on a 12,000 x 9,000 photo
+    costs as much as one of its masks), and only the grid is float.
+    """
     x0, y0, x1, y1 = region
-    full = np.zeros((y1 - y0, x1 - x0), dtype=np.float32)
+    h, w = int(shape[0]), int(shape[1])
+    full = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
     px0, py0 = max(patch.x, x0), max(patch.y, y0)
     px1, py1 = min(patch.x + patch.width, x1), min(patch.y + patch.height, y1)
     if px1 > px0 and py1 > py0:
-        full[py0 - y0 : py1 - y0, px0 - x0 : px1 - x0] = patch.mask[
-            py0 - patch.y : py1 - patch.y, px0 - patch.x : px1 - patch.x
-        ]
-    if full.shape == tuple(shape[:2]):
-        return full
-    return cv2.resize(full, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+        part = patch.mask[py0 - patch.y : py1 - patch.y, px0 - patch.x : px1 - patch.x]
+        full[py0 - y0 : py1 - y0, px0 - x0 : px1 - x0] = part.view(np.uint8) * np.uint8(255)
+    grid: np.ndarray = full
+    if full.shape != (h, w):
+        grid = cv2.resize(full, (w, h), interpolation=cv2.INTER_AREA)
+    out: np.ndarray = grid.astype(np.float32) * np.float32(1 / 255)
+    return out

@@ -28,7 +28,6 @@ from scubasteve.inference.base import (
     Proposal,
     ProposalCallback,
     as_rgb,
-    deduplicate,
     validate_box,
 )
 from scubasteve.inference.classic.shapes import fill_holes, largest_part
@@ -40,8 +39,6 @@ from scubasteve.inference.isnet.crops import (
     Window,
     extract,
     map_scale,
-    patch_in_region,
-    upscale_mask,
 )
 
 #: Added to the rank of an edit of the mask being corrected: after a click the edits answer it,
@@ -49,9 +46,9 @@ from scubasteve.inference.isnet.crops import (
 EDIT_BONUS = 0.3
 
 
-def is_edit(proposal: Proposal) -> bool:
-    """Whether a proposal is an edit of the mask being corrected (by either engine)."""
-    detail = proposal.source.split(":", 1)[-1]
+def is_edit_source(source: str) -> bool:
+    """Whether a proposal's source names an edit of the mask being corrected (either engine)."""
+    detail = source.split(":", 1)[-1]
     return detail.startswith(("edit", "map-edit", "map-zoom"))
 
 
@@ -195,7 +192,7 @@ class IsnetProposer(EngineBase):
             zoom = self.prob_map(zoom_window(result, points[-1], self.options.context), cancel)
             view, inside = zoomed(result, zoom)
             edits += click_edits(view, previous, points, within=inside, prefix="map-zoom")
-        result.candidates = [MapCandidate(name, patch) for name, patch in edits]
+        result.candidates = [MapCandidate.of_patch(name, patch, result) for name, patch in edits]
         result.candidates += self._cut(result, points)
         return result
 
@@ -206,21 +203,16 @@ class IsnetProposer(EngineBase):
         out: list[MapCandidate] = []
         for t in self.options.thresholds:
             mask = bm.prob > t
-            out.append(MapCandidate(f"map>{t:g}", self._patch(bm, _impose(mask, seeds))))
+            out.append(MapCandidate(f"map>{t:g}", _impose(mask, seeds), bm.region))
             if t == self.options.thresholds[0]:
                 main = fill_holes(largest_part(mask))
-                out.append(MapCandidate("map-main", self._patch(bm, _impose(main, seeds))))
+                out.append(MapCandidate("map-main", _impose(main, seeds), bm.region))
         peak = float(bm.prob.max()) if bm.prob.size else 0.0
         if 0.02 < peak <= max(self.options.thresholds):
             # A faint map still says where the network looks: cut it relative to its peak.
             mask = bm.prob > peak / 2
-            out.append(MapCandidate("map>peak/2", self._patch(bm, _impose(mask, seeds))))
-        return [c for c in out if c.patch.area]
-
-    @staticmethod
-    def _patch(bm: BoxMap, mask: np.ndarray) -> MaskPatch:
-        x0, y0, x1, y1 = bm.region
-        return MaskPatch(upscale_mask(mask, x1 - x0, y1 - y0), x0, y0)
+            out.append(MapCandidate("map>peak/2", _impose(mask, seeds), bm.region))
+        return [c for c in out if c.grid.any()]
 
     def propose(
         self,
@@ -243,20 +235,29 @@ class IsnetProposer(EngineBase):
         bm = self.box_map(box, points, cancel, previous if points else None)
         raise_if_cancelled(cancel)
         certainty = float(np.mean(np.abs(2.0 * bm.prob - 1.0))) if bm.prob.size else 0.0
-        proposals = []
+        scored = []
         for cand in bm.candidates:
-            agree = soft_agreement(bm, cand.patch)
+            agree = soft_agreement(bm, cand.grid)
             bonus = EDIT_BONUS if points and cand.name.startswith(("map-edit", "map-zoom")) else 0.0
-            proposals.append(
+            scored.append((agree * certainty + bonus, agree, cand))
+        scored.sort(key=lambda s: s[0], reverse=True)
+        kept: list[MapCandidate] = []
+        ranked = []
+        for score, agree, cand in scored:  # duplicates judged on the grid: no mask is made for them
+            if any(grid_iou(cand.grid, other.grid) > self.duplicate_iou for other in kept):
+                continue
+            kept.append(cand)
+            ranked.append(
                 Proposal(
                     cand.patch,
-                    agree * certainty + bonus,
+                    score,
                     f"{self.name}:{cand.name}",
                     {"map_agreement": agree, "map_certainty": certainty},
                     quality=round(agree * certainty, 3),
                 )
             )
-        ranked = deduplicate(proposals, k, self.duplicate_iou)
+            if len(ranked) >= k:
+                break
         if on_proposal is not None:
             for p in ranked:
                 on_proposal(p)
@@ -278,13 +279,18 @@ def widen_to_points(box: Box, points: Sequence[PromptPoint], width: int, height:
     return grown.clip(width, height)
 
 
-def soft_agreement(bm: BoxMap, patch: MaskPatch) -> float:
-    """Soft IoU of a mask with the map over the box region: sum(min) / sum(max)."""
-    mask = patch_in_region(patch, bm.region, bm.prob.shape)
+def soft_agreement(bm: BoxMap, grid: np.ndarray) -> float:
+    """Soft IoU of a mask (on the box map's grid) with the map: sum(min) / sum(max)."""
+    mask = grid.astype(np.float32)
     p = bm.prob
     inter = float(np.minimum(p, mask).sum())
     union = float(np.maximum(p, mask).sum())
     return inter / union if union > 0 else 0.0
+
+
+def grid_iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.count_nonzero(a | b)
+    return np.count_nonzero(a & b) / union if union else 1.0
 
 
 def _seeds(bm: BoxMap, points: Sequence[PromptPoint]) -> list[tuple[int, int, bool]]:

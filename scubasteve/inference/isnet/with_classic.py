@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from scubasteve.core.annotation import MaskPatch
@@ -29,21 +30,41 @@ from scubasteve.inference.base import (
     PromptPoint,
     Proposal,
     ProposalCallback,
-    deduplicate,
+    patch_iou,
     relay,
 )
 from scubasteve.inference.isnet import ranking
-from scubasteve.inference.isnet.crops import BoxMap, patch_in_region
-from scubasteve.inference.isnet.proposer import EDIT_BONUS, IsnetProposer, is_edit
+from scubasteve.inference.isnet.crops import BoxMap, MapCandidate, patch_in_region
+from scubasteve.inference.isnet.proposer import EDIT_BONUS, IsnetProposer, is_edit_source
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Scored:
-    """A candidate of either engine with its model input row (for fitting and for ranking)."""
+    """A candidate of either engine with its model input row (for fitting and for ranking).
 
-    proposal: Proposal
+    The classic engine's candidates come as proposals; the network's as map candidates, whose
+    image-resolution masks are made only when the ranking gets to them.
+    """
+
     row: np.ndarray
     from_network: bool
+    source: str
+    classic: Proposal | None = None
+    candidate: MapCandidate | None = None
+    extras: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def patch(self) -> MaskPatch:
+        if self.classic is not None:
+            return self.classic.patch
+        assert self.candidate is not None
+        return self.candidate.patch
+
+    def proposal(self, score: float, quality: float) -> Proposal:
+        engine_score = self.classic.score if self.classic is not None else 0.0
+        extras = dict(self.classic.extras if self.classic else self.extras)
+        extras["engine_score"] = float(engine_score)
+        return Proposal(self.patch, score, self.source, extras, round(quality, 3))
 
 
 class IsnetWithClassic(EngineBase):
@@ -103,15 +124,9 @@ class IsnetWithClassic(EngineBase):
             bm = pending.result()
         else:
             bm = self.network.box_map(box, points, cancel, correcting)
-        return self._rows(bm, classic, [c.patch for c in bm.candidates], bm.candidates)
+        return self._rows(bm, classic)
 
-    def _rows(
-        self,
-        bm: BoxMap,
-        classic: list[Proposal],
-        net_patches: list[MaskPatch],
-        net_candidates: Sequence[object],
-    ) -> list[Scored]:
+    def _rows(self, bm: BoxMap, classic: list[Proposal]) -> list[Scored]:
         x0, y0, x1, y1 = bm.region
         scale = min(1.0, ranking.GRID / max(x1 - x0, y1 - y0, 1))
         prob = bm.map.region(x0, y0, x1, y1, scale)
@@ -120,8 +135,16 @@ class IsnetWithClassic(EngineBase):
         def on_grid(patch: MaskPatch) -> np.ndarray:
             return patch_in_region(patch, bm.region, grid) > 0.5
 
+        def resampled(mask: np.ndarray) -> np.ndarray:
+            if mask.shape == grid:
+                return mask
+            small = cv2.resize(
+                mask.astype(np.float32), (grid[1], grid[0]), interpolation=cv2.INTER_AREA
+            )
+            return small > 0.5
+
         classic_masks = [on_grid(p.patch) for p in classic]
-        net_masks = [on_grid(p) for p in net_patches]
+        net_masks = [resampled(c.grid) for c in bm.candidates]
         image = self.network.image
         height, width = image.shape[:2]
         view = ranking.object_view(
@@ -136,13 +159,15 @@ class IsnetWithClassic(EngineBase):
         for rank, (p, mask) in enumerate(zip(classic, classic_masks, strict=True)):
             cross = max((ranking.iou(mask, m) for m in net_masks), default=0.0)
             values = ranking.candidate_values(mask, prob, p.quality or 0.0, rank, cross)
-            out.append(Scored(p, ranking.design_row(view, values, False), False))
-        for cand, patch, mask in zip(net_candidates, net_patches, net_masks, strict=True):
+            row = ranking.design_row(view, values, False)
+            out.append(Scored(row, False, p.source, classic=p))
+        for cand, mask in zip(bm.candidates, net_masks, strict=True):
             cross = max((ranking.iou(mask, m) for m in classic_masks), default=0.0)
             values = ranking.candidate_values(mask, prob, 0.0, None, cross)
-            source = f"{self.network.name}:{getattr(cand, 'name', 'map')}"
-            proposal = Proposal(patch, 0.0, source, {"map_agreement": values["magree"]})
-            out.append(Scored(proposal, ranking.design_row(view, values, True), True))
+            row = ranking.design_row(view, values, True)
+            source = f"{self.network.name}:{cand.name}"
+            extras = {"map_agreement": values["magree"]}
+            out.append(Scored(row, True, source, candidate=cand, extras=extras))
         return out
 
     def propose(
@@ -161,19 +186,23 @@ class IsnetWithClassic(EngineBase):
         scored = self.scored(
             box, k, points, previous=previous, cancel=cancel, on_proposal=on_proposal
         )
-        ranked = []
+        order = []
         for s in scored:
             value = ranking.estimate(s.row)
             # After a click, the edits of the mask being corrected answer it: they lead, the
             # global re-cuts follow as alternatives (as in the classic engine, ADR 0104).
-            bonus = EDIT_BONUS if points and is_edit(s.proposal) else 0.0
-            extras = dict(s.proposal.extras) | {"engine_score": float(s.proposal.score)}
-            ranked.append(
-                Proposal(
-                    s.proposal.patch, value + bonus, s.proposal.source, extras, round(value, 3)
-                )
-            )
-        return deduplicate(ranked, k, self.duplicate_iou)
+            bonus = EDIT_BONUS if points and is_edit_source(s.source) else 0.0
+            order.append((value + bonus, value, s))
+        order.sort(key=lambda t: t[0], reverse=True)
+        kept: list[Proposal] = []
+        for score, value, s in order:  # masks are made (network) only for what is looked at
+            if any(patch_iou(s.patch, q.patch) > self.duplicate_iou for q in kept):
+                continue
+            if s.patch.area:
+                kept.append(s.proposal(score, value))
+            if len(kept) >= k:
+                break
+        return kept
 
 
 def ring_mean(bm: BoxMap) -> float:
