@@ -122,7 +122,7 @@ def test_from_project_trains_in_two_processes_and_only_rank_0_reports(tmp_path: 
     from scubasteve.inference.deepmask.config import tiny_config
     from scubasteve.inference.deepmask.network import build_network
 
-    folder = write_labelme_project(tmp_path / "p", 6)
+    folder = write_labelme_project(tmp_path / "p", 30)  # 20 objects to learn from
     cfg = tiny_config(trunk_width=8)
     torch.manual_seed(0)
     init = save_weights(tmp_path / "start.pt", build_network(cfg).state_dict(), cfg, {})
@@ -139,7 +139,7 @@ def test_from_project_trains_in_two_processes_and_only_rank_0_reports(tmp_path: 
         timeout=270,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("held-out: 2 images") == 1  # one report, by rank 0
+    assert done.stdout.count("held-out: 10 images") == 1  # one report, by rank 0
     assert done.stdout.count("fine-tuning") == 1
     runs = list((data_dir() / "runs").glob("proj-*"))
     assert len(runs) == 1  # the other process trained in a scratch folder

@@ -8,6 +8,7 @@ test's own data folder (where rank 0 registers the model) through Ray's runtime 
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 from pathlib import Path
@@ -93,8 +94,10 @@ def test_a_bad_input_is_reported_once_not_retried(
 ) -> None:
     folder = write_labelme_project(tmp_path / "p", 3, annotate=False)
     started = time.monotonic()
+    sigint = signal.getsignal(signal.SIGINT)
     assert _train(folder, tmp_path / "bad") == 2
     assert "the dataset has no annotated images" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is sigint  # Ray Train's own Ctrl+C handler is gone
     print(f"bad input reported after {time.monotonic() - started:.1f} s")
 
 

@@ -17,6 +17,7 @@ from helpers.deepmask_data import shapes_docs, shapes_image, write_labelme_proje
 
 from scubasteve.core.cancel import Cancelled, CancelToken
 from scubasteve.core.errors import InputError
+from scubasteve.evaluation.proposal_quality import ProposalQuality
 from scubasteve.inference.deepmask import load_proposer
 from scubasteve.inference.deepmask import network as N
 from scubasteve.inference.deepmask.checkpoint import save_weights
@@ -329,9 +330,11 @@ def test_missing_weights_raise_weights_not_installed():
 
 
 @pytest.mark.slow
-def test_learning_from_a_project_reports_held_out_quality_before_and_after(tmp_path):
+def test_learning_from_a_project_reports_held_out_quality_before_and_after(tmp_path, monkeypatch):
+    from scubasteve.training.deepmask import learn
     from scubasteve.training.deepmask.learn import learn_from_project
 
+    monkeypatch.setattr(learn, "MIN_TRAIN_OBJECTS", 1)  # a tiny project: the flow, not the gain
     folder = write_labelme_project(tmp_path / "project", 6)
     cfg = tiny_config(**MICRO)
     torch.manual_seed(0)
@@ -346,15 +349,20 @@ def test_learning_from_a_project_reports_held_out_quality_before_and_after(tmp_p
     assert "before (start.pt)" in table and "after (proj)" in table
     assert report.classic is not None and report.classic.objects == report.after.objects
     assert "| classic engine |" in table
-    gained = report.gain()[1] >= 0
+    gained = report.helped()
     assert (report.installed is not None) == gained
     assert ("installed as 'proj'" in report.verdict()) == gained
     assert (report.run_dir / "last.pt").is_file()
 
 
-def test_cancelled_learning_from_a_project_stops_in_training_and_installs_nothing(tmp_path):
+def test_cancelled_learning_from_a_project_stops_in_training_and_installs_nothing(
+    tmp_path, monkeypatch
+):
     from scubasteve.core.paths import models_dir
+    from scubasteve.training.deepmask import learn
     from scubasteve.training.deepmask.learn import learn_from_project
+
+    monkeypatch.setattr(learn, "MIN_TRAIN_OBJECTS", 1)
 
     folder = write_labelme_project(tmp_path / "project", 6)
     cfg = tiny_config(**MICRO)
@@ -375,6 +383,43 @@ def test_cancelled_learning_from_a_project_stops_in_training_and_installs_nothin
     assert steps == [0, 1]  # stopped after one batch of fifty
     after = set(models_dir().glob("*")) if models_dir().is_dir() else set()
     assert after == before, "a cancelled run installs nothing"
+
+
+def test_too_little_to_learn_from_is_said_plainly_and_nothing_is_trained(tmp_path):
+    from scubasteve.core.paths import data_dir
+    from scubasteve.training.deepmask.learn import MIN_TRAIN_OBJECTS, learn_from_project
+
+    folder = write_labelme_project(tmp_path / "project", 6)  # one object per image
+    with pytest.raises(InputError, match=r"too little to learn from: 4 accepted objects") as err:
+        learn_from_project(folder, name="proj", epochs=1, holdout=0.34)
+    assert f"at least {MIN_TRAIN_OBJECTS}" in str(err.value) and str(folder) in str(err.value)
+    assert not list((data_dir() / "runs").glob("proj-*"))  # nothing trained
+
+
+def _quality(top1: float, best: float, n: int = 10) -> ProposalQuality:
+    return ProposalQuality("m", [top1] * n, [best] * n)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "classic", "installs"),
+    [
+        ((0.30, 0.40), (0.35, 0.45), (0.90, 0.95), False),  # better than the start, worse than classic
+        ((0.80, 0.85), (0.82, 0.86), (0.70, 0.80), True),  # better than both
+        ((0.80, 0.85), (0.79, 0.90), (0.70, 0.80), False),  # top-1 fell
+        ((0.80, 0.85), (0.81, 0.84), (0.70, 0.80), False),  # best of ten fell
+    ],
+)
+def test_a_model_worse_than_what_the_user_has_is_never_installed(
+    tmp_path, before, after, classic, installs
+):
+    from scubasteve.training.deepmask.learn import LearnReport
+
+    report = LearnReport(
+        "start", _quality(*before), _quality(*after), 4, 2, tmp_path, None, "proj", _quality(*classic)
+    )
+    assert report.helped() == installs
+    if not installs and after[0] < classic[0]:
+        assert "worse than the classic engine" in report.verdict()
 
 
 def test_sharpmask_command_trains_on_a_named_deepmask_and_the_engine_refines(tmp_path):

@@ -151,3 +151,45 @@ def test_the_command_line_trains_and_reports(tmp_path, capsys):
     assert code == 0
     assert "held out" in out and "epoch 1:" in out
     assert ("helped" in out) or ("did not help" in out)
+
+
+def test_the_project_learner_is_isnet_when_installed_else_deepmask(tmp_path):
+    from scubasteve.core.errors import InputError
+    from scubasteve.training.project import learner_for, model_name_for
+
+    assert learner_for() == "deepmask"  # nothing installed: DeepMask, as before IS-Net existed
+    path = write_ours(tmp_path / "mine.pt", thin_state(16))
+    assert learner_for("auto", str(path)) == "isnet"  # a start of IS-Net's kind decides
+    _install_thin_default(tmp_path)
+    assert learner_for() == "isnet"
+    assert learner_for("deepmask") == "deepmask"
+    with pytest.raises(InputError, match="unknown learner 'sam'"):
+        learner_for("sam")
+    assert model_name_for(tmp_path / "My photos (2024)", "isnet") == "isnet-My-photos-2024"
+
+
+@pytest.mark.slow
+def test_from_project_fine_tunes_isnet_when_installed_and_reports(tmp_path, capsys):
+    from scubasteve.cli import main
+    from scubasteve.core.paths import data_dir
+
+    _install_thin_default(tmp_path)
+    folder = write_labelme_project(tmp_path / "photos", 30)
+    args = ["train", "from-project", str(folder), "--epochs", "1", "--holdout", "0.34"]
+    code = main([*args, "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "20 objects to train on, 10 held out" in out
+    assert "| IS-Net before |" in out and "| default engine after |" in out
+    assert len(list((data_dir() / "runs").glob("isnet-photos-*"))) == 1
+    installed = weights.installed_path("isnet-photos") is not None
+    assert ("installed as 'isnet-photos'" in out) == installed
+    assert ("did not help" in out) == (not installed)
+
+
+def test_from_project_with_isnet_refuses_deepmasks_group_options(tmp_path):
+    from scubasteve.cli import main
+
+    _install_thin_default(tmp_path)
+    folder = write_labelme_project(tmp_path / "photos", 3)
+    assert main(["train", "from-project", str(folder), "--workers", "2"]) == 2

@@ -92,8 +92,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("boxes_to_masks", "Rectangles to masks, for review", ("Shift+W",), "Review",
                "the selected rectangles, or all of the image's: the engine's top proposal for each"),
     ActionSpec("weights", "Install or import model weights…", ("Ctrl+Shift+M",), "Models"),
-    ActionSpec("learn", "Improve DeepMask from this folder's annotations", ("Ctrl+Shift+L",), "Models",
-               "fine-tunes DeepMask on the accepted annotations, measures it on held-out images; again to cancel"),
+    ActionSpec("learn", "Improve the engine from this folder's annotations", ("Ctrl+Shift+L",), "Models",
+               "fine-tunes IS-Net (DeepMask without IS-Net weights) on the accepted annotations, measures it on "
+               "held-out images and keeps it only if not worse; again to cancel"),
     ActionSpec("shortcuts", "Keyboard shortcuts", ("F1",), "Help"),
 )  # fmt: skip
 

@@ -38,6 +38,7 @@ from scubasteve.gui.render import ProposalSet
 from scubasteve.gui.tools.base import ToolContext
 from scubasteve.gui.views.label_picker import picker_anchor
 from scubasteve.gui.views.panels import PREANNOTATE_TEXT
+from scubasteve.gui.views.report_dialog import show_report
 from scubasteve.gui.views.window_layout import build_views
 from scubasteve.gui.workers import make_pool, prepare_worker_imports
 from scubasteve.io.project_export import default_export_path
@@ -217,8 +218,9 @@ class MainWindow(QMainWindow):
             (self.start_page.folder_chosen, lambda f: self.open_folder(Path(f))),
             (learning.progress, self.status.show_learning),
             (learning.running_changed,
-             lambda on: self.actions.set_text("learn", "Cancel DeepMask learning" if on else "")),
+             lambda on: self.actions.set_text("learn", "Cancel learning" if on else "")),
             (learning.model_installed, lambda name: c.change(deepmask_model=name)),
+            (learning.verdict, lambda title, text: show_report(self, title, text)),
             (c.error, self.show_error), (c.changed, self._settings_changed),
             (c.changed, p.apply_settings), (c.changed, a.apply_settings),
             (c.changed, pre.apply_settings), (c.changed, project.apply_settings),
@@ -338,7 +340,7 @@ class MainWindow(QMainWindow):
         self.project.open_folder(folder)
 
     def toggle_learning(self) -> None:
-        """Fine-tune DeepMask on this folder's annotations (once they are saved), or cancel."""
+        """Fine-tune the learned engine on this folder's annotations (once saved), or cancel."""
         s = self.settings
         self.learning.toggle(self.project.annotation_folder, self.documents,
                              init=s.deepmask_model or None, device=s.device)  # fmt: skip

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from helpers.gui_input import key
 from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox
 
 from scubasteve.core.cancel import CancelToken
 from scubasteve.gui.controllers.learning import model_name_for
@@ -61,7 +63,13 @@ def test_the_action_trains_in_the_background_then_serves_the_new_model(
     assert window.settings.deepmask_model == "deepmask-photos"
     qtbot.waitUntil(lambda: len(engines) == 2, timeout=5000)  # the engine was made again
     assert not window.learning.running
-    assert window.actions["learn"].text().startswith("Improve DeepMask")
+    assert window.actions["learn"].text().startswith("Improve the engine")
+    # The verdict is a dialog the user must close, not a status-bar line that goes by.
+    dialog = window.findChild(QMessageBox, "reportDialog")
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.text() == "fine-tuning helped (fake)" and "| fake |" in dialog.informativeText()
+    QTest.keyClick(dialog, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=2000)
 
 
 def test_the_same_action_cancels_and_nothing_changes(make_window, image_folder, qtbot):
@@ -78,7 +86,7 @@ def test_the_same_action_cancels_and_nothing_changes(make_window, image_folder, 
     window.learning.message.connect(messages.append)
     key(window, Qt.Key.Key_L, CTRL_SHIFT)
     qtbot.waitUntil(lambda: started.is_set() and window.learning.running, timeout=5000)
-    assert window.actions["learn"].text() == "Cancel DeepMask learning"
+    assert window.actions["learn"].text() == "Cancel learning"
     key(window, Qt.Key.Key_L, CTRL_SHIFT)
     qtbot.waitUntil(lambda: not window.learning.running, timeout=5000)
     assert any("cancelled; nothing was installed" in m for m in messages)
@@ -92,8 +100,10 @@ def test_a_folder_without_enough_annotations_gets_a_message(make_window, image_f
     window.learning.epochs = 1
     key(window, Qt.Key.Key_L, CTRL_SHIFT)  # the real learning code: no annotations at all here
     qtbot.waitUntil(lambda: not window.learning.running and len(messages) >= 2, timeout=20000)
-    assert "could not learn from this folder" in messages[-1]
+    assert "Could not learn from this folder" in messages[-1]
     assert "no annotated images" in messages[-1]
+    dialog = window.findChild(QMessageBox, "reportDialog")  # said where it cannot be missed
+    assert dialog is not None and "no annotated images" in dialog.text()
 
 
 def _record(engines: list[str], name: str):  # type: ignore[no-untyped-def]
@@ -103,10 +113,15 @@ def _record(engines: list[str], name: str):  # type: ignore[no-untyped-def]
     return FakeProposer()
 
 
-def test_real_learning_on_a_small_project_installs_and_reports(make_window, tmp_path, qtbot):
+def test_real_learning_on_a_small_project_installs_and_reports(
+    make_window, tmp_path, qtbot, monkeypatch
+):
     torch = pytest.importorskip("torch")
     from helpers.deepmask_data import write_labelme_project
 
+    from scubasteve.training.deepmask import learn
+
+    monkeypatch.setattr(learn, "MIN_TRAIN_OBJECTS", 1)  # a tiny project: the flow, not the gain
     from scubasteve.inference.deepmask import network as N
     from scubasteve.inference.deepmask.checkpoint import save_weights
     from scubasteve.inference.deepmask.config import tiny_config
@@ -130,7 +145,7 @@ def test_real_learning_on_a_small_project_installs_and_reports(make_window, tmp_
         key(window, Qt.Key.Key_L, CTRL_SHIFT)
     report = blocker.args[0]
     assert report.before.objects == report.after.objects >= 1 and report.classic is not None
-    assert messages[-1].startswith("DeepMask learning: ")
+    assert messages[-1].startswith("Learning: ")
     if report.installed is not None:
         assert window.settings.deepmask_model == "deepmask-project"
     else:

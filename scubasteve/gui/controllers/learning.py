@@ -1,8 +1,10 @@
-"""Learning from the user in the app: fine-tune DeepMask on the folder's accepted annotations.
+"""Learning from the user in the app: fine-tune IS-Net (or DeepMask) on the folder's accepted masks.
 
-The work is `scubasteve.training.deepmask.learn.learn_from_project` (what `scubasteve train
-from-project` runs): hold out part of the annotated images, measure, fine-tune on the rest, measure
-again, install the model if it did not get worse. It takes minutes, so it runs as a `Job` on its own
+The work is `scubasteve.training.project.learn_from_project` (what `scubasteve train from-project`
+runs): IS-Net when its weights are installed, DeepMask otherwise; hold out part of the annotated
+images, measure, fine-tune on the rest, measure again, install the model only if it is not worse
+than what the user has. The verdict and its before/after table go to `verdict` (the window shows
+them in a dialog: a status-bar line is too easy to miss). It takes minutes, so it runs as a `Job` on its own
 thread (`scubasteve.gui.workers.submit_job`): the trainer's progress and the verdict come back on the
 GUI thread, and cancelling sets the job's `CancelToken`, which stops it at the next batch (or the
 next measured object). Pre-annotations that were not accepted are not used.
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ LearnFunction = Callable[..., Any]
 
 def _learn_from_project(folder: Path, **options: Any) -> Any:
     from scubasteve.inference.device import resolve_device
-    from scubasteve.training.deepmask.learn import learn_from_project
+    from scubasteve.training.project import learn_from_project
 
     options["device"] = resolve_device(options.get("device", "auto")).device  # auto -> cpu/cuda/mps
     return learn_from_project(folder, **options)
@@ -48,10 +49,26 @@ def _learn_counting_epochs(
     return learn(progress=epochs_done(progress), cancel=cancel)
 
 
-def model_name_for(folder: Path) -> str:
-    """A valid model name for a project folder: ``deepmask-<folder name>``."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", folder.name).strip("-._")
-    return f"deepmask-{stem or 'project'}"[:64]
+#: How the window names each learner.
+LEARNER_NAMES = {"isnet": "IS-Net", "deepmask": "DeepMask"}
+
+
+def learner_in_use(init: str | None = None) -> str:
+    """The network that will learn: IS-Net when installed or when `init` is an IS-Net model, else
+    DeepMask (cheap: reads the models registry, no weights)."""
+    from scubasteve.training.project import learner_for
+
+    try:
+        return learner_for("auto", init)
+    except Exception:  # an unreadable registry: the learning job will say why
+        return "deepmask"
+
+
+def model_name_for(folder: Path, init: str | None = None) -> str:
+    """The new model's name: ``<learner>-<folder name>``."""
+    from scubasteve.training.project import model_name_for as name_for
+
+    return name_for(folder, learner_in_use(init))
 
 
 class LearningController(QObject):
@@ -60,6 +77,7 @@ class LearningController(QObject):
     message = Signal(str)
     model_installed = Signal(str)  # the new model's name: the engines should use it from now on
     finished = Signal(object)  # the report
+    verdict = Signal(str, str)  # title, text: what the user must read (the window shows a dialog)
 
     def __init__(
         self, learn: LearnFunction | None = None, parent: QObject | None = None, epochs: int = 5
@@ -89,7 +107,7 @@ class LearningController(QObject):
                 self.start(folder, init=init, device=device)
 
             if documents.unsaved:
-                self.message.emit("DeepMask learning starts once the annotations are saved…")
+                self.message.emit("Learning starts once the annotations are saved…")
             documents.when_saved(saved)
 
     def start(
@@ -97,13 +115,14 @@ class LearningController(QObject):
     ) -> None:
         """Fine-tune on `folder`'s LabelMe files, starting from `init` (None: the default model)."""
         if self.running:
-            self.message.emit("DeepMask is already learning from this folder.")
+            self.message.emit("Already learning from this folder.")
             return
         self._set_running(True)
-        name = name or model_name_for(folder)
+        learner = learner_in_use(init)
+        name = name or model_name_for(folder, init)
         self.progress.emit(0, self.epochs)
         self.message.emit(
-            f"DeepMask is learning from the annotations in {folder.name} ({self.epochs} epochs; "
+            f"{LEARNER_NAMES[learner]} is learning from the accepted annotations in {folder.name} ({self.epochs} epochs; "
             "proposals are slower meanwhile). The same action cancels."
         )
 
@@ -122,7 +141,7 @@ class LearningController(QObject):
     def cancel(self) -> None:
         if self.running and self._job is not None:
             self._job.cancel()
-            self.message.emit("Cancelling DeepMask learning…")
+            self.message.emit("Cancelling the learning…")
 
     def wait(self, msecs: int) -> bool:
         return self._pool.waitForDone(msecs)
@@ -133,17 +152,20 @@ class LearningController(QObject):
 
     def _done(self, report: Any) -> None:
         self._set_running(False)
-        self.message.emit(f"DeepMask learning: {report.verdict()}")
+        verdict = report.verdict()
+        self.message.emit(f"Learning: {verdict}")
         log.info("learning from the project:\n%s", report.table())
+        self.verdict.emit("Learning from this folder", f"{verdict}\n\n{report.table()}")
         if report.installed is not None:
-            # The ensemble still leaves the model out if it measured worse than the classic
-            # engine (the verdict says so).
+            # Installed only when not worse than what the user has; from now on it is used.
             self.model_installed.emit(report.name)
         self.finished.emit(report)
 
     def _failed(self, exc: BaseException) -> None:
         self._set_running(False)
         if isinstance(exc, Cancelled):
-            self.message.emit("DeepMask learning cancelled; nothing was installed.")
+            self.message.emit("Learning cancelled; nothing was installed.")
         else:
-            self.message.emit(f"DeepMask could not learn from this folder: {exc}")
+            text = f"Could not learn from this folder: {exc}"
+            self.message.emit(text)
+            self.verdict.emit("Learning from this folder", text)

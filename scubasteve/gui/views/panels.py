@@ -65,7 +65,7 @@ class StatusBar(QStatusBar):
         return "\n" not in text and self.fontMetrics().horizontalAdvance(text) <= room
 
     def show_learning(self, done: int, total: int) -> None:
-        self.showMessage(f"DeepMask learning: epoch {done} of {total} done", 0)
+        self.showMessage(f"Learning from this folder: epoch {done} of {total} done", 0)
 
     def set_latency(self, seconds: float) -> None:
         self.latency.setText(f"latency: {seconds * 1000:.0f} ms")

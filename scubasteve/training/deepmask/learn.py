@@ -6,7 +6,10 @@ is measured with the starting model, the model is fine-tuned on the training par
 again. The held-out part is never used for training or model selection, so "after" is honest.
 The classic engine is measured on the same objects: the installed model's sidecar records both,
 and the ensemble leaves a model out that is clearly below the classic engine.
-The new model is installed under `name` only when it is not worse (best of ten) than the start.
+The new model is installed under `name` only when it is not worse than what the user has: its
+top-1 and best of ten no lower than the start's, and its top-1 no lower than the classic engine's
+(which is what the default engine falls back to without a DeepMask model), whatever the number of
+objects. With fewer than `MIN_TRAIN_OBJECTS` objects to learn from nothing is trained.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from scubasteve.training.deepmask.run import (
 )
 from scubasteve.training.deepmask.trainer import TrainOptions
 from scubasteve.training.progress import ProgressCallback
+
+#: Fewer training objects than this teach DeepMask nothing worth installing.
+MIN_TRAIN_OBJECTS = 20
 
 
 @dataclass
@@ -73,11 +79,30 @@ class LearnReport:
             how = "fine-tuning helped" if best >= 0.01 else "no clear change from fine-tuning"
             text = f"{how} ({change}); installed as {self.name!r} ({self.installed})"
             return text + self._against_classic()
+        worse_than_classic = self._below_classic()
+        if worse_than_classic:
+            return (
+                f"the fine-tuned model is worse than the classic engine ({worse_than_classic}), so "
+                f"it was not installed ({change}). Its weights are in {self.run_dir / 'last.pt'}"
+            )
         return (
             f"fine-tuning did not help ({change}); the model was not installed. Its weights are in "
             f"{self.run_dir / 'last.pt'} (install anyway with: scubasteve models import {self.name} "
             f"{self.run_dir / 'last.pt'} --kind deepmask)"
         )
+
+    def _below_classic(self) -> str:
+        """How the result's top-1 falls short of the classic engine's ("" when it does not)."""
+        if self.classic is None or self.classic.objects == 0:
+            return ""
+        mine = self.after.summary()["top1_mean_iou"]
+        classic = self.classic.summary()["top1_mean_iou"]
+        return f"top-1 {mine:.3f} against {classic:.3f}" if mine < classic else ""
+
+    def helped(self) -> bool:
+        """Not worse than the start, top-1 and best of ten, nor than the classic engine."""
+        top1, best = self.gain()
+        return top1 >= 0 and best >= 0 and not self._below_classic()
 
     def _against_classic(self) -> str:
         from scubasteve.inference.engines import deepmask_trust
@@ -124,6 +149,14 @@ def learn_from_project(
     data = load_dataset(labelme=Path(folder))
     split = split_dataset(data, holdout, seed)
     holdout_docs = split.val_docs
+    train_ids = set(split.train_ids)
+    n_train = sum(1 for inst in split.instances if inst.doc in train_ids)
+    if n_train < MIN_TRAIN_OBJECTS:
+        raise InputError(
+            f"too little to learn from: {n_train} accepted objects in the training images (at "
+            f"least {MIN_TRAIN_OBJECTS} are needed); nothing was trained or installed",
+            folder,
+        )
 
     start_from: Path | str | None = init
     if init is None:
@@ -159,8 +192,7 @@ def learn_from_project(
         raise InputError(
             "the held-out images have no objects to measure; use a larger --holdout", folder
         )
-    _, best_gain = report.gain()
-    if best_gain >= 0 and result.final is not None:
+    if report.helped() and result.final is not None:
         top1, best = report.gain()
         report.installed = register(
             name,

@@ -21,7 +21,9 @@ path on every node (a shared file system), as for `annotate --ray`.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,6 +160,7 @@ def train_on_ray(group: GroupOptions, work: GroupWork) -> int:
                 failure_config=FailureConfig(max_failures=MAX_FAILURES),
             ),
         )
+        sigint = signal.getsignal(signal.SIGINT)
         try:
             trainer.fit()
         except Exception as exc:  # Ray Train's TrainingFailedError, after its retries
@@ -168,6 +171,9 @@ def train_on_ray(group: GroupOptions, work: GroupWork) -> int:
             raise InputError(
                 f"training on Ray stopped ({first}); continue with the same command plus --resume"
             ) from exc
+        finally:  # Ray Train leaves its own Ctrl+C handler installed in the caller's process
+            if sigint is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, sigint)
         found = ray.get(record.get.remote())[1]
     if found:
         raise InputError(found[0])
