@@ -403,7 +403,12 @@ def _quality(top1: float, best: float, n: int = 10) -> ProposalQuality:
 @pytest.mark.parametrize(
     ("before", "after", "classic", "installs"),
     [
-        ((0.30, 0.40), (0.35, 0.45), (0.90, 0.95), False),  # better than the start, worse than classic
+        (
+            (0.30, 0.40),
+            (0.35, 0.45),
+            (0.90, 0.95),
+            False,
+        ),  # better than the start, worse than classic
         ((0.80, 0.85), (0.82, 0.86), (0.70, 0.80), True),  # better than both
         ((0.80, 0.85), (0.79, 0.90), (0.70, 0.80), False),  # top-1 fell
         ((0.80, 0.85), (0.81, 0.84), (0.70, 0.80), False),  # best of ten fell
@@ -415,7 +420,15 @@ def test_a_model_worse_than_what_the_user_has_is_never_installed(
     from scubasteve.training.deepmask.learn import LearnReport
 
     report = LearnReport(
-        "start", _quality(*before), _quality(*after), 4, 2, tmp_path, None, "proj", _quality(*classic)
+        "start",
+        _quality(*before),
+        _quality(*after),
+        4,
+        2,
+        tmp_path,
+        None,
+        "proj",
+        _quality(*classic),
     )
     assert report.helped() == installs
     if not installs and after[0] < classic[0]:

@@ -20,7 +20,7 @@ LEARNERS = ("isnet", "deepmask")
 
 
 def learner_for(engine: str = "auto", init: str | Path | None = None) -> str:
-    """"isnet" or "deepmask": `engine` when given, else the kind of `init`, else IS-Net when its
+    """ "isnet" or "deepmask": `engine` when given, else the kind of `init`, else IS-Net when its
     weights are installed."""
     if engine in LEARNERS:
         return engine
