@@ -140,7 +140,7 @@ def test_from_project_trains_in_two_processes_and_only_rank_0_reports(tmp_path: 
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("held-out: 10 images") == 1  # one report, by rank 0
-    assert done.stdout.count("fine-tuning") == 1
+    assert done.stdout.count("fine-tun") == 1  # one verdict
     runs = list((data_dir() / "runs").glob("proj-*"))
     assert len(runs) == 1  # the other process trained in a scratch folder
     log = [json.loads(line) for line in (runs[0] / "log.jsonl").read_text().splitlines()]
