@@ -95,25 +95,46 @@ def evaluate_boxes(
     return out
 
 
-def format_quality(rows: Sequence[tuple[str, ProposalQuality]], k: int = 10) -> str:
-    lines = [
-        f"| model | objects | mean IoU top-1 | mean IoU best of {k} | propose ms p50 / p90 "
-        "| from cache: objects, ms p50 / p90 | set_image ms p50 |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
+def format_quality(
+    rows: Sequence[tuple[str, ProposalQuality]], k: int = 10, timings: bool = True
+) -> str:
+    """A Markdown table of each row's mean IoU (and, with `timings`, its latencies), its columns
+    padded to line up in a fixed-width font."""
+    head = ["model", "objects", "mean IoU top-1", f"mean IoU best of {k}"]
+    if timings:
+        head += ["propose ms p50 / p90", "from cache: objects, ms p50 / p90", "set_image ms p50"]
+    table = [head]
     for name, q in rows:
         s = q.summary()
-        cached = (
-            f"{s['cached_objects']}, {s['cached_propose_ms_p50']:.0f} / {s['cached_propose_ms_p90']:.0f}"
-            if s["cached_objects"]
-            else "-"
-        )
-        lines.append(
-            f"| {name} | {s['objects']} | {s['top1_mean_iou']:.3f} | {s['best_mean_iou']:.3f} "
-            f"| {s['propose_ms_p50']:.0f} / {s['propose_ms_p90']:.0f} | {cached} "
-            f"| {s['set_image_ms_p50']:.0f} |"
-        )
-    return "\n".join(lines)
+        cells = [name, str(s["objects"]), f"{s['top1_mean_iou']:.3f}", f"{s['best_mean_iou']:.3f}"]
+        if timings:
+            cached = (
+                f"{s['cached_objects']}, {s['cached_propose_ms_p50']:.0f} / "
+                f"{s['cached_propose_ms_p90']:.0f}"
+                if s["cached_objects"]
+                else "-"
+            )
+            cells += [
+                f"{s['propose_ms_p50']:.0f} / {s['propose_ms_p90']:.0f}",
+                cached,
+                f"{s['set_image_ms_p50']:.0f}",
+            ]
+        table.append(cells)
+    widths = [max(len(r[c]) for r in table) for c in range(len(head))]
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            cell.ljust(w) if c == 0 else cell.rjust(w)
+            for c, (cell, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = (
+        "|"
+        + "|".join(("-" * (w + 2) if c == 0 else "-" * (w + 1) + ":") for c, w in enumerate(widths))
+        + "|"
+    )
+    return "\n".join([line(table[0]), rule, *(line(r) for r in table[1:])])
 
 
 def classic_quality(

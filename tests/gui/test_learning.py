@@ -11,10 +11,10 @@ import pytest
 from helpers.gui_input import key
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QMessageBox
 
 from scubasteve.core.cancel import CancelToken
 from scubasteve.gui.controllers.learning import model_name_for
+from scubasteve.gui.views.report_dialog import ReportDialog
 from scubasteve.training.progress import TrainProgress
 
 pytestmark = pytest.mark.gui
@@ -65,9 +65,10 @@ def test_the_action_trains_in_the_background_then_serves_the_new_model(
     assert not window.learning.running
     assert window.actions["learn"].text().startswith("Improve the engine")
     # The verdict is a dialog the user must close, not a status-bar line that goes by.
-    dialog = window.findChild(QMessageBox, "reportDialog")
+    dialog = window.findChild(ReportDialog, "reportDialog")
     assert dialog is not None and dialog.isVisible()
-    assert dialog.text() == "fine-tuning helped (fake)" and "| fake |" in dialog.informativeText()
+    assert dialog.verdict.text() == "fine-tuning helped (fake)"
+    assert dialog.details.toPlainText() == "| fake |"
     QTest.keyClick(dialog, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=2000)
 
@@ -102,8 +103,8 @@ def test_a_folder_without_enough_annotations_gets_a_message(make_window, image_f
     qtbot.waitUntil(lambda: not window.learning.running and len(messages) >= 2, timeout=20000)
     assert "Could not learn from this folder" in messages[-1]
     assert "no annotated images" in messages[-1]
-    dialog = window.findChild(QMessageBox, "reportDialog")  # said where it cannot be missed
-    assert dialog is not None and "no annotated images" in dialog.text()
+    dialog = window.findChild(ReportDialog, "reportDialog")  # said where it cannot be missed
+    assert dialog is not None and "no annotated images" in dialog.verdict.text()
 
 
 def _record(engines: list[str], name: str):  # type: ignore[no-untyped-def]

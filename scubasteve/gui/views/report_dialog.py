@@ -1,27 +1,55 @@
 """A verdict the user must read (learning from the folder): a dialog that does not block the window.
 
-The first line says what happened; below it, the measurements it rests on in a fixed-width font so
-that a table's columns line up. Enter or Esc closes it.
+The first paragraph says what happened; below it, the measurements it rests on in a fixed-width
+font so that a table's columns line up. Enter or Esc closes it.
 """
 
 from __future__ import annotations
 
-import html
+from PySide6.QtGui import QFontDatabase, QFontMetrics
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox, QWidget
+
+class ReportDialog(QDialog):
+    """`verdict` (plain words, wrapped) over `details` (fixed-width, read-only, scrollable)."""
+
+    def __init__(self, title: str, verdict: str, details: str, parent: QWidget | None) -> None:
+        super().__init__(parent)
+        self.setObjectName("reportDialog")
+        self.setWindowTitle(title)
+        layout = QVBoxLayout(self)
+        self.verdict = QLabel(verdict)
+        self.verdict.setWordWrap(True)
+        layout.addWidget(self.verdict)
+        self.details = QPlainTextEdit(details)
+        self.details.setReadOnly(True)
+        self.details.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        self.details.setFont(font)
+        metrics = QFontMetrics(font)
+        lines = details.splitlines() or [""]
+        width = max(metrics.horizontalAdvance(line) for line in lines) + 40
+        self.details.setMinimumWidth(min(900, max(420, width)))
+        self.details.setMinimumHeight(min(360, metrics.lineSpacing() * (len(lines) + 2)))
+        self.details.setVisible(bool(details))
+        layout.addWidget(self.details)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok)
+        buttons.accepted.connect(self.accept)
+        layout.addWidget(buttons)
+        buttons.setFocus()
 
 
-def show_report(parent: QWidget, title: str, text: str) -> QMessageBox:
-    """Open the report (window-modal only where the platform insists; the event loop runs on)."""
+def show_report(parent: QWidget, title: str, text: str) -> ReportDialog:
+    """Open `text` (verdict, a blank line, details) without blocking the window."""
     verdict, _, details = text.partition("\n\n")
-    box = QMessageBox(QMessageBox.Icon.Information, title, verdict, QMessageBox.StandardButton.Ok)
-    box.setParent(parent, box.windowFlags())
-    box.setObjectName("reportDialog")
-    box.setTextFormat(Qt.TextFormat.PlainText)
-    if details:
-        box.setInformativeText(f"<pre>{html.escape(details)}</pre>")
-    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    box.setModal(False)
-    box.show()
-    return box
+    dialog = ReportDialog(title, verdict, details, parent)
+    dialog.setModal(False)
+    dialog.show()
+    return dialog

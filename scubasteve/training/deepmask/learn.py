@@ -62,7 +62,8 @@ class LearnReport:
             f"(trained on {self.train_images} images)\n"
             + format_quality(
                 [(f"before ({self.start})", self.before), (f"after ({self.name})", self.after)]
-                + ([("classic engine", self.classic)] if self.classic is not None else [])
+                + ([("classic engine", self.classic)] if self.classic is not None else []),
+                timings=False,
             )
         )
 

@@ -54,7 +54,7 @@ class IsnetLearnReport:
             ("default engine before", run.before.default),
             ("default engine after", run.after.default),
         ]
-        return "\n".join([head, format_quality(rows), *run.notes])
+        return "\n".join([head, format_quality(rows, timings=False), *run.notes])
 
 
 def learn_from_project(
