@@ -196,3 +196,16 @@ def test_from_project_with_isnet_refuses_deepmasks_group_options(tmp_path):
     _install_thin_default(tmp_path)
     folder = write_labelme_project(tmp_path / "photos", 3)
     assert main(["train", "from-project", str(folder), "--workers", "2"]) == 2
+
+
+def test_a_small_project_holds_out_enough_to_measure_or_is_refused_before_any_work():
+    from pathlib import Path
+
+    from scubasteve.core.errors import InputError
+    from scubasteve.training.isnet.learn import _holdout_that_measures
+
+    docs = shapes_docs(30)  # one object each: a fifth held out would measure 6 objects
+    assert _holdout_that_measures(docs, 0.2, 0, Path("p")) == 0.25  # 8 measured, 22 to learn from
+    assert _holdout_that_measures(shapes_docs(60), 0.2, 0, Path("p")) == 0.2
+    with pytest.raises(InputError, match=r"too little to learn from: 24 accepted objects in 24"):
+        _holdout_that_measures(shapes_docs(24), 0.2, 0, Path("p"))

@@ -4,21 +4,35 @@ What `scubasteve train from-project FOLDER` and the window's "Improve from this 
 IS-Net weights are installed. The folder's LabelMe files (accepted shapes only: pre-annotations
 awaiting review are not training data) are split by image; the installed IS-Net (or `init`) is
 measured on the held-out images, fine-tuned on the rest, measured again, and installed as `name`
-only when the default engine's held-out top-1 did not get worse (`run.fine_tune`).
+only when the default engine's held-out top-1 did not get worse (`run.fine_tune`). A small project
+holds out more images (up to half) so that the measurement has enough objects; one too small for
+that is refused before any work.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from scubasteve.core.annotation import ImageDoc
 from scubasteve.core.cancel import CancelToken
 from scubasteve.core.errors import InputError
 from scubasteve.evaluation.proposal_quality import format_quality
-from scubasteve.training.isnet.run import RunReport, split_and_fine_tune
+from scubasteve.training.isnet.data import box_objects
+from scubasteve.training.isnet.run import (
+    MIN_HELDOUT_OBJECTS,
+    MIN_TRAIN_OBJECTS,
+    RunReport,
+    split_and_fine_tune,
+    split_images,
+)
 from scubasteve.training.isnet.trainer import IsnetTrainOptions
 from scubasteve.training.progress import ProgressCallback
+
+#: Held-out shares tried, in order, when the asked one measures too few objects.
+HOLDOUT_STEPS = (0.25, 0.3, 0.35, 0.4, 0.5)
 
 
 @dataclass
@@ -72,7 +86,8 @@ def learn_from_project(
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,
 ) -> IsnetLearnReport:
-    """Measure, fine-tune on the training images, measure again, install when not worse."""
+    """Measure, fine-tune on the training images, measure again, install when not worse.
+    `holdout`: the share of images held out (raised where too few objects would be measured)."""
     from scubasteve.training.deepmask.run import default_run_dir, load_dataset
 
     data = load_dataset(labelme=Path(folder))
@@ -85,10 +100,11 @@ def learn_from_project(
     options = IsnetTrainOptions(
         input_size=input_size, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed
     )
+    fraction = _holdout_that_measures(data.docs, holdout, seed, folder)
     run = split_and_fine_tune(
         data.docs,
         "fraction",
-        holdout,
+        fraction,
         base=init,
         run_dir=default_run_dir(f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"),
         name=name,
@@ -99,3 +115,22 @@ def learn_from_project(
         meta={"project": str(folder)},
     )
     return IsnetLearnReport(run, name, Path(folder))
+
+
+def _holdout_that_measures(
+    docs: Sequence[ImageDoc], holdout: float, seed: int, folder: Path
+) -> float:
+    """`holdout`, or the smallest larger fraction (up to half the images) that leaves enough
+    objects both to learn from and to measure on; `InputError` when none does, before any work."""
+    n_objects = len(box_objects(docs))
+    for fraction in sorted({holdout, *(f for f in HOLDOUT_STEPS if f > holdout)}):
+        split = split_images(len(docs), "fraction", fraction, seed)
+        held = len(box_objects([docs[i] for i in split.heldout]))
+        if held >= MIN_HELDOUT_OBJECTS and n_objects - held >= MIN_TRAIN_OBJECTS:
+            return fraction
+    raise InputError(
+        f"too little to learn from: {n_objects} accepted objects in {len(docs)} images (at least "
+        f"{MIN_TRAIN_OBJECTS} to learn from and {MIN_HELDOUT_OBJECTS} on other images to measure "
+        "on are needed); nothing was trained or installed",
+        folder,
+    )
