@@ -205,20 +205,3 @@ def test_a_click_on_a_part_the_map_knows_adds_or_cuts_that_part_and_keeps_the_re
     props = engine.propose(box, points=(PromptPoint(225.5, 100.5, False),), previous=previous)
     cuts = [p for p in props if p.source.startswith("isnet:map-edit-")]
     assert not cuts  # the map says the arm is object: the map cannot separate it, no edit
-
-
-def test_after_a_click_the_classic_edits_and_the_best_few_network_edits_lead():
-    from scubasteve.inference.isnet.with_classic import Scored, _leading_edits
-
-    row = np.zeros(1)
-    items = [
-        Scored(row, False, "classic:edit+near"),
-        Scored(row, False, "classic:graphcut"),  # a global re-cut: never leads
-        *(Scored(row, True, f"isnet:map-edit+0.{i}") for i in range(5)),
-        Scored(row, True, "isnet:map-zoom+0.5"),
-        Scored(row, True, "isnet:thr0.5"),
-    ]
-    values = [0.2, 0.9, 0.5, 0.8, 0.1, 0.7, 0.3, 0.6, 0.95]
-    lead = _leading_edits(items, values, 3)
-    assert lead == {id(items[0]), id(items[3]), id(items[5]), id(items[7])}
-    assert _leading_edits(items, values, 0) == {id(items[0])}
