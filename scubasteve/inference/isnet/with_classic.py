@@ -37,9 +37,6 @@ from scubasteve.inference.isnet import ranking
 from scubasteve.inference.isnet.crops import BoxMap, MapCandidate, patch_in_region
 from scubasteve.inference.isnet.proposer import EDIT_BONUS, IsnetProposer, is_edit_source
 
-#: After a click, at most this many network edits lead with the classic engine's (docs/proposals.md).
-NETWORK_EDITS = 3
-
 
 @dataclass(eq=False)
 class Scored:
@@ -83,10 +80,8 @@ class IsnetWithClassic(EngineBase):
         duplicate_iou: float = DEFAULT_DUPLICATE_IOU,
         note: str = "IS-Net + classic",
         concurrent: bool = True,
-        network_edits: int | None = None,
     ) -> None:
         self.network = network
-        self.network_edits = NETWORK_EDITS if network_edits is None else network_edits
         self.classic = classic
         self.duplicate_iou = duplicate_iou
         self.note = note
@@ -191,13 +186,12 @@ class IsnetWithClassic(EngineBase):
         scored = self.scored(
             box, k, points, previous=previous, cancel=cancel, on_proposal=on_proposal
         )
-        values = [ranking.estimate(s.row) for s in scored]
-        leading = _leading_edits(scored, values, self.network_edits) if points else set()
         order = []
-        for value, s in zip(values, scored, strict=True):
+        for s in scored:
+            value = ranking.estimate(s.row)
             # After a click, the edits of the mask being corrected answer it: they lead, the
             # global re-cuts follow as alternatives (as in the classic engine, ADR 0104).
-            bonus = EDIT_BONUS if id(s) in leading else 0.0
+            bonus = EDIT_BONUS if points and is_edit_source(s.source) else 0.0
             order.append((value + bonus, value, s))
         order.sort(key=lambda t: t[0], reverse=True)
         kept: list[Proposal] = []
@@ -209,18 +203,6 @@ class IsnetWithClassic(EngineBase):
             if len(kept) >= k:
                 break
         return kept
-
-
-def _leading_edits(
-    scored: Sequence[Scored], values: Sequence[float], network_edits: int
-) -> set[int]:
-    """The edits that lead after a click: all of the classic engine's, and the network's best
-    `network_edits` by estimate (more would push every global alternative out of the ten)."""
-    edits = [(v, s) for v, s in zip(values, scored, strict=True) if is_edit_source(s.source)]
-    network = sorted((t for t in edits if t[1].from_network), key=lambda t: t[0], reverse=True)
-    return {id(s) for _, s in edits if not s.from_network} | {
-        id(s) for _, s in network[:network_edits]
-    }
 
 
 def ring_mean(bm: BoxMap) -> float:
