@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -46,7 +49,11 @@ def rembg_side(model: str, image_path: str, threads: int, repeat: int) -> dict[s
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    session = new_session("dis_custom", model_path=model, sess_opts=options)
+    # rembg loads custom models only from its own folder (U2NET_HOME): link the file there.
+    home = Path(tempfile.mkdtemp(prefix="rembg-home-"))
+    os.environ["U2NET_HOME"] = str(home)
+    (home / Path(model).name).symlink_to(Path(model).resolve())
+    session = new_session("dis_custom", model_path=str(home / Path(model).name), sess_opts=options)
     image = Image.open(image_path).convert("RGB")
     x = session.normalize(image, (0.5, 0.5, 0.5), (1.0, 1.0, 1.0), (1024, 1024))
     return {
