@@ -10,7 +10,8 @@ were below IoU 0.9 against the truth.
 
     python scripts/isnet_value_test.py --coco ../shared/data/coco128-seg/instances.json \\
         --images ../shared/data/coco128-seg/images \\
-        --weights ../shared/models/isnet-general-use-fp16.onnx --out out/value-test [--epochs 6]
+        --weights ../shared/models/isnet-general-use-fp16.onnx --out out/value-test \\
+        [--epochs 6 --input-size 384 --lr 5e-5]
 
 Writes `out/value-test/{true,assisted}/` (run folders), the prediction files and `report.json`.
 Resumable: a finished step is not run again (delete its files to redo it).
@@ -113,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", required=True, help="the IS-Net weights both runs start from")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--input-size", type=int, default=320)
+    ap.add_argument("--input-size", type=int, default=384)
     ap.add_argument("--batch-size", type=int, default=4)
-    ap.add_argument("--lr", type=float, default=3e-5)
+    ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
 

@@ -24,9 +24,9 @@ def register(kinds: argparse._SubParsersAction) -> None:
         "--base", default=None, help="start from these IS-Net weights (default: installed)"
     )
     p.add_argument("--name", default="isnet-custom", help="name of the fine-tuned model")
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--lr", type=float, default=3e-5, help="Adam learning rate")
+    p.add_argument("--lr", type=float, default=5e-5, help="Adam learning rate")
     p.add_argument("--input-size", type=int, default=384, help="training crop side (px)")
     p.add_argument(
         "--holdout",

@@ -81,7 +81,7 @@ def learn_from_project(
     device: str = "auto",
     input_size: int = 384,
     batch_size: int = 4,
-    lr: float = 3e-5,
+    lr: float = 5e-5,
     seed: int = 0,
     progress: ProgressCallback | None = None,
     cancel: CancelToken | None = None,

@@ -38,9 +38,9 @@ class IsnetTrainOptions:
     size); `context`: the engine's crop context; `grow`: random box growth per side."""
 
     input_size: int = 384
-    epochs: int = 8
+    epochs: int = 6
     batch_size: int = 4
-    lr: float = 3e-5
+    lr: float = 5e-5
     iou_weight: float = 1.0
     context: float = 0.1
     grow: tuple[float, float] = (0.0, 0.10)
