@@ -209,3 +209,17 @@ def test_a_small_project_holds_out_enough_to_measure_or_is_refused_before_any_wo
     assert _holdout_that_measures(shapes_docs(60), 0.2, 0, Path("p")) == 0.2
     with pytest.raises(InputError, match=r"too little to learn from: 24 accepted objects in 24"):
         _holdout_that_measures(shapes_docs(24), 0.2, 0, Path("p"))
+
+
+def test_the_result_blends_tuned_and_starting_weights():
+    from scubasteve.core.errors import InputError
+    from scubasteve.training.isnet.run import blended
+
+    start = {"w": torch.zeros(3), "steps": torch.tensor(0)}
+    tuned = {"w": torch.full((3,), 2.0), "steps": torch.tensor(7)}
+    half = blended(start, tuned, 0.5)
+    assert torch.equal(half["w"], torch.ones(3)) and int(half["steps"]) == 7
+    assert torch.equal(blended(start, tuned, 1.0)["w"], tuned["w"])
+    assert torch.equal(blended(start, tuned, 0.0)["w"], start["w"])
+    with pytest.raises(InputError, match=r"blend must lie between 0 and 1, got 1\.5"):
+        blended(start, tuned, 1.5)

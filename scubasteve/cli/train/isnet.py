@@ -29,6 +29,13 @@ def register(kinds: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=5e-5, help="Adam learning rate")
     p.add_argument("--input-size", type=int, default=384, help="training crop side (px)")
     p.add_argument(
+        "--blend",
+        type=float,
+        default=0.5,
+        help="share of the fine-tuned weights in the result, the rest the starting weights "
+        "(0.5 keeps what the published network knows about objects unlike yours; 1: tuned only)",
+    )
+    p.add_argument(
         "--holdout",
         choices=("fraction", "odd", "even"),
         default="fraction",
@@ -56,6 +63,8 @@ def cmd_train_isnet(args: argparse.Namespace) -> int:
         raise InputError(
             "--epochs and --batch-size must be at least 1, --lr positive, --input-size >= 32"
         )
+    if not 0.0 <= args.blend <= 1.0:
+        raise InputError(f"--blend must lie between 0 and 1, got {args.blend}")
     if args.coco is not None and args.images is None:
         raise InputError("--coco needs --images (the folder of its images)")
     if args.threads:
@@ -69,6 +78,7 @@ def cmd_train_isnet(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
+        blend=args.blend,
     )
     run_dir = args.out or default_run_dir(args.name)
     print(f"{len(data.docs)} images from {data.where}; run folder {run_dir}", file=sys.stderr)

@@ -176,6 +176,7 @@ def fine_tune(
             f"only {len(held_objects)} held-out objects: too few to measure, so the result is "
             "not installed"
         )
+    start = {k: v.detach().clone() for k, v in network.net.state_dict().items()}
     trainer = IsnetTrainer(
         network.net,
         BoxCrops(train_docs, options.input_size, options.context, options.grow),
@@ -191,6 +192,7 @@ def fine_tune(
             "run to finish it; nothing was installed"
         )
         return report
+    network.net.load_state_dict(blended(start, network.net.state_dict(), options.blend))
     network.net.eval()
     if report.before is not None:
         report.after = measure(network, heldout_docs, cancel=cancel)
@@ -201,6 +203,20 @@ def fine_tune(
         register_trained(name, "isnet", report.weights, run_meta)
         report.installed = name
     return report
+
+
+def blended(start: dict[str, Any], tuned: dict[str, Any], share: float) -> dict[str, Any]:
+    """`share` x `tuned` + (1 - `share`) x `start`, tensor by tensor (non-float tensors: tuned's)."""
+    if not 0.0 <= share <= 1.0:
+        raise InputError(f"the blend must lie between 0 and 1, got {share}")
+    out = {}
+    for key, value in tuned.items():
+        if value.is_floating_point() and share < 1.0:
+            mixed = share * value.float() + (1.0 - share) * start[key].to(value.device).float()
+            out[key] = mixed.to(value.dtype)
+        else:
+            out[key] = value
+    return out
 
 
 def split_and_fine_tune(

@@ -35,7 +35,9 @@ SIDE_WEIGHTS = (1.0, 0.6, 0.4, 0.3, 0.2, 0.2)
 @dataclass(frozen=True)
 class IsnetTrainOptions:
     """`input_size`: the crops' side in pixels (docs/isnet-training.md has time and quality per
-    size); `context`: the engine's crop context; `grow`: random box growth per side."""
+    size); `context`: the engine's crop context; `grow`: random box growth per side; `blend`: the
+    share of the fine-tuned weights in the result, the rest being the starting weights (weight-space
+    ensembling, WiSE-FT: keeps what the start knew about objects unlike the training crops)."""
 
     input_size: int = 384
     epochs: int = 6
@@ -46,6 +48,7 @@ class IsnetTrainOptions:
     grow: tuple[float, float] = (0.0, 0.10)
     bf16: bool | None = None
     seed: int = 0
+    blend: float = 0.5
 
 
 @dataclass
