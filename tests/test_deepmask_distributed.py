@@ -184,5 +184,6 @@ def test_the_training_options_become_a_typed_job() -> None:
     assert job.options.refine and job.threads == 2 and job.out == Path("o")
     assert job.name == "sharpmask-custom" and job.arch == "resnet50"  # no --arch: the default
     args = build_parser().parse_args(["train", "from-project", "f", "--holdout", "0.3"])
-    learn = options_from(LearnJob, args, folder=Path(args.folder))
-    assert learn == LearnJob(Path("f"), holdout=0.3)
+    assert args.name is None and args.engine == "auto"  # the name follows the learner
+    learn = options_from(LearnJob, args, folder=Path(args.folder), name="deepmask-f")
+    assert learn == LearnJob(Path("f"), name="deepmask-f", holdout=0.3)
