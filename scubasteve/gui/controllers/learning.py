@@ -118,8 +118,10 @@ class LearningController(QObject):
             self.message.emit("Already learning from this folder.")
             return
         self._set_running(True)
-        learner = learner_in_use(init)
-        name = name or model_name_for(folder, init)
+        from scubasteve.training.project import model_name_for as name_for
+
+        learner = learner_in_use(init)  # read once: it looks at the models registry
+        name = name or name_for(folder, learner)
         self.progress.emit(0, self.epochs)
         self.message.emit(
             f"{LEARNER_NAMES[learner]} is learning from the accepted annotations in {folder.name} ({self.epochs} epochs; "
