@@ -59,6 +59,7 @@ class Messages(QObject):
             self._status.showMessage(text, STATUS_MS)
             self._status_image = image_key
         else:
+            self._status.clearMessage()  # older news ("… is learning") would contradict it
             self._notice.show_text(text, LONG_NEWS_S, image_key=image_key)
 
     def error(self, text: str, image_key: str | None = None) -> None:

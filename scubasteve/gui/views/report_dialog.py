@@ -43,7 +43,9 @@ class ReportDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok)
         buttons.accepted.connect(self.accept)
         layout.addWidget(buttons)
-        buttons.setFocus()
+        ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        ok.setDefault(True)
+        ok.setFocus()
 
 
 def show_report(parent: QWidget, title: str, text: str) -> ReportDialog:
@@ -52,4 +54,6 @@ def show_report(parent: QWidget, title: str, text: str) -> ReportDialog:
     dialog = ReportDialog(title, verdict, details, parent)
     dialog.setModal(False)
     dialog.show()
+    dialog.raise_()
+    dialog.activateWindow()  # Enter or Esc close it at once, without reaching for the mouse
     return dialog
